@@ -1,0 +1,66 @@
+"""Helpers every test may use: required external tools, free loopback ports, bounded waits.
+
+A test that needs a tool calls ``require_tool("apache2")``: when the tool is missing it FAILS
+under CI (``CI`` set; scripts/test installs every tool) and skips on a developer's machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from typing import Callable, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+# Debian keeps daemons in sbin, which a non-login PATH may lack.
+_EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+def which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path=os.pathsep.join(_EXTRA_PATH))
+
+
+def require_tool(tool: str) -> str:
+    """Return the tool's path; fail under CI, skip elsewhere, when it is missing."""
+    path = which(tool)
+    if path:
+        return path
+    msg = f"{tool} is not installed (scripts/test installs it)"
+    pytest.fail(msg) if os.environ.get("CI") else pytest.skip(msg)  # CI: a missing tool fails
+    raise AssertionError("unreachable")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on loopback right now (the kernel picks it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
+               what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds.
+
+    For waiting on another process's observable state (a port accepting, a pid file written)
+    where no event can be awaited directly.  Bounded in time, never an unconditional sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
