@@ -1,0 +1,97 @@
+"""The shared object cache interface (Apache's ap_socache.h in Python) and its message ids.
+
+A provider is created at config time (``create`` in ``socache/__init__.py``), initialised in the
+master before fork (``init``), re-attached in every worker after fork (``child_init``), and used
+with bytes keys, bytes values and absolute expiry times in ``time.time()`` seconds.
+
+``mp_safe`` False (shmcb) means the calls must not run concurrently in several processes: the
+caller holds a ``GlobalMutex`` around each call, as mod_ssl does with AP_SOCACHE_FLAG_NOTMPSAFE.
+Network providers (redis, memcache) are safe and never raise on I/O trouble: a server that is
+down or slow gives a miss (``None``) or ``False`` from ``store`` plus a logged error, within the
+provider's timeout.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Protocol, runtime_checkable
+
+# Error-log module name and message ids (range HP05xxx: socache and mutex).  Never reuse an id.
+MODULE = "socache"
+HP_SHMCB_OVERSIZED = "HP05001"      # shmcb: entry larger than a subcache, refused
+HP_SHMCB_REBUILT = "HP05002"        # shmcb: file header foreign/corrupt/other geometry, rebuilt
+HP_SHMCB_SUBCACHE_RESET = "HP05003"  # shmcb: subcache left mid-write (killed writer) or bad, cleared
+HP_SHMCB_BAD_ENTRY = "HP05004"      # shmcb: entry failed its checksum, dropped
+HP_SHMCB_OPEN_FAILED = "HP05005"    # shmcb: cannot create/open/map the file
+HP_SHMCB_BAD_KEY = "HP05006"        # shmcb: empty key refused
+HP_REDIS_ERROR = "HP05010"          # redis: server down, timeout, protocol error -> miss
+HP_REDIS_OVERSIZED = "HP05011"      # redis: entry over max_entry_size refused
+HP_MEMCACHE_ERROR = "HP05020"       # memcache: server down, timeout, server error -> miss
+HP_MEMCACHE_OVERSIZED = "HP05021"   # memcache: entry over max_entry_size or key too long
+HP_MUTEX_LOCK_FAILED = "HP05030"    # mutex: lock/unlock system call failed -> hold yields False
+HP_MUTEX_CREATE_FAILED = "HP05031"  # mutex: lock file cannot be created/opened
+HP_FLEET_UNREACHABLE = "HP05040"    # fleet lock: server unreachable -> hold yields False
+HP_FLEET_RELEASE = "HP05041"        # fleet lock: release failed or lock already lost (TTL passed)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One shared object cache; see the module docstring for the lifecycle."""
+
+    name: str               # "shmcb", "redis", "memcache", "none"
+    mp_safe: bool           # False: the caller serialises calls with a GlobalMutex
+    max_entry_size: int     # key + value bytes above which store() refuses (logged)
+
+    def init(self, namespace: str) -> None:
+        """Master, before fork.  ``namespace`` (e.g. "ssl_stapling") separates users of one server."""
+
+    def child_init(self) -> None:
+        """Each worker, after fork: drop inherited connections (they reconnect lazily)."""
+
+    def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
+        """Store ``value`` under ``key`` until ``expires_at``; False when not stored."""
+
+    def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
+        """The value, or None on a miss (absent, expired, damaged, server trouble)."""
+
+    def remove(self, key: bytes) -> None:
+        """Forget ``key`` (no error when absent)."""
+
+    def iterate(self, now: float | None = None) -> Iterator[tuple[bytes, bytes, float]]:
+        """Every live entry as (key, value, expires_at)."""
+
+    def status(self) -> dict:
+        """Counters and geometry for mod_status-like reports and tests."""
+
+    def destroy(self) -> None:
+        """Master at shutdown: release resources (a file-backed shmcb keeps its file)."""
+
+
+class NoneProvider:
+    """``none``: a cache that keeps nothing (SSLSessionCache none)."""
+
+    name = "none"
+    mp_safe = True
+    max_entry_size = 0
+
+    def init(self, namespace: str) -> None:
+        pass
+
+    def child_init(self) -> None:
+        pass
+
+    def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
+        return False
+
+    def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
+        return None
+
+    def remove(self, key: bytes) -> None:
+        pass
+
+    def iterate(self, now: float | None = None) -> Iterator[tuple[bytes, bytes, float]]:
+        return iter(())
+
+    def status(self) -> dict:
+        return {"provider": "none", "entries": 0}
+
+    def destroy(self) -> None:
+        pass

@@ -1,0 +1,231 @@
+"""memcache: the ``memcache:host[:port][,host[:port]...]`` socache provider (pymemcache).
+
+memcached keys are text of at most 250 bytes, so a key is stored as
+``<namespace>:<hex(key)>`` (as Apache's provider turns ids into hex); a key too long for that is
+refused (HP05021).  The TTL is ``ceil(expires_at - now)`` seconds (absolute time beyond 30 days,
+memcached's rule).  With several servers a key goes to ``crc32(key) % n``.
+
+memcached cannot list its keys through the normal protocol; ``iterate`` uses
+``lru_crawler metadump all`` (memcached >= 1.4.31) to list them, then fetches the values.
+
+Connections are opened lazily in the process that uses them (``child_init`` drops inherited
+ones); ``timeout`` bounds every connect and reply (Apache has no MemcacheTimeout directive);
+MemcacheConnTTL closes a connection idle for longer.  A failure is logged (HP05020) and
+answered as a miss; the server is then skipped for ``retry_interval`` seconds.
+"""
+from __future__ import annotations
+
+import math
+import socket
+import time
+import urllib.parse
+import zlib
+from typing import Iterator
+
+from pymemcache.client.base import Client
+
+from httpd_py.log import error_log
+from httpd_py.socache.base import HP_MEMCACHE_ERROR, HP_MEMCACHE_OVERSIZED, MODULE
+
+DEFAULT_PORT = 11211
+MAX_KEY = 250
+MAX_ENTRY_SIZE = (1 << 20) - 2048   # memcached's default item size limit (-I 1m) less overhead
+_THIRTY_DAYS = 30 * 24 * 3600
+
+
+class MemcacheCache:
+    name = "memcache"
+    mp_safe = True
+    max_entry_size = MAX_ENTRY_SIZE
+
+    def __init__(self, servers, timeout: float = 5.0, conn_ttl: float = 15.0,
+                 retry_interval: float = 1.0):
+        self.servers = tuple((h, int(p) if p else DEFAULT_PORT) for h, p in servers)
+        self.timeout = timeout
+        self.conn_ttl = conn_ttl
+        self.retry_interval = retry_interval
+        self.namespace = ""
+        self._prefix = b""
+        self._clients: list[Client | None] = [None] * len(self.servers)
+        self._last_used = [0.0] * len(self.servers)
+        self._down_until = [0.0] * len(self.servers)
+        self.counters = {"stores": 0, "hits": 0, "misses": 0, "errors": 0, "removes": 0,
+                         "oversized": 0}
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def init(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._prefix = namespace.encode("ascii", "replace").replace(b" ", b"_") + b":"
+
+    def child_init(self) -> None:
+        self._clients = [None] * len(self.servers)
+        self._down_until = [0.0] * len(self.servers)
+
+    def destroy(self) -> None:
+        for c in self._clients:
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
+        self._clients = [None] * len(self.servers)
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _mkey(self, key: bytes) -> bytes | None:
+        k = self._prefix + key.hex().encode()
+        if len(k) > MAX_KEY or not key:
+            error_log.error(MODULE, HP_MEMCACHE_OVERSIZED,
+                            f"memcache: key of {len(key)} bytes is too long or empty; refused")
+            return None
+        return k
+
+    def _server_for(self, mkey: bytes) -> int:
+        return zlib.crc32(mkey) % len(self.servers) if len(self.servers) > 1 else 0
+
+    def _client(self, i: int) -> Client | None:
+        mono = time.monotonic()
+        if mono < self._down_until[i]:
+            return None
+        c = self._clients[i]
+        if c is not None and mono - self._last_used[i] > self.conn_ttl:
+            c.close()                                # MemcacheConnTTL
+        if c is None:
+            c = Client(self.servers[i], connect_timeout=self.timeout, timeout=self.timeout,
+                       no_delay=True, default_noreply=False)
+            self._clients[i] = c
+        self._last_used[i] = mono
+        return c
+
+    def _failed(self, i: int, what: str, e: Exception) -> None:
+        self.counters["errors"] += 1
+        host, port = self.servers[i]
+        error_log.error(MODULE, HP_MEMCACHE_ERROR,
+                        f"memcache {host}:{port}: {what} failed: {type(e).__name__}: {e}")
+        c = self._clients[i]
+        if c is not None:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._down_until[i] = time.monotonic() + self.retry_interval
+
+    # ---- the provider API ------------------------------------------------------------------
+
+    def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        if len(key) + len(value) > self.max_entry_size:
+            self.counters["oversized"] += 1
+            error_log.error(MODULE, HP_MEMCACHE_OVERSIZED,
+                            f"memcache: entry of {len(key) + len(value)} bytes is over "
+                            f"{self.max_entry_size}; not stored")
+            return False
+        ttl = math.ceil(expires_at - now)
+        if expires_at <= now:
+            return False
+        if ttl > _THIRTY_DAYS:
+            ttl = math.ceil(expires_at)              # memcached reads big values as epoch time
+        mkey = self._mkey(key)
+        if mkey is None:
+            return False
+        i = self._server_for(mkey)
+        c = self._client(i)
+        if c is None:
+            return False
+        try:
+            ok = bool(c.set(mkey, value, expire=ttl, noreply=False))
+        except Exception as e:  # noqa: BLE001 - any client failure is a miss, never a crash
+            self._failed(i, "store", e)
+            return False
+        self.counters["stores"] += ok
+        return ok
+
+    def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
+        mkey = self._mkey(key)
+        if mkey is None:
+            return None
+        i = self._server_for(mkey)
+        c = self._client(i)
+        v = None
+        if c is not None:
+            try:
+                v = c.get(mkey)
+            except Exception as e:  # noqa: BLE001
+                self._failed(i, "retrieve", e)
+        self.counters["hits" if v is not None else "misses"] += 1
+        return v
+
+    def remove(self, key: bytes) -> None:
+        mkey = self._mkey(key)
+        if mkey is None:
+            return
+        i = self._server_for(mkey)
+        c = self._client(i)
+        if c is None:
+            return
+        try:
+            c.delete(mkey, noreply=False)
+            self.counters["removes"] += 1
+        except Exception as e:  # noqa: BLE001
+            self._failed(i, "remove", e)
+
+    def iterate(self, now: float | None = None) -> Iterator[tuple[bytes, bytes, float]]:
+        now = time.time() if now is None else now
+        out = []
+        for i in range(len(self.servers)):
+            if time.monotonic() < self._down_until[i]:
+                continue
+            try:
+                listed = self._metadump(i)
+                keys = [k for k in listed if k.startswith(self._prefix)]
+                c = self._client(i)
+                if c is None:
+                    continue
+                for start in range(0, len(keys), 100):
+                    batch = keys[start:start + 100]
+                    got = c.get_many(batch)
+                    for k in batch:
+                        v = got.get(k)
+                        exp = listed[k]
+                        if v is None or exp <= now:
+                            continue
+                        try:
+                            raw = bytes.fromhex(k[len(self._prefix):].decode())
+                        except ValueError:
+                            continue                 # not one of ours
+                        out.append((raw, v, exp))
+            except Exception as e:  # noqa: BLE001
+                self._failed(i, "iterate", e)
+        return iter(out)
+
+    def _metadump(self, i: int) -> dict[bytes, float]:
+        """key -> absolute expiry (inf: none) for every item on server ``i``."""
+        deadline = time.monotonic() + self.timeout * 4
+        with socket.create_connection(self.servers[i], timeout=self.timeout) as s:
+            s.sendall(b"lru_crawler metadump all\r\n")
+            buf = b""
+            while not (buf.endswith(b"END\r\n") or buf.startswith(b"ERROR")
+                       or buf.startswith(b"BUSY") or buf.startswith(b"CLIENT_ERROR")):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("lru_crawler metadump took too long")
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        if not buf.endswith(b"END\r\n"):
+            raise OSError(f"lru_crawler metadump refused: {buf[:60]!r}")
+        out: dict[bytes, float] = {}
+        for line in buf.split(b"\r\n"):
+            if not line.startswith(b"key="):
+                continue
+            fields = dict(f.split(b"=", 1) for f in line.split(b" ") if b"=" in f)
+            key = urllib.parse.unquote_to_bytes(fields[b"key"])
+            exp = int(fields.get(b"exp", b"-1"))
+            out[key] = math.inf if exp < 0 else float(exp)
+        return out
+
+    def status(self) -> dict:
+        return {"provider": "memcache", "namespace": self.namespace,
+                "servers": [f"{h}:{p}" for h, p in self.servers], "timeout": self.timeout,
+                "max_entry_size": self.max_entry_size, **self.counters}
