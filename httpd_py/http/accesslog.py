@@ -1,0 +1,231 @@
+"""CustomLog / LogFormat: compile a format string once, render one line per request.
+
+Supported codes: ``%h %a %A %l %u %t %r %s %>s %<s %b %B %D %T %m %U %q %H %v %V %p %P %X %k %%
+%{Name}i %{Name}o %{SSL_PROTOCOL}x %{SSL_CIPHER}x %{VAR}e`` (env: "-").  Apache's conditional
+modifiers (``%400,501{...}i``, ``%!200s``) are parsed and ignored.  Unknown codes raise
+``ValueError`` at compile time.  Strings from the client (%r, %i, %U, %q) are escaped as Apache
+does: ``"`` and ``\\`` get a backslash, control and non-ASCII bytes become ``\\xhh``.
+
+``AccessLogs`` opens each file once, in the master (before privileges drop), O_APPEND, and
+writes each line with one ``os.write`` so workers never interleave.  ``|program`` pipes to a
+child started with ``/bin/sh -c``.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass
+class RequestRecord:
+    """What a log line may show about one request."""
+    remote_ip: str = "-"
+    remote_port: int = 0
+    local_ip: str = "-"
+    local_port: int = 0
+    request_line: str = ""
+    method: str = "-"
+    url_path: str = "-"
+    query: str = ""
+    protocol: str = "HTTP/1.1"
+    status: int = 0
+    bytes_sent: int = 0                           # body bytes
+    start: float = field(default_factory=time.time)
+    duration: float = 0.0
+    request_headers: dict[str, str] = field(default_factory=dict)     # lower-case names
+    response_headers: dict[str, str] = field(default_factory=dict)    # lower-case names
+    server_name: str = "-"
+    host_header: str = ""
+    ssl_protocol: str | None = None
+    ssl_cipher: str | None = None
+    keepalive: bool = False
+    requests_on_connection: int = 1               # this request's number on its connection
+
+
+def escape(s: str) -> str:
+    out = []
+    for ch in s:
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif o < 0x20 or o == 0x7F:
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\x{o:02x}"))
+        elif o > 0x7E:
+            for b in ch.encode("utf-8", "surrogateescape"):
+                out.append(f"\\x{b:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clf_time(ts: float) -> str:
+    t = time.localtime(ts)
+    off = t.tm_gmtoff or 0
+    sign = "+" if off >= 0 else "-"
+    off = abs(off) // 60
+    return (f"[{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{off // 60:02d}{off % 60:02d}]")
+
+
+Piece = Callable[[RequestRecord], str]
+
+
+def _header(getter: Callable[[RequestRecord], dict[str, str]], name: str) -> Piece:
+    key = name.lower()
+    return lambda r: escape(getter(r).get(key, "-")) or "-"
+
+
+def _simple(code: str) -> Piece:
+    table: dict[str, Piece] = {
+        "h": lambda r: r.remote_ip,
+        "a": lambda r: r.remote_ip,
+        "A": lambda r: r.local_ip,
+        "l": lambda r: "-",
+        "u": lambda r: "-",
+        "t": lambda r: clf_time(r.start),
+        "r": lambda r: escape(r.request_line),
+        "s": lambda r: str(r.status),
+        "b": lambda r: str(r.bytes_sent) if r.bytes_sent else "-",
+        "B": lambda r: str(r.bytes_sent),
+        "D": lambda r: str(int(r.duration * 1_000_000)),
+        "T": lambda r: str(int(r.duration)),
+        "m": lambda r: escape(r.method),
+        "U": lambda r: escape(r.url_path),
+        "q": lambda r: "?" + escape(r.query) if r.query else "",
+        "H": lambda r: r.protocol,
+        "v": lambda r: r.server_name or "-",
+        "V": lambda r: escape(r.host_header.split(":", 1)[0]) if r.host_header else (r.server_name or "-"),
+        "p": lambda r: str(r.local_port),
+        "P": lambda r: str(os.getpid()),
+        "X": lambda r: "+" if r.keepalive else "-",
+        "k": lambda r: str(max(0, r.requests_on_connection - 1)),
+        "%": lambda r: "%",
+    }
+    if code not in table:
+        raise ValueError(f"LogFormat: unrecognized format code %{code}")
+    return table[code]
+
+
+def _braced(arg: str, code: str) -> Piece:
+    if code == "i":
+        return _header(lambda r: r.request_headers, arg)
+    if code == "o":
+        return _header(lambda r: r.response_headers, arg)
+    if code == "x":
+        if arg == "SSL_PROTOCOL":
+            return lambda r: r.ssl_protocol or "-"
+        if arg == "SSL_CIPHER":
+            return lambda r: r.ssl_cipher or "-"
+        return lambda r: "-"
+    if code == "e" or code == "n" or code == "C":
+        return lambda r: "-"
+    if code == "t":
+        fmt = arg
+        if fmt.startswith(("begin:", "end:")):
+            fmt = fmt.split(":", 1)[1]
+        if fmt in ("sec", "msec", "usec"):
+            mult = {"sec": 1, "msec": 1000, "usec": 1_000_000}[fmt]
+            return lambda r: str(int(r.start * mult))
+        return lambda r: time.strftime(fmt, time.localtime(r.start))
+    raise ValueError(f"LogFormat: unrecognized format code %{{{arg}}}{code}")
+
+
+def compile_format(fmt: str) -> Callable[[RequestRecord], str]:
+    """Compile a LogFormat string into a renderer; ValueError on an unknown code."""
+    pieces: list[Piece | str] = []
+    i, n = 0, len(fmt)
+    lit: list[str] = []
+    while i < n:
+        ch = fmt[i]
+        if ch == "\\" and i + 1 < n:
+            lit.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(fmt[i + 1], fmt[i + 1]))
+            i += 2
+            continue
+        if ch != "%":
+            lit.append(ch)
+            i += 1
+            continue
+        i += 1
+        # modifiers: status conditions (%400,501 / %!200) and < > (original/final)
+        while i < n and (fmt[i].isdigit() or fmt[i] in ",!<>"):
+            i += 1
+        arg = None
+        if i < n and fmt[i] == "{":
+            end = fmt.find("}", i)
+            if end < 0:
+                raise ValueError("LogFormat: unterminated %{")
+            arg = fmt[i + 1:end]
+            i = end + 1
+        if i >= n:
+            raise ValueError("LogFormat: format ends with %")
+        code = fmt[i]
+        i += 1
+        if lit:
+            pieces.append("".join(lit))
+            lit = []
+        pieces.append(_braced(arg, code) if arg is not None else _simple(code))
+    if lit:
+        pieces.append("".join(lit))
+
+    def render(r: RequestRecord) -> str:
+        return "".join(p if isinstance(p, str) else p(r) for p in pieces)
+    return render
+
+
+class AccessLogs:
+    """Open CustomLog targets once (master), share descriptors by path."""
+
+    def __init__(self):
+        self._fds: dict[str, int] = {}
+        self._procs: list[subprocess.Popen] = []
+        self._renderers: dict[str, Callable[[RequestRecord], str]] = {}
+
+    def open(self, path: str) -> int:
+        fd = self._fds.get(path)
+        if fd is not None:
+            return fd
+        if path.startswith("|"):
+            proc = subprocess.Popen(["/bin/sh", "-c", path[1:].strip()], stdin=subprocess.PIPE,
+                                    close_fds=True)
+            self._procs.append(proc)
+            fd = os.dup(proc.stdin.fileno())
+            proc.stdin.close()
+        else:
+            d = os.path.dirname(path)
+            if d:
+                os.makedirs(d, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        self._fds[path] = fd
+        return fd
+
+    def renderer(self, fmt: str) -> Callable[[RequestRecord], str]:
+        r = self._renderers.get(fmt)
+        if r is None:
+            r = self._renderers[fmt] = compile_format(fmt)
+        return r
+
+    @staticmethod
+    def write(fd: int, line: str) -> None:
+        try:
+            os.write(fd, (line + "\n").encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass    # a full disk must not take a request down
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
+        for p in self._procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self._procs.clear()

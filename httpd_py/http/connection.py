@@ -1,0 +1,719 @@
+"""One accepted connection: TLS handshake (when the address is SSL), then HTTP/1.1 over h11.
+
+``ConnectionHandler(cfg, sites)`` is built in the master (it opens every CustomLog then, before
+privileges drop, and reads each vhost's TypesConfig); ``handler(sock, client_addr,
+listener_addr, slot)`` serves one connection in a worker and never raises (an unexpected
+exception is logged as HP03001 and the connection closed).
+
+Sockets stay blocking; Timeout and KeepAliveTimeout are kernel timeouts (SO_RCVTIMEO /
+SO_SNDTIMEO), because ``socket.settimeout()`` makes the descriptor non-blocking and pyOpenSSL
+then fails handshakes with WantReadError.  A kernel timeout surfaces as WantRead/WantWrite from
+pyOpenSSL or EAGAIN from the socket: both mean "timed out".
+
+Connection-level settings (Timeout, KeepAliveTimeout, the limits) come from the address's
+default vhost, as in Apache before the Host header is known; request-level ones (DocumentRoot,
+Alias, Redirect, ErrorDocument, MIME, CustomLog, KeepAlive, MaxKeepAliveRequests) from the vhost
+the request selects.
+
+Vhost selection on TLS addresses (Apache 2.4's mod_ssl rules):
+
+* SNI chose the handshake's vhost; a Host header naming a vhost with a different SSL setup gets
+  421 Misdirected Request (HP02004);
+* a client without SNI gets the Host header's vhost, except that SSLStrictSNIVHostCheck on in
+  that vhost (or in the address's default vhost) answers 403 (HP02005).
+
+Log ids (module "http" unless noted): HP03001 unexpected exception, HP03002 request line too
+long (414), HP03003 header field too long / too many fields (400), HP03004 malformed request
+(400), HP03005 timeout reading a request, HP03010 file does not exist (404), HP03011 directory
+without index (403), HP03012 access refused by path rules (403), HP03013 ErrorDocument failed,
+HP03014 client went away while sending; ssl: HP02001 handshake failed, HP02002 handshake
+timed out, HP02004 421, HP02005 strict SNI 403.
+"""
+from __future__ import annotations
+
+import errno
+import http
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass
+
+import h11
+from OpenSSL import SSL
+
+from httpd_py.config.model import ServerConfig, VHost
+from httpd_py.http.accesslog import AccessLogs, RequestRecord
+from httpd_py.http.paths import (PathError, find_redirect, map_to_root, resolve_file, url_path)
+from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
+                                  if_range_allows, make_etag, parse_range)
+from httpd_py.log import error_log
+from httpd_py.tls.sites import Site, Sites, TLSState
+
+SERVER_HEADER = b"httpd-py"
+ALLOW = b"GET, HEAD, OPTIONS"
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+                 "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
+SMALL_FILE = 256 * 1024
+CHUNK = 256 * 1024
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 512 * 1024
+
+_MESSAGES = {
+    301: "The document has moved <a href=\"{loc}\">here</a>.",
+    302: "The document has moved <a href=\"{loc}\">here</a>.",
+    303: "The answer to your request is located <a href=\"{loc}\">here</a>.",
+    400: "Your browser sent a request that this server could not understand.",
+    403: "You don't have permission to access this resource.",
+    404: "The requested URL was not found on this server.",
+    405: "The requested method is not allowed for this URL.",
+    408: "Server timeout waiting for the HTTP request from the client.",
+    410: "The requested resource is no longer available on this server and there is no "
+         "forwarding address. Please remove all references to this resource.",
+    412: "The precondition on the request for this URL evaluated to false.",
+    414: "The requested URL's length exceeds the capacity limit for this server.",
+    416: "None of the range-specifier values in the Range request-header field overlap the "
+         "current extent of the selected resource.",
+    421: "The client needs a new connection for this request as the requested host name does "
+         "not match the Server Name Indication (SNI) in use for this connection.",
+    500: "The server encountered an internal error or misconfiguration and was unable to "
+         "complete your request.",
+    501: "The server does not support the action requested by the browser.",
+}
+
+
+def reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def error_body(status: int, location: str | None = None) -> bytes:
+    msg = _MESSAGES.get(status, "")
+    if location is not None:
+        msg = msg.format(loc=location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
+    r = reason(status)
+    return (f'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+            f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n<p>{msg}</p>\n"
+            f"</body></html>\n").encode()
+
+
+def set_kernel_timeout(sock: socket.socket, seconds: float) -> None:
+    secs = max(0.0, seconds)
+    tv = struct.pack("ll", int(secs), int((secs - int(secs)) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+
+
+def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
+    secs = max(0.0, seconds)
+    tv = struct.pack("ll", int(secs), int((secs - int(secs)) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+
+
+class StreamTimeout(Exception):
+    pass
+
+
+class StreamClosed(Exception):
+    pass
+
+
+class PlainStream:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def recv(self, n: int) -> bytes:
+        try:
+            return self.sock.recv(n)
+        except (BlockingIOError, TimeoutError):
+            raise StreamTimeout() from None
+        except ConnectionError:
+            return b""
+
+    def sendall(self, data) -> None:
+        try:
+            self.sock.sendall(data)
+        except (BlockingIOError, TimeoutError):
+            raise StreamTimeout() from None
+        except OSError as e:
+            raise StreamClosed(str(e)) from None
+
+    def close(self) -> None:
+        pass
+
+
+class TLSStream:
+    def __init__(self, conn: SSL.Connection):
+        self.conn = conn
+
+    def recv(self, n: int) -> bytes:
+        try:
+            return self.conn.recv(n)
+        except SSL.ZeroReturnError:
+            return b""
+        except (SSL.WantReadError, SSL.WantWriteError):
+            raise StreamTimeout() from None
+        except SSL.SysCallError as e:
+            if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise StreamTimeout() from None
+            return b""
+        except SSL.Error:
+            return b""
+
+    def sendall(self, data) -> None:
+        try:
+            self.conn.sendall(data)
+        except (SSL.WantReadError, SSL.WantWriteError):
+            raise StreamTimeout() from None
+        except (SSL.Error, OSError) as e:
+            raise StreamClosed(str(e)) from None
+
+    def close(self) -> None:
+        try:
+            self.conn.shutdown()   # close_notify; do not wait for the peer's
+        except (SSL.Error, OSError):
+            pass
+
+
+@dataclass
+class VHostRuntime:
+    """Per-vhost things prepared once in the master."""
+    vhost: VHost
+    mime: MimeTypes
+    root_real: str
+    error_docs: dict[int, str]
+    logs: list
+    real_roots: dict[str, str]          # root as map_to_root returns it -> its realpath
+
+
+class _Abort(Exception):
+    """Stop serving this connection (after an early error was written)."""
+
+
+class ConnectionHandler:
+    def __init__(self, cfg: ServerConfig, sites: Sites):
+        self.cfg = cfg
+        self.sites = sites
+        self.access_logs = AccessLogs()
+        self._runtimes: dict[int, VHostRuntime] = {}
+        mime_cache: dict[tuple, MimeTypes] = {}
+        for v in cfg.all_vhosts():
+            key = (v.types_config, v.add_types)
+            mime = mime_cache.get(key)
+            if mime is None:
+                mime = mime_cache[key] = MimeTypes(v.types_config, v.add_types)
+                if v.types_config and not os.path.exists(v.types_config):
+                    error_log.warn("http", "HP03020", f"TypesConfig {v.types_config} not found: "
+                                   "files are served without Content-Type")
+            logs = []
+            for ref in v.custom_logs:
+                logs.append((self.access_logs.open(ref.path), self.access_logs.renderer(ref.format)))
+            root_real = os.path.realpath(v.document_root) if v.document_root else ""
+            real_roots = {(a.target.rstrip("/") or "/"): os.path.realpath(a.target) for a in v.aliases}
+            if v.document_root:
+                real_roots[v.document_root.rstrip("/") or "/"] = root_real
+            self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
+                                                 real_roots)
+        self._date_cache = (0, b"")
+
+    def child_init(self) -> None:
+        """Nothing per process yet (access-log descriptors are O_APPEND and shareable)."""
+
+    def close(self) -> None:
+        self.access_logs.close()
+
+    def runtime(self, vhost: VHost) -> VHostRuntime:
+        return self._runtimes[id(vhost)]
+
+    # --- entry point ------------------------------------------------------------------------
+    def __call__(self, sock: socket.socket, client_addr, listener_addr, slot=None) -> None:
+        client = f"{client_addr[0]}:{client_addr[1]}" if client_addr else "-"
+        stream = None
+        try:
+            stream = self._serve(sock, client_addr, listener_addr, slot, client)
+        except Exception as e:  # never let an exception escape into the worker loop
+            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: {e}",
+                            client=client)
+        finally:
+            _state(slot, "closing")
+            if stream is not None:
+                stream.close()
+            try:
+                sock.close()
+            except OSError:
+                pass
+            _state(slot, "idle")
+
+    # --- the connection ---------------------------------------------------------------------
+    def _serve(self, sock, client_addr, listener_addr, slot, client):
+        try:
+            local = sock.getsockname()
+        except OSError:
+            local = listener_addr
+        sock.setblocking(True)
+        site = self.sites.site_for(local[0], local[1])
+        default = site.default
+        set_kernel_timeout(sock, default.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        _state(slot, "reading")
+        tls_state = None
+        ssl_info = (None, None)
+        if site.ssl:
+            if site.context is None:
+                raise RuntimeError(f"SSL address {local} has no TLS context")
+            conn = SSL.Connection(site.context, sock)
+            tls_state = TLSState(site)
+            conn.set_app_data(tls_state)
+            conn.set_accept_state()
+            try:
+                conn.do_handshake()
+            except (SSL.WantReadError, SSL.WantWriteError):
+                error_log.info("ssl", "HP02002", "TLS handshake timed out", client=client)
+                return None
+            except (SSL.Error, OSError) as e:
+                error_log.info("ssl", "HP02001", f"TLS handshake failed: {_ssl_err(e)}", client=client)
+                return None
+            stream = TLSStream(conn)
+            ssl_info = (conn.get_protocol_version_name(), conn.get_cipher_name())
+        else:
+            stream = PlainStream(sock)
+        closed_by_us = self._http_loop(sock, stream, site, tls_state, ssl_info, client_addr, local,
+                                       slot, client)
+        if closed_by_us:
+            stream.close()
+            _linger(sock)
+        return stream if not closed_by_us else None
+
+    def _http_loop(self, sock, stream, site: Site, tls_state, ssl_info, client_addr, local,
+                   slot, client) -> bool:
+        """Serve requests until the connection ends.  True when we chose to close."""
+        d = site.default
+        head_max = d.limit_request_line + 2 + d.limit_request_fields * (d.limit_request_field_size + 2) + 2
+        h = h11.Connection(h11.SERVER, max_incomplete_event_size=head_max)
+        served = 0
+        while True:
+            # ---- read one request head
+            waiting_idle = served > 0
+            if waiting_idle:
+                _state(slot, "keepalive")
+                set_recv_timeout(sock, d.keep_alive_timeout)
+            start = None
+            try:
+                while True:
+                    try:
+                        ev = h.next_event()
+                    except h11.RemoteProtocolError as e:
+                        buf = h.trailing_data[0]
+                        nl = buf.find(b"\n")
+                        if (nl < 0 and len(buf) > d.limit_request_line + 2) or nl > d.limit_request_line + 1:
+                            self._early_error(stream, d, 414, client, "HP03002",
+                                              f"request line longer than LimitRequestLine {d.limit_request_line}")
+                        else:
+                            self._early_error(stream, d, 400, client, "HP03004", f"malformed request: {e}")
+                        return True
+                    if ev is h11.NEED_DATA:
+                        buf = h.trailing_data[0]
+                        if buf:
+                            nl = buf.find(b"\n")
+                            if (nl < 0 and len(buf) > d.limit_request_line + 2) or nl > d.limit_request_line + 1:
+                                self._early_error(stream, d, 414, client, "HP03002",
+                                                  f"request line longer than LimitRequestLine {d.limit_request_line}")
+                                return True
+                        data = stream.recv(65536)
+                        if waiting_idle and data:
+                            waiting_idle = False
+                            set_recv_timeout(sock, d.timeout)
+                            _state(slot, "reading")
+                        if start is None:
+                            start = time.time()
+                        h.receive_data(data)
+                        continue
+                    break
+            except StreamTimeout:
+                if not waiting_idle and h.trailing_data[0]:
+                    error_log.info("http", "HP03005", "timeout reading the request", client=client)
+                    self._early_error(stream, d, 408, client, None, None)
+                return True
+            except StreamClosed:
+                return False
+            if isinstance(ev, h11.ConnectionClosed):
+                return False
+            if not isinstance(ev, h11.Request):
+                return True
+            if start is None:
+                start = time.time()
+            served += 1
+            _state(slot, "writing")
+            keep = self._handle_request(h, stream, ev, site, tls_state, ssl_info, client_addr,
+                                        local, slot, client, served, start)
+            if not keep:
+                return True
+            if h.our_state is h11.DONE and h.their_state is h11.DONE:
+                h.start_next_cycle()
+            else:
+                return True
+
+    def _early_error(self, stream, d: VHost, status: int, client: str, msgid: str | None,
+                     text: str | None) -> None:
+        """An error before h11 produced a Request: written by hand, then the connection closes."""
+        if msgid:
+            error_log.info("http", msgid, text or "", client=client)
+        body = error_body(status)
+        head = (f"HTTP/1.1 {status} {reason(status)}\r\nDate: {http_date(time.time())}\r\n"
+                f"Server: httpd-py\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+                f"Content-Type: text/html; charset=iso-8859-1\r\n\r\n").encode()
+        try:
+            stream.sendall(head + body)
+        except (StreamTimeout, StreamClosed):
+            pass
+
+    def _date(self) -> bytes:
+        now = int(time.time())
+        if self._date_cache[0] != now:
+            self._date_cache = (now, http_date(now).encode())
+        return self._date_cache[1]
+
+    # --- one request ------------------------------------------------------------------------
+    def _handle_request(self, h, stream, req: h11.Request, site: Site, tls_state, ssl_info,
+                        client_addr, local, slot, client, served: int, start: float) -> bool:
+        d = site.default
+        method = req.method.decode("ascii", "replace")
+        target = req.target
+        version = req.http_version.decode("ascii", "replace")
+        line = f"{method} {target.decode('latin-1')} HTTP/{version}"
+        headers: dict[str, str] = {}
+        for name, value in req.headers:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        if slot is not None:
+            try:
+                slot.record_request(line)
+            except Exception:
+                pass
+        rec = RequestRecord(remote_ip=client_addr[0] if client_addr else "-",
+                            remote_port=client_addr[1] if client_addr else 0,
+                            local_ip=str(local[0]), local_port=int(local[1]), request_line=line,
+                            method=method, protocol=f"HTTP/{version}", start=start,
+                            request_headers=headers, host_header=headers.get("host", ""),
+                            ssl_protocol=ssl_info[0], ssl_cipher=ssl_info[1],
+                            requests_on_connection=served)
+        # Limits first (Apache checks them while reading, before any vhost logic).
+        status = None
+        if len(req.method) + len(target) + 10 > d.limit_request_line + 0:
+            status, msgid, why = 414, "HP03002", f"request line longer than LimitRequestLine {d.limit_request_line}"
+        elif len(req.headers) > d.limit_request_fields:
+            status, msgid, why = 400, "HP03003", f"more than LimitRequestFields {d.limit_request_fields} header fields"
+        else:
+            for name, value in req.headers:
+                if len(name) + 2 + len(value) > d.limit_request_field_size:
+                    status, msgid, why = 400, "HP03003", (f"header field {name.decode('latin-1')} longer than "
+                                                          f"LimitRequestFieldSize {d.limit_request_field_size}")
+                    break
+        host = headers.get("host", "")
+        hostname = _hostname(host)
+        vhost = site.select(hostname) if hostname else None
+        if status is not None:
+            error_log.info("http", msgid, why, client=client)
+            vh = vhost or site.default
+            return self._respond_error(h, stream, vh, rec, status, close=True, client=client)
+        # Vhost selection, with mod_ssl's SNI rules.
+        if tls_state is not None:
+            if tls_state.servername is not None:
+                sni_v = tls_state.sni_vhost or site.default
+                req_v = vhost or site.default
+                if hostname and req_v is not sni_v and req_v.ssl != sni_v.ssl:
+                    error_log.error("ssl", "HP02004", f"Host {hostname!r} names another vhost than "
+                                    f"SNI {tls_state.servername!r}: 421", client=client)
+                    return self._respond_error(h, stream, sni_v, rec, 421, close=False, client=client)
+                vhost = req_v
+            else:
+                vhost = vhost or site.default
+                if vhost.ssl.strict_sni or site.default.ssl.strict_sni:
+                    error_log.error("ssl", "HP02005", "no SNI from the client and "
+                                    "SSLStrictSNIVHostCheck is on: 403", client=client)
+                    return self._respond_error(h, stream, vhost, rec, 403, close=False, client=client)
+        else:
+            vhost = vhost or site.default
+        rec.server_name = vhost.server_name
+        rt = self.runtime(vhost)
+        has_body = _has_body(headers)
+
+        keep_alive = (vhost.keep_alive and not has_body and
+                      (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
+        if method not in KNOWN_METHODS:
+            return self._respond_error(h, stream, vhost, rec, 501, close=not keep_alive, client=client)
+        if method == "OPTIONS":
+            return self._send(h, stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
+        if method not in ("GET", "HEAD"):
+            return self._respond_error(h, stream, vhost, rec, 405, close=not keep_alive,
+                                       client=client, extra=[(b"Allow", ALLOW)])
+        try:
+            path, query = url_path(target)
+        except PathError as e:
+            error_log.info("http", "HP03012" if e.status == 403 else "HP03004" if e.status == 400 else "HP03010",
+                           f"{e.reason}: {target.decode('latin-1')}", client=client)
+            return self._respond_error(h, stream, vhost, rec, e.status, close=not keep_alive, client=client)
+        rec.url_path, rec.query = path, query.decode("latin-1")
+        redir = find_redirect(path, query, vhost.redirects)
+        if redir is not None:
+            extra = [(b"Location", redir.location.encode("latin-1", "replace"))] if redir.location else []
+            return self._respond_error(h, stream, vhost, rec, redir.status, close=not keep_alive,
+                                       client=client, extra=extra, location=redir.location)
+        try:
+            root, fpath = map_to_root(path, vhost.document_root, vhost.aliases)
+            root_real = rt.real_roots.get(root)
+            res = resolve_file(fpath, root, follow_symlinks=vhost.options_follow_symlinks,
+                               if_owner_match=vhost.options_symlinks_if_owner_match,
+                               root_real=root_real)
+            if res.is_dir:
+                if not path.endswith("/"):
+                    loc = self._absolute(site, vhost, host, path + "/") + ("?" + query.decode("latin-1") if query else "")
+                    return self._respond_error(h, stream, vhost, rec, 301, close=not keep_alive, client=client,
+                                               extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc)
+                for name in vhost.directory_index:
+                    try:
+                        cand = resolve_file(os.path.join(fpath, name), root,
+                                            follow_symlinks=vhost.options_follow_symlinks,
+                                            if_owner_match=vhost.options_symlinks_if_owner_match,
+                                            root_real=root_real)
+                    except PathError:
+                        continue
+                    if not cand.is_dir:
+                        res = cand
+                        break
+                else:
+                    error_log.error("http", "HP03011", f"directory index forbidden by rule (no "
+                                    f"DirectoryIndex file, no listings): {res.path}/", client=client)
+                    return self._respond_error(h, stream, vhost, rec, 403, close=not keep_alive, client=client)
+        except PathError as e:
+            if e.status == 404:
+                error_log.info("http", "HP03010", f"File does not exist: {fpath}", client=client)
+            else:
+                error_log.error("http", "HP03012", f"{e.reason}: {fpath}", client=client)
+            return self._respond_error(h, stream, vhost, rec, e.status, close=not keep_alive, client=client)
+        return self._serve_file(h, stream, rt, rec, res.path, method, headers, keep_alive, served, client)
+
+    def _absolute(self, site: Site, vhost: VHost, host: str, path: str) -> str:
+        scheme = "https" if site.ssl else "http"
+        if not host:
+            host = vhost.server_name or site.ip
+            default_port = 443 if site.ssl else 80
+            if site.port != default_port:
+                host = f"{host}:{site.port}"
+        return f"{scheme}://{host}{path}"
+
+    def _serve_file(self, h, stream, rt: VHostRuntime, rec, path: str, method: str,
+                    headers: dict[str, str], keep_alive: bool, served: int, client: str) -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            status = 404 if e.errno == errno.ENOENT else 403
+            error_log.error("http", "HP03012", f"cannot open {path}: {e.strerror}", client=client)
+            return self._respond_error(h, stream, rt.vhost, rec, status, close=not keep_alive, client=client)
+        try:
+            st = os.fstat(fd)
+            size = st.st_size
+            mtime = min(st.st_mtime, time.time())
+            etag = make_etag(size, st.st_mtime_ns)
+            validators = [(b"Last-Modified", http_date(mtime).encode()), (b"ETag", etag.encode())]
+            cond = evaluate_conditionals(method, headers, etag, mtime)
+            if cond == 304:
+                return self._send(h, stream, rt, rec, 304, validators, b"", keep_alive, served,
+                                  no_length=True)
+            if cond == 412:
+                return self._respond_error(h, stream, rt.vhost, rec, 412, close=not keep_alive, client=client)
+            ctype = rt.mime.lookup(path)
+            hdrs = list(validators)
+            hdrs.append((b"Accept-Ranges", b"bytes"))
+            if ctype:
+                hdrs.append((b"Content-Type", ctype.encode("latin-1")))
+            status, first, length = 200, 0, size
+            rng = parse_range(headers.get("range"), size) if method == "GET" else None
+            if rng is not None and if_range_allows(headers.get("if-range"), etag, mtime):
+                if rng == UNSATISFIABLE:
+                    return self._respond_error(h, stream, rt.vhost, rec, 416, close=not keep_alive,
+                                               client=client, extra=[(b"Content-Range", f"bytes */{size}".encode())])
+                first, last = rng
+                status, length = 206, last - first + 1
+                hdrs.append((b"Content-Range", f"bytes {first}-{last}/{size}".encode()))
+            if method == "HEAD":
+                hdrs.append((b"Content-Length", str(length).encode()))
+                return self._send(h, stream, rt, rec, status, hdrs, b"", keep_alive, served,
+                                  no_length=True)
+            if length <= SMALL_FILE:
+                body = os.pread(fd, length, first)
+                return self._send(h, stream, rt, rec, status, hdrs, body, keep_alive, served)
+            return self._send_large(h, stream, rt, rec, status, hdrs, fd, first, length,
+                                    keep_alive, served, client)
+        finally:
+            os.close(fd)
+
+    def _response_headers(self, rt: VHostRuntime, hdrs, keep_alive: bool, served: int) -> list:
+        v = rt.vhost
+        out = [(b"Date", self._date()), (b"Server", SERVER_HEADER)]
+        out.extend(hdrs)
+        if keep_alive:
+            remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
+            out.append((b"Keep-Alive", f"timeout={_num(v.keep_alive_timeout)}, max={remaining}".encode()))
+        else:
+            out.append((b"Connection", b"close"))
+        return out
+
+    def _send(self, h, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
+              keep_alive: bool, served: int, no_length: bool = False) -> bool:
+        out = self._response_headers(rt, hdrs, keep_alive, served)
+        if not no_length:
+            out.append((b"Content-Length", str(len(body)).encode()))
+        try:
+            data = h.send(h11.Response(status_code=status, headers=out, reason=reason(status).encode()))
+            if body and rec.method != "HEAD":
+                data += body
+                h.send_with_data_passthrough(h11.Data(data=body))
+            data += h.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as e:
+            raise RuntimeError(f"response framing: {e}") from None
+        ok = True
+        try:
+            stream.sendall(data)
+        except (StreamTimeout, StreamClosed):
+            ok = False
+        rec.status = status
+        rec.bytes_sent = len(body) if (ok and rec.method != "HEAD") else 0
+        rec.keepalive = keep_alive
+        self._log(rt, rec, out)
+        return ok and keep_alive
+
+    def _send_large(self, h, stream, rt, rec, status, hdrs, fd, first, length, keep_alive, served,
+                    client) -> bool:
+        out = self._response_headers(rt, hdrs, keep_alive, served)
+        out.append((b"Content-Length", str(length).encode()))
+        sent = 0
+        ok = True
+        try:
+            stream.sendall(h.send(h11.Response(status_code=status, headers=out,
+                                               reason=reason(status).encode())))
+            off = first
+            while sent < length:
+                chunk = os.pread(fd, min(CHUNK, length - sent), off)
+                if not chunk:
+                    raise StreamClosed("file shrank while being sent")
+                h.send_with_data_passthrough(h11.Data(data=chunk))
+                stream.sendall(chunk)
+                sent += len(chunk)
+                off += len(chunk)
+            stream.sendall(h.send(h11.EndOfMessage()))
+        except (StreamTimeout, StreamClosed) as e:
+            error_log.info("http", "HP03014", f"client went away after {sent} of {length} bytes: {e}",
+                           client=client)
+            ok = False
+        rec.status, rec.bytes_sent, rec.keepalive = status, sent, keep_alive
+        self._log(rt, rec, out)
+        return ok and keep_alive
+
+    def _respond_error(self, h, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
+                       extra=(), location: str | None = None) -> bool:
+        rt = self.runtime(vhost)
+        hdrs = list(extra)
+        body = error_body(status, location) if status != 304 else b""
+        ctype = b"text/html; charset=iso-8859-1"
+        doc = rt.error_docs.get(status) if status >= 400 else None
+        if doc:
+            if doc.startswith(("http://", "https://")):
+                status = 302
+                hdrs = [(b"Location", doc.encode("latin-1", "replace"))]
+                body = error_body(302, doc)
+            elif doc.startswith("/"):
+                got = self._error_document(rt, doc, client)
+                if got is not None:
+                    body, ctype = got
+            else:
+                body = (doc[1:] if doc.startswith('"') else doc).encode("utf-8", "replace")
+                ctype = b"text/html"
+        hdrs.append((b"Content-Type", ctype))
+        if rec.method == "HEAD":
+            hdrs.append((b"Content-Length", str(len(body)).encode()))
+            return self._send(h, stream, rt, rec, status, hdrs, b"", not close, rec.requests_on_connection,
+                              no_length=True) and not close
+        return self._send(h, stream, rt, rec, status, hdrs, body, not close,
+                          rec.requests_on_connection) and not close
+
+    def _error_document(self, rt: VHostRuntime, doc: str, client: str):
+        v = rt.vhost
+        try:
+            path, _ = url_path(doc.encode("utf-8"))
+            root, fpath = map_to_root(path, v.document_root, v.aliases)
+            res = resolve_file(fpath, root, follow_symlinks=v.options_follow_symlinks,
+                               if_owner_match=v.options_symlinks_if_owner_match)
+            if res.is_dir or res.st.st_size > 1024 * 1024:
+                raise PathError(403, "not a small file")
+            with open(res.path, "rb") as f:
+                body = f.read()
+            ctype = rt.mime.lookup(res.path) or "text/html"
+            return body, ctype.encode("latin-1")
+        except (PathError, OSError) as e:
+            error_log.warn("http", "HP03013", f"ErrorDocument {doc} cannot be served: {e}", client=client)
+            return None
+
+    def _log(self, rt: VHostRuntime, rec: RequestRecord, out_headers) -> None:
+        if not rt.logs:
+            return
+        rec.duration = time.time() - rec.start
+        rec.response_headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in out_headers}
+        for fd, render in rt.logs:
+            try:
+                AccessLogs.write(fd, render(rec))
+            except Exception as e:
+                error_log.error("http", "HP03001", f"access log line failed: {e}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0].rstrip(".")
+
+
+def _has_body(headers: dict[str, str]) -> bool:
+    if "transfer-encoding" in headers:
+        return True
+    cl = headers.get("content-length")
+    return cl is not None and cl.strip() not in ("", "0")
+
+
+def _state(slot, state: str) -> None:
+    if slot is not None:
+        try:
+            slot.set_state(state)
+        except Exception:
+            pass
+
+
+def _ssl_err(e: Exception) -> str:
+    if isinstance(e, SSL.Error) and e.args and isinstance(e.args[0], list):
+        return "; ".join(":".join(str(p) for p in item if p) for item in e.args[0]) or type(e).__name__
+    return f"{type(e).__name__}: {e}"
+
+
+def _linger(sock: socket.socket) -> None:
+    """Half-close and drain briefly, so unread client data does not turn our close into a RST
+    that destroys the response in flight (Apache's lingering close)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        set_recv_timeout(sock, LINGER_SECONDS)
+        deadline = time.monotonic() + LINGER_SECONDS
+        total = 0
+        while total < LINGER_BYTES and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                break
+            total += len(data)
+    except OSError:
+        pass

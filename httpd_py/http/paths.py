@@ -1,0 +1,212 @@
+"""Request target -> URL path -> (Redirect | file-system path under one root).  Pure but for
+``resolve_file``, which looks at the file system.
+
+Steps, as Apache's core and mod_alias do them:
+
+1. split off the query; an absolute-form target gives its path part;
+2. percent-decode; a bad escape is 400; an encoded ``/`` or ``\\`` or a NUL is 404
+   (AllowEncodedSlashes Off);
+3. a backslash anywhere is 404 (never a separator, never a file name we serve);
+4. merge slashes and remove dot segments; ``..`` above the root is 400;
+5. Redirect (first match in config order, on whole segments), then Alias, then DocumentRoot.
+
+``resolve_file`` then walks the file system under the chosen root: it refuses (403) every
+symlink when FollowSymLinks is off, a symlink whose owner differs from its target's under
+SymLinksIfOwnerMatch, and ANY path whose real location leaves the root's real location (stricter
+than Apache, which follows symlinks anywhere with FollowSymLinks: use Alias to publish another
+tree).  Names starting with ``.ht`` are refused (Debian's default ``<FilesMatch "^\\.ht">``).
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from httpd_py.config.model import AliasSpec, RedirectSpec
+
+_HEX = b"0123456789abcdefABCDEF"
+
+
+class PathError(Exception):
+    """A target that maps to no servable path; ``status`` is the response to give."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes]:
+    """(raw path, raw query without '?') from an origin- or absolute-form request target."""
+    if target.startswith((b"http://", b"https://")):
+        rest = target.split(b"://", 1)[1]
+        slash = rest.find(b"/")
+        target = rest[slash:] if slash >= 0 else b"/"
+    target = target.split(b"#", 1)[0]
+    path, _, query = target.partition(b"?")
+    return path, query
+
+
+def percent_decode(raw: bytes) -> bytes:
+    """Decode %XX; raise PathError 400 on a bad escape, 404 on %00, %2F or %5C."""
+    if b"%" not in raw:
+        return raw
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 0x25:  # %
+            h = raw[i + 1:i + 3]
+            if len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
+                raise PathError(400, "bad percent-escape in URL")
+            b = int(h, 16)
+            if b in (0x00, 0x2F, 0x5C):
+                raise PathError(404, "encoded NUL, slash or backslash in URL")
+            out.append(b)
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+def normalize(decoded: bytes) -> str:
+    """Merge slashes, drop ``.`` and resolve ``..`` segments; return a str path starting '/'.
+
+    Bytes that are not UTF-8 survive as surrogate escapes, so they map back to the same file
+    name bytes.  Raises PathError for NUL, backslash, and ``..`` above the root.
+    """
+    if not decoded.startswith(b"/"):
+        raise PathError(400, "URL path does not start with '/'")
+    if b"\x00" in decoded:
+        raise PathError(404, "NUL in URL")
+    if b"\\" in decoded:
+        raise PathError(404, "backslash in URL")
+    segs: list[bytes] = []
+    parts = decoded.split(b"/")
+    for seg in parts[1:]:
+        if seg in (b"", b"."):
+            continue
+        if seg == b"..":
+            if not segs:
+                raise PathError(400, "URL path climbs above the root")
+            segs.pop()
+            continue
+        segs.append(seg)
+    ends_dir = parts[-1] in (b"", b".", b"..")
+    path = b"/" + b"/".join(segs)
+    if ends_dir and segs:
+        path += b"/"
+    return path.decode("utf-8", "surrogateescape")
+
+
+def url_path(target: bytes) -> tuple[str, bytes]:
+    """(normalised decoded path, raw query) for a request target; PathError on bad input."""
+    raw, query = split_target(target)
+    return normalize(percent_decode(raw)), query
+
+
+def _prefix_rest(path: str, prefix: str) -> str | None:
+    """The rest of ``path`` after ``prefix`` when the prefix covers whole segments."""
+    p = prefix.rstrip("/") if prefix != "/" else ""
+    if path == p:
+        return ""
+    if path.startswith(p + "/"):
+        return path[len(p):]
+    return None
+
+
+@dataclass(frozen=True)
+class RedirectTo:
+    status: int
+    location: str | None          # None for 410 Gone
+
+
+def find_redirect(path: str, query: bytes, redirects: tuple[RedirectSpec, ...]) -> RedirectTo | None:
+    for r in redirects:
+        rest = _prefix_rest(path, r.url_path)
+        if rest is None:
+            continue
+        if r.target is None or r.status == 410:
+            return RedirectTo(r.status, None)
+        loc = r.target.rstrip("/") + rest if rest else r.target
+        if query:
+            loc += "?" + query.decode("latin-1")
+        return RedirectTo(r.status, loc)
+    return None
+
+
+def map_to_root(path: str, document_root: str, aliases: tuple[AliasSpec, ...]) -> tuple[str, str]:
+    """(root, file path) for a normalised URL path: the first matching Alias, else DocumentRoot."""
+    for a in aliases:
+        rest = _prefix_rest(path, a.url_path)
+        if rest is not None:
+            target = a.target
+            if a.url_path.endswith("/") and not target.endswith("/"):
+                target += "/"
+            return a.target.rstrip("/") or "/", target.rstrip("/") + rest if rest else target
+    if not document_root:
+        raise PathError(404, "no DocumentRoot")
+    return document_root.rstrip("/") or "/", document_root.rstrip("/") + path
+
+
+@dataclass(frozen=True)
+class Resolved:
+    path: str                  # real file or directory path (symlinks resolved)
+    st: os.stat_result
+    is_dir: bool
+
+
+def _inside(real: str, root_real: str) -> bool:
+    return real == root_real or real.startswith(root_real.rstrip("/") + "/")
+
+
+def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
+                 if_owner_match: bool = False, root_real: str | None = None) -> Resolved:
+    """Check ``file_path`` (under ``root``) against the symlink options and containment.
+
+    Raises PathError 404 when missing, 403 when refused.
+    """
+    root_real = root_real or os.path.realpath(root)
+    if not follow_symlinks or if_owner_match:
+        rel = file_path[len(root.rstrip("/")):].strip("/")
+        cur = root.rstrip("/") or "/"
+        for seg in [s for s in rel.split("/") if s]:
+            cur = os.path.join(cur, seg)
+            try:
+                lst = os.lstat(cur)
+            except FileNotFoundError:
+                raise PathError(404, "file does not exist") from None
+            except NotADirectoryError:
+                raise PathError(404, "a path component is not a directory") from None
+            except OSError:
+                raise PathError(403, "cannot stat path") from None
+            if stat.S_ISLNK(lst.st_mode):
+                if not if_owner_match:
+                    raise PathError(403, "symbolic link not allowed (Options -FollowSymLinks)")
+                try:
+                    tst = os.stat(cur)
+                except OSError:
+                    raise PathError(404, "symbolic link target does not exist") from None
+                if tst.st_uid != lst.st_uid:
+                    raise PathError(403, "symbolic link owner does not match target owner "
+                                         "(Options SymLinksIfOwnerMatch)")
+    if os.path.basename(file_path.rstrip("/")).startswith(".ht"):
+        raise PathError(403, ".ht* files are never served")
+    real = os.path.realpath(file_path)
+    if not _inside(real, root_real):
+        raise PathError(403, "path resolves outside the served tree")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        raise PathError(404, "file does not exist") from None
+    except NotADirectoryError:
+        raise PathError(404, "a path component is not a directory") from None
+    except OSError:
+        raise PathError(403, "cannot stat file") from None
+    if os.path.basename(real).startswith(".ht"):
+        raise PathError(403, ".ht* files are never served")
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if not is_dir and not stat.S_ISREG(st.st_mode):
+        raise PathError(403, "not a regular file")
+    return Resolved(real, st, is_dir)

@@ -1,0 +1,201 @@
+"""One vhost's ``SSLConfig`` -> a fully built pyOpenSSL ``Context``.
+
+Every Context is built in the master before fork and never mutated afterwards: pyOpenSSL refuses
+to change a Context once a Connection has used it, and building before fork is what makes TLS
+session tickets resume across workers (the ticket keys live in the Context, which every forked
+worker shares; OpenSSL reseeds its RNG after fork, so ServerHello randoms still differ).
+
+``SSLSessionCache`` is accepted but unused: pyOpenSSL exposes no server session-cache callbacks,
+so a cross-process session-ID cache cannot be built.  Tickets (``SSLSessionTickets on``, the
+default) do the resumption work instead; with tickets off a worker resumes only its own sessions.
+
+Mapping from mod_ssl directives:
+
+==========================  ====================================================================
+SSLProtocol                 set_min/max_proto_version, OP_NO_* for holes in the set
+SSLCipherSuite [SSL]        set_cipher_list(bytes)
+SSLCipherSuite TLSv1.3      set_tls13_ciphersuites(bytes)
+SSLHonorCipherOrder on      OP_CIPHER_SERVER_PREFERENCE
+SSLSessionTickets off       OP_NO_TICKET
+SSLOpenSSLConfCmd           Curves/Groups (SSL_CTX_set1_curves_list, a private pyOpenSSL binding:
+                            pyOpenSSL has no public groups setter), CipherString, Ciphersuites,
+                            MinProtocol, MaxProtocol, Options (ServerPreference, SessionTicket,
+                            with "-" to clear).  Others: StartupError (pyOpenSSL has no SSL_CONF).
+SSLCertificateFile/KeyFile  use_certificate_chain_file then use_privatekey_file, per pair (RSA and
+                            ECDSA pairs each get their own slot and chain)
+SSLCertificateChainFile     add_extra_chain_cert for each certificate in the file
+SSLCACertificateFile/Path   load_verify_locations (also lets OpenSSL complete a missing chain)
+ALPN                        offers http/1.1 only
+==========================  ====================================================================
+
+Log ids (module "ssl"): HP02001 handshake failed, HP02002 handshake timeout/EOF, HP02003 unknown
+SNI name under SSLStrictSNIVHostCheck, HP02004 421 misdirected request, HP02005 strict SNI 403,
+HP02010 context built (debug).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from cryptography import x509
+from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi, lib as _lib   # only for set1_curves_list (no public API)
+
+from httpd_py.config.model import SSLConfig, VHost
+from httpd_py.errors import StartupError
+
+_VERSIONS = {"TLSv1": SSL.TLS1_VERSION, "TLSv1.1": SSL.TLS1_1_VERSION,
+             "TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
+_ORDER = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+_NO_OPTION = {"TLSv1": SSL.OP_NO_TLSv1, "TLSv1.1": SSL.OP_NO_TLSv1_1,
+              "TLSv1.2": SSL.OP_NO_TLSv1_2, "TLSv1.3": SSL.OP_NO_TLSv1_3}
+_CONF_VERSIONS = {"TLSv1": "TLSv1", "TLSv1.0": "TLSv1", "TLSv1.1": "TLSv1.1",
+                  "TLSv1.2": "TLSv1.2", "TLSv1.3": "TLSv1.3"}
+
+ALPN_HTTP11 = b"http/1.1"
+
+
+def _where(vhost: VHost | None) -> str:
+    if vhost is None:
+        return ""
+    name = vhost.server_name or "(main server)"
+    loc = f" at {vhost.location}" if vhost.location else ""
+    return f"vhost {name}{loc}: "
+
+
+def _alpn_select(conn: SSL.Connection, offered: list[bytes]):
+    return ALPN_HTTP11 if ALPN_HTTP11 in offered else SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+def protocol_bounds(protocols: frozenset[str]) -> tuple[int, int, int]:
+    """(min version, max version, OP_NO_* options for holes) for a set of protocol names."""
+    chosen = [p for p in _ORDER if p in protocols]
+    if not chosen:
+        raise StartupError("SSLProtocol leaves no protocol enabled")
+    lo, hi = _ORDER.index(chosen[0]), _ORDER.index(chosen[-1])
+    holes = 0
+    for p in _ORDER[lo:hi + 1]:
+        if p not in protocols:
+            holes |= _NO_OPTION[p]
+    return _VERSIONS[chosen[0]], _VERSIONS[chosen[-1]], holes
+
+
+def _set_groups(ctx: SSL.Context, groups: str) -> None:
+    if not groups or _lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode("ascii")) != 1:
+        raise StartupError(f"SSLOpenSSLConfCmd Curves/Groups: unknown group list {groups!r}")
+
+
+def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str) -> None:
+    key = name.lower()
+    try:
+        if key in ("curves", "groups"):
+            _set_groups(ctx, value)
+        elif key == "cipherstring":
+            ctx.set_cipher_list(value.encode("ascii"))
+        elif key == "ciphersuites":
+            ctx.set_tls13_ciphersuites(value.encode("ascii"))
+        elif key in ("minprotocol", "maxprotocol"):
+            if value not in _CONF_VERSIONS:
+                raise StartupError(f"SSLOpenSSLConfCmd {name}: unknown protocol {value!r}")
+            v = _VERSIONS[_CONF_VERSIONS[value]]
+            (ctx.set_min_proto_version if key == "minprotocol" else ctx.set_max_proto_version)(v)
+        elif key == "options":
+            for opt in value.split(","):
+                opt = opt.strip()
+                neg = opt.startswith("-")
+                word = opt.lstrip("-+").lower()
+                flag = {"serverpreference": SSL.OP_CIPHER_SERVER_PREFERENCE,
+                        "sessionticket": SSL.OP_NO_TICKET,
+                        "compression": SSL.OP_NO_COMPRESSION}.get(word)
+                if flag is None:
+                    raise StartupError(f"SSLOpenSSLConfCmd Options: unsupported option {opt!r}")
+                # SessionTicket and Compression are "enable" words for OP_NO_* flags.
+                inverted = word in ("sessionticket", "compression")
+                if neg != inverted:
+                    _lib.SSL_CTX_clear_options(ctx._context, flag)
+                else:
+                    ctx.set_options(flag)
+        else:
+            raise StartupError(f"SSLOpenSSLConfCmd {name} is not supported by httpd-py "
+                               "(supported: Curves, Groups, CipherString, Ciphersuites, "
+                               "MinProtocol, MaxProtocol, Options)")
+    except SSL.Error as e:
+        raise StartupError(f"SSLOpenSSLConfCmd {name} {value!r} rejected by OpenSSL: {e}") from None
+
+
+def _load_pem_certs(path: str) -> list[x509.Certificate]:
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificates(f.read())
+
+
+def build_context(ssl: SSLConfig, vhost: VHost | None = None,
+                  ocsp_callback: Callable | None = None,
+                  servername_callback: Callable | None = None) -> SSL.Context:
+    """Build one server Context from a vhost's SSL settings.
+
+    Raises ``StartupError`` naming the vhost and the file for unreadable or mismatched
+    certificates and keys, bad cipher strings and unsupported SSLOpenSSLConfCmd names.
+    """
+    where = _where(vhost)
+    if not ssl.certificates:
+        raise StartupError(f"{where}SSLEngine on but no SSLCertificateFile")
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    try:
+        lo, hi, holes = protocol_bounds(ssl.protocols)
+    except StartupError as e:
+        raise StartupError(f"{where}{e}") from None
+    ctx.set_min_proto_version(lo)
+    ctx.set_max_proto_version(hi)
+    opts = SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION | holes
+    if ssl.honor_cipher_order:
+        opts |= SSL.OP_CIPHER_SERVER_PREFERENCE
+    if not ssl.session_tickets:
+        opts |= SSL.OP_NO_TICKET
+    ctx.set_options(opts)
+    try:
+        if ssl.cipher_suite:
+            ctx.set_cipher_list(ssl.cipher_suite.encode("ascii"))
+        if ssl.tls13_cipher_suites:
+            ctx.set_tls13_ciphersuites(ssl.tls13_cipher_suites.encode("ascii"))
+    except (SSL.Error, UnicodeEncodeError) as e:
+        raise StartupError(f"{where}SSLCipherSuite rejected by OpenSSL: {e}") from None
+    for name, value in ssl.openssl_conf_cmds:
+        try:
+            _apply_conf_cmd(ctx, name, value)
+        except StartupError as e:
+            raise StartupError(f"{where}{e}") from None
+
+    for pair in ssl.certificates:
+        key_file = pair.key_file or pair.cert_file
+        try:
+            ctx.use_certificate_chain_file(pair.cert_file)
+        except (SSL.Error, OSError) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateFile {pair.cert_file}: {e}") from None
+        try:
+            ctx.use_privatekey_file(key_file)
+        except (SSL.Error, OSError) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateKeyFile {key_file}: {e}") from None
+        try:
+            ctx.check_privatekey()
+        except SSL.Error:
+            raise StartupError(f"{where}private key {key_file} does not match certificate "
+                               f"{pair.cert_file}") from None
+    if ssl.chain_file:
+        try:
+            for cert in _load_pem_certs(ssl.chain_file):
+                ctx.add_extra_chain_cert(cert)
+        except (OSError, ValueError, SSL.Error) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateChainFile {ssl.chain_file}: {e}") from None
+    if ssl.ca_file or ssl.ca_path:
+        try:
+            ctx.load_verify_locations(ssl.ca_file, ssl.ca_path)
+        except (SSL.Error, OSError) as e:
+            raise StartupError(f"{where}cannot load SSLCACertificateFile/Path: {e}") from None
+
+    ctx.set_timeout(max(1, ssl.session_cache_timeout))
+    ctx.set_session_id(b"httpd-py")
+    ctx.set_alpn_select_callback(_alpn_select)
+    if servername_callback is not None:
+        ctx.set_tlsext_servername_callback(servername_callback)
+    if ocsp_callback is not None:
+        ctx.set_ocsp_server_callback(ocsp_callback)
+    return ctx

@@ -1,0 +1,184 @@
+"""Address-based and name-based virtual hosts, with their TLS Contexts, built before fork.
+
+Layout::
+
+    Sites
+      contexts_by_vhost: {id(VHost): SSL.Context}   one Context per SSL vhost (and the main
+                                                    server when it has SSLEngine on), built once
+      site_for(local_ip, port) -> Site              memoised; Sites are cheap views
+    Site (one address:port as Apache sees it)
+      vhosts: candidate vhosts in config order; vhosts[0] is the address's default
+      ssl:    the default vhost's SSLEngine
+      context: the default vhost's Context; every Connection on this address is created with
+               it, and its servername callback switches to the SNI-named vhost's Context
+
+Selection follows Apache 2.4: vhosts whose ``<VirtualHost>`` names the connection's exact IP and
+port win over ``*``/``_default_`` ones; with none, the main server answers.  Within the
+candidates the name (SNI, then Host) is matched against ServerName and ServerAlias (``*`` and
+``?`` wildcards, case-insensitive); no match means the first candidate.
+
+The servername callback is installed on every vhost Context (a vhost may be the default of one
+address and a name-based vhost of another), reads the per-connection ``TLSState`` from
+``conn.get_app_data()`` and never raises.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Callable
+
+from OpenSSL import SSL
+
+from httpd_py.config.model import ServerConfig, VHost
+from httpd_py.log import error_log
+from httpd_py.tls.context import build_context
+
+_WILDCARD_HOSTS = ("*", "_default_", "")
+
+
+def _norm_ip(host: str) -> str:
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower()
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def vhost_matches_name(vhost: VHost, name: str) -> bool:
+    """ServerName exactly, or a ServerAlias (wildcards allowed), case-insensitively."""
+    name = name.lower().rstrip(".")
+    if vhost.server_name and vhost.server_name.lower().split(":", 1)[0] == name:
+        return True
+    for alias in vhost.server_aliases:
+        alias = alias.lower()
+        if alias == name or (("*" in alias or "?" in alias) and fnmatchcase(name, alias)):
+            return True
+    return False
+
+
+@dataclass
+class TLSState:
+    """Per-connection TLS facts the servername callback records for the HTTP layer."""
+    site: "Site"
+    servername: str | None = None          # SNI as sent (lower-case), None when absent
+    sni_vhost: VHost | None = None         # the vhost the SNI name selected (None: no match)
+    unknown_strict: bool = False           # SNI named no vhost and the default is strict
+
+
+@dataclass(eq=False)
+class Site:
+    ip: str                                 # "*" for the wildcard site
+    port: int
+    vhosts: tuple[VHost, ...]
+    context: SSL.Context | None
+    sites: "Sites" = field(repr=False)
+
+    @property
+    def default(self) -> VHost:
+        return self.vhosts[0]
+
+    @property
+    def ssl(self) -> bool:
+        return self.default.ssl.engine
+
+    def select(self, name: str | None) -> VHost | None:
+        """The vhost that ``name`` names among this address's vhosts, or None."""
+        if not name:
+            return None
+        for v in self.vhosts:
+            if vhost_matches_name(v, name):
+                return v
+        return None
+
+    def select_or_default(self, name: str | None) -> VHost:
+        return self.select(name) or self.default
+
+    def context_of(self, vhost: VHost) -> SSL.Context | None:
+        return self.sites.contexts_by_vhost.get(id(vhost))
+
+
+class Sites:
+    """Every address's vhosts and every SSL Context, built in the master before fork."""
+
+    def __init__(self, cfg: ServerConfig, contexts_by_vhost: dict[int, SSL.Context]):
+        self.cfg = cfg
+        self.contexts_by_vhost = contexts_by_vhost
+        self._memo: dict[tuple[str, int], Site] = {}
+
+    def contexts(self) -> list[SSL.Context]:
+        return list(self.contexts_by_vhost.values())
+
+    def vhosts(self) -> tuple[VHost, ...]:
+        return self.cfg.all_vhosts()
+
+    def site_for(self, local_ip: str, port: int) -> Site:
+        ip = _norm_ip(local_ip)
+        key = (ip, port)
+        site = self._memo.get(key)
+        if site is None:
+            site = self._memo[key] = self._build_site(ip, port)
+        return site
+
+    def _build_site(self, ip: str, port: int) -> Site:
+        exact, wild = [], []
+        for v in self.cfg.vhosts:
+            for a in v.addrs:
+                if a.port is not None and a.port != port:
+                    continue
+                if a.host in _WILDCARD_HOSTS:
+                    wild.append(v)
+                    break
+                if _norm_ip(a.host) == ip:
+                    exact.append(v)
+                    break
+        chosen, site_ip = (exact, ip) if exact else (wild, "*") if wild else ([self.cfg.main], "*")
+        default = chosen[0]
+        return Site(site_ip, port, tuple(chosen), self.contexts_by_vhost.get(id(default)), self)
+
+
+def _servername_callback(conn: SSL.Connection) -> None:
+    try:
+        state = conn.get_app_data()
+        if not isinstance(state, TLSState):
+            return
+        raw = conn.get_servername()
+        if not raw:
+            return
+        name = raw.decode("ascii", "replace").lower().rstrip(".")
+        state.servername = name
+        site = state.site
+        vhost = site.select(name)
+        state.sni_vhost = vhost
+        if vhost is None:
+            if site.default.ssl.strict_sni:
+                state.unknown_strict = True
+            return
+        if vhost is not site.default:
+            ctx = site.context_of(vhost)
+            if ctx is not None:
+                conn.set_context(ctx)
+    except Exception as e:  # a raising callback would abort the handshake with a traceback
+        error_log.error("ssl", "HP02006", f"SNI callback failed: {type(e).__name__}: {e}")
+
+
+def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable | None] | None = None
+                ) -> Sites:
+    """Build every SSL vhost's Context (main server included when SSLEngine is on).
+
+    ``ocsp_callback_for(vhost)`` returns a pyOpenSSL OCSP server callback ``(conn, data) ->
+    bytes`` for that vhost's Context, or None for no stapling.  Raises ``StartupError``.
+    """
+    contexts: dict[int, SSL.Context] = {}
+    for v in cfg.all_vhosts():
+        if not v.ssl.engine or id(v) in contexts:
+            continue
+        ocsp_cb = ocsp_callback_for(v) if ocsp_callback_for is not None else None
+        contexts[id(v)] = build_context(v.ssl, v, ocsp_callback=ocsp_cb,
+                                        servername_callback=_servername_callback)
+        error_log.debug("ssl", "HP02010", f"TLS context built for {v.server_name or 'main server'}"
+                        f"{' with OCSP callback' if ocsp_cb else ''}")
+    return Sites(cfg, contexts)
