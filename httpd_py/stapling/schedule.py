@@ -17,8 +17,9 @@ Time line of one good response (seconds since the epoch)::
   without nextUpdate renews SSLStaplingStandardCacheTimeout after it was fetched.
 * jitter: renew_at lies in the first ``JITTER`` part of the window, so servers started together
   (a fleet) spread their requests; the fleet lock then makes sure only one of them asks.
-* a floor (``min_interval``): never ask again sooner than a tenth of the span (1 s .. 60 s) after a
-  fetch, so a responder handing out nearly-expired responses cannot make us spin.
+* a floor (``min_interval``): never ask again sooner than a tenth of the life the response had
+  left when fetched (1 s .. 60 s), so a responder handing out nearly-expired responses cannot
+  make us spin.
 * backoff after failures: BACKOFF_BASE * 2**(n-1), capped at SSLStaplingErrorCacheTimeout.
 """
 from __future__ import annotations
@@ -82,9 +83,9 @@ def is_servable(t: Times, p: Policy, now: float) -> bool:
 
 
 def min_interval(t: Times, p: Policy) -> float:
-    """The shortest time between two fetches of the same certificate's response."""
-    span = serve_until(t, p) - t.this_update
-    return min(60.0, max(1.0, span / 10))
+    """The shortest time between two fetches: a tenth of the life left at the fetch, 1..60 s."""
+    left = serve_until(t, p) - t.fetched_at
+    return min(60.0, max(1.0, left / 10))
 
 
 def renew_start(t: Times, p: Policy) -> float:

@@ -85,8 +85,8 @@ def test_renew_at_floor_prevents_spinning_on_nearly_expired_responses():
     assert S.renew_start(t, P) < fetched
     at = S.renew_at(t, P, 0.0)
     assert at == fetched + S.min_interval(t, P) == fetched + 60
-    # short-lived responses get a proportionally short floor, never below 1 s
-    short = times(this=T0, nxt=T0 + 300 + 20, fetched=T0)
+    # short-lived responses get a proportionally short floor (a tenth of the life left), >= 1 s
+    short = times(this=T0 - 1000, nxt=T0 + 300 + 20, fetched=T0)
     assert S.min_interval(short, P) == 2.0
     tiny = times(this=T0, nxt=T0 + 300 + 2, fetched=T0)
     assert S.min_interval(tiny, P) == 1.0
