@@ -1,0 +1,315 @@
+"""The only place that talks to OCSP responders.
+
+``Fetcher`` wraps one requests Session per process (created after fork: a Session inherited
+across fork shares its keep-alive sockets with siblings, see python-probe Q6), with
+``trust_env = False`` (no HTTP(S)_PROXY or .netrc from the environment: SSLOCSPProxyURL is the
+only proxy) and no redirects.
+
+SSLStaplingResponderTimeout is a TOTAL deadline over DNS, connect, sending and every read,
+enforced three ways: the name is resolved in a helper thread joined with the time left; each
+connect attempt gets the time left; and a watchdog timer shuts the connection's socket down when
+the deadline passes, which ends any recv in progress (requests' own read timeout restarts on every
+recv, so a responder dripping one byte a second would otherwise hold the worker indefinitely).
+
+Requests: RFC 5019 GET when the URL stays short, else POST ``application/ocsp-request``, both with
+``Connection: close`` (as Apache).  Every failure becomes a ``FetchResult`` with a typed ``error``;
+nothing raises past this module.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+import requests
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from httpd_py.stapling.request import get_url
+
+MAX_RESPONSE = 10239            # a cache record holds at most 10240 bytes including the flag
+
+# error kinds
+OK, TIMEOUT, CONNECT, DNS, HTTP_STATUS, TOO_BIG, UNSUPPORTED_URL, OTHER = (
+    "", "timeout", "connect", "dns", "http-status", "too-big", "unsupported-url", "other")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    ok: bool
+    der: bytes = b""
+    error: str = OK
+    detail: str = ""
+    url: str = ""
+    method: str = ""
+    elapsed: float = 0.0
+
+
+class _Deadline(Exception):
+    """The total deadline passed (deliberately not an OSError: urllib3 would rewrap it)."""
+
+
+class _Watch:
+    """Per-fetch state: the absolute deadline and the sockets to kill when it passes."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.socks: list[socket.socket] = []
+        self.fired = False
+        self.lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def register(self, sock: socket.socket) -> None:
+        with self.lock:
+            if self.fired:
+                _kill(sock)
+            self.socks.append(sock)
+
+    def fire(self) -> None:
+        with self.lock:
+            self.fired = True
+            for s in self.socks:
+                _kill(s)
+
+
+def _kill(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_local = threading.local()
+
+
+def resolve(host: str, port: int, timeout: float) -> list[tuple]:
+    """getaddrinfo bounded by ``timeout`` (it has no timeout of its own)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except ValueError:
+        pass
+    box: dict = {}
+
+    def run():
+        try:
+            box["addrs"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            box["error"] = e
+
+    t = threading.Thread(target=run, name="ocsp-dns", daemon=True)
+    t.start()
+    t.join(max(0.0, timeout))
+    if t.is_alive():
+        raise _Deadline(f"DNS lookup of {host} exceeded the deadline")
+    if "error" in box:
+        raise socket.gaierror(f"cannot resolve {host}: {box['error']}")
+    return box["addrs"]
+
+
+class _DeadlineMixin:
+    """urllib3 connection that resolves and connects within the current fetch's deadline and
+    registers its socket with the watchdog.  Tries every resolved address in turn."""
+
+    def _new_conn(self):  # type: ignore[override]
+        watch: _Watch | None = getattr(_local, "watch", None)
+        if watch is None:
+            return super()._new_conn()
+        addrs = resolve(self._dns_host, self.port, watch.remaining())
+        last: Exception | None = None
+        original = self._dns_host
+        for family, _, _, _, sockaddr in addrs:
+            left = watch.remaining()
+            if left <= 0:
+                raise _Deadline("connect exceeded the deadline")
+            self._dns_host = sockaddr[0]
+            self.timeout = left
+            try:
+                sock = super()._new_conn()
+            except Exception as e:  # NewConnectionError, ConnectTimeoutError
+                last = e
+                continue
+            finally:
+                self._dns_host = original
+            watch.register(sock)
+            return sock
+        raise last or OSError("no address")
+
+
+class _HTTPConnection(_DeadlineMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *a, **kw):
+        super().init_poolmanager(*a, **kw)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, proxy, **kw):
+        pm = super().proxy_manager_for(proxy, **kw)
+        pm.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return pm
+
+
+class Fetcher:
+    """One per process, created after fork.  ``verify``: requests' TLS verification setting for
+    https responders (True: the certifi bundle; or a CA file path)."""
+
+    def __init__(self, *, verify: bool | str = True, use_get: bool = True):
+        self.session = requests.Session()
+        self.session.trust_env = False
+        adapter = _Adapter(max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.verify = verify
+        self.use_get = use_get
+
+    def close(self) -> None:
+        try:
+            self.session.close()
+        except Exception:
+            pass
+
+    def fetch(self, url: str, req_der: bytes, *, deadline: float, proxy_url: str | None = None,
+              max_size: int = MAX_RESPONSE) -> FetchResult:
+        """One request to ``url``; ``deadline`` is absolute, on the time.monotonic() clock."""
+        start = time.monotonic()
+        method = ""
+        try:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                return FetchResult(False, error=UNSUPPORTED_URL, detail=f"unsupported responder URL {url!r}", url=url)
+            if proxy_url:
+                pp = urllib.parse.urlsplit(proxy_url)
+                if pp.scheme not in ("http", "https") or not pp.hostname:
+                    return FetchResult(False, error=UNSUPPORTED_URL, detail=f"unsupported proxy URL {proxy_url!r}", url=url)
+        except ValueError as e:
+            return FetchResult(False, error=UNSUPPORTED_URL, detail=f"bad URL {url!r}: {e}", url=url)
+        watch = _Watch(deadline)
+        left = watch.remaining()
+        if left <= 0:
+            return FetchResult(False, error=TIMEOUT, detail="no time left before the request", url=url)
+        timer = threading.Timer(left, watch.fire)
+        timer.daemon = True
+        _local.watch = watch
+        timer.start()
+        resp = None
+        try:
+            get = get_url(url, req_der) if self.use_get else None
+            headers = {"Connection": "close", "Accept": "application/ocsp-response"}
+            kw = dict(headers=headers, timeout=(left, left), stream=True, allow_redirects=False,
+                      verify=self.verify,
+                      proxies={"http": proxy_url, "https": proxy_url} if proxy_url else {})
+            if get:
+                method = "GET"
+                resp = self.session.get(get, **kw)
+            else:
+                method = "POST"
+                headers["Content-Type"] = "application/ocsp-request"
+                resp = self.session.post(url, data=req_der, **kw)
+            if not 200 <= resp.status_code < 300:
+                return FetchResult(False, error=HTTP_STATUS, detail=f"HTTP {resp.status_code} {resp.reason}",
+                                   url=url, method=method, elapsed=time.monotonic() - start)
+            clen = resp.headers.get("Content-Length")
+            if clen is not None and clen.strip().isdigit() and int(clen) > max_size:
+                return FetchResult(False, error=TOO_BIG, detail=f"Content-Length {clen} > {max_size}",
+                                   url=url, method=method, elapsed=time.monotonic() - start)
+            body = bytearray()
+            while True:
+                if watch.remaining() <= 0:
+                    raise _Deadline("reading the body exceeded the deadline")
+                chunk = resp.raw.read(4096, decode_content=False) if hasattr(resp.raw, "read") else b""
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > max_size:
+                    return FetchResult(False, error=TOO_BIG, detail=f"body over {max_size} bytes",
+                                       url=url, method=method, elapsed=time.monotonic() - start)
+            if watch.fired:
+                raise _Deadline("deadline passed while reading")
+            if not body:
+                return FetchResult(False, error=OTHER, detail="empty body", url=url, method=method,
+                                   elapsed=time.monotonic() - start)
+            return FetchResult(True, bytes(body), url=url, method=method, elapsed=time.monotonic() - start)
+        except Exception as e:  # every failure is a value, never an exception
+            elapsed = time.monotonic() - start
+            if watch.fired or isinstance(e, _Deadline) or _caused_by(e, _Deadline) or watch.remaining() <= 0:
+                return FetchResult(False, error=TIMEOUT, detail=f"deadline of {deadline - start:.1f}s passed "
+                                   f"({_short(e)})", url=url, method=method, elapsed=elapsed)
+            if _caused_by(e, socket.gaierror):
+                return FetchResult(False, error=DNS, detail=_short(e), url=url, method=method, elapsed=elapsed)
+            if isinstance(e, (requests.ConnectionError, urllib3.exceptions.HTTPError, OSError)):
+                return FetchResult(False, error=CONNECT, detail=_short(e), url=url, method=method, elapsed=elapsed)
+            return FetchResult(False, error=OTHER, detail=_short(e), url=url, method=method, elapsed=elapsed)
+        finally:
+            timer.cancel()
+            _local.watch = None
+            if resp is not None:
+                try:
+                    resp.close()
+                except Exception:
+                    pass
+            for s in watch.socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def fetch_any(self, urls, req_der: bytes, *, timeout: float, proxy_url: str | None = None,
+                  max_size: int = MAX_RESPONSE, accept=None) -> tuple[FetchResult, list[FetchResult]]:
+        """Try each URL in turn under ONE total deadline of ``timeout`` seconds.
+
+        ``accept(result) -> bool`` (default: result.ok) decides whether to stop; returns (the
+        accepted or last result, every attempt).
+        """
+        deadline = time.monotonic() + timeout
+        attempts: list[FetchResult] = []
+        accept = accept or (lambda r: r.ok)
+        for url in urls:
+            r = self.fetch(url, req_der, deadline=deadline, proxy_url=proxy_url, max_size=max_size)
+            attempts.append(r)
+            if accept(r) or r.error == TIMEOUT:
+                return r, attempts
+        if not attempts:
+            r = FetchResult(False, error=UNSUPPORTED_URL, detail="no responder URL")
+            return r, [r]
+        return attempts[-1], attempts
+
+
+def _caused_by(e: BaseException, cls) -> bool:
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, cls):
+            return True
+        for attr in ("reason", "__cause__", "__context__"):
+            nxt = getattr(e, attr, None)
+            if isinstance(nxt, BaseException):
+                e = nxt
+                break
+        else:
+            return False
+        seen += 1
+    return False
+
+
+def _short(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
