@@ -1,0 +1,77 @@
+"""LogFormat compilation and rendering."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from httpd_py.http.accesslog import AccessLogs, RequestRecord, compile_format, escape
+
+COMMON = '%h %l %u %t "%r" %>s %b'
+COMBINED = COMMON + ' "%{Referer}i" "%{User-Agent}i"'
+
+
+def rec(**kw):
+    base = dict(remote_ip="192.0.2.1", request_line="GET /a?b HTTP/1.1", status=200, bytes_sent=45,
+                start=1_700_000_000.0, duration=0.0123, method="GET", url_path="/a", query="b",
+                request_headers={"user-agent": "curl/8", "host": "a.test:8443"},
+                response_headers={"content-type": "text/html"}, server_name="a.test",
+                ssl_protocol="TLSv1.3", ssl_cipher="TLS_AES_256_GCM_SHA384", local_port=8443)
+    base.update(kw)
+    return RequestRecord(**base)
+
+
+def test_common_and_combined():
+    line = compile_format(COMMON)(rec())
+    assert re.fullmatch(r'192\.0\.2\.1 - - \[\d\d/Nov/2023:\d\d:\d\d:\d\d [+-]\d{4}\] "GET /a\?b HTTP/1\.1" 200 45', line)
+    line = compile_format(COMBINED)(rec())
+    assert line.endswith('200 45 "-" "curl/8"')
+
+
+@pytest.mark.parametrize("fmt,expect", [
+    ("%b", "-"), ("%B", "0"),
+    ("%D", "12300"), ("%T", "0"),
+    ("%{SSL_PROTOCOL}x %{SSL_CIPHER}x", "TLSv1.3 TLS_AES_256_GCM_SHA384"),
+    ("%{Content-Type}o", "text/html"),
+    ("%{X-Missing}i", "-"),
+    ("%v %V %p", "a.test a.test 8443"),
+    ("%m %U%q %H", "GET /a?b HTTP/1.1"),
+    ("%s %>s %400,501{User-Agent}i %!200s", "200 200 curl/8 200"),
+    ("100%% %{sec}t", "100% 1700000000"),
+    ("%k %X", "0 -"),
+])
+def test_codes(fmt, expect):
+    assert compile_format(fmt)(rec(bytes_sent=0 if "%b" in fmt or "%B" in fmt else 45)) == expect
+
+
+def test_client_strings_are_escaped():
+    r = rec(request_line='GET /"x\\\x01\u00e9 HTTP/1.1', request_headers={"user-agent": 'a"b\nc'})
+    assert compile_format('"%r" "%{User-Agent}i"')(r) == '"GET /\\"x\\\\\\x01\\xc3\\xa9 HTTP/1.1" "a\\"b\\nc"'
+    assert escape("plain") == "plain"
+
+
+@pytest.mark.parametrize("fmt", ["%Z", "%{x", "abc %", "%{Foo}Q"])
+def test_unknown_codes_are_errors(fmt):
+    with pytest.raises(ValueError):
+        compile_format(fmt)
+
+
+def test_files_opened_once_and_appended(tmp_path):
+    logs = AccessLogs()
+    p = str(tmp_path / "logs" / "access.log")
+    fd = logs.open(p)
+    assert logs.open(p) == fd
+    AccessLogs.write(fd, "one")
+    AccessLogs.write(fd, "two")
+    logs.close()
+    assert open(p).read() == "one\ntwo\n"
+
+
+def test_piped_log(tmp_path):
+    out = tmp_path / "piped.log"
+    logs = AccessLogs()
+    fd = logs.open(f"|cat > {out}")
+    AccessLogs.write(fd, "via pipe")
+    logs.close()           # closes the pipe and waits for the program
+    assert out.read_text() == "via pipe\n"

@@ -1,0 +1,149 @@
+"""URL path mapping: decoding, dot segments, Redirect/Alias, symlink and containment rules."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from httpd_py.config.model import AliasSpec, RedirectSpec
+from httpd_py.http.paths import (PathError, find_redirect, map_to_root, normalize, percent_decode,
+                                 resolve_file, split_target, url_path)
+
+
+@pytest.mark.parametrize("target,path,query", [
+    (b"/", "/", b""),
+    (b"/a/b.html?x=1&y", "/a/b.html", b"x=1&y"),
+    (b"//a///b", "/a/b", b""),
+    (b"/a/./b/../c", "/a/c", b""),
+    (b"/a/b/..", "/a/", b""),
+    (b"/a/b/.", "/a/b/", b""),
+    (b"/a/", "/a/", b""),
+    (b"/%7Euser/x%20y", "/~user/x y", b""),
+    (b"http://example.com/a/b?q", "/a/b", b"q"),
+    (b"/a#frag", "/a", b""),
+    (b"/caf%C3%A9", "/caf\u00e9", b""),
+])
+def test_url_path_normalises(target, path, query):
+    assert url_path(target) == (path, query)
+
+
+@pytest.mark.parametrize("target,status", [
+    (b"/..", 400), (b"/../etc/passwd", 400), (b"/a/../../etc/passwd", 400),
+    (b"/%2e%2e/etc/passwd", 400), (b"/%2E%2E/%2e%2E/etc/passwd", 400),
+    (b"/a/%2e%2e/%2e%2e/x", 400),
+    (b"/..%2fetc%2fpasswd", 404), (b"/a%2F..%2F..%2Fetc", 404),
+    (b"/%00", 404), (b"/index.html%00.txt", 404),
+    (b"/..%5c..%5cetc%5cpasswd", 404), (b"/a\\..\\..\\etc\\passwd", 404), (b"/..\\x", 404),
+    (b"/%zz", 400), (b"/%4", 400), (b"/%", 400),
+    (b"relative", 400), (b"*", 400),
+])
+def test_url_path_refuses(target, status):
+    with pytest.raises(PathError) as ei:
+        url_path(target)
+    assert ei.value.status == status
+
+
+def test_double_encoding_stays_literal():
+    # %252e%252e decodes once to "%2e%2e", a harmless literal segment name
+    assert url_path(b"/%252e%252e/etc/passwd") == ("/%2e%2e/etc/passwd", b"")
+
+
+def test_non_utf8_bytes_round_trip_to_file_names():
+    p = normalize(percent_decode(b"/%ff%fe"))
+    assert os.fsencode(p) == b"/\xff\xfe"
+
+
+def test_split_target_absolute_without_path():
+    assert split_target(b"http://h") == (b"/", b"")
+
+
+REDIRECTS = (RedirectSpec(301, "/old", "http://new.example/new"),
+             RedirectSpec(410, "/gone", None),
+             RedirectSpec(302, "/", "https://x.example/"))
+
+
+@pytest.mark.parametrize("path,query,expect", [
+    ("/old", b"", (301, "http://new.example/new")),
+    ("/old/a/b", b"q=1", (301, "http://new.example/new/a/b?q=1")),
+    ("/gone/x", b"", (410, None)),
+    ("/oldish", b"", (302, "https://x.example/oldish")),
+])
+def test_redirects_match_whole_segments_in_order(path, query, expect):
+    r = find_redirect(path, query, REDIRECTS)
+    assert (r.status, r.location) == expect
+
+
+def test_no_redirect():
+    assert find_redirect("/x", b"", REDIRECTS[:2]) is None
+
+
+def test_alias_then_document_root(tmp_path):
+    aliases = (AliasSpec("/icons/", "/usr/share/icons/"), AliasSpec("/static", "/srv/static"))
+    assert map_to_root("/icons/a.png", "/var/www", aliases) == ("/usr/share/icons", "/usr/share/icons/a.png")
+    assert map_to_root("/static", "/var/www", aliases) == ("/srv/static", "/srv/static")
+    assert map_to_root("/staticx/a", "/var/www", aliases) == ("/var/www", "/var/www/staticx/a")
+    assert map_to_root("/a/b", "/var/www/", ()) == ("/var/www", "/var/www/a/b")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("i")
+    (root / "sub" / "f.txt").write_text("f")
+    (root / ".htaccess").write_text("secret")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("s")
+    os.symlink(outside / "secret.txt", root / "out-link")
+    os.symlink(outside, root / "out-dir")
+    os.symlink(root / "sub" / "f.txt", root / "in-link")
+    os.mkfifo(root / "fifo")
+    return root
+
+
+def _status(fn):
+    with pytest.raises(PathError) as ei:
+        fn()
+    return ei.value.status
+
+
+def test_resolve_regular_file_and_dir(tree):
+    r = resolve_file(str(tree / "sub" / "f.txt"), str(tree))
+    assert not r.is_dir and r.path == str(tree / "sub" / "f.txt")
+    assert resolve_file(str(tree / "sub"), str(tree)).is_dir
+
+
+def test_resolve_missing_is_404(tree):
+    assert _status(lambda: resolve_file(str(tree / "nope"), str(tree))) == 404
+    assert _status(lambda: resolve_file(str(tree / "index.html" / "x"), str(tree))) == 404
+
+
+def test_symlink_inside_tree_followed_with_followsymlinks(tree):
+    assert resolve_file(str(tree / "in-link"), str(tree)).path == str(tree / "sub" / "f.txt")
+
+
+@pytest.mark.parametrize("name", ["out-link", "out-dir/secret.txt"])
+def test_symlink_out_of_tree_always_refused(tree, name):
+    for follow, owner in ((True, False), (False, False), (True, True)):
+        assert _status(lambda: resolve_file(str(tree / name), str(tree), follow_symlinks=follow,
+                                            if_owner_match=owner)) == 403
+
+
+def test_followsymlinks_off_refuses_every_symlink(tree):
+    assert _status(lambda: resolve_file(str(tree / "in-link"), str(tree), follow_symlinks=False)) == 403
+
+
+def test_symlinks_if_owner_match(tree):
+    # same owner: followed
+    assert resolve_file(str(tree / "in-link"), str(tree), follow_symlinks=False, if_owner_match=True)
+    if os.geteuid() != 0:
+        return
+    os.chown(tree / "sub" / "f.txt", 65534, 65534)   # target now owned by nobody, link by root
+    assert _status(lambda: resolve_file(str(tree / "in-link"), str(tree), follow_symlinks=False,
+                                        if_owner_match=True)) == 403
+
+
+def test_ht_files_and_special_files_refused(tree):
+    assert _status(lambda: resolve_file(str(tree / ".htaccess"), str(tree))) == 403
+    assert _status(lambda: resolve_file(str(tree / "fifo"), str(tree))) == 403
