@@ -3,10 +3,16 @@
 memcached keys are text of at most 250 bytes, so a key is stored as
 ``<namespace>:<hex(key)>`` (as Apache's provider turns ids into hex); a key too long for that is
 refused (HP05021).  The TTL is ``ceil(expires_at - now)`` seconds (absolute time beyond 30 days,
-memcached's rule).  With several servers a key goes to ``crc32(key) % n``.
+memcached's rule), and the value is stored behind its exact ``expires_at`` (8 bytes, f64) so
+``retrieve(now=...)`` and ``iterate`` see the same expiry as the other providers.  With several
+servers a key goes to ``crc32(key) % n``.
 
-memcached cannot list its keys through the normal protocol; ``iterate`` uses
-``lru_crawler metadump all`` (memcached >= 1.4.31) to list them, then fetches the values.
+memcached cannot list its keys (``lru_crawler metadump`` proved unreliable for just-written
+items), so each namespace keeps an index item ``<namespace>:idx`` on every server: every store
+``append``s its hex key (atomic in memcached); ``iterate`` reads the index, fetches the values
+and rewrites the index with the live keys only (``cas``, skipped if someone else changed it).
+The index is also compacted every ``COMPACT_EVERY`` stores of a process.  If memcached evicts
+the index, ``iterate`` lists fewer keys: it is a cache.
 
 Connections are opened lazily in the process that uses them (``child_init`` drops inherited
 ones); ``timeout`` bounds every connect and reply (Apache has no MemcacheTimeout directive);
@@ -16,9 +22,8 @@ answered as a miss; the server is then skipped for ``retry_interval`` seconds.
 from __future__ import annotations
 
 import math
-import socket
+import struct
 import time
-import urllib.parse
 import zlib
 from typing import Iterator
 
@@ -31,6 +36,8 @@ DEFAULT_PORT = 11211
 MAX_KEY = 250
 MAX_ENTRY_SIZE = (1 << 20) - 2048   # memcached's default item size limit (-I 1m) less overhead
 _THIRTY_DAYS = 30 * 24 * 3600
+_EXP = struct.Struct("<d")
+COMPACT_EVERY = 1000
 
 
 class MemcacheCache:
@@ -49,6 +56,7 @@ class MemcacheCache:
         self._clients: list[Client | None] = [None] * len(self.servers)
         self._last_used = [0.0] * len(self.servers)
         self._down_until = [0.0] * len(self.servers)
+        self._stores_since_compact = 0
         self.counters = {"stores": 0, "hits": 0, "misses": 0, "errors": 0, "removes": 0,
                          "oversized": 0}
 
@@ -134,12 +142,26 @@ class MemcacheCache:
         if c is None:
             return False
         try:
-            ok = bool(c.set(mkey, value, expire=ttl, noreply=False))
+            ok = bool(c.set(mkey, _EXP.pack(expires_at) + value, expire=ttl, noreply=False))
+            if ok:
+                self._index_add(c, mkey)
         except Exception as e:  # noqa: BLE001 - any client failure is a miss, never a crash
             self._failed(i, "store", e)
             return False
         self.counters["stores"] += ok
+        self._stores_since_compact += 1
+        if self._stores_since_compact >= COMPACT_EVERY:
+            self._stores_since_compact = 0
+            self.iterate(now)                        # rewrites each index with live keys only
         return ok
+
+    def _index_add(self, c: Client, mkey: bytes) -> None:
+        idx = self._prefix + b"idx"
+        entry = mkey[len(self._prefix):] + b","
+        if c.append(idx, entry, noreply=False):
+            return
+        if not c.add(idx, entry, noreply=False):     # another process created it meanwhile
+            c.append(idx, entry, noreply=False)
 
     def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
         mkey = self._mkey(key)
@@ -153,6 +175,11 @@ class MemcacheCache:
                 v = c.get(mkey)
             except Exception as e:  # noqa: BLE001
                 self._failed(i, "retrieve", e)
+        if v is not None:
+            if len(v) < 8 or _EXP.unpack_from(v)[0] <= (time.time() if now is None else now):
+                v = None
+            else:
+                v = v[8:]
         self.counters["hits" if v is not None else "misses"] += 1
         return v
 
@@ -173,57 +200,40 @@ class MemcacheCache:
     def iterate(self, now: float | None = None) -> Iterator[tuple[bytes, bytes, float]]:
         now = time.time() if now is None else now
         out = []
+        real_now = time.time()
+        idx = self._prefix + b"idx"
         for i in range(len(self.servers)):
-            if time.monotonic() < self._down_until[i]:
+            c = self._client(i)
+            if c is None:
                 continue
             try:
-                listed = self._metadump(i)
-                keys = [k for k in listed if k.startswith(self._prefix)]
-                c = self._client(i)
-                if c is None:
+                raw, cas = c.gets(idx)
+                if raw is None:
                     continue
-                for start in range(0, len(keys), 100):
-                    batch = keys[start:start + 100]
+                names = list(dict.fromkeys(n for n in raw.split(b",") if n))
+                live = []
+                for start in range(0, len(names), 100):
+                    batch = [self._prefix + n for n in names[start:start + 100]]
                     got = c.get_many(batch)
-                    for k in batch:
-                        v = got.get(k)
-                        exp = listed[k]
-                        if v is None or exp <= now:
+                    for mkey in batch:
+                        v = got.get(mkey)
+                        if v is None or len(v) < 8:
+                            continue
+                        exp = _EXP.unpack_from(v)[0]
+                        if exp > real_now:                 # the index keeps what memcached keeps
+                            live.append(mkey[len(self._prefix):])
+                        if exp <= now:
                             continue
                         try:
-                            raw = bytes.fromhex(k[len(self._prefix):].decode())
+                            out.append((bytes.fromhex(mkey[len(self._prefix):].decode()),
+                                        v[8:], exp))
                         except ValueError:
-                            continue                 # not one of ours
-                        out.append((raw, v, exp))
+                            continue
+                if len(live) < len(names) or len(raw) > sum(len(n) + 1 for n in live):
+                    c.cas(idx, b"".join(n + b"," for n in live), cas, noreply=False)
             except Exception as e:  # noqa: BLE001
                 self._failed(i, "iterate", e)
         return iter(out)
-
-    def _metadump(self, i: int) -> dict[bytes, float]:
-        """key -> absolute expiry (inf: none) for every item on server ``i``."""
-        deadline = time.monotonic() + self.timeout * 4
-        with socket.create_connection(self.servers[i], timeout=self.timeout) as s:
-            s.sendall(b"lru_crawler metadump all\r\n")
-            buf = b""
-            while not (buf.endswith(b"END\r\n") or buf.startswith(b"ERROR")
-                       or buf.startswith(b"BUSY") or buf.startswith(b"CLIENT_ERROR")):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("lru_crawler metadump took too long")
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        if not buf.endswith(b"END\r\n"):
-            raise OSError(f"lru_crawler metadump refused: {buf[:60]!r}")
-        out: dict[bytes, float] = {}
-        for line in buf.split(b"\r\n"):
-            if not line.startswith(b"key="):
-                continue
-            fields = dict(f.split(b"=", 1) for f in line.split(b" ") if b"=" in f)
-            key = urllib.parse.unquote_to_bytes(fields[b"key"])
-            exp = int(fields.get(b"exp", b"-1"))
-            out[key] = math.inf if exp < 0 else float(exp)
-        return out
 
     def status(self) -> dict:
         return {"provider": "memcache", "namespace": self.namespace,

@@ -20,12 +20,15 @@ from typing import Iterator
 
 import redis as redis_py
 from redis.backoff import NoBackoff
+from redis.driver_info import DriverInfo
 from redis.retry import Retry
 
 from httpd_py.log import error_log
 from httpd_py.socache.base import HP_REDIS_ERROR, HP_REDIS_OVERSIZED, MODULE
 
 DEFAULT_PORT = 6379
+# No CLIENT SETINFO round trip on connect (redis-py sends one when it has a name to report).
+_NO_DRIVER_INFO = DriverInfo(name=None, lib_version=None)
 MAX_ENTRY_SIZE = 1 << 20        # staples and sessions are a few KB; refuse anything silly
 
 
@@ -84,8 +87,7 @@ class RedisCache:
             host, port = self.servers[i]
             c = redis_py.Redis(host=host, port=port, socket_timeout=self.timeout,
                                socket_connect_timeout=self.timeout, retry=Retry(NoBackoff(), 0),
-                               retry_on_timeout=False, lib_name=None, lib_version=None,
-                               single_connection_client=False)
+                               driver_info=_NO_DRIVER_INFO)
             self._clients[i] = c
         self._last_used[i] = mono
         return c
