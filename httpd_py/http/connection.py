@@ -353,6 +353,13 @@ class ConnectionHandler:
                                         local, slot, client, served, start)
             if not keep:
                 return True
+            if h.their_state is h11.SEND_BODY:
+                # h11 reports a body-less request's end as a separate event; any body means close.
+                try:
+                    if not isinstance(h.next_event(), h11.EndOfMessage):
+                        return True
+                except h11.RemoteProtocolError:
+                    return True
             if h.our_state is h11.DONE and h.their_state is h11.DONE:
                 h.start_next_cycle()
             else:

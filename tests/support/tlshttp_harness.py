@@ -37,9 +37,8 @@ def ssl_for(pki, name: str, kinds=("rsa", "ec"), **kw) -> SSLConfig:
 
 
 def vhost(name: str, docroot: str | os.PathLike, port: int | None, *, host: str = "*",
-          aliases: tuple[str, ...] = (), **kw) -> VHost:
-    return VHost(addrs=(VHostAddr(host, port),), server_name=name, server_aliases=aliases,
-                 document_root=str(docroot), **kw)
+          **kw) -> VHost:
+    return VHost(addrs=(VHostAddr(host, port),), server_name=name, document_root=str(docroot), **kw)
 
 
 def config(tmp: Path, vhosts: tuple[VHost, ...], ports: tuple[int, ...], *, main: VHost | None = None,
