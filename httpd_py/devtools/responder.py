@@ -265,7 +265,8 @@ class Responder:
     def __init__(self, issuer: x509.Certificate, issuer_key, *, delegated=None,
                  statuses: dict[int, str] | None = None, default_status: str = "good",
                  port: int = 0, host: str = "127.0.0.1", mode: str = "normal",
-                 drip_interval: float = 1.0, validity: dt.timedelta = dt.timedelta(days=7)):
+                 drip_interval: float = 1.0, validity: dt.timedelta = dt.timedelta(days=7),
+                 clock=time.time):
         self.issuer, self.issuer_key = issuer, issuer_key
         self.delegated = delegated
         self.statuses = dict(statuses or {})
@@ -273,6 +274,7 @@ class Responder:
         self.mode = mode
         self.drip_interval = drip_interval
         self.validity = validity
+        self.clock = clock              # responses' thisUpdate/nextUpdate follow this clock
         self._host, self._port = host, port
         self.counts: dict[int, int] = {}
         self.methods: list[str] = []
@@ -359,7 +361,7 @@ class Responder:
         mode = mode or self.mode
         if mode in _UNSUCCESSFUL:
             return unsuccessful(mode)
-        now = dt.datetime.now(UTC)
+        now = dt.datetime.fromtimestamp(self.clock(), UTC)
         status = self.statuses.get(ref.serial, self.default_status)
         signer_cert, signer_key = self.issuer, self.issuer_key
         include: tuple = ()

@@ -267,10 +267,12 @@ class Fetcher:
                     resp.close()
                 except Exception:
                     pass
-            for s in watch.socks:
+            # Connection: close, and nothing left in the pool: a connection the watchdog shut
+            # down must never be reused by the next fetch
+            for adapter in self.session.adapters.values():
                 try:
-                    s.close()
-                except OSError:
+                    adapter.close()
+                except Exception:
                     pass
 
     def fetch_any(self, urls, req_der: bytes, *, timeout: float, proxy_url: str | None = None,

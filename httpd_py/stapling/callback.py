@@ -1,0 +1,69 @@
+"""The pyOpenSSL OCSP status callback (``Context.set_ocsp_server_callback``).
+
+OpenSSL calls it mid-handshake, only when the client sent status_request, after SNI switched the
+context and after it picked the certificate (RSA or ECDSA).  It must never raise: pyOpenSSL turns
+an exception (or a non-bytes return) into a fatal alert that kills the handshake.
+
+The common case only reads the cache: the selected certificate's DER is looked up in the
+certificate table (a dict keyed by DER bytes), the cached record's DER is returned as stored;
+a response is decoded at most once per process (``StaplingService._inspected``), never per
+handshake.  b"" means "no staple" (SSL_TLSEXT_ERR_NOACK).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from httpd_py.config.model import VHost
+from httpd_py.log import error_log
+
+MODULE = "ssl"
+HP_NOT_CONFIGURED = "HP04011"
+HP_STAPLING = "HP04034"
+HP_CALLBACK_ERROR = "HP04035"
+
+
+def _selected_der(conn) -> bytes | None:
+    cert = conn.get_certificate(as_cryptography=True)
+    if cert is None:
+        return None
+    return cert.public_bytes(Encoding.DER)
+
+
+def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
+    """The status callback for ``vhost``'s Context, or None when the vhost does not staple."""
+    if service is None or not (vhost.ssl.engine and vhost.ssl.stapling.enabled):
+        return None
+    table = service.table
+    # per-callback memo: DER of the selected certificate -> CertInfo (or None)
+    known: dict[bytes, object] = {}
+
+    def ocsp_status_callback(conn, data=None) -> bytes:
+        try:
+            der = _selected_der(conn)
+            if der is None:
+                return b""
+            info = known.get(der, False)
+            if info is False:
+                info = table.by_der(der)
+                if len(known) < 64:
+                    known[der] = info
+            if info is None:
+                error_log.info(MODULE, HP_NOT_CONFIGURED, "stapling not supported for the selected "
+                               f"certificate of {vhost.server_name or 'the main server'}")
+                return b""
+            staple = service.staple_for(info, vhost)
+            if staple and error_log.enabled(MODULE, "debug"):
+                error_log.debug(MODULE, HP_STAPLING, f"stapling: sending {len(staple)}-byte OCSP "
+                                f"response for {info.label}")
+            return staple if isinstance(staple, bytes) else b""
+        except Exception as e:  # anything raised here would abort the handshake
+            try:
+                error_log.error(MODULE, HP_CALLBACK_ERROR, f"stapling: internal error in the status "
+                                f"callback ({type(e).__name__}: {e}); no staple, handshake goes on")
+            except Exception:
+                pass
+            return b""
+
+    return ocsp_status_callback

@@ -1,0 +1,419 @@
+"""StaplingService: what the server calls, and mod_ssl's on-demand refresh.
+
+Lifecycle (server.py): ``from_config(cfg)`` at configuration time (None when nothing staples),
+``init()`` in the master before fork (stapling cache, the ``ssl-stapling`` mutex when the cache is
+not safe across processes, the ``ssl-stapling-refresh`` mutex, and the background stapler when
+issue 6's ``stapler`` module is present), ``child_init()`` in every worker after fork,
+``callback_for(vhost)`` for each vhost's TLS context, ``helpers()``, ``shutdown()``.
+
+The handshake path (``staple_for``), as Apache's stapling_cb with its defects fixed:
+
+    entry = cache[SHA-1(cert)]                      # ssl-stapling mutex only if not mp_safe
+    VALID and still within its times               -> staple it
+    ERROR (error response or synthesized tryLater) -> staple it iff ReturnResponderErrors
+    NEGATIVE (invalid answer / no answer)          -> nothing, until ErrorCacheTimeout
+    miss or stale VALID, on-demand refresh:
+        hold ssl-stapling-refresh for THIS certificate (others go on)
+        look again (another process may have fetched)
+        fetch every responder URL in turn under ONE deadline, validate, store, staple
+
+What a refresh stores (flag, TTL) and staples:
+
+    good / revoked             VALID  Standard   staple
+    unknown, non-successful    ERROR  Error      staple iff ReturnResponderErrors
+    invalid (any reason)       NEG.   Error      never
+    no usable answer, FakeTryLater on   ERROR(tryLater)  Error  iff ReturnResponderErrors
+    no usable answer, FakeTryLater off  NEG.             Error  never
+
+A handshake never aborts because of stapling (Apache answers some failures with a fatal alert).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from httpd_py.config.model import ServerConfig, StaplingConfig, VHost
+from httpd_py.errors import StartupError
+from httpd_py.log import error_log
+from httpd_py.stapling import entry as entrylib
+from httpd_py.stapling import verdict as V
+from httpd_py.stapling.certinfo import CertInfo, CertTable, collect, stapling_vhosts
+
+MODULE = "ssl"
+HP_NO_CACHE = "HP04006"         # emerg: SSLUseStapling on without SSLStaplingCache (AH01958)
+HP_CACHE_INIT = "HP04005"       # emerg: stapling cache init failed (AH01872)
+HP_MUTEX_INIT = "HP04007"       # emerg: a stapling mutex cannot be created (AH01959)
+HP_READY = "HP04008"            # info: stapling ready (n certificates, cache, refresh mode)
+HP_STAPLER_ATTACH = "HP04009"   # error: the background stapler could not start (on-demand used)
+HP_CACHE_HIT = "HP04010"        # debug: cached response found (AH01933)
+HP_NOT_CONFIGURED = "HP04011"   # info: stapling not supported for this certificate (AH01926)
+HP_CACHE_MISS = "HP04012"       # debug: no cached response (AH01930)
+HP_CACHE_STALE = "HP04013"      # debug: cached response expired, renewing (AH01937)
+HP_CACHE_CORRUPT = "HP04014"    # warn: cache record unusable, treated as a miss (AH01931/AH01932)
+HP_RENEWING = "HP04020"         # debug: querying responder (AH01938)
+HP_FETCHED = "HP04021"          # info: response fetched (status, url, bytes, ms)
+HP_UNREACHABLE = "HP04022"      # error: responder unreachable / HTTP error / too big (AH01941)
+HP_DEADLINE = "HP04023"         # error: SSLStaplingResponderTimeout deadline passed (AH01941)
+HP_REFUSED = "HP04024"          # error: response refused, not stapled: reason (AH01936/AH01943)
+HP_RESPONDER_STATUS = "HP04025" # error: responder answered a non-successful status (AH01944)
+HP_CERT_STATUS = "HP04026"      # error: certificate status revoked/unknown (AH02969)
+HP_STORE_FAILED = "HP04028"     # error: stapling cache store failed (AH01929)
+HP_STORED = "HP04029"           # debug: stored in cache (flag, seconds)
+HP_NO_REFRESH_NEEDED = "HP04030"  # debug: another process refreshed it meanwhile (AH03237)
+HP_LOCK_FAILED = "HP04031"      # warn: refresh mutex not taken in time (AH01948)
+HP_FAKE_TRYLATER = "HP04032"    # info: no usable answer: synthesized tryLater cached (FakeTryLater)
+HP_NO_RESPONSE = "HP04033"      # debug: no suitable response available (AH01957)
+HP_STAPLING = "HP04034"         # debug: stapling the response (AH01956)
+HP_CALLBACK_ERROR = "HP04035"   # error: internal error in the status callback (no staple; handshake goes on)
+HP_NO_URL_AT_REFRESH = "HP04036"  # debug: no responder URL for this vhost: nothing to fetch
+
+# Staple decisions from a cache entry
+_STAPLE, _REFRESH, _NOTHING = "staple", "refresh", "nothing"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What one refresh did: the verdict of the response kept (None if none), the flag stored
+    (None: nothing stored), the DER stored, whether the store succeeded, the staple for this
+    handshake (b"" if none) and an error kind from fetch or "invalid"/"no-url"."""
+    verdict: V.Verdict | None
+    flag: int | None
+    der: bytes
+    stored: bool
+    staple: bytes
+    error: str = ""
+
+
+class StaplingService:
+    def __init__(self, cfg: ServerConfig, table: CertTable, cache, *, stapling_mutex=None,
+                 refresh_mutex=None, clock: Callable[[], float] = time.time,
+                 fetcher_factory: Callable[[], object] | None = None):
+        self.cfg = cfg
+        self.table = table
+        self.cache = cache
+        self.stapling_mutex = stapling_mutex        # None when the provider is mp_safe
+        self.refresh_mutex = refresh_mutex
+        self.clock = clock
+        self.fetcher_factory = fetcher_factory
+        self.background = False                     # set by the issue-6 stapler when it runs
+        self.stapler = None
+        self._helpers: list[tuple[str, Callable]] = []
+        self._fetcher = None
+        self._fetcher_pid = 0
+        self._memo: dict[bytes, tuple[bytes, V.Verdict]] = {}
+        self._memo_lock = threading.Lock()
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.cfg
+
+    # -- construction and lifecycle --------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: ServerConfig) -> "StaplingService | None":
+        vhosts = stapling_vhosts(cfg)
+        if not vhosts:
+            return None
+        if cfg.stapling_cache is None or cfg.stapling_cache.provider == "none":
+            where = vhosts[0].location
+            msg = ("SSLStapling: no stapling cache available: SSLUseStapling on"
+                   + (f" ({where})" if where else "") + " needs SSLStaplingCache")
+            error_log.emerg(MODULE, HP_NO_CACHE, msg)
+            raise StartupError(msg)
+        from httpd_py import socache
+        from httpd_py.socache.mutex import GlobalMutex
+        cache = socache.create(cfg.stapling_cache, cfg)
+        stapling_mutex = None if getattr(cache, "mp_safe", False) else GlobalMutex(cfg.mutex("ssl-stapling"))
+        refresh_mutex = GlobalMutex(cfg.mutex("ssl-stapling-refresh"))
+        return cls(cfg, collect(cfg), cache, stapling_mutex=stapling_mutex, refresh_mutex=refresh_mutex)
+
+    def init(self) -> None:
+        """Master, before fork."""
+        try:
+            self.cache.init("mod_ssl-staple")
+        except Exception as e:
+            error_log.emerg(MODULE, HP_CACHE_INIT, f"Could not initialize stapling cache ({e}). Exiting.")
+            raise StartupError(f"could not initialize the stapling cache: {e}") from e
+        for m in (self.stapling_mutex, self.refresh_mutex):
+            if m is None:
+                continue
+            try:
+                m.create()
+            except Exception as e:
+                error_log.emerg(MODULE, HP_MUTEX_INIT, f"cannot create stapling mutex "
+                                f"{getattr(getattr(m, 'spec', None), 'name', '?')}: {e}")
+                raise StartupError(f"cannot create a stapling mutex: {e}") from e
+        try:
+            from httpd_py.stapling import stapler as staplerlib
+        except ImportError:
+            staplerlib = None
+        if staplerlib is not None and hasattr(staplerlib, "attach"):
+            try:
+                self.stapler = staplerlib.attach(self)
+            except Exception as e:
+                self.background = False
+                error_log.error(MODULE, HP_STAPLER_ATTACH, f"background stapler not started ({e}): "
+                                "stapling refreshes on demand")
+        mode = "background" if self.background else "on-demand"
+        error_log.info(MODULE, HP_READY, f"OCSP stapling ready: {len(self.table)} certificate(s), "
+                       f"cache {self.cfg.stapling_cache.raw or self.cfg.stapling_cache.provider}, "
+                       f"refresh {mode}")
+
+    def child_init(self) -> None:
+        """Worker, after fork: re-attach the cache and mutexes; the responder client is made
+        lazily in this process."""
+        self.cache.child_init()
+        for m in (self.stapling_mutex, self.refresh_mutex):
+            if m is not None:
+                m.child_init()
+        self._fetcher = None
+        self._fetcher_pid = 0
+        self._memo.clear()
+
+    def callback_for(self, vhost: VHost):
+        from httpd_py.stapling.callback import ocsp_callback_for
+        return ocsp_callback_for(self, vhost)
+
+    def add_helper(self, name: str, fn: Callable) -> None:
+        self._helpers.append((name, fn))
+
+    def helpers(self) -> list[tuple[str, Callable]]:
+        return list(self._helpers)
+
+    def shutdown(self) -> None:
+        if self._fetcher is not None and self._fetcher_pid == os.getpid():
+            try:
+                self._fetcher.close()
+            except Exception:
+                pass
+        self._fetcher = None
+        try:
+            self.cache.destroy()
+        except Exception:
+            pass
+        for m in (self.stapling_mutex, self.refresh_mutex):
+            if m is not None and hasattr(m, "destroy"):
+                try:
+                    m.destroy()
+                except Exception:
+                    pass
+
+    # -- cache access ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def cache_mutex_hold(self):
+        """The ssl-stapling mutex around one cache call, when the provider needs it."""
+        if self.stapling_mutex is None:
+            yield True
+            return
+        with self.stapling_mutex.hold() as held:
+            yield held
+
+    def lookup(self, info: CertInfo, now: float | None = None) -> entrylib.Entry | None:
+        now = self.clock() if now is None else now
+        try:
+            with self.cache_mutex_hold():
+                value = self.cache.retrieve(info.key, now=now)
+        except Exception as e:  # providers should not raise; if one does, it is a miss
+            error_log.warn(MODULE, HP_CACHE_CORRUPT, f"stapling cache lookup for {info.label} failed: {e}")
+            return None
+        if value is None:
+            return None
+        e = entrylib.decode(value)
+        if e is None:
+            error_log.warn(MODULE, HP_CACHE_CORRUPT,
+                           f"stapling cache record for {info.label} is unusable ({len(value)} bytes): a miss")
+        return e
+
+    def store(self, info: CertInfo, flag: int, der: bytes, scfg: StaplingConfig,
+              now: float | None = None, expires_at: float | None = None) -> bool:
+        now = self.clock() if now is None else now
+        try:
+            value = entrylib.encode(flag, der)
+        except entrylib.TooBig:
+            error_log.error(MODULE, HP_STORE_FAILED,
+                            f"OCSP stapling response for {info.label} too big ({len(der)} bytes): not cached")
+            return False
+        until = entrylib.expires_at(flag, now, scfg) if expires_at is None else expires_at
+        try:
+            with self.cache_mutex_hold():
+                ok = bool(self.cache.store(info.key, value, until, now=now))
+        except Exception as e:
+            ok = False
+            error_log.error(MODULE, HP_STORE_FAILED, f"stapling cache store for {info.label} failed: {e}")
+        if ok:
+            error_log.debug(MODULE, HP_STORED, f"stapling: cached {'valid' if flag else 'error'} "
+                            f"response for {info.label} ({len(der)} bytes) for {until - now:.0f}s")
+        else:
+            error_log.error(MODULE, HP_STORE_FAILED,
+                            f"stapling cache store error for {info.label} (cache full or unavailable)")
+        return ok
+
+    # -- decisions -------------------------------------------------------------------------
+    def _inspected(self, info: CertInfo, der: bytes, now: float, skew: float) -> V.Verdict:
+        """The time-independent verdict of a cached DER, computed once per process per DER."""
+        with self._memo_lock:
+            hit = self._memo.get(info.key)
+            if hit is not None and hit[0] == der:
+                return hit[1]
+        v = V.inspect(der, info.cid, info.issuer, now, skew=skew)
+        with self._memo_lock:
+            self._memo[info.key] = (der, v)
+        return v
+
+    def decide(self, info: CertInfo, e: entrylib.Entry | None, scfg: StaplingConfig,
+               now: float) -> tuple[str, bytes]:
+        """(action, staple) for a cache entry: staple it, refresh, or nothing."""
+        if e is None:
+            return _REFRESH, b""
+        if e.negative:
+            return _NOTHING, b""
+        v = self._inspected(info, e.der, now, scfg.response_time_skew)
+        if e.flag == entrylib.VALID:
+            judged = v.at(now, scfg.response_time_skew, scfg.response_max_age)
+            if judged.valid:
+                return _STAPLE, e.der
+            error_log.debug(MODULE, HP_CACHE_STALE,
+                            f"stapling: cached response for {info.label} no longer valid ({judged.reason}): renewing")
+            return _REFRESH, b""
+        # ERROR entry: an error response or a synthesized tryLater; never an invalid one
+        if v.kind == V.RESPONDER_ERROR or (v.kind == V.UNKNOWN and v.at(
+                now, scfg.response_time_skew, scfg.response_max_age).kind == V.UNKNOWN):
+            return (_STAPLE, e.der) if scfg.return_responder_errors else (_NOTHING, b"")
+        return _NOTHING, b""
+
+    def staple_for(self, info: CertInfo, vhost: VHost, now: float | None = None) -> bytes:
+        """The bytes to staple for ``info`` in ``vhost`` (b"": none).  May fetch (on demand)."""
+        scfg = vhost.ssl.stapling
+        now = self.clock() if now is None else now
+        e = self.lookup(info, now)
+        action, staple = self.decide(info, e, scfg, now)
+        if action != _REFRESH:
+            if e is not None:
+                error_log.debug(MODULE, HP_CACHE_HIT, f"stapling: cached response for {info.label}")
+            return staple
+        if e is None:
+            error_log.debug(MODULE, HP_CACHE_MISS, f"stapling: no cached response for {info.label}")
+        if self.background and scfg.refresh == "background":
+            return b""          # the background stapler fetches; handshakes never wait
+        if not info.urls_for(scfg):
+            error_log.debug(MODULE, HP_NO_URL_AT_REFRESH, f"stapling: no responder URL for {info.label}")
+            return b""
+        timeout = scfg.responder_timeout + 1.0
+        mutex = self.refresh_mutex
+        with (mutex.hold(key=info.key, timeout=timeout) if mutex is not None else _held()) as held:
+            if not held:
+                error_log.warn(MODULE, HP_LOCK_FAILED, f"stapling: refresh lock for {info.label} "
+                               f"not acquired within {timeout:.0f}s: no staple this time")
+                e = self.lookup(info)
+                action, staple = self.decide(info, e, scfg, self.clock())
+                return staple if action == _STAPLE else b""
+            now = self.clock()
+            e = self.lookup(info, now)
+            action, staple = self.decide(info, e, scfg, now)
+            if action != _REFRESH:
+                error_log.debug(MODULE, HP_NO_REFRESH_NEEDED,
+                                f"stapling: response for {info.label} refreshed meanwhile")
+                return staple
+            return self.refresh(info, vhost, now).staple
+
+    # -- fetching --------------------------------------------------------------------------
+    def fetcher(self):
+        """This process's responder client (created after fork, on first use)."""
+        pid = os.getpid()
+        if self._fetcher is None or self._fetcher_pid != pid:
+            if self.fetcher_factory is not None:
+                self._fetcher = self.fetcher_factory()
+            else:
+                from httpd_py.stapling.fetch import Fetcher
+                self._fetcher = Fetcher()
+            self._fetcher_pid = pid
+        return self._fetcher
+
+    def refresh(self, info: CertInfo, vhost: VHost, now: float | None = None) -> RefreshResult:
+        """Fetch, validate and store a response for ``info`` with ``vhost``'s settings.
+
+        The caller holds the refresh mutex for ``info.key``.  Never raises.
+        """
+        from httpd_py.stapling import fetch as F
+        scfg = vhost.ssl.stapling
+        urls = info.urls_for(scfg)
+        if not urls:
+            return RefreshResult(None, None, b"", False, b"", "no-url")
+        fetcher = self.fetcher()
+        deadline = time.monotonic() + scfg.responder_timeout
+        error_resp: tuple[bytes, V.Verdict] | None = None
+        saw_invalid = False
+        last_error = ""
+        for url in urls:
+            error_log.debug(MODULE, HP_RENEWING, f"stapling: querying {url} for {info.label}")
+            r = fetcher.fetch(url, info.request_der, deadline=deadline, proxy_url=scfg.proxy_url,
+                              max_size=entrylib.MAX_RECORD - 1)
+            if not r.ok:
+                last_error = r.error
+                if r.error == F.TIMEOUT:
+                    error_log.error(MODULE, HP_DEADLINE,
+                                    f"stapling: responder {url} for {info.label}: no answer within "
+                                    f"SSLStaplingResponderTimeout {scfg.responder_timeout:g}s ({r.detail})")
+                    break
+                error_log.error(MODULE, HP_UNREACHABLE,
+                                f"stapling: responder error from {url} for {info.label}: {r.error}: {r.detail}")
+                continue
+            vnow = self.clock() if now is None else max(now, self.clock())
+            v = V.check_response(r.der, info.cid, info.issuer, vnow, skew=scfg.response_time_skew,
+                                 max_age=scfg.response_max_age)
+            if v.kind == V.INVALID and v.reason.startswith("unparsable"):
+                # not an OCSP response at all (an HTML page, garbage): the responder failed
+                last_error = "content"
+                error_log.error(MODULE, HP_UNREACHABLE, f"stapling: responder {url} for {info.label} "
+                                f"sent no OCSP response ({len(r.der)} bytes, {v.reason})")
+                continue
+            error_log.info(MODULE, HP_FETCHED, f"stapling: fetched OCSP response for {info.label} from "
+                           f"{url} ({r.method}, {len(r.der)} bytes, {r.elapsed * 1000:.0f} ms): "
+                           f"{v.response_status or 'unparsed'}, {v.kind}")
+            if v.valid:
+                if v.kind == V.REVOKED:
+                    error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+                                    f"revoked (reason: {v.revocation_reason or 'unspecified'}) for "
+                                    f"{info.label}")
+                stored = self.store(info, entrylib.VALID, r.der, scfg, now=self.clock())
+                return RefreshResult(v, entrylib.VALID, r.der, stored, r.der)
+            if v.error:
+                if v.kind == V.RESPONDER_ERROR:
+                    error_log.error(MODULE, HP_RESPONDER_STATUS,
+                                    f"stapling: responder {url} answered {v.response_status} for {info.label}")
+                else:
+                    error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+                                    f"unknown for {info.label}")
+                if error_resp is None:
+                    error_resp = (r.der, v)
+                continue
+            saw_invalid = True
+            last_error = "invalid"
+            error_log.error(MODULE, HP_REFUSED, f"stapling: refused response from {url} for "
+                            f"{info.label}: {v.reason}; not stapled")
+        store_now = self.clock()
+        if error_resp is not None:
+            der, v = error_resp
+            stored = self.store(info, entrylib.ERROR, der, scfg, now=store_now)
+            return RefreshResult(v, entrylib.ERROR, der, stored,
+                                 der if scfg.return_responder_errors else b"", v.kind)
+        if saw_invalid or not scfg.fake_try_later:
+            stored = self.store(info, entrylib.ERROR, b"", scfg, now=store_now)
+            error_log.debug(MODULE, HP_NO_RESPONSE, f"stapling: no suitable response for {info.label}")
+            return RefreshResult(None, entrylib.ERROR, b"", stored, b"", last_error)
+        der = V.try_later_der()
+        error_log.info(MODULE, HP_FAKE_TRYLATER, f"stapling: no answer from any responder for "
+                       f"{info.label}: caching a synthesized tryLater for "
+                       f"{scfg.error_cache_timeout}s (SSLStaplingFakeTryLater)")
+        stored = self.store(info, entrylib.ERROR, der, scfg, now=store_now)
+        v = V.Verdict(V.RESPONDER_ERROR, "synthesized tryLater", response_status="tryLater")
+        return RefreshResult(v, entrylib.ERROR, der, stored,
+                             der if scfg.return_responder_errors else b"", last_error)
+
+
+@contextlib.contextmanager
+def _held():
+    yield True
