@@ -1,0 +1,88 @@
+"""httpd.conf front end: ``load`` reads a configuration into a frozen ``ServerConfig``,
+``check`` runs the post-config checks.
+
+    from httpd_py.config import load, check
+    cfg = load("/etc/httpd-py/httpd.conf", defines=("SSL",))
+    warnings = check(cfg)          # raises ConfigError (with file:line) on a fatal problem
+
+Both raise ``httpd_py.errors.ConfigError`` carrying the file and line of the offending directive;
+``str(err)`` is Apache's ``AH00526: Syntax error on line N of FILE:`` + message.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from httpd_py import log
+from httpd_py.config import build, directives, modules
+from httpd_py.config.checks import check
+from httpd_py.config.model import ServerConfig
+from httpd_py.config.parser import parse_text
+from httpd_py.config.reader import Reader, ReadState
+from httpd_py.errors import ConfigError
+
+__all__ = ["load", "check", "ConfigError", "ServerConfig", "PRE_POST_FILE"]
+
+# The pseudo-file -C/-c directives are reported in (Apache's wording).
+PRE_POST_FILE = "-c/-C directives"
+
+
+def _directive_known(loaded: set[str]):
+    sources = modules.loaded_sources(loaded)
+
+    def known(lname: str) -> bool:
+        d = directives.TABLE.get(lname)
+        return d is not None and (d.module in sources or d.ext)
+    return known
+
+
+def load(config_file: str, *, server_root: str | None = None, defines: Iterable[str] = (),
+         pre_directives: Iterable[str] = (), post_directives: Iterable[str] = (),
+         log_warnings: bool = True) -> ServerConfig:
+    """Read ``config_file`` (relative paths are relative to ServerRoot) into a ServerConfig.
+
+    server_root: ``-d`` (default: the configuration file's directory).  defines: ``-D`` names
+    (``NAME`` or ``NAME=value``).  pre_directives / post_directives: ``-C`` / ``-c`` lines, read
+    before / after the file.  Non-fatal findings (undefined ${VAR}, prefork clamps) are in
+    ``cfg.warnings`` and, with log_warnings, written to the error log (HP00101).
+    """
+    if server_root is None:
+        server_root = os.path.dirname(os.path.abspath(config_file))
+    server_root = os.path.abspath(server_root)
+    if not os.path.isabs(config_file):
+        config_file = os.path.join(server_root, config_file)
+    config_file = os.path.normpath(config_file)
+    defs: dict[str, str] = {}
+    for d in defines:
+        name, _, value = d.partition("=")
+        defs[name] = value
+    loaded = set(modules.static_ids())
+    state = ReadState(server_root=server_root, defines=defs, loaded=loaded)
+    state.directive_known = _directive_known(loaded)
+    reader = Reader(state)
+
+    nodes = []
+    pre = list(pre_directives)
+    if pre:
+        nodes += reader.build(_pseudo(pre), (), None)[0]
+    nodes += reader.read_top(config_file)
+    post = list(post_directives)
+    if post:
+        nodes += reader.build(_pseudo(post), (), None)[0]
+
+    w = build.Walk(state.server_root)
+    build.walk(nodes, w)
+    warnings = state.warnings + w.warnings
+    cfg = build.make_config(w, config_file=config_file, server_root=state.server_root,
+                            defines=state.defines, loaded=state.loaded,
+                            includes=state.includes, warnings=warnings)
+    if log_warnings:
+        for msg in cfg.warnings:
+            log.error_log.warn("core", "HP00101", msg)
+    return cfg
+
+
+def _pseudo(lines: list[str]):
+    from httpd_py.config.reader import _Source
+    parsed = parse_text("\n".join(lines) + "\n", PRE_POST_FILE)
+    return _Source(parsed)

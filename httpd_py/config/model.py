@@ -13,6 +13,7 @@ user.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,6 +204,40 @@ class VHost:
     limit_request_fields: int = 100
     limit_request_body: int = 0
     ssl: SSLConfig = field(default_factory=SSLConfig)
+    # Where each directive that shaped this vhost was read (lower-case name -> Location); list
+    # directives add "name#i" per entry (e.g. "sslcertificatefile#0").  Inherited from the main
+    # server where the vhost did not set the directive itself.  For post-config errors.
+    locations: tuple[tuple[str, Location], ...] = ()
+
+    def where(self, directive: str) -> Location | None:
+        """Location of the line that set ``directive`` (case-insensitive) for this vhost."""
+        key = directive.lower()
+        for name, loc in self.locations:
+            if name == key:
+                return loc
+        return None
+
+    def matches_name(self, host: str) -> bool:
+        """Does ``host`` (SNI or Host header, no port) match ServerName or a ServerAlias?"""
+        host = host.lower().rstrip(".")
+        if host == self.server_name:
+            return True
+        for alias in self.server_aliases:
+            if alias == host or (any(c in alias for c in "*?[") and fnmatch.fnmatchcase(host, alias)):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class VHostGroup:
+    """The name-based vhosts sharing one ``<VirtualHost>`` address, in file order.
+
+    host: "*" (any address), "_default_" or an IP; port None means any port.  The first vhost
+    (``vhosts[0]``, an index into ``ServerConfig.vhosts``) is the group's default server.
+    """
+    host: str
+    port: int | None
+    vhosts: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -241,6 +276,9 @@ class ServerConfig:
     loaded_modules: tuple[str, ...] = ()
     ignored_directives: tuple[tuple[str, Location], ...] = ()   # accepted, not implemented
     log_formats: tuple[tuple[str, str], ...] = ()               # LogFormat nickname -> format
+    vhost_groups: tuple[VHostGroup, ...] = ()                   # name-based tables per addr:port
+    warnings: tuple[str, ...] = ()                              # non-fatal findings of the load
+    includes: tuple[tuple[int, int, str], ...] = ()             # (depth, Include line, file) read
 
     def mutex(self, name: str) -> MutexSpec:
         """Effective settings of mutex ``name`` (a default spec if none was configured)."""
@@ -251,6 +289,33 @@ class ServerConfig:
             if m.name == "default":
                 return dataclasses.replace(m, name=name)
         return MutexSpec(name=name, directory=self.default_runtime_dir)
+
+    def select_vhost(self, local_ip: str, local_port: int, host: str | None) -> VHost:
+        """The vhost Apache would pick for a connection to local_ip:local_port and a name.
+
+        Exact IP:port groups first, then "*"/"_default_" groups for the port, then any-port
+        groups; within the group the first vhost whose ServerName/ServerAlias matches ``host``
+        (SNI or Host), else the group's first vhost.  No group at all: the main server.
+        """
+        group = None
+        for want in ("ip", "wild", "default"):
+            for g in self.vhost_groups:
+                if g.port is not None and g.port != local_port:
+                    continue
+                if (want == "ip" and g.host == local_ip) or \
+                        (want == "wild" and g.host == "*") or \
+                        (want == "default" and g.host == "_default_"):
+                    group = g
+                    break
+            if group is not None:
+                break
+        if group is None:
+            return self.main
+        if host:
+            for i in group.vhosts:
+                if self.vhosts[i].matches_name(host):
+                    return self.vhosts[i]
+        return self.vhosts[group.vhosts[0]]
 
     def all_vhosts(self) -> tuple[VHost, ...]:
         """The main server followed by every <VirtualHost>."""

@@ -1,0 +1,339 @@
+"""Walk phase and model building: node tree -> frozen ServerConfig.
+
+Every node is looked up in the directive table, its context checked (Apache's "not allowed here",
+"not allowed in <Directory> context", "cannot occur within <VirtualHost> section"), its argument
+count checked, then its handler runs.  Handlers record settings per server (the main server or the
+current <VirtualHost>) as flat keys ("ssl.stapling.enabled") with the location that set them.
+
+Inside <Directory>/<Location>/<Files>/<If>/<Limit> sections directives are checked exactly as
+Apache checks them, but httpd-py keeps per-server settings only: their values do not reach the
+model (a documented limitation).
+
+Each vhost is then the main server merged field by field with its own settings (one generic
+merge, ``_merge``), and name-based tables are grouped per address:port.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from httpd_py.config import modules, values
+from httpd_py.config.directives import Directive, lookup
+from httpd_py.config.model import (
+    CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
+    VHost, VHostAddr, VHostGroup,
+)
+from httpd_py.config.parser import split_args
+from httpd_py.config.reader import Node
+from httpd_py.errors import ConfigError
+
+# Sections whose bodies are per-directory configuration.
+DIR_SECTIONS = frozenset({"<directory", "<directorymatch", "<location", "<locationmatch",
+                          "<files", "<filesmatch", "<if", "<elseif", "<else", "<limit",
+                          "<limitexcept", "<requireall", "<requireany", "<requirenone"})
+
+# List settings and how a vhost combines them with the main server's:
+#   "own"    the vhost's list if it set one, else the main server's
+#   "both"   the vhost's entries first, then the main server's (aliases, redirects)
+#   "after"  the main server's entries, then the vhost's (later entries win on lookup)
+_LIST_MERGE = {
+    "server_aliases": "vhost-only",
+    "custom_logs": "own",
+    "ssl._cert_files": "own",
+    "ssl._key_files": "own",
+    "aliases": "both",
+    "redirects": "both",
+    "add_types": "after",
+    "error_documents": "after",
+    "module_log_levels": "after",
+    "ssl.openssl_conf_cmds": "after",
+}
+
+MUTEX_SHOWN = ("default", "mpm-accept", "ssl-cache", "ssl-stapling", "ssl-stapling-refresh")
+
+
+class ServerBuild:
+    def __init__(self, location: Location | None, addrs: tuple[VHostAddr, ...] = ()):
+        self.location = location
+        self.addrs = addrs
+        self.settings: dict[str, Any] = {}
+        self.locs: dict[str, Location] = {}
+
+
+class Walk:
+    """What a handler sees: the current server, the directive, its location."""
+
+    def __init__(self, server_root: str):
+        self.server_root = server_root
+        self.g: dict[str, Any] = {}
+        self.g_locs: dict[str, Location] = {}
+        self.main = ServerBuild(None)
+        self.vhosts: list[ServerBuild] = []
+        self.cur = self.main
+        self.in_vhost = False
+        self.dir_section: Node | None = None
+        self.name = ""
+        self.loc: Location = Location("", 0)
+        self.ignored: list[tuple[str, Location]] = []
+        self.warnings: list[str] = []
+        self._scratch: dict[str, Any] = {}
+
+    # -- handler API --------------------------------------------------------------------------------
+    def _target(self) -> dict[str, Any]:
+        return self._scratch if self.dir_section is not None else self.cur.settings
+
+    def set(self, key: str, value: Any) -> None:
+        self._target()[key] = value
+        if self.dir_section is None:
+            self.cur.locs[self.name.lower()] = self.loc
+
+    def get(self, key: str, default: Any = None) -> Any:
+        t = self._target()
+        if key in t:
+            return t[key]
+        if self.dir_section is None and self.cur is not self.main:
+            return self.main.settings.get(key, default)
+        return default
+
+    def extend(self, key: str, items: tuple) -> None:
+        t = self._target()
+        old = t.get(key, ())
+        t[key] = (*old, *items)
+        if self.dir_section is None:
+            lname = self.name.lower()
+            self.cur.locs.setdefault(lname, self.loc)
+            for i in range(len(old), len(old) + len(items)):
+                self.cur.locs[f"{lname}#{i}"] = self.loc
+
+    def glob(self, key: str, value: Any) -> None:
+        self.g[key] = value
+        self.g_locs[self.name.lower()] = self.loc
+
+
+def _section_words(node: Node) -> list[str]:
+    args = node.args
+    end = args.rfind(">")
+    if end < 0:
+        raise ConfigError(f"{node.name}> directive missing closing '>'")
+    return split_args(args[:end])
+
+
+def _check_context(d: Directive, w: Walk) -> None:
+    shown = d.name + (">" if d.is_section and d.where == "S" else "")
+    if w.dir_section is not None:
+        if d.where not in ("A", "D"):
+            raise ConfigError(f"{d.name} not allowed in {w.dir_section.name}> context")
+    elif d.where == "D":
+        raise ConfigError(f"{d.name} not allowed here")
+    elif w.in_vhost and d.where == "S":
+        raise ConfigError(f"{shown} cannot occur within <VirtualHost> section")
+
+
+def walk(nodes: list[Node], w: Walk) -> None:
+    for node in nodes:
+        try:
+            _walk_node(node, w)
+        except ConfigError as e:
+            raise e.located(node.file, node.line) from None
+
+
+def _walk_node(node: Node, w: Walk) -> None:
+    d = lookup(node.name)
+    if d is None or d.read_time:
+        # Read-time names never get here (the reader ran them); anything else is unknown.
+        raise ConfigError(f"Invalid command '{node.name}', perhaps misspelled or defined by a "
+                          f"module not included in the server configuration")
+    _check_context(d, w)
+    loc = Location(node.file, node.line)
+    w.name, w.loc = d.name, loc
+    if d.is_section:
+        _section(d, node, w, loc)
+        return
+    args = split_args(node.args)
+    d.check_count(args)
+    if d.handler is not None:
+        d.handler(w, args)
+    if not d.used:
+        w.ignored.append((d.name, loc))
+
+
+def _section(d: Directive, node: Node, w: Walk, loc: Location) -> None:
+    lname = d.name.lower()
+    if lname == "<virtualhost":
+        words = _section_words(node)
+        if not words:
+            raise ConfigError("<VirtualHost> directive requires additional arguments")
+        addrs = tuple(VHostAddr(*values.vhost_addr(a)) for a in words)
+        vh = ServerBuild(loc, addrs)
+        w.vhosts.append(vh)
+        w.cur, w.in_vhost = vh, True
+        try:
+            walk(node.children or [], w)
+        finally:
+            w.cur, w.in_vhost = w.main, False
+        return
+    if lname in DIR_SECTIONS:
+        words = _section_words(node)
+        if lname == "<else":
+            if words:
+                raise ConfigError("<Else> does not take an argument")
+        elif not words:
+            raise ConfigError(f"{d.name}> directive requires additional arguments")
+        outer = w.dir_section
+        w.dir_section = node
+        try:
+            walk(node.children or [], w)
+        finally:
+            w.dir_section = outer
+        return
+    # A section of an Apache module httpd-py does not implement: accepted, body ignored.
+    _section_words(node)
+    w.ignored.append((d.name + ">", loc))
+
+
+# -- model ------------------------------------------------------------------------------------------
+def _merge(main: ServerBuild, own: ServerBuild | None) -> tuple[dict, dict]:
+    """One generic merge: a vhost's settings over the main server's."""
+    if own is None:
+        return dict(main.settings), dict(main.locs)
+    merged = dict(main.settings)
+    for key, value in own.settings.items():
+        how = _LIST_MERGE.get(key)
+        if how == "both":
+            merged[key] = (*value, *main.settings.get(key, ()))
+        elif how == "after":
+            merged[key] = (*main.settings.get(key, ()), *value)
+        else:
+            merged[key] = value
+    if "server_aliases" not in own.settings:
+        merged.pop("server_aliases", None)
+    locs = dict(main.locs)
+    if "sslcertificatefile" in own.locs:
+        for k in [k for k in locs if k.startswith("sslcertificatefile#")
+                  or k.startswith("sslcertificatekeyfile#")]:
+            del locs[k]
+    locs.update(own.locs)
+    return merged, locs
+
+
+def _fill(cls, settings: dict, prefix: str, **extra):
+    kw = {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in settings.items():
+        if key.startswith(prefix):
+            rest = key[len(prefix):]
+            if "." not in rest and rest in names:
+                kw[rest] = value
+    kw.update(extra)
+    return cls(**kw)
+
+
+def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict) -> VHost:
+    s = {**defaults, **settings}
+    certs = s.get("ssl._cert_files", ())
+    keys = s.get("ssl._key_files", ())
+    pairs = tuple(CertKeyPair(c, keys[i] if i < len(keys) else None) for i, c in enumerate(certs))
+    stapling = _fill(StaplingConfig, s, "ssl.stapling.")
+    ssl = _fill(SSLConfig, s, "ssl.", certificates=pairs, stapling=stapling)
+    return _fill(VHost, s, "", ssl=ssl,
+                 location=build.location if build else None,
+                 addrs=build.addrs if build else (),
+                 locations=tuple(sorted(locs.items())))
+
+
+def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[str, str],
+                loaded: set[str], includes: list, warnings: list[str]) -> ServerConfig:
+    g = w.g
+    runtime_dir = g.get("default_runtime_dir", os.path.join(server_root, "logs"))
+    defaults = {
+        "error_log": os.path.join(server_root, "logs", "error_log"),
+        "document_root": "/var/www/html",
+    }
+    if "session_cache" in g:
+        defaults["ssl.session_cache"] = g["session_cache"]
+    main_settings, main_locs = _merge(w.main, None)
+    main = _vhost(main_settings, main_locs, None, defaults)
+    vhosts = []
+    for vb in w.vhosts:
+        s, l = _merge(w.main, vb)
+        vhosts.append(_vhost(s, l, vb, defaults))
+
+    groups: dict[tuple[str, int | None], list[int]] = {}
+    for i, vb in enumerate(w.vhosts):
+        for a in vb.addrs:
+            idx = groups.setdefault((a.host, a.port), [])
+            if i not in idx:
+                idx.append(i)
+    vhost_groups = tuple(VHostGroup(h, p, tuple(ix)) for (h, p), ix in groups.items())
+
+    # Mutex precedence: a line naming the mutex, then a "default" line, then built-in defaults.
+    lines: dict[str, MutexSpec] = g.get("mutex_lines", {})
+    mutexes = []
+    for name in dict.fromkeys((*MUTEX_SHOWN, *lines)):
+        spec = lines.get(name) or (dataclasses.replace(lines["default"], name=name)
+                                   if "default" in lines else None)
+        if spec is None:
+            spec = MutexSpec(name=name, directory=runtime_dir)
+        elif not spec.directory:
+            spec = dataclasses.replace(spec, directory=runtime_dir)
+        mutexes.append(spec)
+
+    prefork = _prefork(g, warnings)
+    return ServerConfig(
+        config_file=config_file,
+        server_root=server_root,
+        main=main,
+        vhosts=tuple(vhosts),
+        listens=tuple(g.get("listens", ())),
+        prefork=prefork,
+        pid_file=g.get("pid_file", os.path.join(server_root, "logs", "httpd.pid")),
+        user=g.get("user"),
+        group=g.get("group"),
+        default_runtime_dir=runtime_dir,
+        mutexes=tuple(mutexes),
+        stapling_cache=g.get("stapling_cache"),
+        stapling_store_dir=g.get("stapling_store_dir"),
+        redis_timeout=g.get("redis_timeout", 5.0),
+        redis_conn_pool_ttl=g.get("redis_conn_pool_ttl", 15.0),
+        memcache_conn_ttl=g.get("memcache_conn_ttl", 15.0),
+        defines=tuple(defines),
+        loaded_modules=tuple(sorted(loaded)),
+        ignored_directives=tuple(w.ignored),
+        log_formats=tuple(g.get("log_formats", {}).items()),
+        vhost_groups=vhost_groups,
+        warnings=tuple(warnings),
+        includes=tuple(includes),
+    )
+
+
+def _prefork(g: dict, warnings: list[str]) -> PreforkConfig:
+    """prefork's clamps (Apache's AH00175-AH00187), each with a warning."""
+    p = {k.split(".", 1)[1]: v for k, v in g.items() if k.startswith("prefork.")}
+    cfg = PreforkConfig(**p)
+    server_limit = cfg.server_limit
+    if server_limit > 200000:
+        warnings.append(f"ServerLimit of {server_limit} exceeds compile-time limit of 200000, "
+                        "decreasing to match")
+        server_limit = 200000
+    elif server_limit < 1:
+        warnings.append(f"ServerLimit of {server_limit} not allowed, increasing to 1")
+        server_limit = 1
+    mrw = cfg.max_request_workers
+    if mrw > server_limit:
+        warnings.append(f"MaxRequestWorkers of {mrw} exceeds ServerLimit value of "
+                        f"{server_limit} servers, decreasing MaxRequestWorkers to "
+                        f"{server_limit}. To increase, please see the ServerLimit directive.")
+        mrw = server_limit
+    elif mrw < 1:
+        warnings.append(f"MaxRequestWorkers of {mrw} not allowed, increasing to 1")
+        mrw = 1
+    start = max(1, cfg.start_servers)
+    min_spare = cfg.min_spare_servers
+    if min_spare < 1:
+        warnings.append(f"MinSpareServers of {min_spare} not allowed, increasing to 1")
+        min_spare = 1
+    max_spare = max(cfg.max_spare_servers, min_spare + 1)
+    return dataclasses.replace(cfg, server_limit=server_limit, max_request_workers=mrw,
+                               start_servers=start, min_spare_servers=min_spare,
+                               max_spare_servers=max_spare)

@@ -1,0 +1,122 @@
+"""Post-config checks: the cross-directive rules, in one place.
+
+Apache runs these at start-up (post_config), after ``-t`` has already said "Syntax OK"; httpd-py's
+``-t`` runs them too.  ``check(cfg)`` raises ``ConfigError`` (with the location of the directive
+at fault) for a fatal problem and returns the warnings.
+
+* ``SSLUseStapling on`` on an SSL server without ``SSLStaplingCache`` (Apache's AH01958).
+* An SSL server without a certificate (Apache's AH02572).
+* Certificate and key files readable, parseable, unencrypted and matching (Apache's AH02565).
+* An empty SSLProtocol set.
+* Listen/vhost consistency: no Listen at all is fatal; a vhost port nothing listens on is a
+  warning.
+"""
+from __future__ import annotations
+
+import re
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from httpd_py.config.model import Location, ServerConfig, VHost
+from httpd_py.errors import ConfigError
+
+
+_KEY_PEM = re.compile(rb"-----BEGIN ((?:[A-Z]+ )*PRIVATE KEY)-----.*?-----END \1-----", re.S)
+
+
+def _fail(msg: str, loc: Location | None) -> ConfigError:
+    if loc is None:
+        return ConfigError(msg)
+    return ConfigError(msg, loc.file, loc.line)
+
+
+def _vhost_name(v: VHost) -> str:
+    if v.location is None:
+        return "the main server"
+    addrs = " ".join(f"{a.host}:{a.port if a.port is not None else '*'}" for a in v.addrs)
+    return f"<VirtualHost {addrs}> ({v.location})"
+
+
+def _read_pem_objects(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _check_pair(cert_file: str, key_file: str | None, cert_loc: Location | None,
+                key_loc: Location | None, cache: dict) -> None:
+    key = (cert_file, key_file)
+    if key in cache:
+        if cache[key] is not None:
+            raise cache[key]
+        return
+    err = None
+    try:
+        try:
+            data = _read_pem_objects(cert_file)
+        except OSError as e:
+            raise _fail(f"SSLCertificateFile: cannot read {cert_file}: {e.strerror}", cert_loc)
+        try:
+            cert = x509.load_pem_x509_certificate(data)
+        except ValueError:
+            raise _fail(f"SSLCertificateFile: {cert_file} holds no PEM certificate", cert_loc)
+        kpath, kloc = (key_file, key_loc) if key_file else (cert_file, cert_loc)
+        try:
+            kdata = _read_pem_objects(kpath)
+        except OSError as e:
+            raise _fail(f"SSLCertificateKeyFile: cannot read {kpath}: {e.strerror}", kloc)
+        m = _KEY_PEM.search(kdata)
+        if m is None:
+            raise _fail(f"Private key not found in {kpath} (SSLCertificateKeyFile missing or "
+                        f"wrong file)", kloc)
+        if b"ENCRYPTED" in m.group(0):
+            raise _fail(f"SSLCertificateKeyFile: the private key in {kpath} is encrypted; "
+                        f"httpd-py needs an unencrypted key", kloc)
+        try:
+            pkey = serialization.load_pem_private_key(m.group(0), password=None)
+        except (ValueError, TypeError) as e:
+            raise _fail(f"SSLCertificateKeyFile: cannot load the private key in {kpath}: {e}",
+                        kloc)
+        pub = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        if cert.public_key().public_bytes(der, pub) != pkey.public_key().public_bytes(der, pub):
+            raise _fail(f"Certificate and private key from {cert_file} and {kpath} do not match",
+                        kloc)
+    except ConfigError as e:
+        err = e
+    cache[key] = err
+    if err is not None:
+        raise err
+
+
+def check(cfg: ServerConfig) -> list[str]:
+    """Run the post-config checks; raise ConfigError on the first fatal one, return warnings."""
+    warnings: list[str] = []
+    pair_cache: dict = {}
+    for v in (cfg.main, *cfg.vhosts):
+        if not v.ssl.engine:
+            continue
+        if v.ssl.stapling.enabled and cfg.stapling_cache is None:
+            raise _fail("SSLStapling: no stapling cache available (SSLUseStapling on needs "
+                        "SSLStaplingCache)", v.where("sslusestapling") or v.location)
+        if not v.ssl.certificates:
+            raise _fail(f"Server should be SSL-aware but has no certificate configured "
+                        f"[Hint: SSLCertificateFile] ({_vhost_name(v)})",
+                        v.where("sslengine") or v.location)
+        if not v.ssl.protocols:
+            raise _fail("No SSL protocols available [hint: SSLProtocol]",
+                        v.where("sslprotocol") or v.location)
+        for i, pair in enumerate(v.ssl.certificates):
+            _check_pair(pair.cert_file, pair.key_file, v.where(f"sslcertificatefile#{i}"),
+                        v.where(f"sslcertificatekeyfile#{i}"), pair_cache)
+
+    if not cfg.listens:
+        raise ConfigError("no listening sockets available: the configuration has no Listen "
+                          "directive", cfg.config_file, 1)
+    ports = {ls.port for ls in cfg.listens}
+    for v in cfg.vhosts:
+        for a in v.addrs:
+            if a.port is not None and a.port not in ports:
+                warnings.append(f"{_vhost_name(v)} uses port {a.port}, which no Listen "
+                                f"directive opens")
+    return warnings

@@ -1,0 +1,946 @@
+"""The directive table: one row per directive, and the handlers that fill the model.
+
+A row says where a directive may appear (``where``), how many arguments it takes (``args``, checked
+by the walker before the handler runs, with Apache's messages), its default, its handler and a
+one-line doc.  ``httpd-py -L``, ``docs/directives.md`` and the usage text in errors all come from
+these rows.
+
+``where``: "S" main server only (Apache's GLOBAL_ONLY: "cannot occur within <VirtualHost>
+section"), "SV" main server and <VirtualHost>, "A" anywhere (also inside <Directory>-like
+sections), "D" only inside <Directory>-like sections ("not allowed here" outside them).
+
+Handlers receive the walk context ``w`` and the split arguments.  They raise ``ConfigError(msg)``
+with no location; the walker adds it.  ``w.set(key, value)`` records a per-server setting (the
+main server or the current <VirtualHost>; inside <Directory>-like sections values are validated
+but not applied, see build.py); ``w.glob(key, value)`` records a server-wide one.
+
+Rows whose ``used`` is False are validated but have no effect in httpd-py; like the directives
+of Apache modules httpd-py does not implement (rows built from ``apache_directives.tsv``), they
+are listed in ``ServerConfig.ignored_directives`` and logged once at start-up.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from httpd_py import log as _log
+from httpd_py.config import modules, values
+from httpd_py.errors import ConfigError
+
+FLAG, NOARGS, TAKE1, TAKE2, TAKE12, TAKE3, TAKE23, TAKE123, TAKE13, ITERATE, ITERATE2, RAW = (
+    "FLAG", "NOARGS", "TAKE1", "TAKE2", "TAKE12", "TAKE3", "TAKE23", "TAKE123", "TAKE13",
+    "ITERATE", "ITERATE2", "RAW")
+
+_ARG_RULES: dict[str, tuple[int, int | None, str]] = {
+    FLAG: (1, 1, "takes one argument"),
+    NOARGS: (0, 0, "takes no arguments"),
+    TAKE1: (1, 1, "takes one argument"),
+    TAKE2: (2, 2, "takes two arguments"),
+    TAKE12: (1, 2, "takes 1-2 arguments"),
+    TAKE3: (3, 3, "takes three arguments"),
+    TAKE23: (2, 3, "takes two or three arguments"),
+    TAKE123: (1, 3, "takes one, two or three arguments"),
+    TAKE13: (1, 3, "takes one or three arguments"),
+    ITERATE: (1, None, "requires at least one argument"),
+    ITERATE2: (2, None, "requires at least two arguments"),
+    RAW: (0, None, ""),
+}
+ARG_SYNTAX = {FLAG: "On|Off", NOARGS: "", TAKE1: "arg", TAKE2: "arg1 arg2",
+              TAKE12: "arg1 [arg2]", TAKE3: "arg1 arg2 arg3", TAKE23: "arg1 arg2 [arg3]",
+              TAKE123: "arg1 [arg2 [arg3]]", TAKE13: "arg1 [arg2 arg3]", ITERATE: "arg ...",
+              ITERATE2: "arg1 arg2 ...", RAW: "..."}
+
+WHERE_TEXT = {"S": "server config", "SV": "server config, virtual host",
+              "A": "server config, virtual host, directory", "D": "directory"}
+
+
+@dataclass(frozen=True)
+class Directive:
+    name: str                    # as Apache spells it; sections start with "<"
+    module: str                  # module source name, e.g. "mod_ssl.c"
+    where: str                   # "S", "SV", "A" or "D"
+    args: str                    # argument shape (FLAG, TAKE1, ...)
+    default: str                 # the default, as text for the docs
+    doc: str                     # one line, our own words
+    handler: Callable[[Any, list[str]], None] | None = None
+    used: bool = True            # False: validated, but no effect in httpd-py
+    read_time: bool = False      # executed while reading (Include, Define, <IfModule>, ...)
+    ext: bool = False            # httpd-py extension (not in Apache)
+    syntax: str = ""             # argument syntax for docs, when more telling than ARG_SYNTAX
+
+    @property
+    def is_section(self) -> bool:
+        return self.name.startswith("<")
+
+    def check_count(self, args: list[str]) -> None:
+        lo, hi, text = _ARG_RULES[self.args]
+        n = len(args)
+        if self.args == TAKE13 and n == 2:
+            raise ConfigError(f"{self.name} {text}, {self.doc}")
+        if n < lo or (hi is not None and n > hi):
+            raise ConfigError(f"{self.name} {text}, {self.doc}")
+
+
+# -- handler builders ----------------------------------------------------------------------------
+def _flag(key: str) -> Callable:
+    def h(w, args):
+        w.set(key, values.flag(args[0], w.name))
+    return h
+
+
+def _int(key: str | None, minimum: int | None = 0, maximum: int | None = None,
+         glob: bool = False) -> Callable:
+    def h(w, args):
+        v = values.integer(args[0], w.name, minimum=minimum, maximum=maximum)
+        if key:
+            (w.glob if glob else w.set)(key, v)
+    return h
+
+
+_TIME = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|mi|h)?\Z", re.I)
+
+
+def time_interval(text: str, name: str, default_unit: str = "s") -> float:
+    """Apache's ap_timeout_parameter_parse: a number with an optional ms/s/mi/h unit."""
+    m = _TIME.match(text)
+    if not m:
+        raise ConfigError(f"{name}: '{text}' is not a valid time interval "
+                          f"(a number with an optional unit ms, s, mi or h)")
+    n = float(m.group(1))
+    unit = (m.group(2) or default_unit).lower()
+    return n * {"ms": 0.001, "s": 1, "mi": 60, "h": 3600}[unit]
+
+
+def _interval(key: str, glob: bool = False, integral: bool = False) -> Callable:
+    def h(w, args):
+        v = time_interval(args[0], w.name)
+        if integral:
+            if v != int(v):
+                raise ConfigError(f"{w.name}: '{args[0]}' must be a whole number of seconds")
+            v = int(v)
+        (w.glob if glob else w.set)(key, v)
+    return h
+
+
+def _path(key: str, glob: bool = False, must_exist: str | None = None) -> Callable:
+    def h(w, args):
+        p = values.path(args[0], w.server_root)
+        if must_exist:
+            _check_exists(w.name, p, must_exist)
+        (w.glob if glob else w.set)(key, p)
+    return h
+
+
+def _check_exists(name: str, p: str, kind: str) -> None:
+    import os
+    if kind == "file":
+        if not os.path.isfile(p) or os.path.getsize(p) == 0:
+            raise ConfigError(f"{name}: file '{p}' does not exist or is empty")
+    elif kind == "dir":
+        if not os.path.isdir(p):
+            raise ConfigError(f"{name}: directory '{p}' does not exist")
+
+
+def _text(key: str, glob: bool = False, lower: bool = False) -> Callable:
+    def h(w, args):
+        v = args[0].lower() if lower else args[0]
+        (w.glob if glob else w.set)(key, v)
+    return h
+
+
+def _validate_flag(w, args):
+    values.flag(args[0], w.name)
+
+
+def _validate_int(w, args):
+    values.integer(args[0], w.name, minimum=0)
+
+
+def _validate_choice(*choices: str) -> Callable:
+    def h(w, args):
+        for a in args:
+            values.choice(a, w.name, choices)
+    return h
+
+
+def _validate_file(kind: str = "file") -> Callable:
+    def h(w, args):
+        _check_exists(w.name, values.path(args[0], w.server_root), kind)
+    return h
+
+
+def _nothing(w, args):
+    pass
+
+
+# -- core ----------------------------------------------------------------------------------------
+def _server_name(w, args):
+    v = args[0]
+    m = re.match(r"(?:([A-Za-z][A-Za-z0-9+.-]*)://)?([^/:]*|\[[^\]]*\])(?::([0-9]+))?\Z", v)
+    if not m or not m.group(2) or re.search(r"[\s/]", m.group(2)):
+        raise ConfigError(f"Invalid ServerName \"{v}\" use a fully qualified domain name")
+    w.set("server_name", m.group(2).lower())
+
+
+def _server_alias(w, args):
+    if not w.in_vhost:
+        raise ConfigError("ServerAlias only used in <VirtualHost>")
+    w.extend("server_aliases", tuple(a.lower() for a in args))
+
+
+def _log_level(w, args):
+    levels = set(_log.LEVELS)
+    mods = []
+    for a in args:
+        mod, sep, lvl = a.rpartition(":")
+        if lvl.lower() not in levels:
+            raise ConfigError(f"LogLevel requires level keyword: one of "
+                              f"emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8")
+        if sep:
+            if not mod:
+                raise ConfigError(f"LogLevel: invalid module name in '{a}'")
+            mods.append((modules.short(mod.removeprefix("mod_").removesuffix(".c")).lower(),
+                         lvl.lower()))
+        else:
+            w.set("log_level", lvl.lower())
+    if mods:
+        w.extend("module_log_levels", tuple(mods))
+
+
+def _timeout(w, args):
+    v = time_interval(args[0], w.name)
+    w.set("timeout", max(1, int(v)) if v else 0)
+
+
+def _keepalive_timeout(w, args):
+    w.set("keep_alive_timeout", time_interval(args[0], w.name))
+
+
+def _listen(w, args):
+    host, port, proto = values.listen(args)
+    for other in w.g.get("listens", []):
+        if other.host == host and other.port == port:
+            raise ConfigError("Cannot define multiple Listeners on the same IP:port")
+    from httpd_py.config.model import ListenSpec
+    w.g.setdefault("listens", []).append(ListenSpec(host, port, proto, w.loc))
+
+
+def _mutex(w, args):
+    # No directory given: "" here, DefaultRuntimeDir filled in when the model is built.
+    for spec in values.mutex(args, w.server_root, ""):
+        w.g.setdefault("mutex_lines", {})[spec.name] = spec
+
+
+def _error_document(w, args):
+    code = values.integer(args[0], "ErrorDocument", minimum=100, maximum=599)
+    w.extend("error_documents", ((code, args[1]),))
+
+
+_OPTIONS = {"none": (), "all": ("execcgi", "includes", "indexes", "followsymlinks"),
+            "followsymlinks": ("followsymlinks",), "symlinksifownermatch": ("symlinksifownermatch",),
+            "execcgi": ("execcgi",), "includes": ("includes",), "includesnoexec": ("includesnoexec",),
+            "indexes": ("indexes",), "multiviews": ("multiviews",), "runscripts": ("execcgi",)}
+
+
+def _options(w, args):
+    signed = [a[:1] in "+-" for a in args]
+    if any(signed) and not all(signed):
+        raise ConfigError("Either all Options must start with + or -, or no Option may.")
+    # A list without +/- replaces what was inherited; +/- adjust it (Apache's rule).
+    cur = set(w.get("_options", ("followsymlinks",))) if signed[0] else set()
+    for a in args:
+        op = a[:1] if a[:1] in "+-" else ""
+        name = a[1:] if op else a
+        items = _OPTIONS.get(name.lower())
+        if items is None:
+            raise ConfigError(f"Illegal option {name}")
+        if op == "-":
+            cur -= set(items)
+        else:
+            cur |= set(items)
+    w.set("_options", tuple(sorted(cur)))
+    w.set("options_follow_symlinks", "followsymlinks" in cur)
+    w.set("options_symlinks_if_owner_match", "symlinksifownermatch" in cur)
+
+
+_OVERRIDES = ("none", "all", "authconfig", "fileinfo", "indexes", "limit", "options", "nonfatal")
+
+
+def _allow_override(w, args):
+    for a in args:
+        base = a.split("=", 1)[0].lower()
+        if base not in _OVERRIDES:
+            raise ConfigError(f"Illegal override option {a}")
+
+
+# mod_authz_core providers of the modules Apache ships.
+_AUTHZ = ("all", "env", "method", "expr", "ip", "host", "local", "forward-dns", "user", "group",
+          "valid-user", "file-owner", "file-group", "dbm-group", "dbd-group", "ldap-user",
+          "ldap-group", "ldap-dn", "ldap-attribute", "ldap-filter", "ldap-search")
+
+
+def _require(w, args):
+    words = list(args)
+    if words and words[0].lower() == "not":
+        words = words[1:]
+    if not words:
+        raise ConfigError("Require requires at least one argument, specifies authorization "
+                          "requirements")
+    if words[0].lower() not in _AUTHZ:
+        raise ConfigError(f"Unknown Authz provider: {words[0]}")
+    if words[0].lower() == "all" and (len(words) != 2 or words[1].lower() not in
+                                      ("granted", "denied")):
+        raise ConfigError("'Require all' does not take an argument, or the argument is not "
+                          "'granted' or 'denied'")
+
+
+def _directory_index(w, args):
+    w.set("directory_index", tuple(args) if args[0].lower() != "disabled" else ())
+
+
+def _add_type(w, args):
+    mime = args[0].lower()
+    if "/" not in mime:
+        raise ConfigError(f"AddType: '{args[0]}' is not a MIME type (type/subtype)")
+    w.extend("add_types", tuple((e.lower().lstrip("."), mime) for e in args[1:]))
+
+
+def _alias(w, args):
+    from httpd_py.config.model import AliasSpec
+    if len(args) != 2:
+        raise ConfigError("Alias takes two arguments, a fakename and a realname")
+    w.extend("aliases", (AliasSpec(args[0], values.path(args[1], w.server_root)),))
+
+
+_REDIRECT_STATUS = {"permanent": 301, "temp": 302, "seeother": 303, "gone": 410}
+
+
+def _redirect(status: int | None) -> Callable:
+    def h(w, args):
+        from httpd_py.config.model import RedirectSpec
+        words = list(args)
+        code = status
+        if code is None:
+            first = words[0].lower()
+            if first in _REDIRECT_STATUS:
+                code = _REDIRECT_STATUS[first]
+                words = words[1:]
+            elif first.isdigit():
+                code = int(first)
+                words = words[1:]
+                if not 300 <= code <= 599:
+                    raise ConfigError(f"Redirect: invalid status '{first}' (300-599)")
+            else:
+                code = 302
+        if not words:
+            raise ConfigError(f"{w.name} takes 1-3 arguments, an optional status, then document "
+                              "to be redirected and destination URL")
+        url_path, target = words[0], (words[1] if len(words) > 1 else None)
+        if len(words) > 2:
+            raise ConfigError(f"{w.name}: too many arguments")
+        if 300 <= code <= 399 and target is None:
+            raise ConfigError("URL to redirect to is missing")
+        if not 300 <= code <= 399 and target is not None:
+            raise ConfigError("Redirect URL not valid for this status")
+        if target is not None and not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", target) \
+                and not target.startswith("/"):
+            raise ConfigError("Redirect to non-URL")
+        w.extend("redirects", (RedirectSpec(code, url_path, target),))
+    return h
+
+
+def _log_format(w, args):
+    nick = args[1] if len(args) > 1 else "%default"
+    if len(args) > 1 and "%" in args[1] and "%" not in args[0]:
+        raise ConfigError("LogFormat nickname may not contain '%'... did you swap the arguments?")
+    formats = w.g.setdefault("log_formats", {})
+    formats[nick] = args[0]
+
+
+def _custom_log(w, args):
+    from httpd_py.config.model import LogFormatRef
+    target = values.log_target(args[0], w.server_root)
+    fmt = args[1] if len(args) > 1 else "%h %l %u %t \"%r\" %>s %b"
+    if len(args) == 3:
+        cond = args[2]
+        if not (cond.startswith("env=") or cond.startswith("expr=")):
+            raise ConfigError("CustomLog: error in condition clause")
+    w.extend("custom_logs", (LogFormatRef(target, fmt),))
+
+
+def _transfer_log(w, args):
+    from httpd_py.config.model import LogFormatRef
+    w.extend("custom_logs", (LogFormatRef(values.log_target(args[0], w.server_root), ""),))
+
+
+def _user_group(key: str) -> Callable:
+    def h(w, args):
+        w.glob(key, args[0])
+    return h
+
+
+def _types_config(w, args):
+    w.set("types_config", values.path(args[0], w.server_root))
+
+
+# -- prefork ---------------------------------------------------------------------------------------
+def _prefork(key: str, minimum: int = 0) -> Callable:
+    def h(w, args):
+        w.glob(f"prefork.{key}", values.integer(args[0], w.name, minimum=minimum))
+    return h
+
+
+# -- socache providers -----------------------------------------------------------------------------
+def _redis_timeout(key: str) -> Callable:
+    def h(w, args):
+        v = time_interval(args[0], w.name)
+        if v <= 0 and key == "redis_timeout":
+            raise ConfigError(f"{w.name} must be > 0")
+        w.glob(key, v)
+    return h
+
+
+def _memcache_ttl(w, args):
+    v = time_interval(args[0], w.name)
+    if v >= 4294967:
+        raise ConfigError("MemcacheConnTTL has to be less than 4294967 seconds")
+    w.glob("memcache_conn_ttl", v)
+
+
+# -- mod_ssl ---------------------------------------------------------------------------------------
+def _ssl_engine(w, args):
+    v = args[0].lower()
+    if v not in ("on", "off", "optional", "addr"):
+        raise ConfigError("Argument must be On, Off, or Optional")
+    w.set("ssl.engine", v == "on")
+
+
+def _ssl_cert_file(w, args):
+    p = values.path(args[0], w.server_root)
+    _check_exists(w.name, p, "file")
+    w.extend("ssl._cert_files", (p,))
+
+
+def _ssl_key_file(w, args):
+    p = values.path(args[0], w.server_root)
+    _check_exists(w.name, p, "file")
+    w.extend("ssl._key_files", (p,))
+
+
+def _ssl_protocol(w, args):
+    w.set("ssl.protocols", values.protocols(args, w.name))
+
+
+def _ssl_cipher_suite(w, args):
+    if len(args) == 2:
+        proto = args[0].lower()
+        if proto == "ssl":
+            w.set("ssl.cipher_suite", args[1])
+        elif proto == "tlsv1.3":
+            w.set("ssl.tls13_cipher_suites", args[1])
+        else:
+            raise ConfigError(f"{w.name}: protocol '{args[0]}' not supported")
+    else:
+        w.set("ssl.cipher_suite", args[0])
+
+
+def _ssl_conf_cmd(w, args):
+    w.extend("ssl.openssl_conf_cmds", ((args[0], args[1]),))
+
+
+def _ssl_session_cache(w, args):
+    arg = args[0]
+    if arg.lower() in ("none", "nonenotnull"):
+        from httpd_py.config.model import SocacheSpec
+        w.glob("session_cache", SocacheSpec(provider="none", raw=arg))
+        return
+    w.glob("session_cache", values.socache(arg, "SSLSessionCache", w.server_root, kind="session"))
+
+
+def _ssl_stapling_cache(w, args):
+    w.glob("stapling_cache", values.socache(args[0], "SSLStaplingCache", w.server_root))
+
+
+def _stapling_seconds(key: str, minimum: int = 0) -> Callable:
+    def h(w, args):
+        if not re.fullmatch(r"[+-]?[0-9]+", args[0]):
+            raise ConfigError(f"{w.name}: invalid argument '{args[0]}' (a whole number of "
+                              "seconds)")
+        v = int(args[0])
+        if v < minimum:
+            raise ConfigError(f"{w.name}: invalid argument")
+        w.set(key, v)
+    return h
+
+
+def _stapling_responder_timeout(w, args):
+    if not re.fullmatch(r"[+-]?[0-9]+", args[0]):
+        raise ConfigError(f"{w.name}: invalid argument '{args[0]}' (a whole number of seconds)")
+    v = int(args[0])
+    if v < 0:
+        raise ConfigError(f"{w.name}: invalid argument")
+    if v == 0:
+        raise ConfigError(f"{w.name}: 0 would make every OCSP fetch fail at once; use >= 1")
+    w.set("ssl.stapling.responder_timeout", float(v))
+
+
+def _http_url(key: str) -> Callable:
+    def h(w, args):
+        u = urlsplit(args[0])
+        if u.scheme.lower() not in ("http", "https") or not u.hostname:
+            raise ConfigError(f"{w.name}: '{args[0]}' is not an http:// or https:// URL")
+        try:
+            u.port
+        except ValueError:
+            raise ConfigError(f"{w.name}: invalid port in '{args[0]}'") from None
+        w.set(key, args[0])
+    return h
+
+
+def _stapling_refresh(w, args):
+    w.set("ssl.stapling.refresh", values.choice(args[0], w.name, ("background", "on-demand")))
+
+
+def _stapling_renew_window(w, args):
+    w.set("ssl.stapling.renew_window", int(values.seconds(args[0], w.name, minimum=1)))
+
+
+def _stapling_must_staple(w, args):
+    w.set("ssl.stapling.must_staple", values.choice(args[0], w.name, ("warn", "strict")))
+
+
+def _ssl_store_dir(w, args):
+    w.glob("stapling_store_dir", values.path(args[0], w.server_root))
+
+
+def _ssl_verify_client(w, args):
+    values.choice(args[0], w.name, ("none", "optional", "require", "optional_no_ca"))
+
+
+def _ssl_options(w, args):
+    known = ("stdenvvars", "exportcertdata", "fakebasicauth", "strictrequire",
+             "optrenegotiate", "legacydnstringformat", "compatenvvars")
+    for a in args:
+        name = a[1:] if a[:1] in "+-" else a
+        if name.lower() not in known:
+            raise ConfigError(f"SSLOptions: Illegal option '{name}'")
+
+
+def _ssl_pass_phrase(w, args):
+    a = args[0]
+    if a != "builtin" and not a.startswith("|") and not a.startswith("exec:"):
+        raise ConfigError("SSLPassPhraseDialog: Invalid argument")
+
+
+def _ssl_random_seed(w, args):
+    if args[0].lower() not in ("startup", "connect"):
+        raise ConfigError("SSLRandomSeed: invalid context: `" + args[0] + "'")
+
+
+def _ssl_revocation_check(w, args):
+    values.choice(args[0], w.name, ("none", "chain", "leaf"))
+    for a in args[1:]:
+        values.choice(a, w.name, ("no_crl_for_cert_ok",))
+
+
+def _ssl_ocsp_enable(w, args):
+    for a in args:
+        values.choice(a, w.name, ("on", "off", "leaf", "no_ocsp_for_cert_ok"))
+
+
+def _ssl_deprecated(w, args):
+    raise ConfigError(f"{w.name} directive no longer supported - use "
+                      f"{'ErrorLog' if w.name == 'SSLLog' else 'LogLevel'}.")
+
+
+def _ssl_proxy_protocol(w, args):
+    values.protocols(args, w.name)
+
+
+def _ssl_sni_policy(w, args):
+    values.choice(args[0], w.name, ("strict", "secure", "authonly", "insecure"))
+
+
+# -- the table ---------------------------------------------------------------------------------------
+def _rows() -> list[Directive]:
+    C, H, SO, UX, PF = "core.c", "http_core.c", "mod_so.c", "mod_unixd.c", "prefork.c"
+    SSL, MIME, DIR, ALIAS, LOG, AUTHZ = ("mod_ssl.c", "mod_mime.c", "mod_dir.c", "mod_alias.c",
+                                         "mod_log_config.c", "mod_authz_core.c")
+    R, M = "mod_socache_redis.c", "mod_socache_memcache.c"
+    D = Directive
+    rows = [
+        # core: sections
+        D("<VirtualHost", C, "S", RAW, "", "Container for a virtual host, takes one or more "
+          "addresses (addr[:port], * or _default_)", syntax="addr[:port] [addr[:port]] ..."),
+        D("<Directory", C, "SV", RAW, "", "Container for directives about a directory tree",
+          syntax="directory-path"),
+        D("<DirectoryMatch", C, "SV", RAW, "", "Container for directories matching a regex",
+          syntax="regex"),
+        D("<Location", C, "SV", RAW, "", "Container for directives about a URL path",
+          syntax="URL-path"),
+        D("<LocationMatch", C, "SV", RAW, "", "Container for URL paths matching a regex",
+          syntax="regex"),
+        D("<Files", C, "A", RAW, "", "Container for directives about file names",
+          syntax="filename"),
+        D("<FilesMatch", C, "A", RAW, "", "Container for file names matching a regex",
+          syntax="regex"),
+        D("<If", C, "A", RAW, "", "Container applied when an expression is true at request time",
+          syntax="expression"),
+        D("<ElseIf", C, "A", RAW, "", "Container applied when the previous <If> failed and this "
+          "expression is true", syntax="expression"),
+        D("<Else", C, "A", RAW, "", "Container applied when the previous <If>/<ElseIf> failed"),
+        D("<Limit", C, "D", RAW, "", "Container limiting access controls to HTTP methods",
+          syntax="method ..."),
+        D("<LimitExcept", C, "D", RAW, "", "Container for access controls of all but the named "
+          "HTTP methods", syntax="method ..."),
+        D("<IfDefine", C, "A", RAW, "", "Read the section only if a parameter is (!: is not) "
+          "defined with -D or Define", read_time=True, syntax="[!]name"),
+        D("<IfModule", C, "A", RAW, "", "Read the section only if a module is (!: is not) loaded "
+          "(ssl_module, mod_ssl.c or ssl)", read_time=True, syntax="[!]module"),
+        D("<IfFile", C, "A", RAW, "", "Read the section only if a file exists (ServerRoot-"
+          "relative)", read_time=True, syntax="[!]path"),
+        D("<IfDirective", C, "A", RAW, "", "Read the section only if a directive is known",
+          read_time=True, syntax="[!]directive"),
+        D("<IfSection", C, "A", RAW, "", "Read the section only if a section name is known",
+          read_time=True, syntax="[!]section-name"),
+        D("<IfVersion", "mod_version.c", "A", RAW, "", "Read the section only if the httpd "
+          "version (2.4.71 for httpd-py) compares true", read_time=True,
+          syntax="[[!]operator] version"),
+        # core: reading
+        D("Include", C, "A", TAKE1, "", "Read other configuration files (wildcards allowed; "
+          "fails when nothing matches)", read_time=True, syntax="file-path|directory-path|wildcard"),
+        D("IncludeOptional", C, "A", TAKE1, "", "Read other configuration files; silently "
+          "ignored when nothing matches", read_time=True, syntax="file-path|directory-path|wildcard"),
+        D("Define", C, "A", TAKE12, "", "Define a variable for ${NAME} and <IfDefine>, like -D",
+          read_time=True, syntax="name [value]"),
+        D("UnDefine", C, "A", TAKE1, "", "Remove a variable set with Define or -D",
+          read_time=True, syntax="name"),
+        D("ServerRoot", C, "S", TAKE1, "/etc/httpd-py", "Base directory for relative paths",
+          read_time=True, syntax="directory-path"),
+        D("LoadModule", SO, "S", TAKE2, "", "Mark a module Apache ships as loaded (httpd-py "
+          "builds its own in; the file need not exist)", read_time=True,
+          syntax="module filename"),
+        D("LoadFile", SO, "S", ITERATE, "", "Accepted for compatibility; nothing is loaded",
+          read_time=True, used=False, syntax="filename ..."),
+        # core: servers
+        D("ServerName", C, "SV", TAKE1, "(host name)", "The host name (and optional scheme/port) "
+          "that identifies the server", _server_name, syntax="[scheme://]name[:port]"),
+        D("ServerAlias", C, "SV", ITERATE, "", "More names a name-based virtual host answers to "
+          "(wildcards allowed)", _server_alias, syntax="hostname ..."),
+        D("ServerAdmin", C, "SV", TAKE1, "", "The e-mail address of the server administrator",
+          _text("server_admin"), syntax="email|URL"),
+        D("DocumentRoot", C, "SV", TAKE1, "/var/www/html", "The directory that holds the "
+          "documents", _path("document_root"), syntax="directory-path"),
+        D("ErrorLog", C, "SV", TAKE1, "logs/error_log", "Where the error log goes (file, "
+          "|program or syslog)", lambda w, a: w.set("error_log", values.log_target(
+              a[0], w.server_root)), syntax="file-path|syslog[:facility]|\"|program\""),
+        D("LogLevel", C, "A", ITERATE, "warn", "Error-log verbosity, globally and per module",
+          _log_level, syntax="[module:]level ..."),
+        D("Timeout", C, "SV", TAKE1, "60", "Seconds to wait for network reads and writes",
+          _timeout, syntax="seconds"),
+        D("KeepAlive", H, "SV", FLAG, "On", "Allow persistent connections",
+          _flag("keep_alive")),
+        D("MaxKeepAliveRequests", H, "SV", TAKE1, "100", "Requests per persistent connection "
+          "(0: unlimited)", _int("max_keep_alive_requests"), syntax="number"),
+        D("KeepAliveTimeout", H, "SV", TAKE1, "5", "Seconds to wait for the next request on a "
+          "persistent connection (ms suffix allowed)", _keepalive_timeout, syntax="seconds"),
+        D("LimitRequestLine", C, "SV", TAKE1, "8190", "Longest request line, in bytes",
+          _int("limit_request_line", 0, 65534), syntax="bytes"),
+        D("LimitRequestFieldSize", C, "SV", TAKE1, "8190", "Longest request header line, in "
+          "bytes", _int("limit_request_field_size", 0, 65534), syntax="bytes"),
+        D("LimitRequestFields", C, "SV", TAKE1, "100", "Most request header lines (0: "
+          "unlimited)", _int("limit_request_fields", 0, 32767), syntax="number"),
+        D("LimitRequestBody", C, "A", TAKE1, "0", "Largest request body, in bytes (0: "
+          "unlimited)", _int("limit_request_body", 0, 2 ** 63 - 1), syntax="bytes"),
+        D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",
+          _path("pid_file", glob=True), syntax="filename"),
+        D("DefaultRuntimeDir", C, "S", TAKE1, "logs", "Directory for run-time files (lock "
+          "files)", _path("default_runtime_dir", glob=True, must_exist="dir"),
+          syntax="directory-path"),
+        D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
+          "(ssl-stapling, ssl-stapling-refresh, ...)", _mutex,
+          syntax="mechanism[:dir] [default|mutex-name] ... [OmitPID]"),
+        D("Listen", PF, "S", TAKE12, "", "An address and port to accept connections on",
+          _listen, syntax="[addr:]port [protocol]"),
+        D("ListenBacklog", PF, "S", TAKE1, "511", "Length of the pending-connection queue",
+          _prefork("listen_backlog", 1), syntax="backlog"),
+        D("ErrorDocument", C, "A", TAKE2, "", "What to send for an HTTP error status (URL "
+          "path, URL or text)", _error_document, syntax="status document"),
+        D("Options", C, "A", ITERATE, "FollowSymLinks", "Directory features (FollowSymLinks and "
+          "SymLinksIfOwnerMatch have effect; others are accepted)", _options,
+          syntax="[+|-]option ..."),
+        D("AllowOverride", C, "D", ITERATE, "None", "Accepted: httpd-py does not read "
+          ".htaccess files", _allow_override, used=False, syntax="All|None|directive-type ..."),
+        D("User", UX, "S", TAKE1, "(unchanged)", "User the workers run as", _user_group("user"),
+          syntax="unix-userid"),
+        D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
+          _user_group("group"), syntax="unix-group"),
+        # authz_core, dir, mime, alias, log_config
+        D("Require", AUTHZ, "D", ITERATE, "", "Authorization rule (validated; httpd-py serves "
+          "every request)", _require, used=False, syntax="[not] provider args ..."),
+        D("<RequireAll", AUTHZ, "D", RAW, "", "Container: every rule inside must pass"),
+        D("<RequireAny", AUTHZ, "D", RAW, "", "Container: one rule inside must pass"),
+        D("<RequireNone", AUTHZ, "D", RAW, "", "Container: no rule inside may pass"),
+        D("DirectoryIndex", DIR, "A", ITERATE, "index.html", "Files to try for a directory "
+          "request (disabled: none)", _directory_index, syntax="disabled|local-url ..."),
+        D("TypesConfig", MIME, "S", TAKE1, "/etc/mime.types", "The mime.types file",
+          _types_config, syntax="file-path"),
+        D("AddType", MIME, "A", ITERATE2, "", "Map file extensions to a content type",
+          _add_type, syntax="media-type extension ..."),
+        D("Alias", ALIAS, "A", TAKE12, "", "Map a URL path to a filesystem path", _alias,
+          syntax="URL-path file-path|directory-path"),
+        D("Redirect", ALIAS, "A", TAKE123, "", "Redirect a URL path to another URL",
+          _redirect(None), syntax="[status] URL-path [URL]"),
+        D("RedirectPermanent", ALIAS, "A", TAKE2, "", "Redirect a URL path with 301",
+          _redirect(301), syntax="URL-path URL"),
+        D("RedirectTemp", ALIAS, "A", TAKE2, "", "Redirect a URL path with 302",
+          _redirect(302), syntax="URL-path URL"),
+        D("LogFormat", LOG, "SV", TAKE12, "", "Define an access-log format, optionally under a "
+          "nickname", _log_format, syntax="format [nickname]"),
+        D("CustomLog", LOG, "SV", TAKE23, "", "Write an access log with a format or nickname",
+          _custom_log, syntax="file|pipe format|nickname [env=[!]var|expr=expr]"),
+        D("TransferLog", LOG, "SV", TAKE1, "", "Write an access log in the last LogFormat",
+          _transfer_log, syntax="file|pipe"),
+        # prefork
+        D("StartServers", PF, "S", TAKE1, "5", "Worker processes started at start-up",
+          _prefork("start_servers"), syntax="number"),
+        D("MinSpareServers", PF, "S", TAKE1, "5", "Least number of idle workers",
+          _prefork("min_spare_servers"), syntax="number"),
+        D("MaxSpareServers", PF, "S", TAKE1, "10", "Most idle workers",
+          _prefork("max_spare_servers"), syntax="number"),
+        D("MaxRequestWorkers", PF, "S", TAKE1, "256", "Most workers (simultaneous "
+          "connections)", _prefork("max_request_workers"), syntax="number"),
+        D("MaxClients", PF, "S", TAKE1, "256", "Old name of MaxRequestWorkers",
+          _prefork("max_request_workers"), syntax="number"),
+        D("ServerLimit", PF, "S", TAKE1, "256", "Upper bound for MaxRequestWorkers",
+          _prefork("server_limit"), syntax="number"),
+        D("MaxConnectionsPerChild", C, "S", TAKE1, "0", "Connections a worker serves before it "
+          "exits (0: no limit)", _prefork("max_connections_per_child"), syntax="number"),
+        D("MaxRequestsPerChild", C, "S", TAKE1, "0", "Old name of MaxConnectionsPerChild",
+          _prefork("max_connections_per_child"), syntax="number"),
+        D("GracefulShutdownTimeout", PF, "S", TAKE1, "0", "Seconds a graceful stop waits for "
+          "workers (0: forever)", _prefork("graceful_shutdown_timeout"), syntax="seconds"),
+        # socache providers
+        D("RedisTimeout", R, "S", TAKE1, "5s", "Timeout of each Redis operation",
+          _redis_timeout("redis_timeout"), syntax="time[ms|s]"),
+        D("RedisConnPoolTTL", R, "S", TAKE1, "15s", "How long an idle Redis connection is kept",
+          _redis_timeout("redis_conn_pool_ttl"), syntax="time[ms|s]"),
+        D("MemcacheConnTTL", M, "S", TAKE1, "15s", "How long an idle memcached connection is "
+          "kept", _memcache_ttl, syntax="time[ms|s]"),
+    ]
+    rows += _ssl_rows(D, SSL)
+    return rows
+
+
+def _ssl_rows(D, SSL: str) -> list[Directive]:
+    U = False   # "used": False for accepted-but-without-effect directives
+    return [
+        D("SSLEngine", SSL, "SV", TAKE1, "off", "Use TLS on this server's connections",
+          _ssl_engine, syntax="on|off|optional"),
+        D("SSLCertificateFile", SSL, "SV", TAKE1, "", "A PEM certificate (may hold the chain "
+          "and the key); repeat for RSA and ECDSA", _ssl_cert_file, syntax="file-path"),
+        D("SSLCertificateKeyFile", SSL, "SV", TAKE1, "", "The private key of the certificate of "
+          "the same position", _ssl_key_file, syntax="file-path"),
+        D("SSLCertificateChainFile", SSL, "SV", TAKE1, "", "Intermediate certificates (PEM); "
+          "deprecated, put them in SSLCertificateFile", _path("ssl.chain_file",
+                                                               must_exist="file"),
+          syntax="file-path"),
+        D("SSLCACertificateFile", SSL, "A", TAKE1, "", "CA certificates (PEM) for client "
+          "authentication and stapling issuer lookup", _path("ssl.ca_file", must_exist="file"),
+          syntax="file-path"),
+        D("SSLCACertificatePath", SSL, "A", TAKE1, "", "Directory of hashed CA certificates",
+          _path("ssl.ca_path", must_exist="dir"), syntax="directory-path"),
+        D("SSLCADNRequestFile", SSL, "SV", TAKE1, "", "CA names sent when asking for a client "
+          "certificate", _validate_file(), used=U, syntax="file-path"),
+        D("SSLCADNRequestPath", SSL, "SV", TAKE1, "", "Directory of CA names sent when asking "
+          "for a client certificate", _validate_file("dir"), used=U, syntax="directory-path"),
+        D("SSLCARevocationCheck", SSL, "SV", RAW, "none", "CRL checking of client "
+          "certificates", _ssl_revocation_check, used=U, syntax="chain|leaf|none [flags]"),
+        D("SSLCARevocationFile", SSL, "SV", TAKE1, "", "CRLs (PEM) for client authentication",
+          _validate_file(), used=U, syntax="file-path"),
+        D("SSLCARevocationPath", SSL, "SV", TAKE1, "", "Directory of hashed CRLs",
+          _validate_file("dir"), used=U, syntax="directory-path"),
+        D("SSLCipherSuite", SSL, "A", TAKE12, "DEFAULT", "OpenSSL cipher list (TLS <= 1.2), or "
+          "with TLSv1.3 first the TLS 1.3 suites", _ssl_cipher_suite,
+          syntax="[SSL|TLSv1.3] cipher-spec"),
+        D("SSLCompression", SSL, "SV", FLAG, "off", "TLS-level compression (accepted; always "
+          "off)", _validate_flag, used=U),
+        D("SSLCryptoDevice", SSL, "S", TAKE1, "builtin", "OpenSSL engine (accepted; builtin "
+          "only)", _nothing, used=U, syntax="engine"),
+        D("SSLFIPS", SSL, "S", FLAG, "off", "OpenSSL FIPS mode (accepted; not switched)",
+          _validate_flag, used=U),
+        D("SSLHonorCipherOrder", SSL, "SV", FLAG, "off", "Prefer the server's cipher order",
+          _flag("ssl.honor_cipher_order")),
+        D("SSLInsecureRenegotiation", SSL, "SV", FLAG, "off", "Legacy renegotiation (accepted; "
+          "never allowed)", _validate_flag, used=U),
+        D("SSLLog", SSL, "A", TAKE1, "", "Removed in Apache 2.x: use ErrorLog", _ssl_deprecated,
+          used=U),
+        D("SSLLogLevel", SSL, "A", TAKE1, "", "Removed in Apache 2.x: use LogLevel",
+          _ssl_deprecated, used=U),
+        D("SSLOCSPDefaultResponder", SSL, "SV", TAKE1, "", "OCSP responder for client "
+          "certificate checks", _nothing, used=U, syntax="uri"),
+        D("SSLOCSPEnable", SSL, "SV", ITERATE, "off", "OCSP checks of client certificates",
+          _ssl_ocsp_enable, used=U, syntax="on|leaf|off [no_ocsp_for_cert_ok]"),
+        D("SSLOCSPNoVerify", SSL, "SV", FLAG, "off", "Skip OCSP responder certificate "
+          "verification (client certificates)", _validate_flag, used=U),
+        D("SSLOCSPOverrideResponder", SSL, "SV", FLAG, "off", "Always use the default "
+          "responder (client certificates)", _validate_flag, used=U),
+        D("SSLOCSPProxyURL", SSL, "SV", TAKE1, "", "HTTP proxy for OCSP requests, stapling "
+          "included", _http_url("ssl.stapling.proxy_url"), syntax="url"),
+        D("SSLOCSPResponderCertificateFile", SSL, "SV", TAKE1, "", "Trusted OCSP responder "
+          "certificates (client certificates)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLOCSPResponderTimeout", SSL, "SV", TAKE1, "10", "OCSP timeout for client "
+          "certificate checks", _validate_int, used=U, syntax="seconds"),
+        D("SSLOCSPResponseMaxAge", SSL, "SV", TAKE1, "-1", "Largest OCSP response age for "
+          "client certificate checks", _validate_int, used=U, syntax="seconds"),
+        D("SSLOCSPResponseTimeSkew", SSL, "SV", TAKE1, "300", "OCSP clock skew for client "
+          "certificate checks", _validate_int, used=U, syntax="seconds"),
+        D("SSLOCSPUseRequestNonce", SSL, "SV", FLAG, "on", "Nonce in OCSP requests for client "
+          "certificates", _validate_flag, used=U),
+        D("SSLOpenSSLConfCmd", SSL, "SV", TAKE2, "", "An OpenSSL SSL_CONF command for this "
+          "server", _ssl_conf_cmd, syntax="command value"),
+        D("SSLOptions", SSL, "A", ITERATE, "", "Per-request SSL options (accepted)",
+          _ssl_options, used=U, syntax="[+-]option ..."),
+        D("SSLPassPhraseDialog", SSL, "S", TAKE1, "builtin", "How encrypted keys get their "
+          "pass phrase (httpd-py needs unencrypted keys)", _ssl_pass_phrase, used=U,
+          syntax="builtin|exec:path|\"|path\""),
+        D("SSLProtocol", SSL, "SV", ITERATE, "TLSv1.2 TLSv1.3", "TLS versions to accept",
+          _ssl_protocol, syntax="[+-]protocol ..."),
+        D("SSLProxyCACertificateFile", SSL, "SV", TAKE1, "", "CAs for proxied backends "
+          "(accepted; no proxy)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLProxyCACertificatePath", SSL, "SV", TAKE1, "", "CA directory for proxied backends "
+          "(accepted)", _validate_file("dir"), used=U, syntax="directory-path"),
+        D("SSLProxyCARevocationCheck", SSL, "SV", RAW, "none", "CRL checks for proxied "
+          "backends (accepted)", _ssl_revocation_check, used=U, syntax="chain|leaf|none"),
+        D("SSLProxyCARevocationFile", SSL, "SV", TAKE1, "", "CRLs for proxied backends "
+          "(accepted)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLProxyCARevocationPath", SSL, "SV", TAKE1, "", "CRL directory for proxied backends "
+          "(accepted)", _validate_file("dir"), used=U, syntax="directory-path"),
+        D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "Check a backend's CN (accepted)",
+          _validate_flag, used=U),
+        D("SSLProxyCheckPeerExpire", SSL, "SV", FLAG, "on", "Check a backend certificate's "
+          "expiry (accepted)", _validate_flag, used=U),
+        D("SSLProxyCheckPeerName", SSL, "SV", FLAG, "on", "Check a backend's host name "
+          "(accepted)", _validate_flag, used=U),
+        D("SSLProxyCipherSuite", SSL, "SV", TAKE12, "", "Ciphers towards backends (accepted)",
+          _nothing, used=U, syntax="[protocol] cipher-spec"),
+        D("SSLProxyEngine", SSL, "SV", FLAG, "off", "TLS towards proxied backends (accepted; "
+          "no proxy)", _validate_flag, used=U),
+        D("SSLProxyMachineCertificateChainFile", SSL, "SV", TAKE1, "", "Client chain towards "
+          "backends (accepted)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLProxyMachineCertificateFile", SSL, "SV", TAKE1, "", "Client certificates towards "
+          "backends (accepted)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLProxyMachineCertificatePath", SSL, "SV", TAKE1, "", "Client certificate directory "
+          "towards backends (accepted)", _validate_file("dir"), used=U,
+          syntax="directory-path"),
+        D("SSLProxyProtocol", SSL, "SV", ITERATE, "all -SSLv3", "TLS versions towards backends "
+          "(accepted)", _ssl_proxy_protocol, used=U, syntax="[+-]protocol ..."),
+        D("SSLProxyVerify", SSL, "SV", TAKE1, "none", "Backend certificate verification "
+          "(accepted)", _ssl_verify_client, used=U, syntax="level"),
+        D("SSLProxyVerifyDepth", SSL, "SV", TAKE1, "1", "Backend chain depth (accepted)",
+          _validate_int, used=U, syntax="number"),
+        D("SSLRandomSeed", SSL, "S", TAKE23, "", "Entropy sources (accepted; OpenSSL seeds "
+          "itself)", _ssl_random_seed, used=U, syntax="startup|connect source [bytes]"),
+        D("SSLRenegBufferSize", SSL, "D", TAKE1, "131072", "Body buffer for renegotiation "
+          "(accepted)", _validate_int, used=U, syntax="bytes"),
+        D("SSLRequire", SSL, "D", RAW, "", "Legacy access expression (accepted)", _nothing,
+          used=U, syntax="expression"),
+        D("SSLRequireSSL", SSL, "D", NOARGS, "", "Refuse plain HTTP (accepted)", _nothing,
+          used=U),
+        D("SSLSessionCache", SSL, "S", TAKE1, "none", "Session cache (accepted; httpd-py uses "
+          "session tickets)", _ssl_session_cache,
+          syntax="none|nonenotnull|shmcb:path[(bytes)]|dbm:path|memcache:host[:port],...|"
+                 "redis:host[:port],..."),
+        D("SSLSessionCacheTimeout", SSL, "SV", TAKE1, "300", "Session lifetime in seconds",
+          _int("ssl.session_cache_timeout"), syntax="seconds"),
+        D("SSLSessionTicketKeyFile", SSL, "SV", TAKE1, "", "Session ticket keys (accepted; "
+          "OpenSSL's own keys are used)", _validate_file(), used=U, syntax="file-path"),
+        D("SSLSessionTickets", SSL, "SV", FLAG, "on", "TLS session tickets",
+          _flag("ssl.session_tickets")),
+        D("SSLSRPUnknownUserSeed", SSL, "SV", TAKE1, "", "SRP seed (accepted; no SRP)",
+          _nothing, used=U, syntax="secret"),
+        D("SSLSRPVerifierFile", SSL, "SV", TAKE1, "", "SRP verifier file (accepted; no SRP)",
+          _validate_file(), used=U, syntax="file-path"),
+        D("SSLStaplingCache", SSL, "S", TAKE1, "", "Cache of OCSP responses (required by "
+          "SSLUseStapling)", _ssl_stapling_cache,
+          syntax="shmcb:path[(bytes)]|dbm:path|memcache:host[:port],...|redis:host[:port],..."),
+        D("SSLStaplingErrorCacheTimeout", SSL, "SV", TAKE1, "600", "Seconds an error response "
+          "stays cached", _stapling_seconds("ssl.stapling.error_cache_timeout"),
+          syntax="seconds"),
+        D("SSLStaplingFakeTryLater", SSL, "SV", FLAG, "on", "Staple a made-up tryLater when the "
+          "responder cannot be reached", _flag("ssl.stapling.fake_try_later")),
+        D("SSLStaplingForceURL", SSL, "SV", TAKE1, "", "OCSP responder URL overriding the "
+          "certificate's AIA", _http_url("ssl.stapling.force_url"), syntax="uri"),
+        D("SSLStaplingResponderTimeout", SSL, "SV", TAKE1, "10", "Seconds allowed for an OCSP "
+          "query", _stapling_responder_timeout, syntax="seconds"),
+        D("SSLStaplingResponseMaxAge", SSL, "SV", TAKE1, "-1 (no limit)", "Oldest acceptable "
+          "thisUpdate, in seconds", _stapling_seconds("ssl.stapling.response_max_age"),
+          syntax="seconds"),
+        D("SSLStaplingResponseTimeSkew", SSL, "SV", TAKE1, "300", "Clock skew allowed when "
+          "checking OCSP validity times", _stapling_seconds("ssl.stapling.response_time_skew"),
+          syntax="seconds"),
+        D("SSLStaplingReturnResponderErrors", SSL, "SV", FLAG, "on", "Staple responses that are "
+          "errors, expired or for another certificate",
+          _flag("ssl.stapling.return_responder_errors")),
+        D("SSLStaplingStandardCacheTimeout", SSL, "SV", TAKE1, "3600", "Seconds a good response "
+          "stays cached", _stapling_seconds("ssl.stapling.standard_cache_timeout"),
+          syntax="seconds"),
+        D("SSLStrictSNIVHostCheck", SSL, "SV", FLAG, "off", "Refuse clients without SNI on "
+          "name-based SSL vhosts", _flag("ssl.strict_sni")),
+        D("SSLUserName", SSL, "A", TAKE1, "", "Variable used as the request user (accepted)",
+          _nothing, used=U, syntax="varname"),
+        D("SSLUseStapling", SSL, "SV", FLAG, "off", "Staple OCSP responses in handshakes",
+          _flag("ssl.stapling.enabled")),
+        D("SSLVerifyClient", SSL, "A", TAKE1, "none", "Client certificate verification "
+          "(accepted; not requested)", _ssl_verify_client, used=U, syntax="level"),
+        D("SSLVerifyDepth", SSL, "A", TAKE1, "1", "Client chain depth (accepted)",
+          _validate_int, used=U, syntax="number"),
+        D("SSLVHostSNIPolicy", SSL, "SV", TAKE1, "secure", "How strictly SNI and Host must "
+          "agree across vhosts (accepted)", _ssl_sni_policy, used=U,
+          syntax="strict|secure|authonly|insecure"),
+        # httpd-py extensions
+        D("SSLStaplingRefresh", SSL, "SV", TAKE1, "background", "Fetch OCSP responses ahead of "
+          "time in a helper process (background) or in the handshake like Apache (on-demand)",
+          _stapling_refresh, ext=True, syntax="background|on-demand"),
+        D("SSLStaplingRenewWindow", SSL, "SV", TAKE1, "(half the validity)", "Refresh this many "
+          "seconds before nextUpdate", _stapling_renew_window, ext=True, syntax="seconds"),
+        D("SSLStaplingMustStaple", SSL, "SV", TAKE1, "warn", "For Must-Staple certificates "
+          "without a valid response: warn, or refuse the handshake (strict)",
+          _stapling_must_staple, ext=True, syntax="warn|strict"),
+        D("SSLStaplingStoreDir", SSL, "S", TAKE1, "", "Directory where OCSP responses persist "
+          "across restarts", _ssl_store_dir, ext=True, syntax="directory-path"),
+    ]
+
+
+def _ignored_rows(known: set[str]) -> list[Directive]:
+    rows = []
+    for lname, (name, src, ctx) in modules.apache_directives().items():
+        if lname in known:
+            continue
+        where = {"SV": "SV", "D": "D"}.get(ctx, "A")
+        rows.append(Directive(name, src, where, RAW, "", f"Apache {src[:-2]} directive: "
+                              f"accepted and ignored by httpd-py", used=False))
+    return rows
+
+
+def build_table() -> dict[str, Directive]:
+    rows = _rows()
+    table = {r.name.lower(): r for r in rows}
+    for r in _ignored_rows(set(table)):
+        table[r.name.lower()] = r
+    return table
+
+
+TABLE: dict[str, Directive] = build_table()
+
+
+def lookup(name: str) -> Directive | None:
+    return TABLE.get(name.lower())
+
+
+def implemented_rows() -> list[Directive]:
+    """The rows httpd-py implements (for -L and the docs), in table order."""
+    return [r for r in TABLE.values() if r.module in modules.IMPLEMENTED
+            or r.module == "mod_version.c" or r.ext]
