@@ -1,0 +1,135 @@
+"""File-backed shmcb across restarts: entries survive close/reopen; a foreign, corrupt or
+resized file is detected, logged and rebuilt, never trusted."""
+from __future__ import annotations
+
+import os
+import stat
+import struct
+
+import pytest
+
+from httpd_py.errors import SocacheError
+from httpd_py.socache.shmcb import HEADER_SIZE, ShmcbCache
+
+NOW = 1_800_000_000.0
+
+
+def _fill(path, n=30, size=200_000):
+    c = ShmcbCache(path, size)
+    c.init("ssl_stapling")
+    for i in range(n):
+        assert c.store(b"cert-%02d" % i, b"staple-%02d" % i * 50, NOW + 3600, now=NOW)
+    return c
+
+
+def test_entries_survive_close_and_reopen(tmp_path, errlog):
+    path = str(tmp_path / "stapling.shmcb")
+    _fill(path).destroy()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    c = ShmcbCache(path, 200_000)
+    c.init("ssl_stapling")
+    got = {k: v for k, v, _ in c.iterate(now=NOW)}
+    assert got == {b"cert-%02d" % i: b"staple-%02d" % i * 50 for i in range(30)}
+    assert c.retrieve(b"cert-07", now=NOW) == b"staple-07" * 50
+    assert c.retrieve(b"cert-07", now=NOW + 3600) is None           # expiry kept too
+    c.destroy()
+    assert errlog.ids() == []                                         # nothing to complain about
+
+
+def test_survives_a_restart_in_another_process(tmp_path):
+    path = str(tmp_path / "stapling.shmcb")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _fill(path).destroy()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    c = ShmcbCache(path, 200_000)
+    c.init("ssl_stapling")
+    assert c.retrieve(b"cert-29", now=NOW) == b"staple-29" * 50
+    c.destroy()
+
+
+def _reopen(path, size=200_000):
+    c = ShmcbCache(path, size)
+    c.init("ssl_stapling")
+    return c
+
+
+@pytest.mark.parametrize("damage", ["foreign", "header-byte", "truncated", "other-size"])
+def test_bad_file_is_rebuilt_and_logged(tmp_path, errlog, damage):
+    path = str(tmp_path / "stapling.shmcb")
+    if damage == "foreign":
+        with open(path, "wb") as f:
+            f.write(b"this is somebody else's file\n" * 5000)
+    else:
+        _fill(path).destroy()
+        with open(path, "r+b") as f:
+            if damage == "header-byte":
+                f.seek(20)
+                b = f.read(1)
+                f.seek(20)
+                f.write(bytes([b[0] ^ 0x40]))
+            elif damage == "truncated":
+                f.truncate(150_000)
+    c = _reopen(path, 300_000 if damage == "other-size" else 200_000)
+    assert "HP05002" in errlog.ids()
+    assert list(c.iterate(now=NOW)) == []                           # nothing old trusted
+    assert c.store(b"cert-new", b"fresh", NOW + 60, now=NOW)          # and it works
+    assert c.retrieve(b"cert-new", now=NOW) == b"fresh"
+    c.destroy()
+    assert os.path.getsize(path) == (300_000 if damage == "other-size" else 200_000)
+
+
+def test_subcache_left_mid_write_is_cleared_on_open(tmp_path, errlog):
+    path = str(tmp_path / "stapling.shmcb")
+    c = _fill(path)
+    g = c.geo
+    c.destroy()
+    with open(path, "r+b") as f:                     # a writer died: seq odd in subcache 1
+        f.seek(HEADER_SIZE + g.subcache_size)
+        f.write(struct.pack("<I", 7))
+    c = _reopen(path)
+    assert "HP05003" in errlog.ids()
+    survivors = {k for k, _v, _e in c.iterate(now=NOW)}
+    assert 0 < len(survivors) < 30                      # only that subcache was dropped
+    for k in survivors:
+        assert c.retrieve(k, now=NOW) == b"staple-" + k[5:] + (b"staple-" + k[5:]) * 49
+    c.destroy()
+
+
+def test_corrupt_entry_data_is_never_returned(tmp_path, errlog):
+    path = str(tmp_path / "stapling.shmcb")
+    c = _fill(path, n=8)
+    g = c.geo
+    c.destroy()
+    with open(path, "r+b") as f:                     # flip bytes in every data ring
+        for i in range(g.subcache_num):
+            off = HEADER_SIZE + i * g.subcache_size + g.data_offset + 30
+            f.seek(off)
+            f.write(b"\xAA\xBB")
+    c = _reopen(path)
+    for i in range(8):
+        v = c.retrieve(b"cert-%02d" % i, now=NOW)
+        assert v is None or v == b"staple-%02d" % i * 50
+    assert "HP05004" in errlog.ids()
+    c.destroy()
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path, errlog):
+    c = ShmcbCache(str(tmp_path / "no-such-dir" / "x.shmcb"), 200_000)
+    with pytest.raises(SocacheError, match="cannot open"):
+        c.init("ssl_stapling")
+    assert "HP05005" in errlog.ids()
+
+
+def test_symlink_is_not_followed(tmp_path, errlog):
+    target = tmp_path / "victim"
+    target.write_bytes(b"precious")
+    link = tmp_path / "cache.shmcb"
+    link.symlink_to(target)
+    with pytest.raises(SocacheError):
+        ShmcbCache(str(link), 200_000).init("x")
+    assert target.read_bytes() == b"precious"
+
