@@ -262,16 +262,19 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
     groups: dict[tuple[str, int | None], list[int]] = {}
     for i, vb in enumerate(w.vhosts):
         for a in vb.addrs:
-            idx = groups.setdefault((a.host, a.port), [])
+            host = "*" if a.host == "_default_" else a.host     # the same wildcard in 2.4
+            idx = groups.setdefault((host, a.port), [])
             if i not in idx:
                 idx.append(i)
     vhost_groups = tuple(VHostGroup(h, p, tuple(ix)) for (h, p), ix in groups.items())
+
 
     # Mutex precedence: a line naming the mutex, then a "default" line, then built-in defaults.
     lines: dict[str, MutexSpec] = g.get("mutex_lines", {})
     mutexes = []
     for name in dict.fromkeys((*MUTEX_SHOWN, *lines)):
-        spec = lines.get(name) or (dataclasses.replace(lines["default"], name=name)
+        spec = lines.get(name) or (dataclasses.replace(lines["default"], name=name,
+                                                       using_defaults=True)
                                    if "default" in lines else None)
         if spec is None:
             spec = MutexSpec(name=name, directory=runtime_dir)
@@ -298,6 +301,7 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
         redis_conn_pool_ttl=g.get("redis_conn_pool_ttl", 15.0),
         memcache_conn_ttl=g.get("memcache_conn_ttl", 15.0),
         defines=tuple(defines),
+        define_values=tuple(defines.items()),
         loaded_modules=tuple(sorted(loaded)),
         ignored_directives=tuple(w.ignored),
         log_formats=tuple(g.get("log_formats", {}).items()),

@@ -376,8 +376,19 @@ def _transfer_log(w, args):
 
 
 def _user_group(key: str) -> Callable:
+    """User/Group: the name must exist (Apache resolves it at config time: "bad user name")."""
     def h(w, args):
-        w.glob(key, args[0])
+        import grp
+        import pwd
+        name = args[0]
+        if not name.startswith("#"):
+            try:
+                (pwd.getpwnam if key == "user" else grp.getgrnam)(name)
+            except KeyError:
+                raise ConfigError(f"bad {key} name {name}") from None
+        elif not name[1:].isdigit():
+            raise ConfigError(f"bad {key} id {name}")
+        w.glob(key, name)
     return h
 
 

@@ -279,6 +279,7 @@ class ServerConfig:
     vhost_groups: tuple[VHostGroup, ...] = ()                   # name-based tables per addr:port
     warnings: tuple[str, ...] = ()                              # non-fatal findings of the load
     includes: tuple[tuple[int, int, str], ...] = ()             # (depth, Include line, file) read
+    define_values: tuple[tuple[str, str], ...] = ()             # Define NAME value ("" if none)
 
     def mutex(self, name: str) -> MutexSpec:
         """Effective settings of mutex ``name`` (a default spec if none was configured)."""
