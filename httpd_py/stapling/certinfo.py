@@ -169,7 +169,7 @@ def describe(cert: x509.Certificate) -> str:
     except (IndexError, ValueError):
         cn = cert.subject.rfc4514_string()
     kind = type(cert.public_key()).__name__.replace("PublicKey", "").replace("_", "")
-    kind = {"RSA": "RSA", "EllipticCurve": "ECDSA"}.get(kind, kind)
+    kind = {"RSA": "RSA", "EllipticCurve": "ECDSA", "EC": "ECDSA"}.get(kind, kind)
     return f"{cn} ({kind}, serial {cert.serial_number:X})"
 
 

@@ -1,0 +1,133 @@
+"""callback.ocsp_callback_for in a real in-process TLS handshake (pyOpenSSL server and client over
+a socketpair): the selected certificate picks the staple, and nothing the service does can abort
+the handshake."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from OpenSSL import SSL
+
+from httpd_py.config.model import CertKeyPair, SSLConfig, StaplingConfig, VHost
+from httpd_py.stapling.callback import ocsp_callback_for
+from httpd_py.stapling.certinfo import CertTable, collect
+from tests.unit.stapling.test_service import make_service
+
+
+def _vhost(pki, enabled=True):
+    certs = tuple(CertKeyPair(str(pki.leaf("a.test", k).cert_file), str(pki.leaf("a.test", k).key_file))
+                  for k in ("rsa", "ec"))
+    return VHost(server_name="a.test", ssl=SSLConfig(engine=True, certificates=certs,
+                                                      stapling=StaplingConfig(enabled=enabled)))
+
+
+class FakeService:
+    """Stands in for StaplingService: returns per-certificate bytes, or misbehaves."""
+
+    def __init__(self, table: CertTable, behaviour):
+        self.table = table
+        self.behaviour = behaviour
+        self.calls = []
+
+    def staple_for(self, info, vhost, now=None):
+        self.calls.append(info.label)
+        return self.behaviour(info)
+
+
+def handshake(pki, cb, kind: str):
+    sctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    for k in ("rsa", "ec"):
+        leaf = pki.leaf("a.test", k)
+        sctx.use_certificate_chain_file(str(leaf.cert_file))
+        sctx.use_privatekey_file(str(leaf.key_file))
+    if cb is not None:
+        sctx.set_ocsp_server_callback(cb)
+    cctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    cctx.set_max_proto_version(SSL.TLS1_2_VERSION)
+    cctx.set_cipher_list({"rsa": b"ECDHE-RSA-AES128-GCM-SHA256", "ec": b"ECDHE-ECDSA-AES128-GCM-SHA256"}[kind])
+    got = []
+    cctx.set_ocsp_client_callback(lambda conn, der, data: (got.append(der), True)[1])
+    a, b = socket.socketpair()
+    server, client = SSL.Connection(sctx, a), SSL.Connection(cctx, b)
+    server.set_accept_state()
+    client.set_connect_state()
+    client.request_ocsp()
+    err = []
+
+    def run_server():
+        try:
+            server.do_handshake()
+        except Exception as e:
+            err.append(e)
+
+    t = threading.Thread(target=run_server)
+    t.start()
+    try:
+        client.do_handshake()
+    finally:
+        t.join(10)
+        a.close()
+        b.close()
+    assert not err, err
+    return got[0] if got else b"", client.get_peer_certificate(as_cryptography=True)
+
+
+@pytest.fixture(scope="module")
+def table(pki):
+    from tests.unit.stapling.test_service import ServerConfig
+    vh = _vhost(pki)
+    cfg = ServerConfig(config_file="/dev/null", server_root="/", main=VHost(), vhosts=(vh,), listens=())
+    return vh, collect(cfg)
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ec"])
+def test_selected_certificate_picks_its_staple(pki, table, kind):
+    vh, tab = table
+    # distinct (DER) staples per certificate: OpenSSL clients drop a staple that is not DER
+    def by_cert(info):
+        return bytes.fromhex("30030a0102" if "RSA" in info.label else "30030a0103")
+    svc = FakeService(tab, by_cert)
+    der, peer = handshake(pki, ocsp_callback_for(svc, vh), kind)
+    assert peer == pki.leaf("a.test", kind).cert
+    assert der == bytes.fromhex({"rsa": "30030a0102", "ec": "30030a0103"}[kind])
+
+
+@pytest.mark.parametrize("behaviour", [
+    lambda info: 1 / 0,
+    lambda info: None,
+    lambda info: "text, not bytes",
+    lambda info: (_ for _ in ()).throw(MemoryError()),
+    lambda info: b"",
+], ids=["raises", "none", "str", "memoryerror", "empty"])
+def test_nothing_aborts_the_handshake(pki, table, behaviour):
+    vh, tab = table
+    der, peer = handshake(pki, ocsp_callback_for(FakeService(tab, behaviour), vh), "rsa")
+    assert der == b"" and peer is not None
+
+
+def test_certificate_not_in_table_gets_no_staple(pki):
+    vh = _vhost(pki)
+    svc = FakeService(CertTable(), lambda info: bytes.fromhex("30030a0103"))
+    der, _ = handshake(pki, ocsp_callback_for(svc, vh), "ec")
+    assert der == b"" and svc.calls == []
+
+
+def test_no_callback_for_vhost_without_stapling(pki, table):
+    assert ocsp_callback_for(FakeService(table[1], bytes), _vhost(pki, enabled=False)) is None
+    assert ocsp_callback_for(None, _vhost(pki)) is None
+
+
+def test_real_service_through_the_callback(pki, clock, table):
+    from httpd_py.devtools.responder import Responder
+    import dataclasses
+    with Responder.for_pki(pki, clock=clock) as r:
+        vh = _vhost(pki)
+        vh = dataclasses.replace(vh, ssl=dataclasses.replace(vh.ssl, stapling=StaplingConfig(
+            enabled=True, refresh="on-demand", force_url=r.url)))
+        svc = make_service(pki, [vh], clock)
+        cb = svc.callback_for(vh)
+        for kind in ("rsa", "ec", "rsa", "ec"):
+            der, peer = handshake(pki, cb, kind)
+            assert der
+        assert r.requests == 2            # one per certificate
