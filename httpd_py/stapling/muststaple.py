@@ -24,6 +24,14 @@ SERVE = "serve"        # send the certificate without a staple (NOACK)
 REFUSE = "refuse"      # abort the handshake (SSL_TLSEXT_ERR_ALERT_FATAL)
 
 
+class StapleRequired(Exception):
+    """Raised by the status callback to abort a handshake (strict mode, no staple).
+
+    pyOpenSSL turns an exception in the OCSP callback into SSL_TLSEXT_ERR_ALERT_FATAL and
+    re-raises it from ``do_handshake()``: the worker sees a failed handshake.
+    """
+
+
 def requires_staple(cert: x509.Certificate) -> bool:
     """True when ``cert`` carries the RFC 7633 TLS feature status_request(_v2)."""
     try:

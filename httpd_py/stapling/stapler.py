@@ -1,0 +1,626 @@
+"""The background stapler: fetches every staple before the first client, then keeps them fresh.
+
+``SSLStaplingRefresh background`` (the default).  Workers only read the stapling cache; all
+responder I/O happens here, in two places:
+
+* ``prefetch`` in the master before the workers fork (``attach``, called from the stapling
+  service's ``init``): load the staple store, check each stored response again (CertID,
+  signature, times: an expired or mismatched one is never served), seed the cache with the
+  good ones, then fetch what is still missing, in parallel, bounded by the responder timeout.
+  So the first client after a start or restart finds its staple, even with the responder down.
+* ``run`` in a helper process the master supervises (``service.helpers()``): sleeps until the
+  next certificate is due (``schedule``), fetches at most MAX_PARALLEL certificates at a time and
+  each certificate at most once at a time, and stores the outcome.
+
+One refresh of one certificate (``refresh_one``)::
+
+    cache holds a newer valid response (another process or server fetched it)? adopt it, done
+    take the per-certificate refresh lock: the server's ssl-stapling-refresh mutex, and with a
+    redis/memcache SSLStaplingCache the fleet-wide lock (FleetLock); busy: look again shortly
+    look in the cache again (double check)
+    fetch (one total deadline: SSLStaplingResponderTimeout), validate (verdict)
+    valid          -> cache it until nextUpdate - skew, store it on disk, renew in the window
+    not valid, the last good one is still servable -> keep it; back off (keep-last-good)
+    not valid, nothing left -> Apache's error entry (FakeTryLater / ReturnResponderErrors
+                       apply), back off
+
+Log ids HP04800-HP04899 (module "ssl").
+"""
+from __future__ import annotations
+
+import os
+import random
+import select
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+from httpd_py import log
+from httpd_py.stapling import entry, muststaple, schedule
+from httpd_py.stapling import verdict as verdictlib
+from httpd_py.stapling.store import Record, StapleStore, default_dir
+
+MOD = "ssl"
+#: fetches in parallel (mod_md uses 6)
+MAX_PARALLEL = 6
+#: longest sleep of the helper loop, so it notices a vanished master
+MAX_SLEEP = 5.0
+#: when the refresh lock is busy elsewhere, look at the cache again after this long
+BUSY_RETRY = 2.0
+
+# Outcomes of refresh_one
+FETCHED, ADOPTED, KEPT, FAILED, BUSY = "fetched", "adopted", "kept", "failed", "busy"
+
+
+def _fmt(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + " UTC"
+
+
+@dataclass
+class CertState:
+    """The stapler's view of one certificate."""
+    info: object                          # stapling.certinfo.CertInfo
+    scfg: object                          # config.model.StaplingConfig of its first vhost
+    policy: schedule.Policy
+    must_staple: bool
+    record: Record
+    good: schedule.Times | None = None    # times of the last good response (record.der)
+    next_at: float = 0.0
+    in_flight: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def label(self) -> str:
+        return getattr(self.info, "label", "") or self.record.subject
+
+    def servable(self, now: float) -> bool:
+        return self.good is not None and schedule.is_servable(self.good, self.policy, now)
+
+
+def background_vhosts(cfg) -> list:
+    """Vhosts that staple with SSLStaplingRefresh background."""
+    return [v for v in cfg.all_vhosts()
+            if v.ssl.engine and v.ssl.stapling.enabled and v.ssl.stapling.refresh == "background"]
+
+
+class Stapler:
+    """Background refresh over a ``StaplingService`` (its table, cache, mutex and store)."""
+
+    def __init__(self, service, *, store: StapleStore | None = None,
+                 clock: Callable[[], float] = time.time,
+                 rand: Callable[[], float] = random.random,
+                 fetcher_factory: Callable[[], object] | None = None,
+                 fleet_lock=None, max_parallel: int = MAX_PARALLEL):
+        self.service = service
+        self.cfg = service.config if hasattr(service, "config") else service.cfg
+        self.store = store
+        self.clock = clock
+        self.rand = rand
+        self.fetcher_factory = fetcher_factory or _default_fetcher
+        self.fleet_lock = fleet_lock
+        self.max_parallel = max(1, max_parallel)
+        self._cache_lock = threading.Lock()   # one cache call at a time in this process
+        self._local = threading.local()
+        self._fetchers: list = []
+        self._fetchers_lock = threading.Lock()
+        self.states: dict[bytes, CertState] = {}
+        self._refuse_logged: dict[bytes, float] = {}
+        self._created_pid = os.getpid()
+        bg = background_vhosts(self.cfg)
+        bg_ids = {id(v) for v in bg}
+        for info in service.table.all():
+            vhosts = [v for v in service.table.vhosts_of(info.key) if id(v) in bg_ids]
+            if not vhosts:
+                continue
+            scfg = vhosts[0].ssl.stapling
+            rec = Record(key=info.key, subject=info.cert.subject.rfc4514_string(),
+                         serial=format(info.cert.serial_number, "X"),
+                         responder=(info.urls_for(scfg) or ("",))[0])
+            self.states[info.key] = CertState(
+                info=info, scfg=scfg, policy=schedule.Policy.from_config(scfg),
+                must_staple=muststaple.requires_staple(info.cert), record=rec)
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_service(cls, service, **kw) -> "Stapler":
+        """A stapler with the store directory and fleet lock the configuration asks for."""
+        cfg = service.config if hasattr(service, "config") else service.cfg
+        if "store" not in kw:
+            d = default_dir(cfg)
+            kw["store"] = StapleStore(d) if d else None
+        if "fleet_lock" not in kw:
+            kw["fleet_lock"] = make_fleet_lock(cfg)
+        return cls(service, **kw)
+
+    # -- cache access (serialised: the ssl-stapling mutex is per process, not per thread) --
+
+    def _lookup(self, st: CertState, now: float):
+        with self._cache_lock:
+            return self.service.lookup(st.info, now=now)
+
+    def _store(self, st: CertState, flag: int, der: bytes, now: float, expires_at: float) -> bool:
+        with self._cache_lock:
+            try:
+                return bool(self.service.store(st.info, flag, der, st.scfg, now=now,
+                                               expires_at=expires_at))
+            except TypeError:
+                # a service without the expires_at argument: write the record ourselves
+                try:
+                    value = entry.encode(flag, der)
+                except entry.TooBig:
+                    return False
+                hold = getattr(self.service, "cache_mutex_hold", None)
+                with (hold() if hold else _nullhold()):
+                    return bool(self.service.cache.store(st.info.key, value, expires_at, now=now))
+
+    def _save(self, st: CertState) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.save(st.record)
+        except OSError as e:
+            log.error_log.warn(MOD, "HP04814", f"cannot save staple record for {st.label} in "
+                               f"{self.store.directory}: {e.strerror or e}")
+
+    def _fetcher(self):
+        f = getattr(self._local, "fetcher", None)
+        if f is None:
+            f = self.fetcher_factory()
+            self._local.fetcher = f
+            with self._fetchers_lock:
+                self._fetchers.append(f)
+        return f
+
+    def close_fetchers(self) -> None:
+        with self._fetchers_lock:
+            for f in self._fetchers:
+                try:
+                    f.close()
+                except Exception:
+                    pass
+            self._fetchers.clear()
+        self._local = threading.local()
+
+    # -- judging responses ----------------------------------------------------------------
+
+    def _judge(self, st: CertState, der: bytes, now: float):
+        return verdictlib.check_response(der, st.info.cid, st.info.issuer, now,
+                                         skew=st.scfg.response_time_skew,
+                                         max_age=st.scfg.response_max_age)
+
+    def _accept_good(self, st: CertState, der: bytes, v, now: float, *, fetched_at: float) -> None:
+        st.good = schedule.Times(fetched_at=fetched_at, this_update=v.this_update,
+                                 next_update=v.next_update)
+        r = st.record
+        r.der, r.fetched_at = der, fetched_at
+        r.this_update, r.next_update, r.cert_status = v.this_update, v.next_update, v.kind
+
+    def _cached_good(self, st: CertState, now: float):
+        """A valid response in the cache newer than ours: (der, verdict) or None."""
+        e = self._lookup(st, now)
+        if e is None or e.flag != entry.VALID or not e.der:
+            return None
+        if st.record.der is not None and e.der == st.record.der:
+            return None
+        v = self._judge(st, e.der, now)
+        if not v.valid or v.this_update is None:
+            return None
+        if st.good is not None and v.this_update <= st.good.this_update:
+            return None
+        times = schedule.Times(fetched_at=now, this_update=v.this_update, next_update=v.next_update)
+        if not schedule.is_servable(times, st.policy, now):
+            return None
+        return e.der, v
+
+    def _due_with(self, st: CertState, now: float) -> bool:
+        """Whether the current good response (if any) is in its renew window at ``now``."""
+        if not st.servable(now):
+            return True
+        return now >= schedule.renew_start(st.good, st.policy)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self, now: float | None = None) -> int:
+        """Seed states from the store (checked again) and the cache; return how many are servable."""
+        now = self.clock() if now is None else now
+        if self.store is not None:
+            try:
+                self.store.ensure()
+                self._chown_store()
+            except Exception as e:
+                log.error_log.warn(MOD, "HP04809", f"staple store unusable, staples will not "
+                                   f"survive restarts: {e}")
+                self.store = None
+        n = 0
+        for st in self.states.values():
+            self._load_one(st, now)
+            if st.servable(now):
+                n += 1
+        return n
+
+    def _load_one(self, st: CertState, now: float) -> None:
+        rec = None
+        if self.store is not None:
+            try:
+                rec = self.store.load(st.info.key)
+            except ValueError as e:
+                log.error_log.warn(MOD, "HP04807", f"stored response for {st.label} ignored: {e}")
+        if rec is not None:
+            # counters and the last error survive; identity fields come from the certificate
+            for name in ("last_attempt", "last_error", "failures", "requests"):
+                setattr(st.record, name, getattr(rec, name))
+            if rec.der:
+                v = self._judge(st, rec.der, now)
+                times = schedule.Times(fetched_at=rec.fetched_at or now,
+                                       this_update=v.this_update or 0.0, next_update=v.next_update)
+                if v.valid and schedule.is_servable(times, st.policy, now):
+                    self._accept_good(st, rec.der, v, now, fetched_at=rec.fetched_at or now)
+                    log.error_log.info(MOD, "HP04808", f"stored OCSP response for {st.label} "
+                                       f"loaded, valid until {_fmt(schedule.serve_until(times, st.policy))}")
+                else:
+                    why = v.reason or "no longer valid"
+                    log.error_log.warn(MOD, "HP04807", f"stored response for {st.label} not "
+                                       f"used: {why}")
+        newer = self._cached_good(st, now)
+        if newer is not None:
+            self._accept_good(st, newer[0], newer[1], now, fetched_at=now)
+        if st.good is not None:
+            self._store(st, entry.VALID, st.record.der, now, schedule.serve_until(st.good, st.policy))
+            st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
+        else:
+            st.next_at = now
+        st.record.next_refresh = st.next_at
+
+    def _chown_store(self) -> None:
+        """Workers and helpers run as User/Group: give them the store when we are root."""
+        if os.geteuid() != 0 or not (self.cfg.user or self.cfg.group):
+            return
+        import grp
+        import pwd
+        try:
+            uid = pwd.getpwnam(self.cfg.user).pw_uid if self.cfg.user else -1
+            gid = grp.getgrnam(self.cfg.group).gr_gid if self.cfg.group else -1
+        except KeyError:
+            return
+        os.chown(self.store.directory, uid, gid)
+        for key in self.store.keys():
+            try:
+                os.chown(self.store.path(key), uid, gid)
+            except OSError:
+                pass
+
+    # -- one refresh -------------------------------------------------------------------------
+
+    @contextmanager
+    def _locks(self, st: CertState, timeout: float):
+        """Hold the per-certificate refresh locks (server-wide, then fleet-wide); yield held."""
+        with ExitStack() as stack:
+            mutex = getattr(self.service, "refresh_mutex", None)
+            if mutex is not None:
+                if not stack.enter_context(mutex.hold(key=st.info.key, timeout=timeout)):
+                    yield False
+                    return
+            if self.fleet_lock is not None:
+                if not stack.enter_context(self.fleet_lock.hold(st.info.key, timeout)):
+                    yield False
+                    return
+            yield True
+
+    def refresh_one(self, st: CertState, now: float | None = None) -> str:
+        """Bring one certificate's staple up to date (see the module docstring); an outcome."""
+        now = self.clock() if now is None else now
+        newer = self._cached_good(st, now)
+        if newer is not None and not self._adopt_would_be_due(st, newer[1], now):
+            return self._adopt(st, newer, now)
+        with self._locks(st, timeout=0.0) as held:
+            if not held:
+                st.next_at = now + BUSY_RETRY
+                st.record.next_refresh = st.next_at
+                log.error_log.debug(MOD, "HP04812", f"refresh of {st.label} under way elsewhere; "
+                                    f"looking again in {BUSY_RETRY:g} s")
+                return BUSY
+            now = self.clock()
+            newer = self._cached_good(st, now)          # double check under the lock
+            if newer is not None and not self._adopt_would_be_due(st, newer[1], now):
+                return self._adopt(st, newer, now)
+            return self._fetch_and_store(st, now)
+
+    def _adopt_would_be_due(self, st: CertState, v, now: float) -> bool:
+        times = schedule.Times(fetched_at=now, this_update=v.this_update, next_update=v.next_update)
+        return now >= schedule.renew_start(times, st.policy)
+
+    def _adopt(self, st: CertState, newer, now: float) -> str:
+        der, v = newer
+        self._accept_good(st, der, v, now, fetched_at=now)
+        st.record.failures, st.record.last_error = 0, None
+        st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
+        st.record.next_refresh = st.next_at
+        self._save(st)
+        log.error_log.info(MOD, "HP04805", f"OCSP response for {st.label} fetched by another "
+                           f"server or process adopted from the cache; next refresh {_fmt(st.next_at)}")
+        return ADOPTED
+
+    def _fetch_and_store(self, st: CertState, now: float) -> str:
+        scfg = st.scfg
+        urls = st.info.urls_for(scfg)
+        rec = st.record
+        rec.last_attempt = now
+        judged: dict[bytes, object] = {}
+
+        def accept(r) -> bool:          # try the next AIA URL after an unusable answer
+            if not r.ok:
+                return False
+            judged[r.der] = v = self._judge(st, r.der, self.clock())
+            return v.valid
+
+        result, attempts = self._fetcher().fetch_any(urls, st.info.request_der,
+                                                     timeout=scfg.responder_timeout,
+                                                     proxy_url=scfg.proxy_url, accept=accept)
+        rec.requests += sum(1 for a in attempts if a.method)
+        now = self.clock()
+        v = (judged.get(result.der) or self._judge(st, result.der, now)) if result.ok else None
+        if v is not None and v.valid:
+            self._accept_good(st, result.der, v, now, fetched_at=now)
+            rec.failures, rec.last_error = 0, None
+            until = schedule.serve_until(st.good, st.policy)
+            stored = self._store(st, entry.VALID, result.der, now, until)
+            st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
+            rec.next_refresh = st.next_at
+            self._save(st)
+            if v.kind == verdictlib.REVOKED:
+                log.error_log.error(MOD, "HP04806", f"OCSP responder says certificate {st.label} "
+                                    f"(serial {rec.serial}) is REVOKED; stapling that answer")
+            log.error_log.info(MOD, "HP04802", f"OCSP response for {st.label} fetched "
+                               f"({v.kind}, nextUpdate {_fmt(v.next_update)}), "
+                               f"{'cached' if stored else 'NOT cached'} until {_fmt(until)}, "
+                               f"next refresh {_fmt(st.next_at)}")
+            return FETCHED
+        # a failure of some kind
+        error = (f"{result.error}: {result.detail}".rstrip(": ") if not result.ok
+                 else f"{v.kind}: {v.reason}")
+        rec.failures += 1
+        rec.last_error = error
+        decision = schedule.after_fetch(False, st.good, st.policy, now)
+        st.next_at = schedule.retry_at(rec.failures, now, st.policy, self.rand())
+        if decision == schedule.KEEP:
+            # never sooner than the floor, never later than the end of the last good one
+            rec.next_refresh = st.next_at
+            self._save(st)
+            log.error_log.warn(MOD, "HP04803", f"OCSP refresh for {st.label} failed ({error}); "
+                               f"still stapling the last good response, valid until "
+                               f"{_fmt(schedule.serve_until(st.good, st.policy))}; "
+                               f"retry {_fmt(st.next_at)}")
+            return KEPT
+        flag_der = error_entry(v, result, scfg)
+        if flag_der is not None:
+            self._store(st, flag_der[0], flag_der[1], now, now + scfg.error_cache_timeout)
+        st.good = None
+        rec.next_refresh = st.next_at
+        self._save(st)
+        log.error_log.error(MOD, "HP04804", f"OCSP refresh for {st.label} failed ({error}) and no "
+                            f"valid response is left; retry {_fmt(st.next_at)}")
+        return FAILED
+
+    # -- passes ------------------------------------------------------------------------------
+
+    def due(self, now: float) -> list[CertState]:
+        return [st for st in self.states.values() if not st.in_flight and st.next_at <= now]
+
+    def run_pass(self, states: list[CertState], pool: ThreadPoolExecutor | None,
+                 deadline: float | None = None) -> dict[bytes, str]:
+        """Refresh ``states`` (in ``pool`` when given); wait for all; outcomes by key."""
+        def one(st: CertState) -> str:
+            if deadline is not None and time.monotonic() >= deadline:
+                return BUSY
+            with st.lock:
+                try:
+                    return self.refresh_one(st)
+                except Exception as e:  # a bug must not stop the stapler
+                    st.next_at = self.clock() + schedule.BACKOFF_BASE
+                    log.error_log.error(MOD, "HP04813", f"internal error refreshing {st.label}: "
+                                        f"{type(e).__name__}: {e}")
+                    return FAILED
+                finally:
+                    st.in_flight = False
+
+        for st in states:
+            st.in_flight = True
+        if pool is None or len(states) <= 1:
+            return {st.info.key: one(st) for st in states}
+        futures = {st.info.key: pool.submit(one, st) for st in states}
+        return {k: f.result() for k, f in futures.items()}
+
+    def prefetch(self) -> dict[bytes, str]:
+        """Master, before fork: load, then fetch every certificate without a servable staple.
+
+        Bounded by the largest SSLStaplingResponderTimeout (plus the time to start the fetches):
+        fetches still queued at the deadline are left to the helper.  Threads are joined and
+        HTTP sessions closed before returning (the master forks next).
+        """
+        t0 = time.monotonic()
+        now = self.clock()
+        self.load(now)
+        todo = [st for st in self.states.values() if not st.servable(now)]
+        outcomes: dict[bytes, str] = {}
+        if todo:
+            timeout = max(st.scfg.responder_timeout for st in todo)
+            deadline = t0 + timeout + 1.0
+            with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(todo)),
+                                    thread_name_prefix="stapler-prefetch") as pool:
+                outcomes = self.run_pass(todo, pool, deadline)
+            self.close_fetchers()
+        ok = sum(1 for st in self.states.values() if st.servable(self.clock()))
+        log.error_log.info(MOD, "HP04801", f"stapling prefetch: {ok} of {len(self.states)} "
+                           f"certificates have a valid staple ({len(todo)} fetched) in "
+                           f"{time.monotonic() - t0:.3f} s")
+        self.check_must_staple()
+        return outcomes
+
+    def check_must_staple(self) -> None:
+        now = self.clock()
+        for st in self.states.values():
+            if st.must_staple and not st.servable(now):
+                mode = st.scfg.must_staple
+                what = ("handshakes asking for a staple are refused until one is fetched"
+                        if mode == "strict" else "clients enforcing Must-Staple will refuse it")
+                log.error_log.error(MOD, "HP04810", f"certificate {st.label} requires a staple "
+                                    f"(RFC 7633 Must-Staple) but no valid OCSP response is "
+                                    f"available: {what}")
+
+    # -- the helper process ------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Helper process main loop (never returns normally until told to stop)."""
+        stop = _StopSignal()
+        if os.getpid() != self._created_pid:
+            # a forked helper: our own cache connections and lock descriptors.  (Under -X the
+            # helper is a thread of the worker, which already did child_init.)
+            child_init = getattr(self.service, "child_init", None)
+            if child_init is not None:
+                child_init()
+            if self.fleet_lock is not None:
+                self.fleet_lock.child_init()
+        self.close_fetchers()
+        parent = os.getppid()
+        log.error_log.info(MOD, "HP04800", f"background stapler started for "
+                           f"{len(self.states)} certificates (pid {os.getpid()})")
+        must_pending = {k for k, st in self.states.items() if st.must_staple}
+        try:
+            with ThreadPoolExecutor(max_workers=self.max_parallel,
+                                    thread_name_prefix="stapler") as pool:
+                while not stop.requested and os.getppid() == parent:
+                    now = self.clock()
+                    todo = self.due(now)
+                    if todo:
+                        self.run_pass(todo, pool)
+                        for k in list(must_pending):
+                            if self.states[k].servable(self.clock()):
+                                must_pending.discard(k)
+                                log.error_log.notice(MOD, "HP04811", f"Must-Staple certificate "
+                                                     f"{self.states[k].label} has a valid staple")
+                        continue
+                    nxt = min((st.next_at for st in self.states.values()), default=now + MAX_SLEEP)
+                    stop.wait(min(MAX_SLEEP, max(0.01, nxt - now)))
+        finally:
+            self.close_fetchers()
+            stop.restore()
+            log.error_log.info(MOD, "HP04815", "background stapler stopping")
+
+    def refuse(self, info, vhost) -> bool:
+        """Status callback, no staple to send: abort this handshake? (Must-Staple strict)."""
+        st = self.states.get(info.key)
+        if st is None or not st.must_staple:
+            return False
+        if muststaple.gate(True, vhost.ssl.stapling.must_staple, False) != muststaple.REFUSE:
+            return False
+        now = time.monotonic()
+        if now - self._refuse_logged.get(info.key, -1e9) >= 60.0:   # at most once a minute
+            self._refuse_logged[info.key] = now
+            log.error_log.warn(MOD, "HP04816", f"Must-Staple certificate {st.label} has no valid "
+                               f"staple: handshakes asking for one are refused "
+                               f"(SSLStaplingMustStaple strict)")
+        return True
+
+    def helper(self) -> tuple[str, Callable[[], None]]:
+        return ("ssl-stapler", self.run)
+
+
+def error_entry(v, result, scfg) -> tuple[int, bytes] | None:
+    """What on-demand (Apache trunk) refresh caches after a failure, for the same behaviour.
+
+    No response: a synthesized tryLater (FakeTryLater on) or a negative entry.  A responder
+    error or ``unknown``: the response as an error entry (ReturnResponderErrors decides at the
+    handshake whether it is stapled).  An invalid response: a negative entry, never stapled.
+    """
+    if v is None:
+        if scfg.fake_try_later:
+            return entry.ERROR, verdictlib.try_later_der()
+        return entry.ERROR, b""
+    if v.error and result.der:
+        return entry.ERROR, result.der
+    return entry.ERROR, b""
+
+
+def make_fleet_lock(cfg):
+    """A fleet-wide lock when the stapling cache is shared between machines (redis, memcache)."""
+    spec = cfg.stapling_cache
+    if spec is None or spec.provider not in ("redis", "memcache"):
+        return None
+    try:
+        from httpd_py.socache.fleetlock import FleetLock
+    except ImportError:
+        return None
+    ttl = max((v.ssl.stapling.responder_timeout for v in background_vhosts(cfg)), default=10.0)
+    return FleetLock(spec, "ssl-stapling-refresh", ttl=ttl + 5.0, cfg=cfg)
+
+
+def attach(service) -> Stapler | None:
+    """Called by ``StaplingService.init`` in the master: prefetch and register the helper.
+
+    Returns None (nothing to do) when no vhost staples in background mode.
+    """
+    if not background_vhosts(service.config if hasattr(service, "config") else service.cfg):
+        return None
+    stapler = Stapler.from_service(service)
+    if not stapler.states:
+        return None
+    service.background = True
+    stapler.prefetch()
+    service.add_helper(*stapler.helper())
+    return stapler
+
+
+def _default_fetcher():
+    from httpd_py.stapling.fetch import Fetcher
+    return Fetcher()
+
+
+@contextmanager
+def _nullhold():
+    yield True
+
+
+class _StopSignal:
+    """SIGTERM asks the helper to stop; ``wait`` wakes at once on it.  (The master makes its
+    helpers ignore HUP, INT, USR1 and WINCH; it ends them with TERM.)"""
+
+    SIGNALS = (signal.SIGTERM,)
+
+    def __init__(self):
+        self.requested = False
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+
+    def _handler(self, signum, frame):
+        self.requested = True
+        try:
+            os.write(self._w, b"x")
+        except OSError:
+            pass
+
+    def wait(self, timeout: float) -> None:
+        if self.requested:
+            return
+        try:
+            select.select([self._r], [], [], timeout)
+        except InterruptedError:
+            pass
+
+    def restore(self) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        for fd in (self._r, self._w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,229 @@
+"""The background stapler over the real StaplingService (real shmcb, real mutexes, real verdicts)
+and an in-process responder, driven by a settable clock: one request per certificate per renew
+window, keep-last-good through outages, backoff, persistence, Must-Staple start-up check."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import pytest
+
+from httpd_py.stapling import entry, schedule
+from httpd_py.stapling.stapler import ADOPTED, FETCHED, KEPT, FAILED, Stapler
+from httpd_py.stapling.store import StapleStore
+
+from .conftest import Clock, ClockedResponder, make_config, replace_stapling
+
+DAY = 86400.0
+
+
+def make_service(cfg, monkeypatch=None):
+    """The real service, initialised WITHOUT the automatic attach (each test drives its own
+    Stapler with a settable clock)."""
+    import pytest as _pytest
+    from httpd_py.stapling import stapler as staplerlib
+    from httpd_py.stapling.service import StaplingService
+    svc = StaplingService.from_config(cfg)
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.delattr(staplerlib, "attach")
+        svc.init()
+    return svc
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def responder(pki, clock):
+    r = ClockedResponder.for_pki(pki, clock=clock, validity=dt.timedelta(days=2))
+    with r:
+        yield r
+
+
+def serials(pki, names=("a.test", "b.test"), kinds=("rsa", "ec")):
+    return [pki.leaf(n, k).cert.serial_number for n in names for k in kinds]
+
+
+def stapler_for(svc, clock, tmp_path, seed=1, **kw):
+    return Stapler.from_service(svc, clock=clock, rand=random.Random(seed).random,
+                                store=StapleStore(str(tmp_path / "store")), **kw)
+
+
+def cached(svc, st, now):
+    e = svc.lookup(st.info, now=now)
+    return e
+
+
+def test_prefetch_fetches_each_certificate_once_and_seeds_the_cache(tmp_path, pki, responder, clock, errlog):
+    svc = make_service(make_config(tmp_path, pki, responder.url))
+    stapler = stapler_for(svc, clock, tmp_path)
+    out = stapler.prefetch()
+    assert sorted(out.values()) == [FETCHED] * 4
+    assert [responder.count(s) for s in serials(pki)] == [1, 1, 1, 1]
+    for st in stapler.states.values():
+        e = cached(svc, st, clock())
+        assert e is not None and e.flag == entry.VALID and e.der == st.record.der
+        assert st.record.requests == 1 and st.record.cert_status == "good"
+        # cached until nextUpdate - skew, far beyond StandardCacheTimeout (3600)
+        assert cached(svc, st, clock() + DAY) is not None
+    assert "HP04801" in errlog.ids() and errlog.ids().count("HP04802") == 4
+
+
+def test_one_request_per_certificate_per_window_for_a_week(tmp_path, pki, responder, clock):
+    svc = make_service(make_config(tmp_path, pki, responder.url))
+    stapler = stapler_for(svc, clock, tmp_path)
+    stapler.prefetch()
+    fetch_times = {s: [clock()] for s in serials(pki)}
+    last = {s: 1 for s in serials(pki)}
+    for _ in range(int(7 * DAY / 600)):
+        clock.advance(600)
+        stapler.run_pass(stapler.due(clock()), None)
+        for s in serials(pki):
+            if responder.count(s) != last[s]:
+                assert responder.count(s) == last[s] + 1
+                last[s] = responder.count(s)
+                fetch_times[s].append(clock())
+    for s, ts in fetch_times.items():
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        # 2-day responses, renewed when half is left: once a day (+ jitter, + the 10-min step)
+        assert 6 <= len(gaps) <= 7, gaps
+        assert all(DAY - 600 <= g <= 1.1 * DAY + 600 for g in gaps), gaps
+
+
+def test_keep_last_good_through_an_outage_then_error_entry_when_nothing_is_left(
+        tmp_path, pki, responder, clock, errlog):
+    svc = make_service(make_config(tmp_path, pki, responder.url))
+    stapler = stapler_for(svc, clock, tmp_path)
+    stapler.prefetch()
+    good = {k: st.record.der for k, st in stapler.states.items()}
+    responder.mode = "tryLater"
+    outcomes = []
+    # 2-day validity, skew 300: serve_until = fetch - 60 + 2d - 300; walk past it
+    for _ in range(int(2 * DAY / 600)):
+        clock.advance(600)
+        outcomes += stapler.run_pass(stapler.due(clock()), None).values()
+        for k, st in stapler.states.items():
+            e = cached(svc, st, clock())
+            if st.servable(clock()):
+                # the good response is never displaced by tryLater
+                assert e is not None and e.flag == entry.VALID and e.der == good[k]
+    assert KEPT in outcomes and FAILED in outcomes
+    assert "HP04803" in errlog.ids() and "HP04804" in errlog.ids()
+    for st in stapler.states.values():
+        assert not st.servable(clock())
+        e = cached(svc, st, clock())
+        # nothing valid left: Apache's FakeTryLater error entry (flag 0, tryLater DER)
+        assert e is not None and e.flag == entry.ERROR
+        assert st.record.last_error and st.record.failures > 1
+    # backoff: far fewer attempts than 10-minute steps (288), capped at ErrorCacheTimeout
+    tries = max(responder.count(s) for s in serials(pki)) - 1
+    assert tries < 2 * DAY / 600 + 10
+    # back: one good fetch per certificate, and the next refresh is a window away
+    responder.mode = "normal"
+    clock.advance(600)
+    out = stapler.run_pass(stapler.due(clock()), None)
+    assert set(out.values()) == {FETCHED}
+    for st in stapler.states.values():
+        assert cached(svc, st, clock()).flag == entry.VALID
+        assert st.record.failures == 0 and st.record.last_error is None
+        assert st.next_at > clock() + 0.9 * DAY
+
+
+def test_backoff_is_exponential_and_capped_by_error_cache_timeout(tmp_path, pki, responder, clock):
+    svc = make_service(make_config(tmp_path, pki, responder.url, names=("a.test",), kinds=("rsa",),
+                                   error_cache_timeout=120))
+    responder.mode = "internalError"
+    stapler = stapler_for(svc, clock, tmp_path)
+    stapler.prefetch()
+    st = next(iter(stapler.states.values()))
+    gaps = []
+    for _ in range(8):
+        before = clock()
+        clock.now = st.next_at
+        gaps.append(round(clock() - before))
+        stapler.run_pass(stapler.due(clock()), None)
+    assert st.record.failures == 9
+    # the waits double from 5 s (shortened by <= 10 % jitter) and stop at the 120 s cap
+    for g, full in zip(gaps, (5, 10, 20, 40, 80, 120, 120, 120)):
+        assert 0.9 * full - 1 <= g <= full, gaps
+
+
+def test_restart_loads_staples_from_the_store_without_asking(tmp_path, pki, responder, clock, errlog):
+    cfg = make_config(tmp_path, pki, responder.url)
+    stapler = stapler_for(make_service(cfg), clock, tmp_path)
+    stapler.prefetch()
+    first = {k: st.record.der for k, st in stapler.states.items()}
+    responder.stop()                              # responder down for the restart
+    (tmp_path / "staple.shm").unlink()            # and the cache gone too: only the store is left
+    clock.advance(3600)
+    svc2 = make_service(cfg)
+    s2 = stapler_for(svc2, clock, tmp_path)
+    out = s2.prefetch()
+    assert out == {}                              # nothing needed fetching
+    for k, st in s2.states.items():
+        assert st.record.der == first[k] and st.servable(clock())
+        e = cached(svc2, st, clock())
+        assert e.flag == entry.VALID and e.der == first[k]
+        assert st.record.requests == 1            # counters survive restarts
+    assert errlog.ids().count("HP04808") == 4
+
+
+def test_stored_responses_are_checked_again_on_load(tmp_path, pki, responder, clock, errlog):
+    cfg = make_config(tmp_path, pki, responder.url)
+    stapler = stapler_for(make_service(cfg), clock, tmp_path)
+    stapler.prefetch()
+    store = StapleStore(str(tmp_path / "store"))
+    keys = list(stapler.states)
+    a, b = keys[0], keys[1]
+    # swap the response of certificate b into a's record: CertID mismatch
+    rec_a, rec_b = store.load(a), store.load(b)
+    rec_a.der = rec_b.der
+    store.save(rec_a)
+    # corrupt c's record
+    (tmp_path / "store" / (keys[2].hex() + ".json")).write_text("{garbage")
+    (tmp_path / "staple.shm").unlink()
+    responder.reset_counts()
+    s2 = stapler_for(make_service(cfg), clock, tmp_path)
+    s2.load(clock())
+    assert not s2.states[a].servable(clock())     # mismatched: not served
+    assert not s2.states[keys[2]].servable(clock())
+    assert s2.states[b].servable(clock()) and s2.states[keys[3]].servable(clock())
+    assert errlog.ids().count("HP04807") >= 2
+    # and an expired stored response is never served either
+    clock.advance(2 * DAY)
+    s3 = stapler_for(make_service(cfg), clock, tmp_path)
+    s3.load(clock())
+    assert not any(st.servable(clock()) for st in s3.states.values())
+
+
+def test_a_second_stapler_adopts_instead_of_asking(tmp_path, pki, responder, clock, errlog):
+    """Two staplers over one shared cache (a graceful restart's overlap, or a fleet):
+    the one that finds a fresher response in the cache adopts it."""
+    cfg = make_config(tmp_path, pki, responder.url)
+    svc = make_service(cfg)
+    s1 = stapler_for(svc, clock, tmp_path, seed=1)
+    s1.prefetch()
+    s2 = stapler_for(svc, clock, tmp_path / "other", seed=2)
+    s2.store = None
+    s2.load(clock())
+    assert all(st.servable(clock()) for st in s2.states.values())
+    # window opens: s1 refreshes first, s2 finds the new response and adopts it
+    clock.advance(1.2 * DAY)
+    assert set(s1.run_pass(s1.due(clock()), None).values()) == {FETCHED}
+    assert set(s2.run_pass(s2.due(clock()), None).values()) == {ADOPTED}
+    assert [responder.count(s) for s in serials(pki)] == [2, 2, 2, 2]
+    assert "HP04805" in errlog.ids()
+
+
+def test_must_staple_without_a_staple_logs_an_error_at_start(tmp_path, pki, responder, clock, errlog):
+    responder.mode = "hang"
+    cfg = make_config(tmp_path, pki, responder.url, names=("ms.test", "a.test"), kinds=("ec",),
+                      must_staple="strict", responder_timeout=0.5)
+    stapler = stapler_for(make_service(cfg), clock, tmp_path)
+    stapler.prefetch()
+    text = errlog.text()
+    assert errlog.ids().count("HP04810") == 1      # ms.test only, not a.test
+    assert "ms.test" in text.split("HP04810")[1].splitlines()[0]
