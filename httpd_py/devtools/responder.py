@@ -394,8 +394,17 @@ class Responder:
             der = forge(der, flip=True)
         return der
 
+    def mode_for_path(self, path: str) -> str:
+        """``/mode/<MODE>/...`` selects MODE for that request (one responder, many behaviours:
+        give each test certificate its own AIA URL); anything else uses ``self.mode``."""
+        p = urllib.parse.urlsplit(path).path
+        parts = p.split("/")
+        if len(parts) > 3 and parts[1] == "mode" and parts[2] in MODES:
+            return parts[2]
+        return self.mode
+
     def _handle(self, h: http.server.BaseHTTPRequestHandler, method: str, body: bytes) -> None:
-        mode = self.mode
+        mode = self.mode_for_path(h.path)
         ref = None
         try:
             req = ocsp.load_der_ocsp_request(body)
@@ -432,7 +441,7 @@ class Responder:
             return self._send(h, 200, b"", "application/ocsp-response")
         if ref is None:
             return self._send(h, 200, unsuccessful("malformedRequest"), "application/ocsp-response")
-        der = self.answer(ref, None if mode in ("drip", "truncated") else mode)
+        der = self.answer(ref, "normal" if mode in ("drip", "truncated") else mode)
         if mode == "truncated":
             der = der[: len(der) // 2]
         if mode == "drip":
