@@ -45,6 +45,7 @@ class RequestRecord:
     ssl_cipher: str | None = None
     keepalive: bool = False
     requests_on_connection: int = 1               # this request's number on its connection
+    http10: bool = False
 
 
 def escape(s: str) -> str:

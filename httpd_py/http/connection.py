@@ -1,4 +1,4 @@
-"""One accepted connection: TLS handshake (when the address is SSL), then HTTP/1.1 over h11.
+"""One accepted connection: TLS handshake (when the address is SSL), then HTTP/1.1.
 
 ``ConnectionHandler(cfg, sites)`` is built in the master (it opens every CustomLog then, before
 privileges drop, and reads each vhost's TypesConfig); ``handler(sock, client_addr,
@@ -34,16 +34,17 @@ from __future__ import annotations
 import errno
 import http
 import os
+import select
 import socket
 import struct
 import time
 from dataclasses import dataclass
 
-import h11
 from OpenSSL import SSL
 
 from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.http.accesslog import AccessLogs, RequestRecord
+from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
 from httpd_py.http.paths import (PathError, find_redirect, map_to_root, resolve_file, url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
                                   if_range_allows, make_etag, parse_range)
@@ -132,6 +133,9 @@ class PlainStream:
         except ConnectionError:
             return b""
 
+    def pending(self) -> int:
+        return 0
+
     def sendall(self, data) -> None:
         try:
             self.sock.sendall(data)
@@ -161,6 +165,9 @@ class TLSStream:
             return b""
         except SSL.Error:
             return b""
+
+    def pending(self) -> int:
+        return self.conn.pending()
 
     def sendall(self, data) -> None:
         try:
@@ -293,81 +300,56 @@ class ConnectionHandler:
                    slot, client) -> bool:
         """Serve requests until the connection ends.  True when we chose to close."""
         d = site.default
-        head_max = d.limit_request_line + 2 + d.limit_request_fields * (d.limit_request_field_size + 2) + 2
-        h = h11.Connection(h11.SERVER, max_incomplete_event_size=head_max)
+        limits = Limits(d.limit_request_line, d.limit_request_field_size, d.limit_request_fields)
+        buf = bytearray()
         served = 0
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+        keep_alive_ms = max(0, int(d.keep_alive_timeout * 1000))
         while True:
-            # ---- read one request head
-            waiting_idle = served > 0
-            if waiting_idle:
-                _state(slot, "keepalive")
-                set_recv_timeout(sock, d.keep_alive_timeout)
-            start = None
-            try:
-                while True:
+            # ---- read one request head (pipelined bytes may already be in buf)
+            start = time.time() if buf else None
+            while True:
+                if buf:
                     try:
-                        ev = h.next_event()
-                    except h11.RemoteProtocolError as e:
-                        buf = h.trailing_data[0]
-                        nl = buf.find(b"\n")
-                        if (nl < 0 and len(buf) > d.limit_request_line + 2) or nl > d.limit_request_line + 1:
-                            self._early_error(stream, d, 414, client, "HP03002",
-                                              f"request line longer than LimitRequestLine {d.limit_request_line}")
-                        else:
-                            self._early_error(stream, d, 400, client, "HP03004", f"malformed request: {e}")
+                        parsed = parse_head(buf, limits)
+                    except ProtocolError as e:
+                        msgid = {414: "HP03002"}.get(e.status, "HP03003" if "Limit" in e.reason else "HP03004")
+                        self._early_error(stream, d, e.status, client, msgid, e.reason)
                         return True
-                    if ev is h11.NEED_DATA:
-                        buf = h.trailing_data[0]
-                        if buf:
-                            nl = buf.find(b"\n")
-                            if (nl < 0 and len(buf) > d.limit_request_line + 2) or nl > d.limit_request_line + 1:
-                                self._early_error(stream, d, 414, client, "HP03002",
-                                                  f"request line longer than LimitRequestLine {d.limit_request_line}")
-                                return True
-                        data = stream.recv(65536)
-                        if waiting_idle and data:
-                            waiting_idle = False
-                            set_recv_timeout(sock, d.timeout)
-                            _state(slot, "reading")
-                        if start is None:
-                            start = time.time()
-                        h.receive_data(data)
-                        continue
-                    break
-            except StreamTimeout:
-                if not waiting_idle and h.trailing_data[0]:
-                    error_log.info("http", "HP03005", "timeout reading the request", client=client)
-                    self._early_error(stream, d, 408, client, None, None)
-                return True
-            except StreamClosed:
-                return False
-            if isinstance(ev, h11.ConnectionClosed):
-                return False
-            if not isinstance(ev, h11.Request):
-                return True
-            if start is None:
-                start = time.time()
+                    if parsed is not None:
+                        break
+                elif served and not stream.pending():
+                    # idle between requests: wait KeepAliveTimeout with poll (SO_RCVTIMEO keeps
+                    # Timeout for the reads themselves, saving two setsockopt per request)
+                    _state(slot, "keepalive")
+                    if not poller.poll(keep_alive_ms):
+                        return True
+                    _state(slot, "reading")
+                try:
+                    data = stream.recv(65536)
+                except StreamTimeout:
+                    if buf:
+                        error_log.info("http", "HP03005", "timeout reading the request", client=client)
+                        self._early_error(stream, d, 408, client, None, None)
+                    return True
+                if not data:
+                    return False
+                if start is None:
+                    start = time.time()
+                buf += data
+            head, consumed = parsed
+            del buf[:consumed]
             served += 1
             _state(slot, "writing")
-            keep = self._handle_request(h, stream, ev, site, tls_state, ssl_info, client_addr,
+            keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
                                         local, slot, client, served, start)
             if not keep:
-                return True
-            if h.their_state is h11.SEND_BODY:
-                # h11 reports a body-less request's end as a separate event; any body means close.
-                try:
-                    if not isinstance(h.next_event(), h11.EndOfMessage):
-                        return True
-                except h11.RemoteProtocolError:
-                    return True
-            if h.our_state is h11.DONE and h.their_state is h11.DONE:
-                h.start_next_cycle()
-            else:
                 return True
 
     def _early_error(self, stream, d: VHost, status: int, client: str, msgid: str | None,
                      text: str | None) -> None:
-        """An error before h11 produced a Request: written by hand, then the connection closes."""
+        """An error before a request head was parsed: written by hand, then the connection closes."""
         if msgid:
             error_log.info("http", msgid, text or "", client=client)
         body = error_body(status)
@@ -386,16 +368,12 @@ class ConnectionHandler:
         return self._date_cache[1]
 
     # --- one request ------------------------------------------------------------------------
-    def _handle_request(self, h, stream, req: h11.Request, site: Site, tls_state, ssl_info,
+    def _handle_request(self, stream, req: RequestHead, site: Site, tls_state, ssl_info,
                         client_addr, local, slot, client, served: int, start: float) -> bool:
-        d = site.default
-        method = req.method.decode("ascii", "replace")
+        method = req.method
         target = req.target
-        version = req.http_version.decode("ascii", "replace")
-        line = f"{method} {target.decode('latin-1')} HTTP/{version}"
-        headers: dict[str, str] = {}
-        for name, value in req.headers:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+        headers = req.headers
+        line = req.request_line
         if slot is not None:
             try:
                 slot.record_request(line)
@@ -404,29 +382,13 @@ class ConnectionHandler:
         rec = RequestRecord(remote_ip=client_addr[0] if client_addr else "-",
                             remote_port=client_addr[1] if client_addr else 0,
                             local_ip=str(local[0]), local_port=int(local[1]), request_line=line,
-                            method=method, protocol=f"HTTP/{version}", start=start,
+                            method=method, protocol="HTTP/" + req.version, start=start,
                             request_headers=headers, host_header=headers.get("host", ""),
                             ssl_protocol=ssl_info[0], ssl_cipher=ssl_info[1],
-                            requests_on_connection=served)
-        # Limits first (Apache checks them while reading, before any vhost logic).
-        status = None
-        if len(req.method) + len(target) + 10 > d.limit_request_line + 0:
-            status, msgid, why = 414, "HP03002", f"request line longer than LimitRequestLine {d.limit_request_line}"
-        elif len(req.headers) > d.limit_request_fields:
-            status, msgid, why = 400, "HP03003", f"more than LimitRequestFields {d.limit_request_fields} header fields"
-        else:
-            for name, value in req.headers:
-                if len(name) + 2 + len(value) > d.limit_request_field_size:
-                    status, msgid, why = 400, "HP03003", (f"header field {name.decode('latin-1')} longer than "
-                                                          f"LimitRequestFieldSize {d.limit_request_field_size}")
-                    break
+                            requests_on_connection=served, http10=req.version == "1.0")
         host = headers.get("host", "")
         hostname = _hostname(host)
         vhost = site.select(hostname) if hostname else None
-        if status is not None:
-            error_log.info("http", msgid, why, client=client)
-            vh = vhost or site.default
-            return self._respond_error(h, stream, vh, rec, status, close=True, client=client)
         # Vhost selection, with mod_ssl's SNI rules.
         if tls_state is not None:
             if tls_state.servername is not None:
@@ -435,58 +397,57 @@ class ConnectionHandler:
                 if hostname and req_v is not sni_v and req_v.ssl != sni_v.ssl:
                     error_log.error("ssl", "HP02004", f"Host {hostname!r} names another vhost than "
                                     f"SNI {tls_state.servername!r}: 421", client=client)
-                    return self._respond_error(h, stream, sni_v, rec, 421, close=False, client=client)
+                    return self._respond_error(stream, sni_v, rec, 421, close=False, client=client)
                 vhost = req_v
             else:
                 vhost = vhost or site.default
                 if vhost.ssl.strict_sni or site.default.ssl.strict_sni:
                     error_log.error("ssl", "HP02005", "no SNI from the client and "
                                     "SSLStrictSNIVHostCheck is on: 403", client=client)
-                    return self._respond_error(h, stream, vhost, rec, 403, close=False, client=client)
+                    return self._respond_error(stream, vhost, rec, 403, close=False, client=client)
         else:
             vhost = vhost or site.default
         rec.server_name = vhost.server_name
         rt = self.runtime(vhost)
-        has_body = _has_body(headers)
 
-        keep_alive = (vhost.keep_alive and not has_body and
+        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
-            return self._respond_error(h, stream, vhost, rec, 501, close=not keep_alive, client=client)
+            return self._respond_error(stream, vhost, rec, 501, close=not keep_alive, client=client)
         if method == "OPTIONS":
-            return self._send(h, stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
+            return self._send(stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
         if method not in ("GET", "HEAD"):
-            return self._respond_error(h, stream, vhost, rec, 405, close=not keep_alive,
+            return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
                                        client=client, extra=[(b"Allow", ALLOW)])
         try:
             path, query = url_path(target)
         except PathError as e:
             error_log.info("http", "HP03012" if e.status == 403 else "HP03004" if e.status == 400 else "HP03010",
                            f"{e.reason}: {target.decode('latin-1')}", client=client)
-            return self._respond_error(h, stream, vhost, rec, e.status, close=not keep_alive, client=client)
+            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
         rec.url_path, rec.query = path, query.decode("latin-1")
         redir = find_redirect(path, query, vhost.redirects)
         if redir is not None:
             extra = [(b"Location", redir.location.encode("latin-1", "replace"))] if redir.location else []
-            return self._respond_error(h, stream, vhost, rec, redir.status, close=not keep_alive,
+            return self._respond_error(stream, vhost, rec, redir.status, close=not keep_alive,
                                        client=client, extra=extra, location=redir.location)
         try:
             root, fpath = map_to_root(path, vhost.document_root, vhost.aliases)
             root_real = rt.real_roots.get(root)
             res = resolve_file(fpath, root, follow_symlinks=vhost.options_follow_symlinks,
                                if_owner_match=vhost.options_symlinks_if_owner_match,
-                               root_real=root_real)
+                               root_real=root_real, open_file=True)
             if res.is_dir:
                 if not path.endswith("/"):
                     loc = self._absolute(site, vhost, host, path + "/") + ("?" + query.decode("latin-1") if query else "")
-                    return self._respond_error(h, stream, vhost, rec, 301, close=not keep_alive, client=client,
+                    return self._respond_error(stream, vhost, rec, 301, close=not keep_alive, client=client,
                                                extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc)
                 for name in vhost.directory_index:
                     try:
                         cand = resolve_file(os.path.join(fpath, name), root,
                                             follow_symlinks=vhost.options_follow_symlinks,
                                             if_owner_match=vhost.options_symlinks_if_owner_match,
-                                            root_real=root_real)
+                                            root_real=root_real, open_file=True)
                     except PathError:
                         continue
                     if not cand.is_dir:
@@ -495,14 +456,14 @@ class ConnectionHandler:
                 else:
                     error_log.error("http", "HP03011", f"directory index forbidden by rule (no "
                                     f"DirectoryIndex file, no listings): {res.path}/", client=client)
-                    return self._respond_error(h, stream, vhost, rec, 403, close=not keep_alive, client=client)
+                    return self._respond_error(stream, vhost, rec, 403, close=not keep_alive, client=client)
         except PathError as e:
             if e.status == 404:
                 error_log.info("http", "HP03010", f"File does not exist: {fpath}", client=client)
             else:
                 error_log.error("http", "HP03012", f"{e.reason}: {fpath}", client=client)
-            return self._respond_error(h, stream, vhost, rec, e.status, close=not keep_alive, client=client)
-        return self._serve_file(h, stream, rt, rec, res.path, method, headers, keep_alive, served, client)
+            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
+        return self._serve_file(stream, rt, rec, res, method, headers, keep_alive, served, client)
 
     def _absolute(self, site: Site, vhost: VHost, host: str, path: str) -> str:
         scheme = "https" if site.ssl else "http"
@@ -513,26 +474,20 @@ class ConnectionHandler:
                 host = f"{host}:{site.port}"
         return f"{scheme}://{host}{path}"
 
-    def _serve_file(self, h, stream, rt: VHostRuntime, rec, path: str, method: str,
+    def _serve_file(self, stream, rt: VHostRuntime, rec, res, method: str,
                     headers: dict[str, str], keep_alive: bool, served: int, client: str) -> bool:
+        fd, st, path = res.fd, res.st, res.path
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            status = 404 if e.errno == errno.ENOENT else 403
-            error_log.error("http", "HP03012", f"cannot open {path}: {e.strerror}", client=client)
-            return self._respond_error(h, stream, rt.vhost, rec, status, close=not keep_alive, client=client)
-        try:
-            st = os.fstat(fd)
             size = st.st_size
             mtime = min(st.st_mtime, time.time())
             etag = make_etag(size, st.st_mtime_ns)
             validators = [(b"Last-Modified", http_date(mtime).encode()), (b"ETag", etag.encode())]
             cond = evaluate_conditionals(method, headers, etag, mtime)
             if cond == 304:
-                return self._send(h, stream, rt, rec, 304, validators, b"", keep_alive, served,
+                return self._send(stream, rt, rec, 304, validators, b"", keep_alive, served,
                                   no_length=True)
             if cond == 412:
-                return self._respond_error(h, stream, rt.vhost, rec, 412, close=not keep_alive, client=client)
+                return self._respond_error(stream, rt.vhost, rec, 412, close=not keep_alive, client=client)
             ctype = rt.mime.lookup(path)
             hdrs = list(validators)
             hdrs.append((b"Accept-Ranges", b"bytes"))
@@ -542,47 +497,44 @@ class ConnectionHandler:
             rng = parse_range(headers.get("range"), size) if method == "GET" else None
             if rng is not None and if_range_allows(headers.get("if-range"), etag, mtime):
                 if rng == UNSATISFIABLE:
-                    return self._respond_error(h, stream, rt.vhost, rec, 416, close=not keep_alive,
+                    return self._respond_error(stream, rt.vhost, rec, 416, close=not keep_alive,
                                                client=client, extra=[(b"Content-Range", f"bytes */{size}".encode())])
                 first, last = rng
                 status, length = 206, last - first + 1
                 hdrs.append((b"Content-Range", f"bytes {first}-{last}/{size}".encode()))
             if method == "HEAD":
                 hdrs.append((b"Content-Length", str(length).encode()))
-                return self._send(h, stream, rt, rec, status, hdrs, b"", keep_alive, served,
+                return self._send(stream, rt, rec, status, hdrs, b"", keep_alive, served,
                                   no_length=True)
             if length <= SMALL_FILE:
                 body = os.pread(fd, length, first)
-                return self._send(h, stream, rt, rec, status, hdrs, body, keep_alive, served)
-            return self._send_large(h, stream, rt, rec, status, hdrs, fd, first, length,
+                return self._send(stream, rt, rec, status, hdrs, body, keep_alive, served)
+            return self._send_large(stream, rt, rec, status, hdrs, fd, first, length,
                                     keep_alive, served, client)
         finally:
             os.close(fd)
 
-    def _response_headers(self, rt: VHostRuntime, hdrs, keep_alive: bool, served: int) -> list:
+    def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:
         v = rt.vhost
         out = [(b"Date", self._date()), (b"Server", SERVER_HEADER)]
         out.extend(hdrs)
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
-            out.append((b"Keep-Alive", f"timeout={_num(v.keep_alive_timeout)}, max={remaining}".encode()))
+            out.append((b"Keep-Alive", b"timeout=%s, max=%d" % (_num(v.keep_alive_timeout).encode(), remaining)))
+            if rec.http10:
+                out.append((b"Connection", b"Keep-Alive"))
         else:
             out.append((b"Connection", b"close"))
         return out
 
-    def _send(self, h, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
+    def _send(self, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
               keep_alive: bool, served: int, no_length: bool = False) -> bool:
-        out = self._response_headers(rt, hdrs, keep_alive, served)
+        out = self._response_headers(rt, rec, hdrs, keep_alive, served)
         if not no_length:
-            out.append((b"Content-Length", str(len(body)).encode()))
-        try:
-            data = h.send(h11.Response(status_code=status, headers=out, reason=reason(status).encode()))
-            if body and rec.method != "HEAD":
-                data += body
-                h.send_with_data_passthrough(h11.Data(data=body))
-            data += h.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as e:
-            raise RuntimeError(f"response framing: {e}") from None
+            out.append((b"Content-Length", b"%d" % len(body)))
+        data = response_head(status, reason(status), out)
+        if body and rec.method != "HEAD":
+            data += body
         ok = True
         try:
             stream.sendall(data)
@@ -594,25 +546,22 @@ class ConnectionHandler:
         self._log(rt, rec, out)
         return ok and keep_alive
 
-    def _send_large(self, h, stream, rt, rec, status, hdrs, fd, first, length, keep_alive, served,
+    def _send_large(self, stream, rt, rec, status, hdrs, fd, first, length, keep_alive, served,
                     client) -> bool:
-        out = self._response_headers(rt, hdrs, keep_alive, served)
-        out.append((b"Content-Length", str(length).encode()))
+        out = self._response_headers(rt, rec, hdrs, keep_alive, served)
+        out.append((b"Content-Length", b"%d" % length))
         sent = 0
         ok = True
         try:
-            stream.sendall(h.send(h11.Response(status_code=status, headers=out,
-                                               reason=reason(status).encode())))
+            stream.sendall(response_head(status, reason(status), out))
             off = first
             while sent < length:
                 chunk = os.pread(fd, min(CHUNK, length - sent), off)
                 if not chunk:
                     raise StreamClosed("file shrank while being sent")
-                h.send_with_data_passthrough(h11.Data(data=chunk))
                 stream.sendall(chunk)
                 sent += len(chunk)
                 off += len(chunk)
-            stream.sendall(h.send(h11.EndOfMessage()))
         except (StreamTimeout, StreamClosed) as e:
             error_log.info("http", "HP03014", f"client went away after {sent} of {length} bytes: {e}",
                            client=client)
@@ -621,7 +570,7 @@ class ConnectionHandler:
         self._log(rt, rec, out)
         return ok and keep_alive
 
-    def _respond_error(self, h, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
+    def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
                        extra=(), location: str | None = None) -> bool:
         rt = self.runtime(vhost)
         hdrs = list(extra)
@@ -643,9 +592,9 @@ class ConnectionHandler:
         hdrs.append((b"Content-Type", ctype))
         if rec.method == "HEAD":
             hdrs.append((b"Content-Length", str(len(body)).encode()))
-            return self._send(h, stream, rt, rec, status, hdrs, b"", not close, rec.requests_on_connection,
+            return self._send(stream, rt, rec, status, hdrs, b"", not close, rec.requests_on_connection,
                               no_length=True) and not close
-        return self._send(h, stream, rt, rec, status, hdrs, body, not close,
+        return self._send(stream, rt, rec, status, hdrs, body, not close,
                           rec.requests_on_connection) and not close
 
     def _error_document(self, rt: VHostRuntime, doc: str, client: str):
@@ -686,13 +635,6 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.split(":", 1)[0].rstrip(".")
-
-
-def _has_body(headers: dict[str, str]) -> bool:
-    if "transfer-encoding" in headers:
-        return True
-    cl = headers.get("content-length")
-    return cl is not None and cl.strip() not in ("", "0")
 
 
 def _state(slot, state: str) -> None:

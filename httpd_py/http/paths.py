@@ -155,19 +155,44 @@ class Resolved:
     path: str                  # real file or directory path (symlinks resolved)
     st: os.stat_result
     is_dir: bool
+    fd: int | None = None      # open descriptor of the checked file (open_file=True); caller closes
 
 
 def _inside(real: str, root_real: str) -> bool:
     return real == root_real or real.startswith(root_real.rstrip("/") + "/")
 
 
+_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+def _fd_path(fd: int, fallback: str) -> str:
+    """The kernel's path of an open descriptor (one readlink), else realpath of ``fallback``."""
+    if _PROC_FD:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return os.path.realpath(fallback)
+
+
+def _stat_error(e: OSError) -> PathError:
+    if isinstance(e, (FileNotFoundError, NotADirectoryError)):
+        return PathError(404, "file does not exist")
+    return PathError(403, f"cannot access file: {e.strerror}")
+
+
 def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
-                 if_owner_match: bool = False, root_real: str | None = None) -> Resolved:
+                 if_owner_match: bool = False, root_real: str | None = None,
+                 open_file: bool = False) -> Resolved:
     """Check ``file_path`` (under ``root``) against the symlink options and containment.
 
-    Raises PathError 404 when missing, 403 when refused.
+    The containment check runs on the opened descriptor (its /proc/self/fd link), so what is
+    checked is what is served; with ``open_file`` the descriptor of a regular file is returned
+    in ``Resolved.fd``.  Raises PathError 404 when missing, 403 when refused.
     """
     root_real = root_real or os.path.realpath(root)
+    if os.path.basename(file_path.rstrip("/")).startswith(".ht"):
+        raise PathError(403, ".ht* files are never served")
     if not follow_symlinks or if_owner_match:
         rel = file_path[len(root.rstrip("/")):].strip("/")
         cur = root.rstrip("/") or "/"
@@ -175,12 +200,8 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
             cur = os.path.join(cur, seg)
             try:
                 lst = os.lstat(cur)
-            except FileNotFoundError:
-                raise PathError(404, "file does not exist") from None
-            except NotADirectoryError:
-                raise PathError(404, "a path component is not a directory") from None
-            except OSError:
-                raise PathError(403, "cannot stat path") from None
+            except OSError as e:
+                raise _stat_error(e) from None
             if stat.S_ISLNK(lst.st_mode):
                 if not if_owner_match:
                     raise PathError(403, "symbolic link not allowed (Options -FollowSymLinks)")
@@ -191,22 +212,31 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
                 if tst.st_uid != lst.st_uid:
                     raise PathError(403, "symbolic link owner does not match target owner "
                                          "(Options SymLinksIfOwnerMatch)")
-    if os.path.basename(file_path.rstrip("/")).startswith(".ht"):
-        raise PathError(403, ".ht* files are never served")
-    real = os.path.realpath(file_path)
-    if not _inside(real, root_real):
-        raise PathError(403, "path resolves outside the served tree")
     try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise PathError(404, "file does not exist") from None
-    except NotADirectoryError:
-        raise PathError(404, "a path component is not a directory") from None
-    except OSError:
-        raise PathError(403, "cannot stat file") from None
-    if os.path.basename(real).startswith(".ht"):
-        raise PathError(403, ".ht* files are never served")
-    is_dir = stat.S_ISDIR(st.st_mode)
-    if not is_dir and not stat.S_ISREG(st.st_mode):
-        raise PathError(403, "not a regular file")
-    return Resolved(real, st, is_dir)
+        st0 = os.stat(file_path)
+    except OSError as e:
+        raise _stat_error(e) from None
+    is_dir = stat.S_ISDIR(st0.st_mode)
+    if not is_dir and not stat.S_ISREG(st0.st_mode):
+        raise PathError(403, "not a regular file")      # never open FIFOs or devices
+    try:
+        fd = os.open(file_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise _stat_error(e) from None
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (st0.st_dev, st0.st_ino):
+            raise PathError(403, "file changed while being checked")
+        real = _fd_path(fd, file_path)
+        if not _inside(real, root_real):
+            raise PathError(403, "path resolves outside the served tree")
+        if os.path.basename(real).startswith(".ht"):
+            raise PathError(403, ".ht* files are never served")
+        keep = open_file and not is_dir
+        res = Resolved(real, st, is_dir, fd if keep else None)
+        if not keep:
+            os.close(fd)
+        return res
+    except BaseException:
+        os.close(fd)
+        raise

@@ -13,8 +13,18 @@ import time
 from typing import Iterable
 
 
+_DATE_CACHE: dict[int, str] = {}
+
+
 def http_date(ts: float) -> str:
-    return email.utils.formatdate(ts, usegmt=True)
+    """IMF-fixdate; memoised per whole second (Last-Modified values repeat across requests)."""
+    key = int(ts)
+    s = _DATE_CACHE.get(key)
+    if s is None:
+        if len(_DATE_CACHE) > 4096:
+            _DATE_CACHE.clear()
+        s = _DATE_CACHE[key] = email.utils.formatdate(key, usegmt=True)
+    return s
 
 
 def parse_http_date(value: str) -> float | None:
