@@ -86,6 +86,9 @@ def dump_vhosts(cfg: ServerConfig) -> str:
 
 
 def _mutex_line(m) -> str:
+    if m.using_defaults and m.name == "default":
+        # No Mutex line: Apache shows the built-in default with DefaultRuntimeDir.
+        return f"Mutex default: dir=\"{m.directory.rstrip('/')}/\" mechanism=default "
     if m.using_defaults:
         return f"Mutex {m.name}: using_defaults"
     if m.mechanism == "none":

@@ -258,8 +258,11 @@ def _servers(rest: str, provider: str, directive: str) -> tuple[tuple[str, int],
             _check_host(host)
         except ConfigError:
             raise ConfigError(f"{directive}: invalid host '{host}'") from None
-        servers.append((host, port(p, f"{provider} port") if p is not None else
-                        _DEFAULT_PORTS[provider]))
+        try:
+            n = port(p, f"{provider} port") if p is not None else _DEFAULT_PORTS[provider]
+        except ConfigError as e:
+            raise ConfigError(f"{directive}: {e.msg}") from None
+        servers.append((host, n))
     return tuple(servers)
 
 
