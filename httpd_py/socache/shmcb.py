@@ -18,8 +18,10 @@ Layout (all integers little-endian)::
 
     subcache (subcache_size bytes)
     +--------------------------------------------------------------------------------+
-    | subcache header (96 B): seq | idx_pos | idx_used | data_pos | data_used | pad  |
-    |   stats: stores hits misses expired scrolled removes oversized resets (8 x u64)|
+    | subcache header (104 B): seq | idx_pos | idx_used | data_pos | data_used |      |
+    |   live_bytes | live_count | pad                                                |
+    |   stats: stores hits misses expired scrolled removes oversized resets         |
+    |          relocated (9 x u64)                                                   |
     +--------------------------------------------------------------------------------+
     | hash array: index_num x 8 B   (key hash of the live entry in that slot, 0 = none)|
     +--------------------------------------------------------------------------------+
@@ -46,7 +48,10 @@ Differences from Apache, on purpose:
 
 As in Apache: lazy expiry on lookup, a store first drops the leading run of removed or expired
 entries and then evicts the oldest entries whatever their expiry (``scrolled`` counter), and an
-entry larger than a subcache's data ring is refused (HP05001).
+entry larger than a subcache's data ring is refused (HP05001).  Unlike Apache, when the ring is
+full but mostly of dead (overwritten or removed) entries -- ``live_bytes + need`` still fits -- a
+live entry at the head is moved to the tail instead of being evicted (``relocated`` counter):
+re-storing the same few staples over and over never pushes a valid one out.
 """
 from __future__ import annotations
 
@@ -65,7 +70,7 @@ from httpd_py.socache.base import (HP_SHMCB_BAD_ENTRY, HP_SHMCB_BAD_KEY, HP_SHMC
                                    MODULE)
 
 MAGIC = b"HPSHMCB1"
-VERSION = 1
+VERSION = 2
 MIN_SIZE = 8192
 DEFAULT_SIZE = 512000
 MAX_SIZE = 2**32 - 1            # Apache: "size has to be < UINT_MAX"
@@ -77,14 +82,17 @@ AVG_VALUE = 1024
 _HEADER = struct.Struct("<8sIIQIIIIII")            # without the trailing crc32
 HEADER_SIZE = 64
 _SUB = struct.Struct("<IIIII")                     # seq idx_pos idx_used data_pos data_used
+_LIVE = struct.Struct("<II")                       # live_bytes live_count (at offset 20)
+LIVE_OFFSET = 20
 _SEQ = struct.Struct("<I")
-_STATS = struct.Struct("<8Q")
+_STATS = struct.Struct("<9Q")
 _U64 = struct.Struct("<Q")
-SUB_HEADER_SIZE = 96
-STATS_OFFSET = 24
-STAT_NAMES = ("stores", "hits", "misses", "expired", "scrolled", "removes", "oversized", "resets")
+STATS_OFFSET = 32
+SUB_HEADER_SIZE = STATS_OFFSET + 9 * 8             # 104
+STAT_NAMES = ("stores", "hits", "misses", "expired", "scrolled", "removes", "oversized", "resets",
+              "relocated")
 (_ST_STORES, _ST_HITS, _ST_MISSES, _ST_EXPIRED, _ST_SCROLLED, _ST_REMOVES, _ST_OVERSIZED,
- _ST_RESETS) = (STATS_OFFSET + 8 * i for i in range(8))
+ _ST_RESETS, _ST_RELOCATED) = (STATS_OFFSET + 8 * i for i in range(9))
 _ENTRY = struct.Struct("<dIIII")                   # expires data_pos data_len key_len crc
 ENTRY_SIZE = _ENTRY.size                           # 24
 HASH_SIZE = 8
@@ -228,7 +236,7 @@ class ShmcbCache:
             return "was left mid-write"
         if ipos >= g.index_num or iused > g.index_num or dpos >= g.data_size or dused > g.data_size:
             return "has an impossible header"
-        total = 0
+        total = live_b = live_n = 0
         p = dpos
         for j in range(iused):
             slot = (ipos + j) % g.index_num
@@ -239,8 +247,19 @@ class ShmcbCache:
                 return "has an inconsistent index"
             total += elen
             p = (p + elen) % g.data_size
+            hoff = base + SUB_HEADER_SIZE + slot * HASH_SIZE
+            if mm[hoff:hoff + HASH_SIZE] != _ZERO_HASH:
+                live_b += elen
+                live_n += 1
         if total != dused:
             return "has an inconsistent data ring"
+        if _LIVE.unpack_from(mm, base + LIVE_OFFSET) != (live_b, live_n):
+            return "has inconsistent live counters"
+        for slot in range(g.index_num):               # slots outside the ring hold no hash
+            if (slot - ipos) % g.index_num >= iused:
+                hoff = base + SUB_HEADER_SIZE + slot * HASH_SIZE
+                if mm[hoff:hoff + HASH_SIZE] != _ZERO_HASH:
+                    return "has a stray index entry"
         return None
 
     # ---- internals -------------------------------------------------------------------------
@@ -252,6 +271,7 @@ class ShmcbCache:
         mm[base + SUB_HEADER_SIZE: base + SUB_HEADER_SIZE + g.index_num * HASH_SIZE] = \
             bytes(g.index_num * HASH_SIZE)
         _SUB.pack_into(mm, base, 1, 0, 0, 0, 0)
+        _LIVE.pack_into(mm, base + LIVE_OFFSET, 0, 0)
         if count:
             self._bump(mm, base + _ST_RESETS)
         _SEQ.pack_into(mm, base, 0)
@@ -305,15 +325,64 @@ class ShmcbCache:
         if live and expires > now and not force:
             return False
         if live:
-            mm[hoff:hoff + HASH_SIZE] = _ZERO_HASH
+            self._unlive(mm, base, hoff, elen)
             self._bump(mm, base + (_ST_SCROLLED if expires > now else _ST_EXPIRED))
         _SUB.pack_into(mm, base, seq, (ipos + 1) % self._inum, iused - 1,
                        (dpos + elen) % self._dsize, dused - elen)
         return True
 
     def _kill_slot(self, mm: mmap.mmap, base: int, slot: int) -> None:
-        hoff = self._hash_off(base, slot)
+        elen = _ENTRY.unpack_from(mm, self._entry_off(base, slot))[2]
+        self._unlive(mm, base, self._hash_off(base, slot), elen)
+
+    @staticmethod
+    def _unlive(mm: mmap.mmap, base: int, hoff: int, elen: int) -> None:
         mm[hoff:hoff + HASH_SIZE] = _ZERO_HASH
+        lb, ln = _LIVE.unpack_from(mm, base + LIVE_OFFSET)
+        _LIVE.pack_into(mm, base + LIVE_OFFSET, lb - elen, ln - 1)
+
+    def _relocate_head(self, mm: mmap.mmap, base: int, fault) -> None:
+        """Move the live head entry to the tail (same bytes, same expiry): frees nothing by
+        itself, but lets the dead entries behind it reach the head and be dropped."""
+        _s, ipos, iused, dpos, dused = _SUB.unpack_from(mm, base)
+        hoff = self._hash_off(base, ipos)
+        h = mm[hoff:hoff + HASH_SIZE]
+        expires, epos, elen, klen, crc = _ENTRY.unpack_from(mm, self._entry_off(base, ipos))
+        blob = self._read(base, epos, elen)
+        self._unlive(mm, base, hoff, elen)
+        _SUB.pack_into(mm, base, _s, (ipos + 1) % self._inum, iused - 1,
+                       (dpos + elen) % self._dsize, dused - elen)
+        if fault:
+            fault("relocate")
+        self._append(mm, base, blob, klen, expires, crc, h, None)
+        self._bump(mm, base + _ST_RELOCATED)
+
+    def _append(self, mm: mmap.mmap, base: int, blob: bytes, klen: int, expires: float,
+                crc: int, h: bytes, fault) -> None:
+        """Write an entry at the tail (the caller made room); the header update comes last."""
+        seq, ipos, iused, dpos, dused = _SUB.unpack_from(mm, base)
+        need = len(blob)
+        wpos = (dpos + dused) % self._dsize
+        start = base + self.geo.data_offset
+        if wpos + need <= self._dsize:
+            mm[start + wpos: start + wpos + need] = blob
+        else:
+            first = self._dsize - wpos
+            mm[start + wpos: start + self._dsize] = blob[:first]
+            if fault:
+                fault("data-wrap")
+            mm[start: start + need - first] = blob[first:]
+        if fault:
+            fault("data")
+        slot = (ipos + iused) % self._inum
+        _ENTRY.pack_into(mm, self._entry_off(base, slot), expires, wpos, need, klen, crc)
+        hoff = self._hash_off(base, slot)
+        mm[hoff:hoff + HASH_SIZE] = h
+        if fault:
+            fault("index")
+        _SUB.pack_into(mm, base, seq, ipos, iused + 1, dpos, dused + need)
+        lb, ln = _LIVE.unpack_from(mm, base + LIVE_OFFSET)
+        _LIVE.pack_into(mm, base + LIVE_OFFSET, lb + need, ln + 1)
 
     # ---- the provider API ------------------------------------------------------------------
 
@@ -351,32 +420,23 @@ class ShmcbCache:
         while self._pop_head(mm, base, now, force=False):  # leading removed/expired run
             pass
         _s, ipos, iused, dpos, dused = _SUB.unpack_from(mm, base)
+        moves = iused                                      # bound: each entry moves once at most
         while iused >= self._inum or self._dsize - dused < need:
-            self._pop_head(mm, base, now, force=True)      # evict the oldest, whatever its expiry
+            lb, ln = _LIVE.unpack_from(mm, base + LIVE_OFFSET)
+            if moves > 0 and lb + need <= self._dsize and ln < self._inum \
+                    and mm[self._hash_off(base, ipos):self._hash_off(base, ipos) + HASH_SIZE] \
+                    != _ZERO_HASH:
+                self._relocate_head(mm, base, fault)       # mostly dead ring: keep live ones
+                moves -= 1
+            else:
+                self._pop_head(mm, base, now, force=True)  # evict the oldest, whatever its expiry
+            while self._pop_head(mm, base, now, force=False):
+                pass
             _s, ipos, iused, dpos, dused = _SUB.unpack_from(mm, base)
         if fault:
             fault("evicted")
         blob = key + value
-        wpos = (dpos + dused) % self._dsize
-        start = base + self.geo.data_offset
-        if wpos + need <= self._dsize:
-            mm[start + wpos: start + wpos + need] = blob
-        else:
-            first = self._dsize - wpos
-            mm[start + wpos: start + self._dsize] = blob[:first]
-            if fault:
-                fault("data-wrap")
-            mm[start: start + need - first] = blob[first:]
-        if fault:
-            fault("data")
-        slot = (ipos + iused) % self._inum
-        _ENTRY.pack_into(mm, self._entry_off(base, slot), expires_at, wpos, need, len(key),
-                         zlib.crc32(blob))
-        hoff = self._hash_off(base, slot)
-        mm[hoff:hoff + HASH_SIZE] = h
-        if fault:
-            fault("index")
-        _SUB.pack_into(mm, base, seq + 1, ipos, iused + 1, dpos, dused + need)
+        self._append(mm, base, blob, len(key), expires_at, zlib.crc32(blob), h, fault)
         self._bump(mm, base + _ST_STORES)
         _SEQ.pack_into(mm, base, seq + 2)                  # even: consistent
         return True

@@ -23,7 +23,7 @@ from httpd_py.socache.shmcb import ShmcbCache
 from tests.support.tools import wait_until
 
 KEYS = [hashlib.sha1(b"cert-%d" % i).digest() for i in range(40)]
-PHASES = ("begin", "evicted", "data-wrap", "data", "index")
+PHASES = ("begin", "relocate", "evicted", "data-wrap", "data", "index")
 
 
 def make_value(key: bytes, n: int) -> bytes:

@@ -127,3 +127,28 @@ def test_registry():
     r = create(SocacheSpec("redis", raw="redis:h", servers=(("h", 6379),)))
     m = create(SocacheSpec("memcache", raw="memcache:h", servers=(("h", 11211),)))
     assert r.mp_safe and m.mp_safe and isinstance(r, Provider) and isinstance(m, Provider)
+
+
+def test_rewriting_few_keys_never_evicts_a_live_one(tmp_path, errlog):
+    """Apache evicts the ring head even when the ring is mostly overwritten (dead) entries;
+    we move a live head to the tail instead, so a small working set stays whole."""
+    import random
+    path = str(tmp_path / "c.shmcb")
+    c = ShmcbCache(path, 32768)
+    c.init("unit")
+    keys = [b"cert-%d" % i for i in range(12)]
+    rnd = random.Random(7)
+    latest = {}
+    for n in range(3000):
+        k = rnd.choice(keys)
+        latest[k] = b"%d" % n + bytes(rnd.randrange(200, 900))
+        assert c.store(k, latest[k], NOW + 3600, now=NOW)
+    st = c.status()
+    assert st["scrolled"] == 0 and st["relocated"] > 0
+    assert all(c.retrieve(k, now=NOW) == v for k, v in latest.items())
+    c.destroy()
+    d = ShmcbCache(path, 32768)                   # the on-open consistency check agrees
+    d.init("unit")
+    assert errlog.ids() == []
+    assert {k: v for k, v, _ in d.iterate(now=NOW)} == latest
+    d.destroy()
