@@ -275,3 +275,51 @@ def test_slot_states_and_requests_recorded(site):
 
 def test_no_tracebacks_in_error_log(site):
     assert "Traceback" not in site.error_text() and "HP03001" not in site.error_text()
+
+
+def _read_responses(s, count: int) -> list[bytes]:
+    """Read ``count`` Content-Length-framed responses from socket ``s``."""
+    buf, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in buf:
+            data = s.recv(65536)
+            assert data, f"connection closed after {len(out)} responses"
+            buf += data
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        n = int(re.search(rb"Content-Length: (\d+)", head).group(1)) if not head.startswith(b"HTTP/1.1 304") else 0
+        while len(rest) < n:
+            data = s.recv(65536)
+            assert data
+            rest += data
+        out.append(head + b"\r\n\r\n" + rest[:n])
+        buf = rest[n:]
+    return out
+
+
+def test_pipelined_requests_answered_in_order(site):
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
+        s.sendall(b"GET /index.html HTTP/1.1\r\nHost: www.test\r\n\r\n"
+                  b"GET /file.bin HTTP/1.1\r\nHost: www.test\r\n\r\n"
+                  b"GET /sub/ HTTP/1.1\r\nHost: www.test\r\n\r\n")
+        r1, r2, r3 = _read_responses(s, 3)
+    assert r1.endswith(b"<h1>home</h1>\n") and r2.endswith(BODY) and r3.endswith(b"sub index\n")
+    assert b"Connection: close" in r3       # MaxKeepAliveRequests 3
+
+
+def test_http10_keep_alive(site):
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
+        for _ in range(2):
+            s.sendall(b"GET /index.html HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            (r,) = _read_responses(s, 1)
+            assert r.startswith(b"HTTP/1.1 200 ") and b"Connection: Keep-Alive" in r
+        s.sendall(b"GET /index.html HTTP/1.0\r\n\r\n")
+        (r,) = _read_responses(s, 1)
+        assert b"Connection: close" in r
+        assert s.recv(10) == b""
+
+
+def test_request_with_body_answered_then_closed(site):
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
+        s.sendall(b"POST /index.html HTTP/1.1\r\nHost: www.test\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+        (r,) = _read_responses(s, 1)
+        assert r.startswith(b"HTTP/1.1 405 ") and b"Connection: close" in r

@@ -1,0 +1,118 @@
+"""Request-head parsing: every input fed whole, line by line and byte by byte."""
+from __future__ import annotations
+
+import pytest
+
+from httpd_py.http.protocol import Limits, ProtocolError, parse_head, response_head
+
+LIM = Limits(request_line=100, field_size=60, fields=5)
+
+
+def feed(data: bytes, mode: str, limits: Limits = LIM):
+    """Feed ``data`` into a buffer in pieces; return the first parse result (or None)."""
+    if mode == "whole":
+        pieces = [data]
+    elif mode == "lines":
+        pieces = [l for l in data.splitlines(keepends=True)]
+    else:
+        pieces = [data[i:i + 1] for i in range(len(data))]
+    buf = bytearray()
+    for p in pieces:
+        buf += p
+        got = parse_head(buf, limits)
+        if got is not None:
+            return got
+    return None
+
+
+MODES = ["whole", "lines", "bytes"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_simple_get(mode):
+    head, used = feed(b"GET /a?b HTTP/1.1\r\nHost: x.test\r\nUser-Agent:  curl/8 \r\n\r\nNEXT", mode)
+    assert (head.method, head.target, head.version) == ("GET", b"/a?b", "1.1")
+    assert head.headers == {"host": "x.test", "user-agent": "curl/8"}
+    assert head.keep_alive and not head.body
+    assert head.request_line == "GET /a?b HTTP/1.1"
+    assert used == len(b"GET /a?b HTTP/1.1\r\nHost: x.test\r\nUser-Agent:  curl/8 \r\n\r\n")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bare_lf_and_leading_empty_lines(mode):
+    head, used = feed(b"\r\n\nHEAD / HTTP/1.0\nConnection: keep-alive\n\n", mode)
+    assert head.method == "HEAD" and head.version == "1.0" and head.keep_alive
+
+
+@pytest.mark.parametrize("raw,keep", [
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, Close\r\n\r\n", False),
+    (b"GET / HTTP/1.0\r\n\r\n", False),
+    (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", True),
+])
+def test_keep_alive_semantics(raw, keep):
+    assert parse_head(raw, LIM)[0].keep_alive is keep
+
+
+@pytest.mark.parametrize("raw,body", [
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", True),
+])
+def test_body_detection(raw, body):
+    assert parse_head(raw, LIM)[0].body is body
+
+
+def test_repeated_fields_join():
+    head, _ = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nAccept: x\r\nAccept: y\r\n\r\n", LIM)
+    assert head.headers["accept"] == "x, y"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("raw,status", [
+    (b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 100 + b"\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X%d: v\r\n" % i for i in range(6)) + b"\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),                                   # no Host
+    (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),                       # space before colon
+    (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    (b"GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n", 400),
+    (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (b"GET /\r\n\r\n", 400),                                            # HTTP/0.9
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),     # a TLS ClientHello
+])
+def test_errors(raw, status, mode):
+    with pytest.raises(ProtocolError) as ei:
+        feed(raw, mode)
+    assert ei.value.status == status
+
+
+def test_limits_enforced_before_the_head_completes():
+    with pytest.raises(ProtocolError) as ei:
+        parse_head(b"GET /" + b"a" * 200, LIM)              # no LF yet
+    assert ei.value.status == 414
+    with pytest.raises(ProtocolError) as ei:
+        parse_head(b"GET / HTTP/1.1\r\nX: " + b"v" * 100, LIM)
+    assert ei.value.status == 400
+    assert parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n", LIM) is None
+
+
+def test_pipelined_requests_consume_exactly_one_head():
+    data = bytearray(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    h1, used = parse_head(data, LIM)
+    del data[:used]
+    h2, used2 = parse_head(data, LIM)
+    assert (h1.target, h2.target, used2) == (b"/1", b"/2", len(data))
+
+
+def test_response_head():
+    assert response_head(200, "OK", [(b"Content-Length", b"0")]) == b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
