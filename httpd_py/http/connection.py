@@ -283,7 +283,11 @@ class ConnectionHandler:
                 error_log.info("ssl", "HP02002", "TLS handshake timed out", client=client)
                 return None
             except (SSL.Error, OSError) as e:
-                error_log.info("ssl", "HP02001", f"TLS handshake failed: {_ssl_err(e)}", client=client)
+                why = _ssl_err(e)
+                error_log.info("ssl", "HP02001", f"TLS handshake failed: {why}", client=client)
+                if "http request" in why:
+                    # Apache answers plain HTTP on an SSL port with a readable 400
+                    _plain_http_on_tls_port(sock, site)
                 return None
             stream = TLSStream(conn)
             ssl_info = (conn.get_protocol_version_name(), conn.get_cipher_name())
@@ -649,6 +653,22 @@ def _ssl_err(e: Exception) -> str:
     if isinstance(e, SSL.Error) and e.args and isinstance(e.args[0], list):
         return "; ".join(":".join(str(p) for p in item if p) for item in e.args[0]) or type(e).__name__
     return f"{type(e).__name__}: {e}"
+
+
+def _plain_http_on_tls_port(sock: socket.socket, site: Site) -> None:
+    body = (b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+            b"<title>400 Bad Request</title>\n</head><body>\n<h1>Bad Request</h1>\n"
+            b"<p>Your browser sent a request that this server could not understand.<br />\n"
+            b"Reason: You're speaking plain HTTP to an SSL-enabled server port.<br />\n"
+            b"Instead use the HTTPS scheme to access this URL, please.<br />\n</p>\n</body></html>\n")
+    head = (b"HTTP/1.1 400 Bad Request\r\nDate: %s\r\nServer: httpd-py\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"
+            % (http_date(time.time()).encode(), len(body)))
+    try:
+        sock.sendall(head + body)
+    except OSError:
+        return
+    _linger(sock)
 
 
 def _linger(sock: socket.socket) -> None:

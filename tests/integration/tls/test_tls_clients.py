@@ -185,13 +185,18 @@ def test_access_log_has_ssl_variables(tls):
 
 def test_handshake_failure_is_logged_not_raised(tls):
     with socket.create_connection(("127.0.0.1", tls.port), timeout=10) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")     # plain HTTP to a TLS port
+        s.sendall(b"\x16\x03\x01\x00\x05hello")                  # a broken ClientHello
         try:
-            assert not s.recv(1000).startswith(b"HTTP/")    # an alert or EOF, no HTTP answer
+            assert not s.recv(1000).startswith(b"HTTP/")
         except ConnectionResetError:
             pass
     wait_until(lambda: "HP02001" in tls.error_text(), 5, what="HP02001")
     assert "Traceback" not in tls.error_text()
+
+
+def test_plain_http_on_tls_port_gets_readable_400(tls):
+    r = subprocess.run(["curl", "-sS", "-i", f"http://127.0.0.1:{tls.port}/"], capture_output=True, timeout=15)
+    assert r.stdout.startswith(b"HTTP/1.1 400 ") and b"speaking plain HTTP to an SSL-enabled" in r.stdout
 
 
 def test_many_concurrent_clients(tmp_path):
@@ -222,3 +227,21 @@ def test_many_concurrent_clients(tmp_path):
             t.join(60)
     assert not errors
     assert results == [(200, 2000)] * 120
+
+
+def test_without_tickets_sessions_resume_only_in_the_same_worker(tmp_path):
+    """SSLSessionTickets off: session IDs live in each worker's own OpenSSL cache (pyOpenSSL has
+    no hooks for a shared SSLSessionCache), so only the worker that made a session resumes it."""
+    pki = make_pki(tmp_path / "pki", ("a.test",))
+    p1, p2 = free_port(), free_port()
+    sc = ssl_for(pki, "a.test", session_tickets=False)
+    cfg = config(tmp_path, (vhost("a.test", tmp_path, None, ssl=sc),), (p1, p2))
+    sess = tmp_path / "sess.pem"
+    req = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+    with serve(cfg, tmp_path, workers=1):
+        s_client(p1, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_out", str(sess), stdin=req)
+        assert sess.exists()
+        same = s_client(p1, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_in", str(sess), stdin=req)
+        other = s_client(p2, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_in", str(sess), stdin=req)
+    assert b"Reused, TLSv1.2" in same.stdout
+    assert b"New, TLSv1.2" in other.stdout
