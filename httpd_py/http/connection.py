@@ -8,7 +8,16 @@ exception is logged as HP03001 and the connection closed).
 Sockets stay blocking; Timeout and KeepAliveTimeout are kernel timeouts (SO_RCVTIMEO /
 SO_SNDTIMEO), because ``socket.settimeout()`` makes the descriptor non-blocking and pyOpenSSL
 then fails handshakes with WantReadError.  A kernel timeout surfaces as WantRead/WantWrite from
-pyOpenSSL or EAGAIN from the socket: both mean "timed out".
+pyOpenSSL or EAGAIN from the socket: both mean "timed out".  The idle wait between keep-alive
+requests is a poll() bounded by KeepAliveTimeout (cheaper than switching SO_RCVTIMEO twice per
+request).  Request heads are parsed by ``http.protocol`` (our own sans-I/O parser: h11 cost
+about half of a small-file request's CPU); a request with a body is answered and the
+connection closed, with a short lingering close so the answer is not lost to a RST.
+
+Per request: parse head -> choose vhost -> Redirect -> Alias/DocumentRoot mapping
+(``http.paths``) -> open and check the file (containment checked on the opened descriptor) ->
+conditionals and Range (``http.static``) -> one ``sendall`` of head and body for files up to
+256 KiB, 256 KiB chunks above -> access-log lines (``http.accesslog``).
 
 Connection-level settings (Timeout, KeepAliveTimeout, the limits) come from the address's
 default vhost, as in Apache before the Host header is known; request-level ones (DocumentRoot,
@@ -26,8 +35,9 @@ Log ids (module "http" unless noted): HP03001 unexpected exception, HP03002 requ
 long (414), HP03003 header field too long / too many fields (400), HP03004 malformed request
 (400), HP03005 timeout reading a request, HP03010 file does not exist (404), HP03011 directory
 without index (403), HP03012 access refused by path rules (403), HP03013 ErrorDocument failed,
-HP03014 client went away while sending; ssl: HP02001 handshake failed, HP02002 handshake
-timed out, HP02004 421, HP02005 strict SNI 403.
+HP03014 client went away while sending, HP03020 TypesConfig missing; ssl: HP02001 handshake
+failed (plain HTTP on a TLS port also gets Apache's readable 400), HP02002 handshake timed out,
+HP02004 421, HP02005 strict SNI 403, HP02006 SNI callback failure, HP02010 context built.
 """
 from __future__ import annotations
 
