@@ -28,9 +28,9 @@ SSLCACertificateFile/Path   load_verify_locations (also lets OpenSSL complete a 
 ALPN                        offers http/1.1 only
 ==========================  ====================================================================
 
-Log ids (module "ssl"): HP02001 handshake failed, HP02002 handshake timeout/EOF, HP02003 unknown
-SNI name under SSLStrictSNIVHostCheck, HP02004 421 misdirected request, HP02005 strict SNI 403,
-HP02010 context built (debug).
+Log ids (module "ssl"): HP02001 handshake failed, HP02002 handshake timed out, HP02004 421
+misdirected request, HP02005 no SNI under SSLStrictSNIVHostCheck (403), HP02006 SNI callback
+failure, HP02010 context built (debug).
 """
 from __future__ import annotations
 
