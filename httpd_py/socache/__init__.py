@@ -12,7 +12,7 @@ from httpd_py.socache.base import NoneProvider, Provider
 
 __all__ = ["create", "Provider", "PROVIDERS"]
 
-PROVIDERS = ("shmcb", "default", "redis", "memcache", "none")
+PROVIDERS = ("shmcb", "default", "dbm", "redis", "memcache", "none")
 
 
 def create(spec: SocacheSpec, cfg: ServerConfig | None = None) -> Provider:
@@ -42,7 +42,7 @@ def create(spec: SocacheSpec, cfg: ServerConfig | None = None) -> Provider:
     if name == "none":
         return NoneProvider()
     if name == "dbm":
-        raise ConfigError("SSL stapling/session cache type 'dbm' is not supported by httpd-py "
-                          "(use shmcb:/path(size) for a persistent cache)")
+        from httpd_py.socache.dbm import DbmCache
+        return DbmCache(spec.path, cfg.default_runtime_dir if cfg is not None else "")
     raise ConfigError(f"unknown socache provider {spec.provider!r} "
-                      f"(shmcb, redis, memcache or none)")
+                      f"(shmcb, dbm, redis, memcache or none)")

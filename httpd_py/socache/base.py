@@ -22,6 +22,8 @@ HP_SHMCB_SUBCACHE_RESET = "HP05003"  # shmcb: subcache left mid-write (killed wr
 HP_SHMCB_BAD_ENTRY = "HP05004"      # shmcb: entry failed its checksum, dropped
 HP_SHMCB_OPEN_FAILED = "HP05005"    # shmcb: cannot create/open/map the file
 HP_SHMCB_BAD_KEY = "HP05006"        # shmcb: empty key refused
+HP_DBM_REBUILT = "HP05007"          # dbm: file is not a usable database, rebuilt
+HP_DBM_ERROR = "HP05008"            # dbm: open/read/write failed or entry too big -> miss
 HP_REDIS_ERROR = "HP05010"          # redis: server down, timeout, protocol error -> miss
 HP_REDIS_OVERSIZED = "HP05011"      # redis: entry over max_entry_size refused
 HP_MEMCACHE_ERROR = "HP05020"       # memcache: server down, timeout, server error -> miss
@@ -36,7 +38,7 @@ HP_FLEET_RELEASE = "HP05041"        # fleet lock: release failed or lock already
 class Provider(Protocol):
     """One shared object cache; see the module docstring for the lifecycle."""
 
-    name: str               # "shmcb", "redis", "memcache", "none"
+    name: str               # "shmcb", "dbm", "redis", "memcache", "none"
     mp_safe: bool           # False: the caller serialises calls with a GlobalMutex
     max_entry_size: int     # key + value bytes above which store() refuses (logged)
 

@@ -13,7 +13,7 @@ from httpd_py.socache import create
 from httpd_py.socache.mutex import GlobalMutex
 from tests.support.servers import memcached_server, redis_server
 
-PROVIDERS = ("shmcb-anon", "shmcb-file", "redis", "memcache")
+PROVIDERS = ("shmcb-anon", "shmcb-file", "dbm", "redis", "memcache")
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +85,9 @@ def make_spec(kind: str, tmp_path, request, size: int = 2_000_000) -> SocacheSpe
     if kind == "shmcb-file":
         path = str(tmp_path / "stapling.shmcb")
         return SocacheSpec("shmcb", raw=f"shmcb:{path}({size})", path=path, size=size)
+    if kind == "dbm":
+        path = str(tmp_path / "socache.db")
+        return SocacheSpec("dbm", raw=f"dbm:{path}", path=path)
     if kind == "redis":
         host, port = request.getfixturevalue("redis_addr")
         return SocacheSpec("redis", raw=f"redis:{host}:{port}", servers=((host, port),))

@@ -1,5 +1,6 @@
-"""One contract suite for every socache provider: shmcb (anonymous and file-backed), redis,
-memcache.  Real servers on loopback; shmcb is used under its GlobalMutex as mod_ssl uses it."""
+"""One contract suite for every socache provider: shmcb (anonymous and file-backed), dbm
+(SQLite), redis, memcache.  Real servers on loopback; shmcb is used under its GlobalMutex as
+mod_ssl uses it."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ NOW = 1_800_000_000.0          # explicit clock for shmcb; network providers use
 
 
 def _now(cache) -> float:
-    return NOW if cache.kind.startswith("shmcb") else time.time()
+    return NOW if cache.kind.startswith("shmcb") or cache.kind == "dbm" else time.time()
 
 
 def test_store_retrieve_binary_keys(cache):
@@ -57,6 +58,11 @@ def test_expiry(cache):
         assert cache.retrieve(b"certid-e", now=NOW) is None             # and it stays gone
         assert cache.status()["expired"] == 1
         return
+    if cache.kind == "dbm":
+        assert cache.store(b"certid-e", b"v", NOW + 100, now=NOW)
+        assert cache.retrieve(b"certid-e", now=NOW + 99.9) == b"v"
+        assert cache.retrieve(b"certid-e", now=NOW + 100) is None
+        return
     # Network providers: the server expires entries.  The TTL it reports matches ours, and a
     # short TTL really expires (bounded wait, 1 s granularity for memcached).
     now = time.time()
@@ -72,7 +78,7 @@ def test_iterate_lists_live_entries_of_this_namespace_only(cache):
     want = {b"it-%d" % i: os.urandom(300) for i in range(5)}
     for k, v in want.items():
         assert cache.store(k, v, now + 600, now=now)
-    if cache.kind.startswith("shmcb"):
+    if cache.kind.startswith("shmcb") or cache.kind == "dbm":
         assert cache.store(b"it-short", b"v", now + 10, now=now)
         got = {k: v for k, v, e in cache.iterate(now=now + 20)}   # it-short has expired by then
     else:
@@ -88,7 +94,8 @@ def test_oversized_is_refused_and_logged(cache, errlog):
     big = b"x" * (size + 1)
     assert cache.store(b"big", big, now + 600, now=now) is False
     assert cache.retrieve(b"big", now=now) is None
-    expected = {"shmcb": "HP05001", "redis": "HP05011", "memcache": "HP05021"}[cache.p.name]
+    expected = {"shmcb": "HP05001", "dbm": "HP05008", "redis": "HP05011",
+                "memcache": "HP05021"}[cache.p.name]
     assert expected in errlog.ids()
     assert cache.store(b"small", b"fits", now + 600, now=now)      # still works
     assert cache.retrieve(b"small", now=now) == b"fits"

@@ -133,3 +133,28 @@ def test_symlink_is_not_followed(tmp_path, errlog):
         ShmcbCache(str(link), 200_000).init("x")
     assert target.read_bytes() == b"precious"
 
+
+
+def test_dbm_survives_reopen_and_rebuilds_a_foreign_file(tmp_path, errlog):
+    from httpd_py.config.model import SocacheSpec
+    from httpd_py.socache import create
+    c = create(SocacheSpec("dbm", raw="dbm"), None)
+    c.runtime_dir = str(tmp_path)
+    c.init("ssl_stapling")
+    assert c.path == str(tmp_path / "socache-dbm-ssl_stapling")     # Apache's default name
+    assert stat.S_IMODE(os.stat(c.path).st_mode) == 0o600
+    assert c.store(b"cert", b"staple", NOW + 60, now=NOW)
+    c.destroy()
+    d = create(SocacheSpec("dbm", raw="dbm", path=c.path))
+    d.init("ssl_stapling")
+    assert d.retrieve(b"cert", now=NOW) == b"staple"
+    d.destroy()
+    with open(c.path, "wb") as f:
+        f.write(b"not a database at all\n" * 200)
+    e = create(SocacheSpec("dbm", raw="dbm", path=c.path))
+    e.init("ssl_stapling")
+    assert "HP05007" in errlog.ids()
+    assert e.retrieve(b"cert", now=NOW) is None
+    assert e.store(b"cert", b"again", NOW + 60, now=NOW)
+    assert e.retrieve(b"cert", now=NOW) == b"again"
+    e.destroy()
