@@ -268,7 +268,7 @@ class ConnectionHandler:
         try:
             local = sock.getsockname()
         except OSError:
-            local = listener_addr
+            local = getattr(listener_addr, "addr", listener_addr)
         sock.setblocking(True)
         site = self.sites.site_for(local[0], local[1])
         default = site.default
@@ -337,7 +337,7 @@ class ConnectionHandler:
                     # idle between requests: wait KeepAliveTimeout with poll (SO_RCVTIMEO keeps
                     # Timeout for the reads themselves, saving two setsockopt per request)
                     _state(slot, "keepalive")
-                    if not poller.poll(keep_alive_ms):
+                    if not _wait_readable(poller, keep_alive_ms, slot):
                         return True
                     _state(slot, "reading")
                 try:
@@ -424,7 +424,7 @@ class ConnectionHandler:
         rec.server_name = vhost.server_name
         rt = self.runtime(vhost)
 
-        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and
+        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and not _stopping(slot) and
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
             return self._respond_error(stream, vhost, rec, 501, close=not keep_alive, client=client)
@@ -649,6 +649,30 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.split(":", 1)[0].rstrip(".")
+
+
+def _stopping(slot) -> bool:
+    """True when the worker was asked to stop (graceful restart): finish, no more keep-alive."""
+    if slot is None:
+        return False
+    try:
+        return bool(slot.stopping())
+    except Exception:
+        return False
+
+
+def _wait_readable(poller, timeout_ms: int, slot) -> bool:
+    """Wait for the next request's bytes up to KeepAliveTimeout; give up early when the worker
+    is stopping.  Polls in slices of at most 500 ms so a graceful stop is seen promptly."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if poller.poll(min(500, max(1, int(left * 1000)))):
+            return True
+        if _stopping(slot):
+            return False
 
 
 def _state(slot, state: str) -> None:

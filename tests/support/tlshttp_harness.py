@@ -68,6 +68,10 @@ class FileSlot:
     def record_request(self, line: str) -> None:
         self._put(f"request {line}")
 
+    def stopping(self) -> bool:
+        """A graceful stop is requested while ``<path>.stop`` exists."""
+        return os.path.exists(self.path + ".stop")
+
 
 @dataclass
 class Running:

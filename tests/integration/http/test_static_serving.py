@@ -323,3 +323,19 @@ def test_request_with_body_answered_then_closed(site):
         s.sendall(b"POST /index.html HTTP/1.1\r\nHost: www.test\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
         (r,) = _read_responses(s, 1)
         assert r.startswith(b"HTTP/1.1 405 ") and b"Connection: close" in r
+
+
+def test_graceful_stop_ends_keep_alive_after_the_current_request(site):
+    stop = site.slot_file.with_name(site.slot_file.name + ".stop")
+    try:
+        with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
+            s.sendall(b"GET /index.html HTTP/1.1\r\nHost: www.test\r\n\r\n")
+            (r,) = _read_responses(s, 1)
+            assert b"Keep-Alive: " in r
+            stop.touch()
+            s.sendall(b"GET /file.bin HTTP/1.1\r\nHost: www.test\r\n\r\n")
+            (r,) = _read_responses(s, 1)
+            assert r.endswith(BODY) and b"Connection: close" in r      # answered, not lost
+            assert s.recv(10) == b""
+    finally:
+        stop.unlink(missing_ok=True)
