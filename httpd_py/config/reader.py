@@ -11,6 +11,8 @@ Apache reads the configuration in two passes, and errors surface in that order:
    conditional's body is skipped without being parsed (only section nesting is tracked, as
    ``ap_soak_end_container`` does).  Other sections become nodes with children; their open and
    close tags must match.
+   Apache checks no context for these read-time commands (``LoadModule`` or ``ServerRoot`` inside
+   ``<VirtualHost>`` pass ``apache2 -t``), and neither does httpd-py.
 2. **Walk** (``build.py``): every remaining node is checked against the directive table.
 
 A node's location is its file and the number of the last physical line of its logical line.
@@ -268,13 +270,6 @@ def _words(node: Node) -> list[str]:
     return split_args(node.args)
 
 
-def _global_only(node: Node, parents: tuple[Node, ...]) -> None:
-    for p in reversed(parents):
-        if p.lname == "<virtualhost":
-            raise ConfigError(f"{node.name} cannot occur within <VirtualHost> section")
-        raise ConfigError(f"{node.name} not allowed in {p.name}> context")
-
-
 def _include(optional: bool):
     def handler(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) -> list[Node]:
         words = _words(node)
@@ -379,7 +374,6 @@ def _undefine(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) ->
 
 
 def _server_root(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) -> list[Node]:
-    _global_only(node, parents)
     words = _words(node)
     if len(words) != 1:
         raise ConfigError("ServerRoot takes one argument, Common directory of server-related "
@@ -394,7 +388,6 @@ def _server_root(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...])
 
 
 def _load_module(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) -> list[Node]:
-    _global_only(node, parents)
     words = _words(node)
     if len(words) != 2:
         raise ConfigError("LoadModule takes two arguments, a module name and the name of a "
@@ -414,7 +407,6 @@ def _load_module(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...])
 
 
 def _load_file(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) -> list[Node]:
-    _global_only(node, parents)
     if not _words(node):
         raise ConfigError("LoadFile requires at least one argument, shared object file or "
                           "library to load into the server at runtime")

@@ -1,0 +1,123 @@
+"""apache2 -t and httpd-py -t side by side over the corpus in corpus/: the same verdict, and for
+an error the same file and line.
+
+Each corpus file starts with ``# expect: ok``, ``# expect: error``, ``# expect: stricter (...)``
+or ``# expect: lenient (...)``.  "stricter" records a place where Apache is lenient by accident
+(``atoi("abc")`` is 0) and httpd-py refuses the value: Apache must say Syntax OK there and
+httpd-py must report the error in that file.  "lenient" records where the issue asks httpd-py to
+accept what Apache refuses (a UTF-8 byte-order mark).  For the few errors Apache reports without
+a line (it exits at once, e.g. AH00543 for an unknown User), the verdict must agree and httpd-py
+must name the case file.  A case is read through ``Include`` from a common base that loads the
+modules Apache needs, so errors are located in the case file itself.
+"""
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from httpd_py import cli
+from httpd_py.devtools import pki
+from tests.support.tools import free_port, require_tool
+
+CORPUS = Path(__file__).parent / "corpus"
+CASES = sorted(p.name for p in CORPUS.glob("*.conf"))
+MODULES = "/usr/lib/apache2/modules"
+
+BASE = """ServerRoot {root}
+Define PORT {port}
+Define ROOT {root}
+LoadModule mpm_prefork_module {mods}/mod_mpm_prefork.so
+LoadModule ssl_module {mods}/mod_ssl.so
+LoadModule socache_shmcb_module {mods}/mod_socache_shmcb.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule mime_module {mods}/mod_mime.so
+LoadModule dir_module {mods}/mod_dir.so
+LoadModule alias_module {mods}/mod_alias.so
+ServerName localhost
+ErrorLog {root}/logs/error.log
+PidFile {root}/logs/httpd.pid
+DefaultRuntimeDir {root}/logs
+Mutex file:{root}/logs default
+Listen 127.0.0.1:${{PORT}}
+Include {case}
+"""
+
+# Apache: "AH00526: Syntax error on line N of FILE:" (walk) or "apache2: Syntax error on line N
+# of FILE: ..." (read), nested for includes: the innermost location is the error's.
+_LOC = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
+
+
+def expectation(name: str) -> str:
+    first = (CORPUS / name).read_bytes().decode("utf-8-sig").splitlines()[0]
+    m = re.match(r"# expect: (ok|error|stricter|lenient)", first)
+    assert m, f"{name}: first line must be '# expect: ok|error|stricter|lenient'"
+    return m.group(1)
+
+
+def location(text: str):
+    found = _LOC.findall(text)
+    return (found[-1][1], int(found[-1][0])) if found else None
+
+
+def test_corpus_size_and_balance():
+    kinds = [expectation(n) for n in CASES]
+    assert len(CASES) >= 60
+    assert kinds.count("ok") >= 30 and kinds.count("error") + kinds.count("stricter") >= 30
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    apache = require_tool("apache2")
+    root = tmp_path_factory.mktemp("corpus-root")
+    (root / "logs").mkdir()
+    shutil.copytree(CORPUS / "inc", root / "inc")
+    pki.make_pki(root / "pki", ("a.test",), kinds=("rsa",))
+    return apache, root, free_port()
+
+
+def run_apache(apache: str, root: Path, main: Path):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"}
+    p = subprocess.run([apache, "-d", str(root), "-f", str(main), "-t"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout + p.stderr
+
+
+def run_ours(root: Path, main: Path, capfd):
+    rc = cli.main(["-d", str(root), "-f", str(main), "-t"])
+    out, err = capfd.readouterr()
+    return rc, out + err
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case(name, root, capfd):
+    apache, rootdir, port = root
+    case = rootdir / name
+    shutil.copyfile(CORPUS / name, case)
+    main = rootdir / f"main-{name}"
+    main.write_text(BASE.format(root=rootdir, port=port, mods=MODULES, case=case))
+    a_rc, a_out = run_apache(apache, rootdir, main)
+    o_rc, o_out = run_ours(rootdir, main, capfd)
+    assert "Traceback" not in o_out
+    kind = expectation(name)
+    if kind == "ok":
+        assert a_rc == 0, f"Apache rejects an 'ok' case:\n{a_out}"
+        assert o_rc == 0, f"httpd-py rejects what Apache accepts:\n{o_out}"
+        assert "Syntax OK" in o_out
+    elif kind == "error":
+        assert a_rc != 0, f"Apache accepts an 'error' case:\n{a_out}"
+        assert o_rc == 1, f"httpd-py accepts what Apache rejects:\n{a_out}"
+        assert o_out.startswith("AH00526: Syntax error on line ")
+        if location(a_out) is None:
+            assert "names no line" in (CORPUS / name).read_text().splitlines()[0], a_out
+            assert location(o_out)[0] == str(case)
+        else:
+            assert location(o_out) == location(a_out), f"Apache:\n{a_out}\nhttpd-py:\n{o_out}"
+    elif kind == "lenient":
+        assert a_rc != 0 and o_rc == 0, f"Apache:\n{a_out}\nhttpd-py:\n{o_out}"
+    else:
+        assert a_rc == 0, f"no longer lenient in Apache? update the case:\n{a_out}"
+        assert o_rc == 1 and location(o_out) is not None
+        assert location(o_out)[0] == str(case), o_out
