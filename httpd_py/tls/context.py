@@ -38,7 +38,7 @@ from typing import Callable
 
 from cryptography import x509
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi, lib as _lib   # only for set1_curves_list (no public API)
+from OpenSSL._util import lib as _lib   # only for set1_curves_list (no public API)
 
 from httpd_py.config.model import SSLConfig, VHost
 from httpd_py.errors import StartupError
@@ -84,7 +84,7 @@ def _set_groups(ctx: SSL.Context, groups: str) -> None:
         raise StartupError(f"SSLOpenSSLConfCmd Curves/Groups: unknown group list {groups!r}")
 
 
-def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str) -> None:
+def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str, set_opts: int = 0) -> None:
     key = name.lower()
     try:
         if key in ("curves", "groups"):
@@ -111,9 +111,13 @@ def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str) -> None:
                 # SessionTicket and Compression are "enable" words for OP_NO_* flags.
                 inverted = word in ("sessionticket", "compression")
                 if neg != inverted:
-                    _lib.SSL_CTX_clear_options(ctx._context, flag)
-                else:
-                    ctx.set_options(flag)
+                    # pyOpenSSL cannot clear an option: fine when it is not set; a conflict
+                    # with SSLHonorCipherOrder / SSLSessionTickets is reported.
+                    if flag & set_opts and flag != SSL.OP_NO_COMPRESSION:
+                        raise StartupError(f"SSLOpenSSLConfCmd Options {opt} contradicts "
+                                           "SSLHonorCipherOrder / SSLSessionTickets")
+                    continue
+                ctx.set_options(flag)
         else:
             raise StartupError(f"SSLOpenSSLConfCmd {name} is not supported by httpd-py "
                                "(supported: Curves, Groups, CipherString, Ciphersuites, "
@@ -160,7 +164,7 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
         raise StartupError(f"{where}SSLCipherSuite rejected by OpenSSL: {e}") from None
     for name, value in ssl.openssl_conf_cmds:
         try:
-            _apply_conf_cmd(ctx, name, value)
+            _apply_conf_cmd(ctx, name, value, opts)
         except StartupError as e:
             raise StartupError(f"{where}{e}") from None
 

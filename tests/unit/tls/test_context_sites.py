@@ -42,7 +42,11 @@ def test_builds_full_context(pki):
     cfg = ssl_cfg(pki, cipher_suite="ECDHE+AESGCM", tls13_cipher_suites="TLS_AES_128_GCM_SHA256",
                   honor_cipher_order=True, session_tickets=False, chain_file=str(pki.chain_file),
                   ca_file=str(pki.root_file),
-                  openssl_conf_cmds=(("Curves", "X25519:P-256"), ("Options", "ServerPreference")))
+                  openssl_conf_cmds=(("Curves", "X25519:P-256"), ("Groups", "P-256"),
+                                     ("Options", "ServerPreference,-SessionTicket"),
+                                     ("Options", "-Compression"), ("MinProtocol", "TLSv1.2"),
+                                     ("MaxProtocol", "TLSv1.3"), ("CipherString", "ECDHE+AESGCM"),
+                                     ("Ciphersuites", "TLS_AES_256_GCM_SHA384")))
     ctx = build_context(cfg)
     assert isinstance(ctx, SSL.Context)
 
@@ -54,6 +58,9 @@ def test_builds_full_context(pki):
     (dict(openssl_conf_cmds=(("Curves", "nosuchcurve"),)), "Curves/Groups"),
     (dict(openssl_conf_cmds=(("ECDHParameters", "x"),)), "not supported"),
     (dict(chain_file="/nonexistent-chain.pem"), "SSLCertificateChainFile"),
+    (dict(session_tickets=False, openssl_conf_cmds=(("Options", "SessionTicket"),)), "contradicts"),
+    (dict(openssl_conf_cmds=(("Options", "Bugs"),)), "unsupported option"),
+    (dict(openssl_conf_cmds=(("MinProtocol", "SSLv3"),)), "unknown protocol"),
     (dict(protocols=frozenset()), "no protocol"),
 ])
 def test_context_errors_are_startup_errors(pki, change, match):
