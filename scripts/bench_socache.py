@@ -131,7 +131,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--procs", type=int, default=4)
-    ap.add_argument("--only", default="shmcb,shmcb-file,shmcb-flock,shmcb-portalocker,redis,memcache")
+    ap.add_argument("--only", default="shmcb,shmcb-file,shmcb-flock,shmcb-portalocker,dbm,redis,"
+                                      "memcache")
     args = ap.parse_args()
     wanted = args.only.split(",")
     from tests.support.servers import memcached_server, redis_server
@@ -153,6 +154,10 @@ def main() -> int:
             rows.append(run("shmcb (anonymous, portalocker.lock; comparison only)",
                             SocacheSpec("shmcb", size=size), args.procs, args.seconds, tmp,
                             lock="portalocker"))
+        if "dbm" in wanted:
+            rows.append(run("dbm (SQLite WAL file)",
+                            SocacheSpec("dbm", path=os.path.join(tmp, "bench.db")), args.procs,
+                            args.seconds, tmp))
         if "redis" in wanted:
             with redis_server() as addr:
                 rows.append(run("redis (redis-py, loopback)",
