@@ -245,3 +245,27 @@ def test_without_tickets_sessions_resume_only_in_the_same_worker(tmp_path):
         other = s_client(p2, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_in", str(sess), stdin=req)
     assert b"Reused, TLSv1.2" in same.stdout
     assert b"New, TLSv1.2" in other.stdout
+
+
+def test_timeout_bounds_handshake_and_request_reading(tmp_path):
+    """Timeout 1: a silent client is dropped during the handshake (HP02002); a client that
+    stops mid-request gets 408 (HP03005)."""
+    pki = make_pki(tmp_path / "pki", ("a.test",))
+    port = free_port()
+    cfg = config(tmp_path, (vhost("a.test", tmp_path, port, timeout=1, ssl=ssl_for(pki, "a.test")),), (port,))
+    with serve(cfg, tmp_path, workers=1) as running:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            assert s.recv(100) == b""                     # closed by the server, not by our 10 s
+        wait_until(lambda: "HP02002" in running.error_text(), 5, what="HP02002")
+        ctx = ssl.create_default_context(cafile=str(pki.root_file))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
+            with ctx.wrap_socket(raw_sock, server_hostname="a.test") as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: a.te")
+                got = b""
+                while True:
+                    data = s.recv(4096)
+                    if not data:
+                        break
+                    got += data
+        assert got.startswith(b"HTTP/1.1 408 ")
+        wait_until(lambda: "HP03005" in running.error_text(), 5, what="HP03005")
