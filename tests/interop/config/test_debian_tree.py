@@ -1,0 +1,101 @@
+"""Debian's stock /etc/apache2 tree, copied and with ssl + default-ssl enabled as a2enmod/a2ensite
+would do: ``httpd-py -t`` says Syntax OK, and ``httpd-py -S`` prints the same vhost lines as
+``apache2 -S`` on the same tree and environment (from the copy's envvars, with the run, lock and
+log directories pointed into the temporary copy).  /etc/apache2 itself is only read."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from httpd_py.devtools import pki
+from tests.support.tools import require_tool
+
+SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    apache = require_tool("apache2")
+    if not os.path.isdir("/etc/apache2"):
+        require_tool("/etc/apache2 (Debian's apache2 package)")
+    base = tmp_path_factory.mktemp("debian")
+    conf = base / "apache2"
+    shutil.copytree("/etc/apache2", conf, symlinks=True)
+    for name in ("ssl.load", "ssl.conf", "socache_shmcb.load"):
+        link = conf / "mods-enabled" / name
+        if not link.exists():
+            link.symlink_to(f"../mods-available/{name}")
+    site = conf / "sites-enabled" / "default-ssl.conf"
+    if not site.exists():
+        site.symlink_to("../sites-available/default-ssl.conf")
+    if not (os.path.exists(SNAKEOIL_CERT) and os.path.exists(SNAKEOIL_KEY)):
+        leaf = pki.make_pki(base / "pki", ("localhost",), kinds=("rsa",)).leaf("localhost")
+        ssl_site = conf / "sites-available" / "default-ssl.conf"
+        text = ssl_site.read_text().replace(SNAKEOIL_CERT, str(leaf.cert_file)) \
+            .replace(SNAKEOIL_KEY, str(leaf.key_file))
+        ssl_site.write_text(text)
+    for d in ("run", "lock", "log"):
+        (base / d).mkdir()
+    script = (f"export APACHE_CONFDIR={conf}; . {conf}/envvars; "
+              f"export APACHE_RUN_DIR={base}/run APACHE_LOCK_DIR={base}/lock "
+              f"APACHE_LOG_DIR={base}/log APACHE_PID_FILE={base}/run/apache2.pid; env -0")
+    out = subprocess.run(["sh", "-c", script], capture_output=True, check=True,
+                         env={"PATH": os.environ["PATH"]}).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    return apache, conf, env
+
+
+def run(cmd, env):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+
+def vhost_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index("VirtualHost configuration:")
+    end = next(i for i, l in enumerate(lines) if l.startswith("ServerRoot:"))
+    return lines[start:end]
+
+
+def ours(conf: Path, *args: str):
+    return [sys.executable, "-m", "httpd_py", "-d", str(conf), "-f", str(conf / "apache2.conf"),
+            *args]
+
+
+def test_syntax_ok(tree):
+    apache, conf, env = tree
+    p = run(ours(conf, "-t"), env)
+    assert p.returncode == 0 and "Syntax OK" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_vhost_lines_match_apache(tree):
+    apache, conf, env = tree
+    a = run([apache, "-d", str(conf), "-f", str(conf / "apache2.conf"), "-S"], env)
+    assert a.returncode == 0, a.stderr
+    o = run(ours(conf, "-S"), env)
+    assert o.returncode == 0, o.stderr
+    assert vhost_lines(o.stdout) == vhost_lines(a.stdout)
+    assert any(":443" in line for line in vhost_lines(o.stdout))
+    run_cfg = {l.split(":", 1)[0]: l for l in o.stdout.splitlines() if l.startswith(
+        ("ServerRoot:", "Main DocumentRoot:", "Main ErrorLog:", "PidFile:", "User:", "Group:"))}
+    for line in a.stdout.splitlines():
+        key = line.split(":", 1)[0]
+        if key in run_cfg:
+            assert run_cfg[key] == line
+
+
+def test_dump_includes_matches_apache(tree):
+    apache, conf, env = tree
+    o = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env)
+    assert o.returncode == 0, o.stderr
+    a = run([apache, "-d", str(conf), "-f", str(conf / "apache2.conf"), "-t", "-D",
+             "DUMP_INCLUDES"], env)
+    listed = [l for l in a.stdout.splitlines() if l.startswith("  ")]
+    assert listed and [l for l in o.stdout.splitlines() if l.startswith("  ")] == listed
+    assert f"  (*) {conf}/apache2.conf" in o.stdout
+    assert f"{conf}/sites-enabled/default-ssl.conf" in o.stdout
+    assert f"{conf}/mods-enabled/ssl.conf" in o.stdout
