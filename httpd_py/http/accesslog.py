@@ -1,6 +1,6 @@
 """CustomLog / LogFormat: compile a format string once, render one line per request.
 
-Supported codes: ``%h %a %A %l %u %t %r %s %>s %<s %b %B %D %T %m %U %q %H %v %V %p %P %X %k %%
+Supported codes: ``%h %a %A %l %u %t %r %s %>s %<s %b %B %D %T %m %U %q %H %v %V %p %P %X %k %I %O %%
 %{Name}i %{Name}o %{SSL_PROTOCOL}x %{SSL_CIPHER}x %{VAR}e`` (env: "-").  Apache's conditional
 modifiers (``%400,501{...}i``, ``%!200s``) are parsed and ignored.  Unknown codes raise
 ``ValueError`` at compile time.  Strings from the client (%r, %i, %U, %q) are escaped as Apache
@@ -17,6 +17,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+
+# Nicknames Debian's apache2.conf defines; used when the configuration names one it did not define.
+LOG_FORMATS = {
+    "common": '%h %l %u %t "%r" %>s %b',
+    "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
+    "vhost_combined": '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"',
+    "referer": "%{Referer}i -> %U",
+    "agent": "%{User-agent}i",
+}
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -46,6 +55,8 @@ class RequestRecord:
     keepalive: bool = False
     requests_on_connection: int = 1               # this request's number on its connection
     http10: bool = False
+    head_bytes: int = 0                           # response head size (for %O)
+    request_bytes: int = 0                        # request head size (for %I)
 
 
 def escape(s: str) -> str:
@@ -105,6 +116,8 @@ def _simple(code: str) -> Piece:
         "P": lambda r: str(os.getpid()),
         "X": lambda r: "+" if r.keepalive else "-",
         "k": lambda r: str(max(0, r.requests_on_connection - 1)),
+        "O": lambda r: str(r.bytes_sent + r.head_bytes),
+        "I": lambda r: str(r.request_bytes),
         "%": lambda r: "%",
     }
     if code not in table:

@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from OpenSSL import SSL
 
 from httpd_py.config.model import ServerConfig, VHost
-from httpd_py.http.accesslog import AccessLogs, RequestRecord
+from httpd_py.errors import StartupError
+from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
 from httpd_py.http.paths import (PathError, find_redirect, map_to_root, resolve_file, url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
@@ -226,7 +227,16 @@ class ConnectionHandler:
                                    "files are served without Content-Type")
             logs = []
             for ref in v.custom_logs:
-                logs.append((self.access_logs.open(ref.path), self.access_logs.renderer(ref.format)))
+                fmt = self._resolve_format(ref.format)
+                try:
+                    render = self.access_logs.renderer(fmt)
+                except ValueError as e:
+                    raise StartupError(f"CustomLog {ref.path}: {e}") from None
+                try:
+                    fd = self.access_logs.open(ref.path)
+                except OSError as e:
+                    raise StartupError(f"CustomLog: cannot open {ref.path}: {e.strerror}") from None
+                logs.append((fd, render))
             root_real = os.path.realpath(v.document_root) if v.document_root else ""
             real_roots = {(a.target.rstrip("/") or "/"): os.path.realpath(a.target) for a in v.aliases}
             if v.document_root:
@@ -234,6 +244,19 @@ class ConnectionHandler:
             self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
                                                  real_roots)
         self._date_cache = (0, b"")
+
+    def _resolve_format(self, fmt: str) -> str:
+        """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
+        nicks = dict(self.cfg.log_formats)
+        if fmt == "":
+            return nicks.get("%default", LOG_FORMATS["common"])
+        if "%" in fmt:
+            return fmt
+        if fmt in nicks:
+            return nicks[fmt]
+        if fmt in LOG_FORMATS:
+            return LOG_FORMATS[fmt]
+        raise StartupError(f"CustomLog: unknown LogFormat nickname {fmt!r}")
 
     def child_init(self) -> None:
         """Nothing per process yet (access-log descriptors are O_APPEND and shareable)."""
@@ -399,7 +422,8 @@ class ConnectionHandler:
                             method=method, protocol="HTTP/" + req.version, start=start,
                             request_headers=headers, host_header=headers.get("host", ""),
                             ssl_protocol=ssl_info[0], ssl_cipher=ssl_info[1],
-                            requests_on_connection=served, http10=req.version == "1.0")
+                            requests_on_connection=served, http10=req.version == "1.0",
+                            request_bytes=req.size)
         host = headers.get("host", "")
         hostname = _hostname(host)
         vhost = site.select(hostname) if hostname else None
@@ -547,6 +571,7 @@ class ConnectionHandler:
         if not no_length:
             out.append((b"Content-Length", b"%d" % len(body)))
         data = response_head(status, reason(status), out)
+        rec.head_bytes = len(data)
         if body and rec.method != "HEAD":
             data += body
         ok = True
@@ -567,7 +592,9 @@ class ConnectionHandler:
         sent = 0
         ok = True
         try:
-            stream.sendall(response_head(status, reason(status), out))
+            head = response_head(status, reason(status), out)
+            rec.head_bytes = len(head)
+            stream.sendall(head)
             off = first
             while sent < length:
                 chunk = os.pread(fd, min(CHUNK, length - sent), off)

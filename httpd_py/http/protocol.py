@@ -52,6 +52,7 @@ class RequestHead:
     raw_headers: list[tuple[bytes, bytes]]
     body: bool                         # Content-Length > 0 or Transfer-Encoding present
     keep_alive: bool                   # what the client asks for (before server policy)
+    size: int = 0                      # bytes of the head, as received
 
     @property
     def request_line(self) -> str:
@@ -140,7 +141,8 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         body = int(cl) > 0
     conn_tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
     keep = ("close" not in conn_tokens) if version == "1.1" else ("keep-alive" in conn_tokens)
-    return RequestHead(method.decode("ascii"), bytes(target), version, headers, raw, body, keep), consumed
+    return RequestHead(method.decode("ascii"), bytes(target), version, headers, raw, body, keep,
+                       consumed - pos), consumed
 
 
 def _check_partial_fields(buf, start: int, limits: Limits) -> None:

@@ -75,3 +75,7 @@ def test_piped_log(tmp_path):
     AccessLogs.write(fd, "via pipe")
     logs.close()           # closes the pipe and waits for the program
     assert out.read_text() == "via pipe\n"
+
+
+def test_head_and_request_sizes():
+    assert compile_format("%I %O")(rec(request_bytes=80, head_bytes=200, bytes_sent=45)) == "80 245"
