@@ -223,3 +223,26 @@ def test_500_handshakes_four_workers_one_request_per_certificate(world, tmp_path
         log = srv.running.error_text()
         assert log.count("HP04021") == 4              # fetched: once per certificate
         assert "Traceback" not in log
+
+
+def test_500_handshakes_default_background_mode_one_request_per_certificate(world, tmp_path):
+    """The default SSLStaplingRefresh (background, issue 6's stapler): the master prefetches
+    before fork, handshakes only read the cache."""
+    tmp, pki, responder = world
+    responder.reset_counts()
+    with Server(tmp_path, pki, NAMES, workers=4, stapling=StaplingConfig(enabled=True)) as srv:
+        assert srv.svc.background, "the background stapler did not attach"
+        jobs = [(n, k) for n in NAMES for k in ("rsa", "ec")] * 63
+        got: list = []
+        errors: list = []
+        threads = [threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[:250], got, errors)),
+                   threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[2:252], got, errors))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not errors, errors[:3]
+        assert len(got) == 500 and all(got)
+        for n in NAMES:
+            for k in ("rsa", "ec"):
+                assert responder.count(pki.leaf(n, k).cert.serial_number) == 1, (n, k)
