@@ -313,13 +313,17 @@ class Stapler:
                     return
             yield True
 
-    def refresh_one(self, st: CertState, now: float | None = None) -> str:
-        """Bring one certificate's staple up to date (see the module docstring); an outcome."""
+    def refresh_one(self, st: CertState, now: float | None = None, lock_timeout: float = 0.0) -> str:
+        """Bring one certificate's staple up to date (see the module docstring); an outcome.
+
+        ``lock_timeout``: how long to wait for a refresh lock held elsewhere (the prefetch waits,
+        then adopts what the holder fetched; the helper looks again later instead).
+        """
         now = self.clock() if now is None else now
         newer = self._cached_good(st, now)
         if newer is not None and not self._adopt_would_be_due(st, newer[1], now):
             return self._adopt(st, newer, now)
-        with self._locks(st, timeout=0.0) as held:
+        with self._locks(st, timeout=lock_timeout) as held:
             if not held:
                 st.next_at = now + BUSY_RETRY
                 st.record.next_refresh = st.next_at
@@ -421,7 +425,8 @@ class Stapler:
                 return BUSY
             with st.lock:
                 try:
-                    return self.refresh_one(st)
+                    wait = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                    return self.refresh_one(st, lock_timeout=wait)
                 except Exception as e:  # a bug must not stop the stapler
                     st.next_at = self.clock() + schedule.BACKOFF_BASE
                     log.error_log.error(MOD, "HP04813", f"internal error refreshing {st.label}: "
