@@ -50,6 +50,9 @@ _LIST_MERGE = {
     "ssl.openssl_conf_cmds": "after",
 }
 
+# List directives whose every entry keeps its own location ("name#i"), for post-config errors.
+_PER_ENTRY_LOCATIONS = frozenset({"sslcertificatefile", "sslcertificatekeyfile"})
+
 MUTEX_SHOWN = ("default", "mpm-accept", "ssl-cache", "ssl-stapling", "ssl-stapling-refresh")
 
 
@@ -103,8 +106,9 @@ class Walk:
         if self.dir_section is None:
             lname = self.name.lower()
             self.cur.locs.setdefault(lname, self.loc)
-            for i in range(len(old), len(old) + len(items)):
-                self.cur.locs[f"{lname}#{i}"] = self.loc
+            if lname in _PER_ENTRY_LOCATIONS:
+                for i in range(len(old), len(old) + len(items)):
+                    self.cur.locs[f"{lname}#{i}"] = self.loc
 
     def glob(self, key: str, value: Any) -> None:
         self.g[key] = value
@@ -209,9 +213,9 @@ def _merge(main: ServerBuild, own: ServerBuild | None) -> tuple[dict, dict]:
     if "server_aliases" not in own.settings:
         merged.pop("server_aliases", None)
     locs = dict(main.locs)
-    if "sslcertificatefile" in own.locs:
-        for k in [k for k in locs if k.startswith("sslcertificatefile#")
-                  or k.startswith("sslcertificatekeyfile#")]:
+    if "sslcertificatefile" in own.locs or "sslcertificatekeyfile" in own.locs:
+        # The vhost's certificate list replaces the main server's: so do their locations.
+        for k in [k for k in locs if "#" in k]:
             del locs[k]
     locs.update(own.locs)
     return merged, locs
@@ -239,7 +243,7 @@ def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict
     return _fill(VHost, s, "", ssl=ssl,
                  location=build.location if build else None,
                  addrs=build.addrs if build else (),
-                 locations=tuple(sorted(locs.items())))
+                 locations=tuple(locs.items()))
 
 
 def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[str, str],
