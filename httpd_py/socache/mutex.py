@@ -29,6 +29,9 @@ Why not portalocker on the hot path: on POSIX ``portalocker.lock`` is a thin lay
 when no timeout is given; with a timeout we try without blocking and back off (0.5 ms doubling
 to 20 ms) until the deadline.
 
+Threads of one process exclude each other too (a condition variable in front of the file lock):
+a POSIX record lock belongs to the process, so without it two threads would both "hold" it.
+
 A lock that cannot be taken because of a system error is logged (HP05030) and ``hold`` yields
 False: the caller decides, as Apache continues without the lock (AH01948).
 """
@@ -40,6 +43,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from typing import Iterator
 
@@ -85,6 +89,13 @@ class GlobalMutex:
         self.path: str | None = None
         self._fd: int | None = None
         self._owner_pid = 0
+        self._reset_threads()
+
+    def _reset_threads(self) -> None:
+        self._cv = threading.Condition(threading.Lock())
+        self._t_whole = False
+        self._t_keys: set[int] = set()
+        self._t_waiting = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -104,6 +115,7 @@ class GlobalMutex:
             # were the parent; in the child it releases nothing that matters.
             os.close(self._fd)
             self._fd = None
+        self._reset_threads()            # the forking thread is the only one left
         self._open()
 
     def destroy(self) -> None:
@@ -129,36 +141,68 @@ class GlobalMutex:
 
     # ---- locking ---------------------------------------------------------------------------
 
-    def _lock(self, key: bytes | None, blocking: bool) -> bool:
-        """One lock attempt; True when taken, False when busy (non-blocking only)."""
-        fd = self._fd
-        if key is None and self.mechanism == "flock":
-            op = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
-            try:
-                fcntl.flock(fd, op)
-                return True
-            except BlockingIOError:
-                return False
+    def _busy(self, off: int | None) -> bool:
+        if off is None:
+            return self._t_whole or (bool(self._t_keys) and self.mechanism != "flock")
+        return off in self._t_keys or (self._t_whole and self.mechanism != "flock")
+
+    def _enter(self, off: int | None, timeout: float | None) -> bool:
+        """In-process exclusion between threads (a record lock is the process's, so two
+        threads would both "hold" it, and one thread's whole-range unlock would drop another
+        thread's key locks).  Under flock, whole and keyed holds are independent here too."""
+        with self._cv:
+            if self._busy(off):
+                deadline = None if timeout is None else time.monotonic() + timeout
+                self._t_waiting += 1
+                try:
+                    while self._busy(off):
+                        if deadline is None:
+                            self._cv.wait()
+                        else:
+                            left = deadline - time.monotonic()
+                            if left <= 0:
+                                return False
+                            self._cv.wait(left)
+                finally:
+                    self._t_waiting -= 1
+            if off is None:
+                self._t_whole = True
+            else:
+                self._t_keys.add(off)
+            return True
+
+    def _leave(self, off: int | None) -> None:
+        with self._cv:
+            if off is None:
+                self._t_whole = False
+            else:
+                self._t_keys.discard(off)
+            if self._t_waiting:
+                self._cv.notify_all()
+
+    def _lock(self, off: int | None, blocking: bool) -> bool:
+        """One file-lock attempt; True when taken, False when busy (non-blocking only)."""
         op = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
-            if key is None:
-                fcntl.lockf(fd, op, 0, 0, os.SEEK_SET)         # the whole file range
+            if off is None and self.mechanism == "flock":
+                fcntl.flock(self._fd, op)
+            elif off is None:
+                fcntl.lockf(self._fd, op, 0, 0, os.SEEK_SET)     # the whole file range
             else:
-                fcntl.lockf(fd, op, 1, key_offset(key), os.SEEK_SET)
+                fcntl.lockf(self._fd, op, 1, off, os.SEEK_SET)
             return True
         except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EACCES):
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 return False
             raise
 
-    def _unlock(self, key: bytes | None) -> None:
-        fd = self._fd
-        if key is None and self.mechanism == "flock":
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        elif key is None:
-            fcntl.lockf(fd, fcntl.LOCK_UN, 0, 0, os.SEEK_SET)
+    def _unlock(self, off: int | None) -> None:
+        if off is None and self.mechanism == "flock":
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        elif off is None:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 0, 0, os.SEEK_SET)
         else:
-            fcntl.lockf(fd, fcntl.LOCK_UN, 1, key_offset(key), os.SEEK_SET)
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, off, os.SEEK_SET)
 
     @contextlib.contextmanager
     def hold(self, key: bytes | None = None, timeout: float | None = None) -> Iterator[bool]:
@@ -166,47 +210,62 @@ class GlobalMutex:
 
         ``timeout`` None blocks in the kernel until the lock is free; a number bounds the wait
         (0: a single try).  The lock is released when the block ends, also on an exception.
+        Threads of one process exclude each other too.  Not re-entrant.
         """
         if self._fd is None:
             raise SocacheError(f"mutex {self.spec.name}: hold() before create()")
         if self._owner_pid != os.getpid():
             # Forgotten child_init(): the descriptor is the master's, re-open it now.
             self.child_init()
+        off = None if key is None else key_offset(key)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._enter(off, timeout):
+            yield False
+            return
         try:
-            if timeout is None:
-                held = self._lock(key, blocking=True)
+            if deadline is None:
+                held = self._lock(off, blocking=True)
             else:
-                held = self._lock(key, blocking=False)
-                if not held and timeout > 0:
-                    deadline = time.monotonic() + timeout
-                    pause = 0.0005
-                    while not held:
-                        left = deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        time.sleep(min(pause, left))
-                        pause = min(pause * 2, 0.02)
-                        held = self._lock(key, blocking=False)
+                held = self._lock(off, blocking=False)
+                pause = 0.0005
+                while not held:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(min(pause, left))
+                    pause = min(pause * 2, 0.02)
+                    held = self._lock(off, blocking=False)
         except OSError as e:
             error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
                            f"mutex {self.spec.name}: failed to acquire lock: {e}")
             held = False
+        if not held:
+            self._leave(off)
         try:
             yield held
         finally:
             if held:
                 try:
-                    self._unlock(key)
+                    self._unlock(off)
                 except OSError as e:
                     error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
                                    f"mutex {self.spec.name}: failed to release lock: {e}")
+                self._leave(off)
 
-    # Unlocked fast path for the socache hot loop: ``acquire()`` / ``release()`` avoid the
-    # generator of hold() (~1 us); blocking, whole mutex only.
+    # Fast path for the socache hot loop: ``acquire()`` / ``release()`` avoid the generator of
+    # hold() (~1 us); blocking, whole mutex only.
     def acquire(self) -> None:
         if self._owner_pid != os.getpid():
             self.child_init()
-        self._lock(None, blocking=True)
+        self._enter(None, None)
+        try:
+            self._lock(None, blocking=True)
+        except BaseException:
+            self._leave(None)
+            raise
 
     def release(self) -> None:
-        self._unlock(None)
+        try:
+            self._unlock(None)
+        finally:
+            self._leave(None)

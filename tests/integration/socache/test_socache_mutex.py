@@ -133,3 +133,30 @@ def test_release_on_exception(tmp_path):
             return 0 if held else 1
     assert _exit_code(_fork(other)) == 0
     m.destroy()
+
+
+@pytest.mark.parametrize("mech", ["default", "flock"])
+def test_threads_of_one_process_exclude_each_other(tmp_path, mech):
+    import threading
+    m = _mutex(tmp_path, mech)
+    box = {"whole": 0, "key": 0, "bad": 0}
+
+    def bump(name, key):
+        for _ in range(300):
+            with m.hold(key=key, timeout=10) as held:
+                if not held:
+                    box["bad"] += 1
+                    continue
+                v = box[name]
+                os.sched_yield()
+                box[name] = v + 1
+
+    threads = [threading.Thread(target=bump, args=("whole", None)) for _ in range(3)]
+    threads += [threading.Thread(target=bump, args=("key", b"cert-A")) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert box == {"whole": 900, "key": 900, "bad": 0}
+    m.destroy()
