@@ -266,7 +266,7 @@ class Responder:
                  statuses: dict[int, str] | None = None, default_status: str = "good",
                  port: int = 0, host: str = "127.0.0.1", mode: str = "normal",
                  drip_interval: float = 1.0, validity: dt.timedelta = dt.timedelta(days=7),
-                 clock=time.time):
+                 clock=time.time, tls: tuple[str, str] | None = None):
         self.issuer, self.issuer_key = issuer, issuer_key
         self.delegated = delegated
         self.statuses = dict(statuses or {})
@@ -275,6 +275,7 @@ class Responder:
         self.drip_interval = drip_interval
         self.validity = validity
         self.clock = clock              # responses' thisUpdate/nextUpdate follow this clock
+        self.tls = tls                  # (cert chain file, key file): serve https
         self._host, self._port = host, port
         self.counts: dict[int, int] = {}
         self.methods: list[str] = []
@@ -317,6 +318,11 @@ class Responder:
                 responder._handle(self, "GET", body)
 
         self._server = _Server((self._host, self._port), Handler)
+        if self.tls is not None:
+            import ssl
+            sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            sctx.load_cert_chain(*self.tls)
+            self._server.socket = sctx.wrap_socket(self._server.socket, server_side=True)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="ocsp-responder", daemon=True)
@@ -342,6 +348,8 @@ class Responder:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self._port}/"
         return f"http://127.0.0.1:{self._port}/"
 
     def count(self, serial: int) -> int:

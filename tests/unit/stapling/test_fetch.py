@@ -169,3 +169,22 @@ def test_fetch_any_shares_one_deadline(responder, fetcher, cid):
     best, attempts = fetcher.fetch_any([responder.url, responder.url], build_request(cid), timeout=1.0)
     assert best.error == F.TIMEOUT and len(attempts) == 1
     assert time.monotonic() - start < 2.5
+
+
+def test_https_responder(pki, cid):
+    from httpd_py.devtools.pki import make_leaf
+    leaf = make_leaf(pki, "localhost", "ec", suffix="-tls")
+    with Responder.for_pki(pki, tls=(str(leaf.cert_file), str(leaf.key_file))) as r:
+        f = F.Fetcher(verify=str(pki.root_file))
+        try:
+            res = _fetch(f, r.url, cid, timeout=5)
+            assert res.ok and r.url.startswith("https://"), res
+            assert check_response(res.der, cid, pki.inter, time.time()).kind == "good"
+        finally:
+            f.close()
+        f = F.Fetcher()                       # the default trust store does not know this CA
+        try:
+            res = _fetch(f, r.url, cid, timeout=5)
+            assert not res.ok and res.error == F.CONNECT
+        finally:
+            f.close()

@@ -252,3 +252,34 @@ def test_certid_matches_openssl_style_request(ctx):
     cid = ctx["cid"]
     assert (cid.issuer_name_hash, cid.issuer_key_hash, cid.serial) == (
         req.issuer_name_hash, req.issuer_key_hash, req.serial_number)
+
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_responses_never_raise_and_never_validate_changed_signed_bytes(ctx, data):
+    """Random splices, insertions and deletions of a good (or revoked) response: check_response
+    never raises, and a GOOD/REVOKED verdict only comes back when the signed tbsResponseData
+    is byte-identical to the original."""
+    status = data.draw(st.sampled_from(["good", "revoked"]))
+    base = ctx.setdefault(f"fixed-{status}", _resp(ctx, status))   # fixed bytes: a stable strategy
+    tbs0 = derlib.basic_response_parts(base)[0]
+    i = data.draw(st.integers(0, len(base)))
+    j = data.draw(st.integers(i, min(len(base), i + 40)))
+    insert = data.draw(st.binary(max_size=40))
+    mutated = base[:i] + insert + base[j:]
+    v = V.check_response(mutated, ctx["cid"], ctx["pki"].inter, T)
+    assert v.kind in (V.GOOD, V.REVOKED, V.UNKNOWN, V.RESPONDER_ERROR, V.INVALID)
+    if v.valid:
+        assert derlib.basic_response_parts(mutated)[0] == tbs0
+
+
+@settings(max_examples=200, deadline=None)
+@given(blob=st.binary(max_size=600))
+def test_random_bytes_are_never_valid(blob):
+    from httpd_py.stapling.certid import CertID
+    v = V.check_response(blob, CertID(b"\0" * 20, b"\0" * 20, 1), None, T)
+    assert v.kind in (V.INVALID, V.RESPONDER_ERROR)
