@@ -1,0 +1,581 @@
+"""The prefork master: binds, forks, supervises, restarts.  It knows processes, sockets and
+signals, nothing of TLS or HTTP (those live behind the ``App``).
+
+Shape (gunicorn's arbiter for the loop, Apache's prefork for the behaviour)::
+
+    setup():  app = load_app(); creds = resolve(User, Group); listeners = bind_all(Listen)
+              app.before_fork(listeners); scoreboard (mmap, before any fork)
+    serve():  signal handlers only append to a queue; set_wakeup_fd wakes the loop.
+              fork StartServers workers and app.helpers(); PidFile; "resuming normal operations"
+              loop: select(self-pipe, 1 s tick) -> reap (waitpid(-1, WNOHANG) until nothing
+                    is left) -> act on queued signals -> once a second: spare maintenance and
+                    due helper restarts
+
+Signals (as Apache): TERM/INT stop (workers die at once; TERM again at 3, 5, 7 s, KILL at 9 s);
+HUP restart (fresh config, old workers get TERM); USR1 graceful restart (old workers finish their
+connection); WINCH graceful stop (close listeners, wait for workers up to
+GracefulShutdownTimeout, 0 = forever).  A restart whose config does not load, bind or
+before_fork keeps the old generation serving and logs HP01006.  A worker of the current
+generation that exits with ``worker.BOOT_ERROR`` halts the server (exit status 1): respawning a
+worker that cannot start would loop forever.
+
+Spare maintenance (Apache's perform_idle_server_maintenance): idle = current-generation workers
+whose slot says starting or idle.  More than MaxSpareServers: one idle worker is told to stop
+(SIGUSR1).  Fewer than MinSpareServers: spawn ``rate`` workers (rate 1, doubling each second the
+shortage persists, up to 32; reset when satisfied), never past MaxSpareServers idle, never into
+more than MaxRequestWorkers slots (old-generation workers still hold theirs: HP01008 once).
+Unlike Apache, a burst never overshoots MaxSpareServers, so it cannot cause kill/spawn churn.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from httpd_py import log
+from httpd_py.errors import HttpdError, StartupError
+from httpd_py.mpm import pidfile, privileges
+from httpd_py.mpm.listeners import Listener, bind_all
+from httpd_py.mpm.scoreboard import IDLE, STARTING, Scoreboard
+from httpd_py.mpm.worker import BOOT_ERROR, Worker, _die_with_parent, run_in_child
+
+MOD = "mpm_prefork"
+MAX_SPAWN_RATE = 32
+HELPER_MAX_BACKOFF = 60.0
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
+            signal.SIGCHLD)
+_SIG_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+
+
+@dataclass
+class WorkerProc:
+    pid: int
+    slot: int
+    generation: int
+    stopping: bool = False
+
+
+@dataclass
+class HelperProc:
+    name: str
+    target: Callable[[], None]
+    generation: int
+    started: float
+    failures: int = 0
+
+
+@dataclass
+class _PendingHelper:
+    name: str
+    target: Callable[[], None]
+    generation: int
+    due: float
+    failures: int
+
+
+def _signame(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return str(sig)
+
+
+class Master:
+    """Run a prefork server for the Apps ``load_app()`` builds.
+
+    ``scoreboard_path``: back the scoreboard with this file (readable from outside), or None for
+    anonymous shared memory.  ``write_pidfile``: manage ``config.pid_file``.
+    """
+
+    def __init__(self, load_app: Callable[[], object], *, scoreboard_path: str | None = None,
+                 write_pidfile: bool = True, server_name: str = "httpd-py"):
+        self.load_app = load_app
+        self.scoreboard_path = scoreboard_path
+        self.write_pidfile = write_pidfile
+        self.server_name = server_name
+        self.app = None
+        self.generation = 0
+        self.listeners: list[Listener] = []
+        self.creds: privileges.Credentials | None = None
+        self.board: Scoreboard | None = None
+        self.workers: dict[int, WorkerProc] = {}
+        self.helper_procs: dict[int, HelperProc] = {}
+        self.pending_helpers: list[_PendingHelper] = []
+        self.sig_queue: list[int] = []
+        self.spawn_rate = 1
+        self.maxed_logged = False
+        self.halt_reason: str | None = None
+        self.pid_file: str | None = None
+        self._wake_r = self._wake_w = -1
+
+    # ------------------------------------------------------------------------------------------
+    # setup: everything that can fail with a message on the terminal, before any detaching
+    # ------------------------------------------------------------------------------------------
+    def setup(self, app=None) -> None:
+        """Load the first generation: config, credentials, listeners, before_fork, scoreboard.
+
+        ``app``: an App already loaded (by ``-k`` handling), else ``load_app()`` is called.
+        Raises HttpdError (ConfigError, StartupError) with a printable message.
+        """
+        app = self.load_app() if app is None else app
+        self._install_generation(app)
+        slots = max(1, app.config.prefork.server_limit)
+        self.board = Scoreboard(slots, self.scoreboard_path)
+
+    def _install_generation(self, app) -> None:
+        """Bind and prepare ``app``; on success it becomes the current generation."""
+        cfg = app.config
+        creds = privileges.resolve(cfg.user, cfg.group)
+        keep = {lst.key: lst for lst in self.listeners}
+        listeners = bind_all(cfg.listens, cfg.prefork.listen_backlog, keep)
+        fresh = [lst for lst in listeners if lst.key not in keep]
+        try:
+            app.before_fork(listeners)
+        except HttpdError:
+            for lst in fresh:
+                lst.close()
+            raise
+        except Exception as e:                                    # noqa: BLE001
+            for lst in fresh:
+                lst.close()
+            log.error_log.debug(MOD, "HP01023", traceback.format_exc())
+            raise StartupError(f"{type(e).__name__}: {e}") from e
+        kept = {lst.key for lst in listeners}
+        for lst in self.listeners:
+            if lst.key not in kept:
+                lst.close(unlisten=True)
+        self.listeners = listeners
+        self.app = app
+        self.creds = creds
+        self.generation += 1
+        self.pid_file = cfg.pid_file
+        if self.board is not None:
+            self.board.set_generation(self.generation)
+        if creds is not None and creds.implicit:
+            log.error_log.notice(MOD, "HP01018",
+                                 f"no User configured: workers run as {creds.user} "
+                                 f"(uid {creds.uid}, gid {creds.gid})")
+        elif creds is not None and creds.uid == 0:
+            log.error_log.warn(MOD, "HP01018", "User root: workers keep root privileges")
+
+    # ------------------------------------------------------------------------------------------
+    # serve: the main loop
+    # ------------------------------------------------------------------------------------------
+    def serve(self, on_ready: Callable[[], None] | None = None) -> int:
+        """Run until stopped; returns the process exit status (0, or 1 after a halt)."""
+        assert self.app is not None and self.board is not None, "setup() first"
+        self.board.set_generation(self.generation)
+        self._install_signals()
+        try:
+            self._start_generation_processes()
+            if self.write_pidfile and self.pid_file:
+                pidfile.write(self.pid_file)
+            log.error_log.notice(MOD, "HP01001",
+                                 f"{self.server_name} configured -- resuming normal operations")
+            if on_ready is not None:
+                on_ready()
+            return self._loop()
+        finally:
+            self._cleanup()
+
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in _HANDLED:
+            signal.signal(sig, self._record_signal)
+        for sig in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)
+
+    def _record_signal(self, signum, frame) -> None:
+        # Handlers only record; the loop acts (SIGCHLD just wakes the loop, which reaps).
+        if signum != signal.SIGCHLD and len(self.sig_queue) < 16:
+            self.sig_queue.append(signum)
+
+    def _sleep(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select([self._wake_r], [], [], max(0.0, timeout))
+        except InterruptedError:
+            return
+        if ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def _loop(self) -> int:
+        next_tick = time.monotonic() + 1.0
+        while True:
+            self._sleep(next_tick - time.monotonic())
+            self._reap()
+            if self.halt_reason:
+                log.error_log.emerg(MOD, "HP01007", f"{self.halt_reason}; shutting down")
+                self._stop_all(graceful=False)
+                return 1
+            while self.sig_queue:
+                sig = self.sig_queue.pop(0)
+                if sig in (signal.SIGTERM, signal.SIGINT):
+                    log.error_log.notice(MOD, "HP01002",
+                                         f"caught {_SIG_NAMES[sig]}, shutting down")
+                    self._stop_all(graceful=False)
+                    return 0
+                if sig == signal.SIGWINCH:
+                    log.error_log.notice(MOD, "HP01005", "caught SIGWINCH, shutting down gracefully")
+                    self._stop_all(graceful=True)
+                    return 0
+                if sig == signal.SIGHUP:
+                    log.error_log.notice(MOD, "HP01003", "SIGHUP received.  Attempting to restart")
+                    self._restart(graceful=False)
+                elif sig == signal.SIGUSR1:
+                    log.error_log.notice(MOD, "HP01004", "Graceful restart requested, doing restart")
+                    self._restart(graceful=True)
+            now = time.monotonic()
+            if now >= next_tick:
+                self._maintain()
+                self._start_due_helpers(now)
+                next_tick = now + 1.0
+
+    # ------------------------------------------------------------------------------------------
+    # processes
+    # ------------------------------------------------------------------------------------------
+    def _fork(self) -> int:
+        """fork() with the handled signals blocked, so the child resets them before any arrives."""
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            raise
+        if pid == 0:
+            # the child: drop the master's loop state before anything can run
+            signal.set_wakeup_fd(-1)
+            for fd in (self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.sig_queue = []
+            return 0
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return pid
+
+    def _free_slots(self) -> list[int]:
+        limit = min(len(self.board.slots), max(1, self.app.config.prefork.max_request_workers))
+        used = {w.slot for w in self.workers.values()}
+        return [i for i in range(limit) if i not in used]
+
+    def _spawn_worker(self, slot_index: int) -> int | None:
+        slot = self.board.slots[slot_index]
+        master_pid = os.getpid()
+        slot.claim(0, self.generation)
+        try:
+            pid = self._fork()
+        except OSError as e:
+            slot.release()
+            log.error_log.error(MOD, "HP01024", f"fork: Unable to fork new process: {e}")
+            return None
+        if pid == 0:
+            try:
+                slot.set_pid(os.getpid())
+                worker = Worker(self.app, self.listeners, slot, self.creds, master_pid,
+                                self.app.config.prefork.max_connections_per_child)
+                worker._signals()
+                signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            except BaseException:                                  # noqa: BLE001
+                os._exit(BOOT_ERROR)
+            run_in_child(worker)
+        slot.set_pid(pid)
+        self.workers[pid] = WorkerProc(pid, slot_index, self.generation)
+        return pid
+
+    def _spawn_workers(self, n: int) -> int:
+        started = 0
+        for slot_index in self._free_slots()[:max(0, n)]:
+            if self._spawn_worker(slot_index) is not None:
+                started += 1
+        return started
+
+    def _start_helper(self, name: str, target: Callable[[], None], generation: int,
+                      failures: int = 0) -> None:
+        master_pid = os.getpid()
+        try:
+            pid = self._fork()
+        except OSError as e:
+            log.error_log.error(MOD, "HP01024", f"fork: Unable to fork helper {name}: {e}")
+            self.pending_helpers.append(_PendingHelper(name, target, generation,
+                                                       time.monotonic() + 1.0, failures + 1))
+            return
+        if pid == 0:
+            code = 1
+            try:
+                for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGWINCH, signal.SIGUSR1):
+                    signal.signal(sig, signal.SIG_IGN)
+                for sig in (signal.SIGTERM, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, set())
+                _die_with_parent(master_pid)
+                privileges.drop(self.creds)
+                target()
+                code = 0
+            except BaseException as e:                             # noqa: BLE001
+                try:
+                    log.error_log.error(MOD, "HP01011",
+                                        f"helper {name} failed: {type(e).__name__}: {e}")
+                    log.error_log.debug(MOD, "HP01011", traceback.format_exc())
+                except BaseException:                              # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        self.helper_procs[pid] = HelperProc(name, target, generation, time.monotonic(), failures)
+
+    def _start_generation_processes(self) -> None:
+        pf = self.app.config.prefork
+        self.spawn_rate = 1
+        self.maxed_logged = False
+        self._spawn_workers(max(1, pf.start_servers))
+        try:
+            helpers = list(self.app.helpers())
+        except Exception as e:                                    # noqa: BLE001
+            log.error_log.error(MOD, "HP01011", f"cannot list helpers: {type(e).__name__}: {e}")
+            helpers = []
+        for name, target in helpers:
+            self._start_helper(name, target, self.generation)
+
+    def _start_due_helpers(self, now: float) -> None:
+        due = [p for p in self.pending_helpers if p.due <= now]
+        self.pending_helpers = [p for p in self.pending_helpers if p.due > now]
+        for p in due:
+            if p.generation == self.generation:
+                self._start_helper(p.name, p.target, p.generation, p.failures)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            code = os.waitstatus_to_exitcode(status)
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self.board.slots[worker.slot].release()
+                if code == BOOT_ERROR and worker.generation == self.generation:
+                    self.halt_reason = f"worker pid {pid} failed to boot (exit status {code})"
+                elif code < 0 and not (worker.stopping and -code in (signal.SIGTERM,
+                                                                       signal.SIGUSR1)):
+                    log.error_log.notice(MOD, "HP01010",
+                                         f"child pid {pid} exit signal {_signame(-code)} ({-code})")
+                elif code > 0:
+                    log.error_log.notice(MOD, "HP01010", f"child pid {pid} exited with status {code}")
+                continue
+            helper = self.helper_procs.pop(pid, None)
+            if helper is not None and helper.generation == self.generation and not self.halt_reason:
+                ran = time.monotonic() - helper.started
+                failures = 0 if ran > HELPER_MAX_BACKOFF else helper.failures + 1
+                delay = min(HELPER_MAX_BACKOFF, 2.0 ** max(0, failures - 1))
+                how = f"signal {_signame(-code)}" if code < 0 else f"status {code}"
+                log.error_log.error(MOD, "HP01011",
+                                    f"helper {helper.name} (pid {pid}) exited with {how}; "
+                                    f"restarting in {delay:g} s")
+                self.pending_helpers.append(_PendingHelper(helper.name, helper.target,
+                                                           helper.generation,
+                                                           time.monotonic() + delay, failures))
+
+    # ------------------------------------------------------------------------------------------
+    # maintenance
+    # ------------------------------------------------------------------------------------------
+    def _current(self) -> list[WorkerProc]:
+        return [w for w in self.workers.values()
+                if w.generation == self.generation and not w.stopping]
+
+    def idle_workers(self) -> list[WorkerProc]:
+        out = []
+        for w in self._current():
+            state = self.board.mm[self.board.slots[w.slot].offset + 8]
+            if state in (STARTING, IDLE):
+                out.append(w)
+        return out
+
+    def _maintain(self) -> None:
+        pf = self.app.config.prefork
+        min_spare = max(1, pf.min_spare_servers)
+        max_spare = max(min_spare + 1, pf.max_spare_servers)
+        idle = self.idle_workers()
+        if len(idle) > max_spare:
+            # Apache asks the highest idle slot to go (via its pod); ours is a SIGUSR1.
+            victim = max(idle, key=lambda w: w.slot)
+            victim.stopping = True
+            self._signal(victim.pid, signal.SIGUSR1)
+            self.spawn_rate = 1
+        elif len(idle) < min_spare:
+            free = self._free_slots()
+            if not free:
+                if not self.maxed_logged:
+                    log.error_log.error(MOD, "HP01008",
+                                        "server reached MaxRequestWorkers setting, consider "
+                                        "raising the MaxRequestWorkers setting")
+                    self.maxed_logged = True
+                self.spawn_rate = 1
+                return
+            n = min(self.spawn_rate, len(free), max_spare - len(idle))
+            if self.spawn_rate >= 8:
+                log.error_log.info(MOD, "HP01009",
+                                   f"server seems busy, (you may need to increase StartServers, "
+                                   f"or Min/MaxSpareServers), spawning {n} children, there are "
+                                   f"{len(idle)} idle, and {len(self._current())} total children")
+            self._spawn_workers(n)
+            self.spawn_rate = min(MAX_SPAWN_RATE, self.spawn_rate * 2)
+        else:
+            self.spawn_rate = 1
+
+    # ------------------------------------------------------------------------------------------
+    # restart and stop
+    # ------------------------------------------------------------------------------------------
+    def _signal(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _restart(self, graceful: bool) -> None:
+        old_app, old_gen = self.app, self.generation
+        try:
+            new_app = self.load_app()
+            self._install_generation(new_app)
+        except Exception as e:                                    # noqa: BLE001
+            msg = str(e).replace("\n", " ")
+            log.error_log.error(MOD, "HP01006",
+                                f"restart failed, the old configuration keeps serving: {msg}")
+            return
+        for w in self.workers.values():
+            if w.generation == old_gen:
+                w.stopping = True
+                self._signal(w.pid, signal.SIGUSR1 if graceful else signal.SIGTERM)
+        for pid, h in self.helper_procs.items():
+            if h.generation == old_gen:
+                self._signal(pid, signal.SIGTERM)
+        self.pending_helpers = []
+        try:
+            old_app.shutdown(graceful)
+        except Exception as e:                                    # noqa: BLE001
+            log.error_log.error(MOD, "HP01025", f"shutting down the old generation: {e}")
+        self._start_generation_processes()
+        log.error_log.notice(MOD, "HP01001",
+                             f"{self.server_name} configured -- resuming normal operations")
+
+    def _children(self) -> list[int]:
+        return [*self.workers, *self.helper_procs]
+
+    def _stop_all(self, graceful: bool) -> None:
+        for lst in self.listeners:
+            lst.close(unlisten=True)
+        self.listeners = []
+        for pid in self.helper_procs:
+            self._signal(pid, signal.SIGTERM)
+        self.pending_helpers = []
+        if graceful:
+            for w in self.workers.values():
+                w.stopping = True
+                self._signal(w.pid, signal.SIGUSR1)
+            timeout = self.app.config.prefork.graceful_shutdown_timeout
+            deadline = time.monotonic() + timeout if timeout > 0 else None
+            while self.workers and (deadline is None or time.monotonic() < deadline):
+                self._sleep(1.0 if deadline is None else min(1.0, deadline - time.monotonic()))
+                self._reap()
+                if any(s in (signal.SIGTERM, signal.SIGINT) for s in self.sig_queue):
+                    break
+            self.sig_queue = []
+        self._reclaim()
+        try:
+            self.app.shutdown(graceful)
+        except Exception as e:                                    # noqa: BLE001
+            log.error_log.error(MOD, "HP01025", f"shutdown: {type(e).__name__}: {e}")
+
+    def _reclaim(self) -> None:
+        """Apache's reclaim_child_processes: TERM now and at 3, 5, 7 s, KILL at 9 s, give up at 10."""
+        start = time.monotonic()
+        schedule = [(0.0, signal.SIGTERM), (3.0, signal.SIGTERM), (5.0, signal.SIGTERM),
+                    (7.0, signal.SIGTERM), (9.0, signal.SIGKILL), (10.0, None)]
+        self._reap()
+        for at, sig in schedule:
+            while self._children() and time.monotonic() - start < at:
+                self._sleep(at - (time.monotonic() - start))
+                self._reap()
+            if not self._children():
+                return
+            if sig is None:
+                log.error_log.error(MOD, "HP01014",
+                                    f"could not make child processes {self._children()} exit")
+                return
+            if sig == signal.SIGKILL:
+                log.error_log.error(MOD, "HP01014",
+                                    f"child processes {self._children()} still did not exit, "
+                                    "sending a SIGKILL")
+            for pid in self._children():
+                self._signal(pid, sig)
+
+    def _cleanup(self) -> None:
+        if self.write_pidfile and self.pid_file:
+            pidfile.remove(self.pid_file)
+        if self.board is not None:
+            self.board.close(unlink=True)
+        for lst in self.listeners:
+            lst.close()
+        try:
+            signal.set_wakeup_fd(-1)
+        except ValueError:
+            pass
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    # ------------------------------------------------------------------------------------------
+    # -X: one process, no fork
+    # ------------------------------------------------------------------------------------------
+    def serve_single(self, on_ready: Callable[[], None] | None = None) -> int:
+        """-X: serve in this process (no workers, no fork); helpers run as daemon threads.
+
+        TERM and INT stop after the current connection; restarts are not supported here.
+        """
+        assert self.app is not None and self.board is not None, "setup() first"
+        slot = self.board.slots[0]
+        slot.claim(os.getpid(), self.generation)
+        worker = Worker(self.app, self.listeners, slot, self.creds, os.getppid(), 0)
+        if self.write_pidfile and self.pid_file:
+            pidfile.write(self.pid_file)
+        try:
+            worker._signals()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, worker._on_usr1)
+            try:
+                privileges.drop(self.creds)
+                self.app.child_init()
+            except Exception as e:                                # noqa: BLE001
+                log.error_log.emerg(MOD, "HP01020", f"failed to boot: {type(e).__name__}: {e}")
+                return 1
+            for name, target in self.app.helpers():
+                threading.Thread(target=target, name=name, daemon=True).start()
+            log.error_log.notice(MOD, "HP01001",
+                                 f"{self.server_name} configured -- resuming normal operations")
+            if on_ready is not None:
+                on_ready()
+            return worker.run(boot=False)
+        finally:
+            try:
+                self.app.shutdown(False)
+            except Exception:                                     # noqa: BLE001
+                pass
+            try:
+                self._cleanup()
+            except OSError:
+                pass

@@ -1,0 +1,179 @@
+"""A prefork worker: one process, one connection at a time.
+
+After fork: reset the master's signal handlers, ask the kernel for SIGTERM when the master dies,
+drop privileges, ``app.child_init()`` (an exception here is a boot failure: exit code
+``BOOT_ERROR``, and the master halts), then loop: wait in select on every listener and a wake-up
+pipe, accept, ``app.handle_connection``, close, count.
+
+Signals in a worker (as Apache's prefork child):
+  SIGTERM   die at once (the default action), even mid-connection;
+  SIGUSR1   graceful: finish the current connection (``slot.stopping()`` turns True so a
+            keep-alive loop closes after the current request), then exit 0;
+  SIGHUP, SIGINT, SIGWINCH  ignored (the master acts on them and tells the workers).
+The worker also exits 0 after MaxConnectionsPerChild connections.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import select
+import signal
+import socket
+import traceback
+from typing import Sequence
+
+from httpd_py import log
+from httpd_py.mpm import privileges
+from httpd_py.mpm.scoreboard import Slot
+
+BOOT_ERROR = 3          # exit code: the worker could not start (gunicorn's WORKER_BOOT_ERROR)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(master_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != master_pid:       # the master died before prctl took effect
+        os._exit(0)
+
+
+class Worker:
+    def __init__(self, app, listeners: Sequence, slot: Slot, creds, master_pid: int,
+                 max_connections: int = 0):
+        self.app = app
+        self.listeners = list(listeners)
+        self.slot = slot
+        self.creds = creds
+        self.master_pid = master_pid
+        self.max_connections = max_connections
+        self.connections = 0
+        self._wake_r = self._wake_w = -1
+
+    # --- setup --------------------------------------------------------------------------------
+    def _on_usr1(self, signum, frame) -> None:
+        self.slot.request_stop()
+
+    def _signals(self) -> None:
+        signal.set_wakeup_fd(-1)
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGWINCH, signal.SIGTTIN,
+                    signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, self._on_usr1)
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        # Python starts with SIGPIPE ignored (EPIPE instead): keep it.
+
+    def boot(self) -> int | None:
+        """Everything before serving; returns an exit code on failure, None when ready."""
+        if self._wake_r < 0:
+            self._signals()
+        _die_with_parent(self.master_pid)
+        try:
+            privileges.drop(self.creds)
+        except OSError as e:
+            log.error_log.emerg("mpm_prefork", "HP01019",
+                                f"worker cannot switch to user {self.creds.user}: {e}")
+            return BOOT_ERROR
+        try:
+            self.app.child_init()
+        except Exception as e:                                    # noqa: BLE001
+            log.error_log.emerg("mpm_prefork", "HP01020",
+                                f"worker failed to boot: {type(e).__name__}: {e}")
+            log.error_log.debug("mpm_prefork", "HP01020", traceback.format_exc())
+            return BOOT_ERROR
+        return None
+
+    # --- the loop -----------------------------------------------------------------------------
+    def run(self, boot: bool = True) -> int:
+        if boot:
+            code = self.boot()
+            if code is not None:
+                return code
+        self.slot.set_state("idle")
+        fds = [*self.listeners, self._wake_r]
+        while not self.slot.stopping():
+            if self.max_connections and self.connections >= self.max_connections:
+                log.error_log.debug("mpm_prefork", "HP01015",
+                                    f"MaxConnectionsPerChild {self.max_connections} reached, "
+                                    "worker exiting")
+                break
+            try:
+                ready, _, _ = select.select(fds, [], [], 10.0)
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise
+            if not ready:
+                if os.getppid() != self.master_pid:
+                    break
+                continue
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 512)
+                except BlockingIOError:
+                    pass
+                continue          # re-check the stop flag before taking a connection
+            for lst in ready:
+                if self.slot.stopping():
+                    break
+                try:
+                    conn, addr = lst.sock.accept()
+                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                    continue      # another worker took it
+                except OSError as e:
+                    if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                        log.error_log.error("mpm_prefork", "HP01021", f"accept: {e}")
+                        continue
+                    if e.errno in (errno.EINVAL, errno.EBADF):
+                        # the master stopped this listener (graceful stop, Listen removed)
+                        fds = [fd for fd in fds if fd is not lst]
+                        if len(fds) == 1:
+                            return 0
+                        continue
+                    raise
+                self._serve(conn, addr, lst)
+                break
+        return 0
+
+    def _serve(self, conn: socket.socket, addr, lst) -> None:
+        self.connections += 1
+        self.slot.count_connection()
+        self.slot.set_state("reading")
+        try:
+            conn.setblocking(True)
+            self.app.handle_connection(conn, addr, lst, self.slot)
+        except Exception as e:                                    # noqa: BLE001
+            # One bad connection must never take the worker (and its siblings' capacity) down.
+            client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+            log.error_log.error("mpm_prefork", "HP01012",
+                                f"unhandled {type(e).__name__} serving a connection: {e}",
+                                client=client)
+            log.error_log.debug("mpm_prefork", "HP01012", traceback.format_exc())
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+            self.slot.set_state("idle")
+
+
+def run_in_child(worker: Worker) -> "NoReturn":  # noqa: F821
+    """Body of a forked worker: never returns, never runs the parent's atexit handlers."""
+    code = 1
+    try:
+        code = worker.run()
+    except BaseException as e:                                    # noqa: BLE001
+        try:
+            log.error_log.error("mpm_prefork", "HP01022",
+                                f"worker crashed: {type(e).__name__}: {e}")
+            log.error_log.debug("mpm_prefork", "HP01022", traceback.format_exc())
+        except BaseException:                                     # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
