@@ -51,6 +51,8 @@ MAX_PARALLEL = 6
 MAX_SLEEP = 5.0
 #: when the refresh lock is busy elsewhere, look at the cache again after this long
 BUSY_RETRY = 2.0
+#: how often the helper checks that the cache still holds every last-good response
+RESEED_INTERVAL = 30.0
 
 # Outcomes of refresh_one
 FETCHED, ADOPTED, KEPT, FAILED, BUSY = "fetched", "adopted", "kept", "failed", "busy"
@@ -115,7 +117,10 @@ class Stapler:
         bg = background_vhosts(self.cfg)
         bg_ids = {id(v) for v in bg}
         for info in service.table.all():
-            vhosts = [v for v in service.table.vhosts_of(info.key) if id(v) in bg_ids]
+            # the first background vhost that gives the certificate a responder (ForceURL is
+            # per vhost); a certificate without any staples nothing (logged once by certinfo)
+            vhosts = [v for v in service.table.vhosts_of(info.key)
+                      if id(v) in bg_ids and info.urls_for(v.ssl.stapling)]
             if not vhosts:
                 continue
             scfg = vhosts[0].ssl.stapling
@@ -320,9 +325,8 @@ class Stapler:
         then adopts what the holder fetched; the helper looks again later instead).
         """
         now = self.clock() if now is None else now
-        newer = self._cached_good(st, now)
-        if newer is not None and not self._adopt_would_be_due(st, newer[1], now):
-            return self._adopt(st, newer, now)
+        if self._take_cached(st, now):
+            return self._adopted(st)
         with self._locks(st, timeout=lock_timeout) as held:
             if not held:
                 st.next_at = now + BUSY_RETRY
@@ -331,18 +335,24 @@ class Stapler:
                                     f"looking again in {BUSY_RETRY:g} s")
                 return BUSY
             now = self.clock()
-            newer = self._cached_good(st, now)          # double check under the lock
-            if newer is not None and not self._adopt_would_be_due(st, newer[1], now):
-                return self._adopt(st, newer, now)
+            if self._take_cached(st, now):              # double check under the lock
+                return self._adopted(st)
             return self._fetch_and_store(st, now)
 
-    def _adopt_would_be_due(self, st: CertState, v, now: float) -> bool:
-        times = schedule.Times(fetched_at=now, this_update=v.this_update, next_update=v.next_update)
-        return now >= schedule.renew_start(times, st.policy)
+    def _take_cached(self, st: CertState, now: float) -> bool:
+        """Adopt a newer valid response from the (shared) cache; True when it needs no refresh.
 
-    def _adopt(self, st: CertState, newer, now: float) -> str:
+        A newer response already in its renew window is adopted too (so a failed fetch keeps it
+        rather than overwriting the fleet's good response with an error), but we still fetch.
+        """
+        newer = self._cached_good(st, now)
+        if newer is None:
+            return False
         der, v = newer
         self._accept_good(st, der, v, now, fetched_at=now)
+        return now < schedule.renew_start(st.good, st.policy)
+
+    def _adopted(self, st: CertState) -> str:
         st.record.failures, st.record.last_error = 0, None
         st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
         st.record.next_refresh = st.next_at
@@ -350,6 +360,24 @@ class Stapler:
         log.error_log.info(MOD, "HP04805", f"OCSP response for {st.label} fetched by another "
                            f"server or process adopted from the cache; next refresh {_fmt(st.next_at)}")
         return ADOPTED
+
+    def reseed(self, now: float | None = None) -> int:
+        """Put every servable last-good response back into the cache if the cache lost it
+        (a redis or memcached restart, an eviction); leaves newer responses alone.  Count."""
+        now = self.clock() if now is None else now
+        n = 0
+        for st in self.states.values():
+            if st.in_flight or not st.servable(now):
+                continue
+            e = self._lookup(st, now)
+            if e is not None and e.flag == entry.VALID and e.der:
+                continue
+            if self._store(st, entry.VALID, st.record.der, now,
+                           schedule.serve_until(st.good, st.policy)):
+                n += 1
+                log.error_log.info(MOD, "HP04817", f"OCSP response for {st.label} was missing "
+                                   f"from the stapling cache: stored it again")
+        return n
 
     def _fetch_and_store(self, st: CertState, now: float) -> str:
         scfg = st.scfg
@@ -394,7 +422,9 @@ class Stapler:
         decision = schedule.after_fetch(False, st.good, st.policy, now)
         st.next_at = schedule.retry_at(rec.failures, now, st.policy, self.rand())
         if decision == schedule.KEEP:
-            # never sooner than the floor, never later than the end of the last good one
+            e = self._lookup(st, now)
+            if e is None or e.flag != entry.VALID:     # the cache lost it meanwhile
+                self._store(st, entry.VALID, rec.der, now, schedule.serve_until(st.good, st.policy))
             rec.next_refresh = st.next_at
             self._save(st)
             log.error_log.warn(MOD, "HP04803", f"OCSP refresh for {st.label} failed ({error}); "
@@ -497,6 +527,7 @@ class Stapler:
         log.error_log.info(MOD, "HP04800", f"background stapler started for "
                            f"{len(self.states)} certificates (pid {os.getpid()})")
         must_pending = {k for k, st in self.states.items() if st.must_staple}
+        next_reseed = time.monotonic() + RESEED_INTERVAL
         try:
             with ThreadPoolExecutor(max_workers=self.max_parallel,
                                     thread_name_prefix="stapler") as pool:
@@ -511,6 +542,9 @@ class Stapler:
                                 log.error_log.notice(MOD, "HP04811", f"Must-Staple certificate "
                                                      f"{self.states[k].label} has a valid staple")
                         continue
+                    if time.monotonic() >= next_reseed:
+                        self.reseed()
+                        next_reseed = time.monotonic() + RESEED_INTERVAL
                     nxt = min((st.next_at for st in self.states.values()), default=now + MAX_SLEEP)
                     stop.wait(min(MAX_SLEEP, max(0.01, nxt - now)))
         finally:
@@ -563,7 +597,12 @@ def make_fleet_lock(cfg):
     except ImportError:
         return None
     ttl = max((v.ssl.stapling.responder_timeout for v in background_vhosts(cfg)), default=10.0)
-    return FleetLock(spec, "ssl-stapling-refresh", ttl=ttl + 5.0, cfg=cfg)
+    try:
+        return FleetLock(spec, "ssl-stapling-refresh", ttl=ttl + 5.0, cfg=cfg)
+    except Exception as e:
+        log.error_log.warn(MOD, "HP04818", f"no fleet-wide refresh lock ({e}): each server "
+                           f"refreshes on its own")
+        return None
 
 
 def attach(service) -> Stapler | None:

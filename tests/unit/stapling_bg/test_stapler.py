@@ -227,3 +227,72 @@ def test_must_staple_without_a_staple_logs_an_error_at_start(tmp_path, pki, resp
     text = errlog.text()
     assert errlog.ids().count("HP04810") == 1      # ms.test only, not a.test
     assert "ms.test" in text.split("HP04810")[1].splitlines()[0]
+
+
+def test_cache_loss_is_repaired_by_reseed_and_by_a_failed_refresh(tmp_path, pki, responder, clock, errlog):
+    svc = make_service(make_config(tmp_path, pki, responder.url))
+    stapler = stapler_for(svc, clock, tmp_path)
+    stapler.prefetch()
+    sts = list(stapler.states.values())
+    for st in sts:
+        svc.cache.remove(st.info.key)           # e.g. redis restarted
+    assert stapler.reseed(clock()) == 4
+    assert all(cached(svc, st, clock()).der == st.record.der for st in sts)
+    assert stapler.reseed(clock()) == 0        # nothing missing: nothing written
+    assert errlog.ids().count("HP04817") == 4
+    # during an outage the failed refresh also puts the kept response back
+    svc.cache.remove(sts[0].info.key)
+    responder.mode = "tryLater"
+    clock.advance(1.2 * DAY)
+    assert stapler.refresh_one(sts[0]) == KEPT
+    assert cached(svc, sts[0], clock()).der == sts[0].record.der
+
+
+def test_a_due_response_from_the_fleet_is_kept_when_our_own_fetch_fails(tmp_path, pki, responder, clock):
+    """Server B has nothing; the shared cache holds A's response, already in its renew window;
+    B's fetch fails: B must keep A's good response, not overwrite it with an error entry."""
+    svc = make_service(make_config(tmp_path, pki, responder.url, names=("a.test",), kinds=("rsa",)))
+    a = stapler_for(svc, clock, tmp_path / "a")
+    a.prefetch()
+    good = next(iter(a.states.values())).record.der
+    clock.advance(1.2 * DAY)                      # in the renew window
+    responder.mode = "hang"
+    b = stapler_for(svc, clock, tmp_path / "b")
+    st = next(iter(b.states.values()))
+    assert b.refresh_one(st) == KEPT
+    e = cached(svc, st, clock())
+    assert e.flag == entry.VALID and e.der == good
+
+
+def test_certificates_without_a_responder_are_not_refreshed(tmp_path, pki, clock):
+    """No AIA OCSP URL and no SSLStaplingForceURL (most public certificates since 2025): the
+    certificate is in the stapling table (certinfo logs it once) but the stapler leaves it."""
+    import dataclasses
+    from httpd_py.devtools.pki import make_leaf
+    leaf = make_leaf(pki, "nourl.test", "ec", suffix="-nourl")      # no ocsp_urls
+    cfg = make_config(tmp_path, pki, None, names=("a.test",), kinds=("ec",))
+    v = cfg.vhosts[0]
+    v = dataclasses.replace(v, server_name="nourl.test", ssl=dataclasses.replace(
+        v.ssl, certificates=(dataclasses.replace(v.ssl.certificates[0], cert_file=str(leaf.cert_file),
+                                                 key_file=str(leaf.key_file)),)))
+    svc = make_service(dataclasses.replace(cfg, vhosts=(v,)))
+    assert len(svc.table.all()) == 1
+    stapler = stapler_for(svc, clock, tmp_path)
+    assert stapler.states == {}
+    assert stapler.prefetch() == {}
+
+
+def test_refuse_only_for_must_staple_certificates_in_strict_mode(tmp_path, pki, responder, clock, errlog):
+    cfg = make_config(tmp_path, pki, responder.url, names=("ms.test", "a.test"), kinds=("ec",),
+                      must_staple="strict")
+    svc = make_service(cfg)
+    stapler = stapler_for(svc, clock, tmp_path)
+    ms_vhost, a_vhost = cfg.vhosts
+    by_name = {st.info.cert.subject.rfc4514_string().split(",")[0]: st for st in stapler.states.values()}
+    ms, a = by_name["CN=ms.test"], by_name["CN=a.test"]
+    assert stapler.refuse(ms.info, ms_vhost) is True
+    assert stapler.refuse(ms.info, ms_vhost) is True
+    assert stapler.refuse(a.info, a_vhost) is False
+    warn_cfg = replace_stapling(cfg, must_staple="warn")
+    assert stapler.refuse(ms.info, warn_cfg.vhosts[0]) is False
+    assert errlog.ids().count("HP04816") == 1    # rate-limited
