@@ -339,3 +339,17 @@ def test_graceful_stop_ends_keep_alive_after_the_current_request(site):
             assert s.recv(10) == b""
     finally:
         stop.unlink(missing_ok=True)
+
+
+def test_ipv6_listener_and_client(tmp_path):
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.fail("::1 is not available on this machine's loopback")
+    (tmp_path / "index.html").write_bytes(b"over v6\n")
+    port = free_port("::1")
+    cfg = config(tmp_path, (vhost("v6.test", tmp_path, port),), (port,), host="::1")
+    with serve(cfg, tmp_path, workers=1):
+        r = subprocess.run(["curl", "-sS", "-g", f"http://[::1]:{port}/"], capture_output=True, timeout=15)
+    assert r.stdout == b"over v6\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -44,6 +45,7 @@ def tls(tmp_path_factory):
         d.mkdir()
         (d / "index.html").write_text(f"site {n}\n")
         docs[n] = d
+    (docs["a"] / "big.bin").write_bytes(os.urandom(3_000_000))
     p1, p2 = free_port(), free_port()
     va = with_log(vhost("a.test", docs["a"], None, ssl=ssl_for(pki, "a.test")), tmp / "access.log", LOG_FMT)
     vb = with_log(vhost("b.test", docs["b"], None, server_aliases=("*.b.test",),
@@ -269,3 +271,9 @@ def test_timeout_bounds_handshake_and_request_reading(tmp_path):
                     got += data
         assert got.startswith(b"HTTP/1.1 408 ")
         wait_until(lambda: "HP03005" in running.error_text(), 5, what="HP03005")
+
+
+def test_large_file_and_range_over_tls(tls):
+    data = (tls.tmp / "a" / "big.bin").read_bytes()
+    assert curl(tls, "a.test", "URL/big.bin").stdout == data
+    assert curl(tls, "a.test", "-r", "1000000-2500000", "URL/big.bin").stdout == data[1000000:2500001]
