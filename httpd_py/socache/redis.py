@@ -1,7 +1,8 @@
 """redis: the ``redis:host[:port][,host[:port]...]`` socache provider (redis-py).
 
 Keys are ``<namespace>:<key>`` (binary-safe), values are stored with ``SET key value PX ms`` so
-Redis expires them itself.  With several servers a key goes to ``crc32(key) % n`` (as Apache's
+Redis expires them itself; the stored value is the exact ``expires_at`` (8 bytes, f64) followed
+by the value, so ``retrieve(now=...)`` and ``iterate`` see the same expiry as the other providers.  With several servers a key goes to ``crc32(key) % n`` (as Apache's
 apr_redis spreads keys; no replication).
 
 Connections are opened lazily in the process that uses them; ``child_init`` drops anything
@@ -14,6 +15,7 @@ nothing rather than a timeout.
 from __future__ import annotations
 
 import math
+import struct
 import time
 import zlib
 from typing import Iterator
@@ -29,7 +31,8 @@ from httpd_py.socache.base import HP_REDIS_ERROR, HP_REDIS_OVERSIZED, MODULE
 DEFAULT_PORT = 6379
 # No CLIENT SETINFO round trip on connect (redis-py sends one when it has a name to report).
 _NO_DRIVER_INFO = DriverInfo(name=None, lib_version=None)
-MAX_ENTRY_SIZE = 1 << 20        # staples and sessions are a few KB; refuse anything silly
+MAX_ENTRY_SIZE = 1 << 20
+_EXP = struct.Struct("<d")        # staples and sessions are a few KB; refuse anything silly
 
 
 class RedisCache:
@@ -124,7 +127,7 @@ class RedisCache:
         if c is None:
             return False
         try:
-            ok = bool(c.set(full, value, px=ms))
+            ok = bool(c.set(full, _EXP.pack(expires_at) + value, px=ms))
         except Exception as e:  # noqa: BLE001 - any client failure is a miss, never a crash
             self._failed(i, "store", e)
             return False
@@ -143,6 +146,11 @@ class RedisCache:
         except Exception as e:  # noqa: BLE001
             self._failed(i, "retrieve", e)
             v = None
+        if v is not None:
+            if len(v) < 8 or _EXP.unpack_from(v)[0] <= (time.time() if now is None else now):
+                v = None
+            else:
+                v = v[8:]
         self.counters["hits" if v is not None else "misses"] += 1
         return v
 
@@ -171,17 +179,12 @@ class RedisCache:
                 keys = list(c.scan_iter(match=pattern, count=500))
                 for start in range(0, len(keys), 200):
                     batch = keys[start:start + 200]
-                    pipe = c.pipeline(transaction=False)
-                    for k in batch:
-                        pipe.get(k)
-                        pipe.pttl(k)
-                    res = pipe.execute()
-                    for j, k in enumerate(batch):
-                        v, ttl = res[2 * j], res[2 * j + 1]
-                        if v is None or ttl is None or ttl == -2:
-                            continue                 # gone between SCAN and GET
-                        exp = math.inf if ttl < 0 else now + ttl / 1000.0
-                        out.append((k[n:], v, exp))
+                    for k, v in zip(batch, c.mget(batch)):
+                        if v is None or len(v) < 8:
+                            continue                 # gone between SCAN and MGET
+                        exp = _EXP.unpack_from(v)[0]
+                        if exp > now:
+                            out.append((k[n:], v[8:], exp))
             except Exception as e:  # noqa: BLE001
                 self._failed(i, "iterate", e)
         return iter(out)
