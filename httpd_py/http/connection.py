@@ -48,6 +48,7 @@ import select
 import socket
 import struct
 import time
+import traceback
 from dataclasses import dataclass
 
 from OpenSSL import SSL
@@ -206,10 +207,6 @@ class VHostRuntime:
     real_roots: dict[str, str]          # root as map_to_root returns it -> its realpath
 
 
-class _Abort(Exception):
-    """Stop serving this connection (after an early error was written)."""
-
-
 class ConnectionHandler:
     def __init__(self, cfg: ServerConfig, sites: Sites):
         self.cfg = cfg
@@ -244,6 +241,7 @@ class ConnectionHandler:
             self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
                                                  real_roots)
         self._date_cache = (0, b"")
+        self._response_started = False
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -274,8 +272,8 @@ class ConnectionHandler:
         try:
             stream = self._serve(sock, client_addr, listener_addr, slot, client)
         except Exception as e:  # never let an exception escape into the worker loop
-            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: {e}",
-                            client=client)
+            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: {e} "
+                            f"({_where_raised(e)})", client=client)
         finally:
             _state(slot, "closing")
             if stream is not None:
@@ -379,8 +377,16 @@ class ConnectionHandler:
             del buf[:consumed]
             served += 1
             _state(slot, "writing")
-            keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
-                                        local, slot, client, served, start)
+            self._response_started = False
+            try:
+                keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
+                                            local, slot, client, served, start)
+            except Exception as e:
+                error_log.error("http", "HP03001", f"unexpected {type(e).__name__} serving "
+                                f"{head.request_line!r}: {e} ({_where_raised(e)})", client=client)
+                if not self._response_started:
+                    self._early_error(stream, d, 500, client, None, None)
+                return True
             if not keep:
                 return True
 
@@ -572,6 +578,7 @@ class ConnectionHandler:
             out.append((b"Content-Length", b"%d" % len(body)))
         data = response_head(status, reason(status), out)
         rec.head_bytes = len(data)
+        self._response_started = True
         if body and rec.method != "HEAD":
             data += body
         ok = True
@@ -594,6 +601,7 @@ class ConnectionHandler:
         try:
             head = response_head(status, reason(status), out)
             rec.head_bytes = len(head)
+            self._response_started = True
             stream.sendall(head)
             off = first
             while sent < length:
@@ -676,6 +684,14 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.split(":", 1)[0].rstrip(".")
+
+
+def _where_raised(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    if not tb:
+        return "?"
+    f = tb[-1]
+    return f"{os.path.basename(f.filename)}:{f.lineno} in {f.name}"
 
 
 def _stopping(slot) -> bool:

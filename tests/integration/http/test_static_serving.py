@@ -353,3 +353,18 @@ def test_ipv6_listener_and_client(tmp_path):
     with serve(cfg, tmp_path, workers=1):
         r = subprocess.run(["curl", "-sS", "-g", f"http://[::1]:{port}/"], capture_output=True, timeout=15)
     assert r.stdout == b"over v6\n"
+
+
+def test_unexpected_error_gives_500_logs_hp03001_and_worker_survives(tmp_path):
+    # A MIME type that cannot be sent in a header (non-Latin-1) makes the handler raise.
+    (tmp_path / "x.weird").write_bytes(b"w")
+    (tmp_path / "ok.txt").write_bytes(b"fine\n")
+    port = free_port()
+    v = vhost("e.test", tmp_path, port, add_types=(("weird", "text/\u20ac"),))
+    with serve(config(tmp_path, (v,), (port,)), tmp_path, workers=1) as running:
+        r = subprocess.run(["curl", "-sS", "-i", f"http://127.0.0.1:{port}/x.weird"], capture_output=True, timeout=15)
+        assert r.stdout.startswith(b"HTTP/1.1 500 ")
+        r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{port}/ok.txt"], capture_output=True, timeout=15)
+        assert r.stdout == b"fine\n"
+        text = wait_until(lambda: "HP03001" in running.error_text() and running.error_text(), 5, what="HP03001")
+    assert "UnicodeEncodeError" in text and "Traceback" not in text
