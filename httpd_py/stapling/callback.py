@@ -40,6 +40,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
     known: dict[bytes, object] = {}
 
     def ocsp_status_callback(conn, data=None) -> bytes:
+        refuse = None
         try:
             der = _selected_der(conn)
             if der is None:
@@ -54,10 +55,16 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
                                f"certificate of {vhost.server_name or 'the main server'}")
                 return b""
             staple = service.staple_for(info, vhost)
+            if not isinstance(staple, bytes):
+                staple = b""
             if staple and error_log.enabled(MODULE, "debug"):
                 error_log.debug(MODULE, HP_STAPLING, f"stapling: sending {len(staple)}-byte OCSP "
                                 f"response for {info.label}")
-            return staple if isinstance(staple, bytes) else b""
+            stapler = getattr(service, "stapler", None)
+            if not staple and stapler is not None and stapler.refuse(info, vhost):
+                refuse = info.label     # SSLStaplingMustStaple strict (issue 6): abort below
+            else:
+                return staple
         except Exception as e:  # anything raised here would abort the handshake
             try:
                 error_log.error(MODULE, HP_CALLBACK_ERROR, f"stapling: internal error in the status "
@@ -65,5 +72,9 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             except Exception:
                 pass
             return b""
+        # The one deliberate abort: a Must-Staple certificate without a staple under
+        # SSLStaplingMustStaple strict.  pyOpenSSL turns the exception into a fatal alert.
+        from httpd_py.stapling.muststaple import StapleRequired
+        raise StapleRequired(refuse)
 
     return ocsp_status_callback

@@ -397,21 +397,38 @@ class StaplingService:
         store_now = self.clock()
         if error_resp is not None:
             der, v = error_resp
-            stored = self.store(info, entrylib.ERROR, der, scfg, now=store_now)
-            return RefreshResult(v, entrylib.ERROR, der, stored,
-                                 der if scfg.return_responder_errors else b"", v.kind)
-        if saw_invalid or not scfg.fake_try_later:
-            stored = self.store(info, entrylib.ERROR, b"", scfg, now=store_now)
+        elif saw_invalid:
+            der, v = b"", V.invalid("every answer was refused")
+        else:
+            der, v = None, None
+        flag, der = error_entry(der, v, scfg)
+        if der == V.try_later_der() and error_resp is None:
+            error_log.info(MODULE, HP_FAKE_TRYLATER, f"stapling: no answer from any responder for "
+                           f"{info.label}: caching a synthesized tryLater for "
+                           f"{scfg.error_cache_timeout}s (SSLStaplingFakeTryLater)")
+            v = V.Verdict(V.RESPONDER_ERROR, "synthesized tryLater", response_status="tryLater")
+        elif not der:
             error_log.debug(MODULE, HP_NO_RESPONSE, f"stapling: no suitable response for {info.label}")
-            return RefreshResult(None, entrylib.ERROR, b"", stored, b"", last_error)
-        der = V.try_later_der()
-        error_log.info(MODULE, HP_FAKE_TRYLATER, f"stapling: no answer from any responder for "
-                       f"{info.label}: caching a synthesized tryLater for "
-                       f"{scfg.error_cache_timeout}s (SSLStaplingFakeTryLater)")
-        stored = self.store(info, entrylib.ERROR, der, scfg, now=store_now)
-        v = V.Verdict(V.RESPONDER_ERROR, "synthesized tryLater", response_status="tryLater")
-        return RefreshResult(v, entrylib.ERROR, der, stored,
-                             der if scfg.return_responder_errors else b"", last_error)
+        stored = self.store(info, flag, der, scfg, now=store_now)
+        return RefreshResult(v if der else None, flag, der, stored,
+                             der if (der and scfg.return_responder_errors) else b"",
+                             (v.kind if error_resp is not None else last_error))
+
+
+def error_entry(der: bytes | None, verdict: V.Verdict | None, scfg: StaplingConfig) -> tuple[int, bytes]:
+    """The (flag, DER) a refresh stores when nothing valid came back (pure).
+
+    * an error response (non-successful status, or ``unknown``): (ERROR, its DER);
+    * only invalid answers (bad signature, wrong CertID, times...): (ERROR, b"") "nothing";
+    * no usable answer at all (``der``/``verdict`` None: down, timeout, HTTP error, not DER):
+      FakeTryLater on: (ERROR, synthesized tryLater); off: (ERROR, b"").
+    Stapling an ERROR entry's DER is then up to SSLStaplingReturnResponderErrors.
+    """
+    if verdict is not None and der and verdict.error:
+        return entrylib.ERROR, der
+    if verdict is not None:
+        return entrylib.ERROR, b""
+    return entrylib.ERROR, (V.try_later_der() if scfg.fake_try_later else b"")
 
 
 @contextlib.contextmanager

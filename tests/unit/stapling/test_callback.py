@@ -131,3 +131,27 @@ def test_real_service_through_the_callback(pki, clock, table):
             der, peer = handshake(pki, cb, kind)
             assert der
         assert r.requests == 2            # one per certificate
+
+
+def test_must_staple_strict_refusal_aborts_the_handshake(pki, table):
+    """The one deliberate abort (issue 6's SSLStaplingMustStaple strict): the stapler says refuse
+    and there is no staple -> fatal alert; with a staple, or when it does not refuse, no abort."""
+    vh, tab = table
+
+    class Stapler:
+        def __init__(self, verdict):
+            self.verdict = verdict
+
+        def refuse(self, info, vhost):
+            return self.verdict
+
+    svc = FakeService(tab, lambda info: b"")
+    svc.stapler = Stapler(True)
+    with pytest.raises(Exception):
+        handshake(pki, ocsp_callback_for(svc, vh), "ec")
+    svc.stapler = Stapler(False)
+    assert handshake(pki, ocsp_callback_for(svc, vh), "ec")[0] == b""
+    staple = bytes.fromhex("30030a0103")
+    svc2 = FakeService(tab, lambda info: staple)
+    svc2.stapler = Stapler(True)
+    assert handshake(pki, ocsp_callback_for(svc2, vh), "ec")[0] == staple

@@ -398,3 +398,16 @@ def test_from_config_none_when_nothing_staples_and_error_without_cache(pki):
     cfg = dataclasses.replace(cfg, vhosts=(vhost(pki),))
     with pytest.raises(StartupError, match="SSLStaplingCache"):
         StaplingService.from_config(cfg)
+
+
+@pytest.mark.parametrize("der,kind,fake,expect", [
+    (TRY_LATER, V.RESPONDER_ERROR, True, (E.ERROR, TRY_LATER)),
+    (b"\x30unknown", V.UNKNOWN, False, (E.ERROR, b"\x30unknown")),
+    (b"", V.INVALID, True, (E.ERROR, b"")),
+    (None, None, True, (E.ERROR, TRY_LATER)),
+    (None, None, False, (E.ERROR, b"")),
+])
+def test_error_entry_is_pure_and_shared(der, kind, fake, expect):
+    from httpd_py.stapling.service import error_entry
+    v = None if kind is None else V.Verdict(kind, "x")
+    assert error_entry(der, v, StaplingConfig(fake_try_later=fake)) == expect
