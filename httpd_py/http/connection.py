@@ -57,7 +57,8 @@ from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
-from httpd_py.http.paths import (PathError, find_redirect, map_to_root, resolve_file, url_path)
+from httpd_py.http.paths import (PathError, find_redirect, map_to_root, quote_path, resolve_file,
+                                 url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
                                   if_range_allows, make_etag, parse_range)
 from httpd_py.log import error_log
@@ -475,6 +476,7 @@ class ConnectionHandler:
             extra = [(b"Location", redir.location.encode("latin-1", "replace"))] if redir.location else []
             return self._respond_error(stream, vhost, rec, redir.status, close=not keep_alive,
                                        client=client, extra=extra, location=redir.location)
+        fpath = path
         try:
             root, fpath = map_to_root(path, vhost.document_root, vhost.aliases)
             root_real = rt.real_roots.get(root)
@@ -483,7 +485,7 @@ class ConnectionHandler:
                                root_real=root_real, open_file=True)
             if res.is_dir:
                 if not path.endswith("/"):
-                    loc = self._absolute(site, vhost, host, path + "/") + ("?" + query.decode("latin-1") if query else "")
+                    loc = self._absolute(site, vhost, host, quote_path(path + "/")) + ("?" + query.decode("latin-1") if query else "")
                     return self._respond_error(stream, vhost, rec, 301, close=not keep_alive, client=client,
                                                extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc)
                 for name in vhost.directory_index:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from httpd_py.config.model import AliasSpec, RedirectSpec
 
@@ -116,6 +117,14 @@ def _prefix_rest(path: str, prefix: str) -> str | None:
     return None
 
 
+_SAFE = "/:@!$&'()*+,;=~-._"
+
+
+def quote_path(path: str) -> str:
+    """Percent-encode a decoded URL path for a Location header (never CR, LF or non-ASCII)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe=_SAFE)
+
+
 @dataclass(frozen=True)
 class RedirectTo:
     status: int
@@ -129,7 +138,7 @@ def find_redirect(path: str, query: bytes, redirects: tuple[RedirectSpec, ...]) 
             continue
         if r.target is None or r.status == 410:
             return RedirectTo(r.status, None)
-        loc = r.target.rstrip("/") + rest if rest else r.target
+        loc = r.target.rstrip("/") + quote_path(rest) if rest else r.target
         if query:
             loc += "?" + query.decode("latin-1")
         return RedirectTo(r.status, loc)

@@ -368,3 +368,10 @@ def test_unexpected_error_gives_500_logs_hp03001_and_worker_survives(tmp_path):
         assert r.stdout == b"fine\n"
         text = wait_until(lambda: "HP03001" in running.error_text() and running.error_text(), 5, what="HP03001")
     assert "UnicodeEncodeError" in text and "Traceback" not in text
+
+
+def test_no_header_injection_through_redirects(site):
+    resp = get_raw(site, b"/old/x%0d%0aX-Injected:%20yes")
+    head = resp.split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"HTTP/1.1 301 ")
+    assert b"\r\nX-Injected" not in head and b"Location: http://www.test/new/x%0D%0AX-Injected:%20yes" in head

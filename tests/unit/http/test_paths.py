@@ -73,6 +73,13 @@ def test_redirects_match_whole_segments_in_order(path, query, expect):
     assert (r.status, r.location) == expect
 
 
+def test_redirect_rest_is_percent_encoded():
+    # a decoded %0d%0a must never reach a Location header as CR LF
+    path, query = url_path(b"/old/a%0d%0aSet-Cookie:%20x/%C3%A9")
+    r = find_redirect(path, query, REDIRECTS)
+    assert r.location == "http://new.example/new/a%0D%0ASet-Cookie:%20x/%C3%A9"
+
+
 def test_no_redirect():
     assert find_redirect("/x", b"", REDIRECTS[:2]) is None
 
