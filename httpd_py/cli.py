@@ -144,10 +144,11 @@ def make_loader(o: Options) -> Callable:
     conf, root = _paths(o)
     defines = tuple(o.defines)
     pre, post = tuple(o.pre), tuple(o.post)
+    check_docroot = "T" not in o.flags
 
     def load_config():
         return load(conf, server_root=root, defines=defines, pre_directives=pre,
-                    post_directives=post)
+                    post_directives=post, check_document_root=check_docroot)
     return load_config
 
 

@@ -38,12 +38,13 @@ def _directive_known(loaded: set[str]):
 
 def load(config_file: str, *, server_root: str | None = None, defines: Iterable[str] = (),
          pre_directives: Iterable[str] = (), post_directives: Iterable[str] = (),
-         log_warnings: bool = True) -> ServerConfig:
+         log_warnings: bool = True, check_document_root: bool = True) -> ServerConfig:
     """Read ``config_file`` (relative paths are relative to ServerRoot) into a ServerConfig.
 
     server_root: ``-d`` (default: the configuration file's directory).  defines: ``-D`` names
     (``NAME`` or ``NAME=value``).  pre_directives / post_directives: ``-C`` / ``-c`` lines, read
-    before / after the file.  Non-fatal findings (undefined ${VAR}, prefork clamps) are in
+    before / after the file.  check_document_root=False is ``-T`` (a DocumentRoot need not
+    exist).  Non-fatal findings (undefined ${VAR}, prefork clamps) are in
     ``cfg.warnings`` and, with log_warnings, written to the error log (HP00101).
     """
     if server_root is None:
@@ -70,7 +71,7 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
     if post:
         nodes += reader.build(_pseudo(post), (), None)[0]
 
-    w = build.Walk(state.server_root)
+    w = build.Walk(state.server_root, check_document_root)
     build.walk(nodes, w)
     warnings = state.warnings + w.warnings
     cfg = build.make_config(w, config_file=config_file, server_root=state.server_root,

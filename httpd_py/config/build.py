@@ -67,8 +67,9 @@ class ServerBuild:
 class Walk:
     """What a handler sees: the current server, the directive, its location."""
 
-    def __init__(self, server_root: str):
+    def __init__(self, server_root: str, check_document_root: bool = True):
         self.server_root = server_root
+        self.check_document_root = check_document_root
         self.g: dict[str, Any] = {}
         self.g_locs: dict[str, Location] = {}
         self.main = ServerBuild(None)

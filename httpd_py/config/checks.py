@@ -10,9 +10,11 @@ at fault) for a fatal problem and returns the warnings.
 * An empty SSLProtocol set.
 * Listen/vhost consistency: no Listen at all is fatal; a vhost port nothing listens on is a
   warning.
+* An ErrorLog whose directory does not exist: a warning (Apache's AH02291 refuses to start).
 """
 from __future__ import annotations
 
+import os
 import re
 
 from cryptography import x509
@@ -110,6 +112,17 @@ def check(cfg: ServerConfig) -> list[str]:
             _check_pair(pair.cert_file, pair.key_file, v.where(f"sslcertificatefile#{i}"),
                         v.where(f"sslcertificatekeyfile#{i}"), pair_cache)
 
+    for v in (cfg.main, *cfg.vhosts):
+        target = v.error_log
+        if target and not target.startswith(("|", "syslog")):
+            d = os.path.dirname(target)
+            if not os.path.isdir(d):
+                # Apache refuses to start here (AH02291); a warning, so that configurations
+                # logging elsewhere (stderr under -X) still load.
+                loc = v.where("errorlog") or v.location
+                warnings.append(f"Cannot access directory '{d}/' for "
+                                f"{'main' if v.location is None else 'vhost'} error log"
+                                f"{f' ({loc})' if loc else ''}")
     if not cfg.listens:
         raise ConfigError("no listening sockets available: the configuration has no Listen "
                           "directive", cfg.config_file, 1)

@@ -20,6 +20,7 @@ are listed in ``ServerConfig.ignored_directives`` and logged once at start-up.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -184,6 +185,17 @@ def _server_name(w, args):
     w.set("server_name", m.group(2).lower())
 
 
+def _document_root(w, args):
+    p = values.path(args[0], w.server_root)
+    if w.check_document_root and not os.path.isdir(p):
+        if w.in_vhost:     # Apache only warns for a vhost (AH00112)
+            w.warnings.append(f"Warning: DocumentRoot [{p}] does not exist "
+                              f"(line {w.loc.line} of {w.loc.file})")
+        else:
+            raise ConfigError(f"DocumentRoot '{p}' is not a directory, or is not readable")
+    w.set("document_root", p)
+
+
 def _server_alias(w, args):
     if not w.in_vhost:
         raise ConfigError("ServerAlias only used in <VirtualHost>")
@@ -196,8 +208,8 @@ def _log_level(w, args):
     for a in args:
         mod, sep, lvl = a.rpartition(":")
         if lvl.lower() not in levels:
-            raise ConfigError(f"LogLevel requires level keyword: one of "
-                              f"emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8")
+            raise ConfigError(f"{a + ': ' if sep else ''}Log level keyword must be one of "
+                              "emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8")
         if sep:
             if not mod:
                 raise ConfigError(f"LogLevel: invalid module name in '{a}'")
@@ -234,7 +246,9 @@ def _mutex(w, args):
 
 
 def _error_document(w, args):
-    code = values.integer(args[0], "ErrorDocument", minimum=100, maximum=599)
+    if not args[0].isdigit() or not 100 <= int(args[0]) <= 599:
+        raise ConfigError(f"Unsupported HTTP response code {args[0]}")
+    code = int(args[0])
     w.extend("error_documents", ((code, args[1]),))
 
 
@@ -302,15 +316,13 @@ def _directory_index(w, args):
 
 def _add_type(w, args):
     mime = args[0].lower()
-    if "/" not in mime:
-        raise ConfigError(f"AddType: '{args[0]}' is not a MIME type (type/subtype)")
     w.extend("add_types", tuple((e.lower().lstrip("."), mime) for e in args[1:]))
 
 
 def _alias(w, args):
     from httpd_py.config.model import AliasSpec
     if len(args) != 2:
-        raise ConfigError("Alias takes two arguments, a fakename and a realname")
+        raise ConfigError("Alias must have two arguments when used globally")
     w.extend("aliases", (AliasSpec(args[0], values.path(args[1], w.server_root)),))
 
 
@@ -643,7 +655,7 @@ def _rows() -> list[Directive]:
         D("ServerAdmin", C, "SV", TAKE1, "", "The e-mail address of the server administrator",
           _text("server_admin"), syntax="email|URL"),
         D("DocumentRoot", C, "SV", TAKE1, "/var/www/html", "The directory that holds the "
-          "documents", _path("document_root"), syntax="directory-path"),
+          "documents (must exist, unless -T)", _document_root, syntax="directory-path"),
         D("ErrorLog", C, "SV", TAKE1, "logs/error_log", "Where the error log goes (file, "
           "|program or syslog)", lambda w, a: w.set("error_log", values.log_target(
               a[0], w.server_root)), syntax="file-path|syslog[:facility]|\"|program\""),

@@ -75,11 +75,11 @@ def test_define_and_variables(tmp_path):
     os.environ["H1_TEST_ENV"] = "from-env"
     try:
         cfg = ld(tmp_path, BASE + 'Define NAME "a.test"\nServerName ${NAME}\n'
-                 'ServerAdmin ${H1_TEST_ENV}\nDocumentRoot /srv/${UNDEFINED_H1}\n')
+                 'ServerAdmin ${H1_TEST_ENV}\nAlias /x /srv/${UNDEFINED_H1}\n')
     finally:
         del os.environ["H1_TEST_ENV"]
     assert cfg.main.server_name == "a.test" and cfg.main.server_admin == "from-env"
-    assert cfg.main.document_root == "/srv/${UNDEFINED_H1}"
+    assert cfg.main.aliases[0].target == "/srv/${UNDEFINED_H1}"
     assert any("Config variable ${UNDEFINED_H1} is not defined" in w for w in cfg.warnings)
     assert ("NAME", "a.test") in cfg.define_values
 
@@ -249,7 +249,7 @@ def test_pre_and_post_directives(tmp_path):
 def test_server_root_directive_and_relative_paths(tmp_path):
     (tmp_path / "root").mkdir()
     cfg = ld(tmp_path, BASE + f"ServerRoot {tmp_path}/root\nPidFile run/x.pid\nErrorLog "
-             "logs/err\nDocumentRoot htdocs\n")
+             "logs/err\nDocumentRoot htdocs\n", check_document_root=False)     # -T
     assert cfg.server_root == f"{tmp_path}/root"
     assert cfg.pid_file == f"{tmp_path}/root/run/x.pid"
     assert cfg.main.error_log == f"{tmp_path}/root/logs/err"
@@ -353,6 +353,7 @@ def ssl_conf(pki, extra_main="", extra_vhost="", key_kind="rsa"):
 
 
 def test_check_ok(tmp_path, pki):
+    (tmp_path / "logs").mkdir()
     cfg = ld(tmp_path, ssl_conf(pki, "SSLStaplingCache shmcb\nSSLUseStapling on\n"))
     assert check(cfg) == []
     v = cfg.vhosts[0]
@@ -390,6 +391,19 @@ def test_check_garbage_certificate(tmp_path, pki):
     with pytest.raises(ConfigError) as e:
         check(cfg)
     assert "holds no PEM certificate" in e.value.msg and e.value.line == 4
+
+
+def test_document_root_must_exist_unless_T(tmp_path):
+    assert err(tmp_path, BASE + "DocumentRoot /nonexistent-h1\n") == (
+        "DocumentRoot '/nonexistent-h1' is not a directory, or is not readable", "httpd.conf", 2)
+    assert ld(tmp_path, BASE + "DocumentRoot /nonexistent-h1\n", check_document_root=False
+              ).main.document_root == "/nonexistent-h1"
+
+
+def test_check_warns_about_missing_error_log_directory(tmp_path):
+    cfg = ld(tmp_path, BASE + "ErrorLog /nonexistent-h1/error.log\n")
+    assert any("Cannot access directory '/nonexistent-h1/' for main error log" in w
+               for w in check(cfg))
 
 
 def test_check_listen_consistency(tmp_path):
