@@ -284,16 +284,15 @@ class Stapler:
         st.record.next_refresh = st.next_at
 
     def _chown_store(self) -> None:
-        """Workers and helpers run as User/Group: give them the store when we are root."""
-        if os.geteuid() != 0 or not (self.cfg.user or self.cfg.group):
+        """Helpers run as User/Group (nobody/nogroup when unset): give them the store when we
+        are root, as Apache gives its runtime files to User.  (stapling must not import mpm,
+        so the few lines of mpm.privileges.resolve that matter are repeated here.)"""
+        if os.geteuid() != 0:
             return
-        import grp
-        import pwd
-        try:
-            uid = pwd.getpwnam(self.cfg.user).pw_uid if self.cfg.user else -1
-            gid = grp.getgrnam(self.cfg.group).gr_gid if self.cfg.group else -1
-        except KeyError:
+        ids = worker_ids(self.cfg.user, self.cfg.group)
+        if ids is None:
             return
+        uid, gid = ids
         os.chown(self.store.directory, uid, gid)
         for key in self.store.keys():
             try:
@@ -619,6 +618,35 @@ def attach(service) -> Stapler | None:
     stapler.prefetch()
     service.add_helper(*stapler.helper())
     return stapler
+
+
+def worker_ids(user: str | None, group: str | None) -> tuple[int, int] | None:
+    """(uid, gid) the master's children run as (User, Group; nobody/nogroup by default)."""
+    import grp
+    import pwd
+
+    def uid_of(spec: str):
+        try:
+            return pwd.getpwuid(int(spec[1:])) if spec.startswith("#") else pwd.getpwnam(spec)
+        except (KeyError, ValueError):
+            return None
+
+    def gid_of(spec: str):
+        try:
+            return int(spec[1:]) if spec.startswith("#") else grp.getgrnam(spec).gr_gid
+        except (KeyError, ValueError):
+            return None
+
+    pw = uid_of(user or "nobody")
+    if pw is None:
+        return None
+    if group:
+        gid = gid_of(group)
+    elif user is None:
+        gid = gid_of("nogroup")
+    else:
+        gid = pw.pw_gid
+    return (pw.pw_uid, pw.pw_gid if gid is None else gid)
 
 
 def _default_fetcher():

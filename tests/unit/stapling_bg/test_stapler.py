@@ -70,6 +70,12 @@ def test_prefetch_fetches_each_certificate_once_and_seeds_the_cache(tmp_path, pk
         # cached until nextUpdate - skew, far beyond StandardCacheTimeout (3600)
         assert cached(svc, st, clock() + DAY) is not None
     assert "HP04801" in errlog.ids() and errlog.ids().count("HP04802") == 4
+    # the helper runs as User/Group (nobody/nogroup here): the store is theirs
+    import os
+    from httpd_py.stapling.stapler import worker_ids
+    if os.geteuid() == 0:
+        st_ = os.stat(tmp_path / "store")
+        assert (st_.st_uid, st_.st_gid) == worker_ids(None, None)
 
 
 def test_one_request_per_certificate_per_window_for_a_week(tmp_path, pki, responder, clock):
