@@ -222,13 +222,13 @@ def test_many_concurrent_clients(tmp_path):
         except Exception as e:  # collected and asserted below
             errors.append(repr(e))
     with serve(cfg, tmp_path, workers=4):
-        threads = [threading.Thread(target=client) for _ in range(40)]
+        threads = [threading.Thread(target=client) for _ in range(100)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
     assert not errors
-    assert results == [(200, 2000)] * 120
+    assert results == [(200, 2000)] * 300
 
 
 def test_without_tickets_sessions_resume_only_in_the_same_worker(tmp_path):
