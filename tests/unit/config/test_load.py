@@ -411,3 +411,12 @@ def test_check_listen_consistency(tmp_path):
         check(ld(tmp_path, "ServerName a\n"))
     cfg = ld(tmp_path, BASE + "<VirtualHost *:9443>\n</VirtualHost>\n")
     assert any("uses port 9443, which no Listen directive opens" in w for w in check(cfg))
+
+
+def test_include_depth_limit(tmp_path):
+    for i in range(130):
+        (tmp_path / f"d{i}.conf").write_text(f"Include d{i + 1}.conf\n")
+    (tmp_path / "d130.conf").write_text("ServerAdmin deep\n")
+    msg, f, line = err(tmp_path, BASE + "Include d0.conf\n")
+    assert msg.startswith("Exceeded the maximum include directory nesting level of 128")
+    assert line == 1
