@@ -55,6 +55,7 @@ re-storing the same few staples over and over never pushes a valid one out.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -194,8 +195,10 @@ class ShmcbCache:
                 if reason:
                     error_log.warn(MODULE, HP_SHMCB_REBUILT,
                                    f"shmcb: {self.path}: {reason}; rebuilding the cache file")
-                os.ftruncate(fd, 0)
-                os.ftruncate(fd, g.size)
+                # A new file renamed into place: processes still mapping the old one (workers
+                # of a previous generation) keep a valid mapping instead of getting SIGBUS.
+                os.close(fd)
+                fd = self._new_file()
             mm = mmap.mmap(fd, g.size, flags=mmap.MAP_SHARED)
         except OSError as e:
             error_log.error(MODULE, HP_SHMCB_OPEN_FAILED, f"shmcb: cannot map {self.path}: {e}")
@@ -212,6 +215,23 @@ class ShmcbCache:
                                    f"shmcb: {self.path}: subcache {i} {problem}; cleared")
                     self._clear(mm, HEADER_SIZE + i * g.subcache_size, count=True)
         return mm
+
+    def _new_file(self) -> int:
+        """A zeroed file of the right size, atomically renamed over ``self.path``."""
+        directory, base = os.path.split(self.path)
+        tmp = os.path.join(directory, f".{base}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                     0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, self.geo.size)
+            os.rename(tmp, self.path)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return fd
 
     def _check_file_header(self, fd: int, st_size: int) -> str | None:
         """Why the file cannot be trusted, or None when its header matches our geometry."""
@@ -386,7 +406,39 @@ class ShmcbCache:
 
     # ---- the provider API ------------------------------------------------------------------
 
+    # Damage that the checks above cannot rule out (e.g. another process scribbling on a
+    # file-backed segment without the mutex) must cost a subcache, never an exception.
+    _DAMAGE = (struct.error, ValueError, IndexError, OverflowError)
+
+    def _damaged(self, key: bytes, what: str, e: Exception) -> None:
+        base = HEADER_SIZE + (int.from_bytes(key_hash(key)[:4], "little") & self._mask) \
+            * self.geo.subcache_size
+        error_log.warn(MODULE, HP_SHMCB_SUBCACHE_RESET,
+                       f"shmcb: {what}: subcache at {base} is damaged ({e}); cleared")
+        with contextlib.suppress(*self._DAMAGE):
+            self._clear(self._mm, base, count=True)
+
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
+        try:
+            return self._store(key, value, expires_at, now)
+        except self._DAMAGE as e:
+            self._damaged(key, "store", e)
+            return False
+
+    def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
+        try:
+            return self._retrieve(key, now)
+        except self._DAMAGE as e:
+            self._damaged(key, "retrieve", e)
+            return None
+
+    def remove(self, key: bytes) -> None:
+        try:
+            self._remove(key)
+        except self._DAMAGE as e:
+            self._damaged(key, "remove", e)
+
+    def _store(self, key: bytes, value: bytes, expires_at: float, now: float | None) -> bool:
         mm = self._mm
         if mm is None:
             raise SocacheError("shmcb: store() before init()")
@@ -452,7 +504,7 @@ class ShmcbCache:
             pos = mm.find(h, pos + 1, hi)
         return -1
 
-    def retrieve(self, key: bytes, now: float | None = None) -> bytes | None:
+    def _retrieve(self, key: bytes, now: float | None) -> bytes | None:
         mm = self._mm
         if mm is None:
             raise SocacheError("shmcb: retrieve() before init()")
@@ -487,7 +539,7 @@ class ShmcbCache:
         self._bump(mm, base + stat)
         _SEQ.pack_into(mm, base, seq + 2)
 
-    def remove(self, key: bytes) -> None:
+    def _remove(self, key: bytes) -> None:
         mm = self._mm
         if mm is None:
             raise SocacheError("shmcb: remove() before init()")
@@ -514,13 +566,13 @@ class ShmcbCache:
             if _SEQ.unpack_from(mm, base)[0] & 1:
                 self._repair(base)
             _s, ipos, iused, _dp, _du = _SUB.unpack_from(mm, base)
-            for j in range(iused):
+            for j in range(min(iused, g.index_num)):
                 slot = (ipos + j) % g.index_num
                 hoff = self._hash_off(base, slot)
                 if mm[hoff:hoff + HASH_SIZE] == _ZERO_HASH:
                     continue
                 expires, epos, elen, klen, crc = _ENTRY.unpack_from(mm, self._entry_off(base, slot))
-                if expires <= now or elen > self._dsize:
+                if expires <= now or elen > self._dsize or epos >= self._dsize:
                     continue
                 blob = self._read(base, epos, elen)
                 if zlib.crc32(blob) != crc:

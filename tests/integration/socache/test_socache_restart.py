@@ -158,3 +158,37 @@ def test_dbm_survives_reopen_and_rebuilds_a_foreign_file(tmp_path, errlog):
     assert e.store(b"cert", b"again", NOW + 60, now=NOW)
     assert e.retrieve(b"cert", now=NOW) == b"again"
     e.destroy()
+
+
+def test_rebuild_never_pulls_the_file_from_under_a_live_mapping(tmp_path, errlog):
+    """A new generation with another size rebuilds the file; a worker of the old generation
+    still mapping it keeps working (the new file is renamed into place: no SIGBUS)."""
+    path = str(tmp_path / "stapling.shmcb")
+    old = _fill(path, n=5)
+    new = _reopen(path, 300_000)
+    assert "HP05002" in errlog.ids()
+    assert old.retrieve(b"cert-03", now=NOW) == b"staple-03" * 50
+    assert old.store(b"cert-x", b"x", NOW + 60, now=NOW)
+    assert new.retrieve(b"cert-03", now=NOW) is None
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".new")]
+    old.destroy()
+    new.destroy()
+
+
+def test_scribbled_subcache_header_costs_entries_not_an_exception(tmp_path, errlog):
+    path = str(tmp_path / "stapling.shmcb")
+    c = _fill(path)
+    g = c.geo
+    with open(path, "r+b") as f:                     # someone writes garbage, no mutex, live
+        for i in range(g.subcache_num):
+            f.seek(HEADER_SIZE + i * g.subcache_size)
+            f.write(struct.pack("<IIIII", 0, 0xFFFFFFF0, 0xFFFFFFF0, 0xFFFFFFF0, 0xFFFFFFF0))
+    for i in range(30):
+        v = c.retrieve(b"cert-%02d" % i, now=NOW)
+        assert v is None or v == b"staple-%02d" % i * 50
+        c.store(b"cert-%02d" % i, b"again", NOW + 60, now=NOW)
+    list(c.iterate(now=NOW))
+    assert "HP05003" in errlog.ids()
+    assert c.store(b"cert-new", b"fresh", NOW + 60, now=NOW)
+    assert c.retrieve(b"cert-new", now=NOW) == b"fresh"
+    c.destroy()
