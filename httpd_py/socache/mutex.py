@@ -118,12 +118,16 @@ class GlobalMutex:
         self._reset_threads()            # the forking thread is the only one left
         self._open()
 
-    def destroy(self) -> None:
-        """Master at shutdown: close and remove the lock file."""
+    def destroy(self, unlink: bool = True) -> None:
+        """Master at shutdown: close and remove the lock file.
+
+        ``unlink=False`` at a graceful restart: the next generation (same master pid, same
+        path) then opens the same file, so its workers and the old generation's still-running
+        workers exclude each other (a file-backed shmcb is shared across generations)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-        if self.path is not None:
+        if unlink and self.path is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
 

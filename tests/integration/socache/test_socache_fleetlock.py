@@ -121,3 +121,16 @@ def test_bad_specs_are_config_errors():
         FleetLock(SocacheSpec("shmcb", raw="shmcb"), "x", ttl=5)
     with pytest.raises(ConfigError):
         FleetLock(SocacheSpec("redis", raw="redis:h", servers=(("h", 1),)), "x", ttl=0)
+
+
+@pytest.mark.parametrize("provider", ["redis", "memcache"])
+def test_hung_server_yields_false_within_timeout(provider, errlog):
+    from tests.support.servers import hung_server
+    with hung_server() as (host, port):
+        spec = SocacheSpec(provider, raw=provider, servers=((host, port),))
+        lock = FleetLock(spec, "hung", ttl=5, timeout=0.3)
+        t0 = time.monotonic()
+        with lock.hold(b"cert-A", timeout=0.3) as held:
+            assert held is False
+        assert time.monotonic() - t0 < 3
+    assert "HP05040" in errlog.ids()

@@ -63,3 +63,16 @@ def test_key_offsets_are_stable_and_spread():
     offs = {key_offset(os.urandom(20)) for _ in range(1000)}
     assert len(offs) == 1000 and min(offs) >= 1
     assert key_offset(b"cert-A") == key_offset(b"cert-A")
+
+
+def test_destroy_can_keep_the_file_for_the_next_generation(tmp_path):
+    spec = MutexSpec(name="ssl-stapling", directory=str(tmp_path))
+    m = GlobalMutex(spec)
+    m.create()
+    inode = os.stat(m.path).st_ino
+    m.destroy(unlink=False)
+    n = GlobalMutex(spec)
+    n.create()
+    assert os.stat(n.path).st_ino == inode
+    n.destroy()
+    assert not os.path.exists(n.path)
