@@ -299,8 +299,9 @@ class ServerConfig:
         (SNI or Host), else the group's first vhost.  No group at all: the main server.
         """
         group = None
+        groups = self.vhost_groups or self._groups_from_addrs()
         for want in ("ip", "wild", "default"):
-            for g in self.vhost_groups:
+            for g in groups:
                 if g.port is not None and g.port != local_port:
                     continue
                 if (want == "ip" and g.host == local_ip) or \
@@ -317,6 +318,15 @@ class ServerConfig:
                 if self.vhosts[i].matches_name(host):
                     return self.vhosts[i]
         return self.vhosts[group.vhosts[0]]
+
+    def _groups_from_addrs(self) -> tuple[VHostGroup, ...]:
+        """vhost_groups for a ServerConfig built by hand (tests), from each vhost's addrs."""
+        groups: dict[tuple[str, int | None], list[int]] = {}
+        for i, v in enumerate(self.vhosts):
+            for a in v.addrs:
+                key = ("*" if a.host == "_default_" else a.host, a.port)
+                groups.setdefault(key, []).append(i)
+        return tuple(VHostGroup(h, p, tuple(dict.fromkeys(ix))) for (h, p), ix in groups.items())
 
     def all_vhosts(self) -> tuple[VHost, ...]:
         """The main server followed by every <VirtualHost>."""
