@@ -8,8 +8,9 @@ it), a process on each side of the namespace, and care never to probe the daemon
 bare connect (a probe wedges the single-threaded daemon for its read timeout).  With the front:
 nothing listens beyond 127.0.0.1, every response is still produced, signed and formatted by
 OpenSSL's responder code from its index.txt, the front counts requests per serial, and it can
-inject the faults the interop tests need (``mode``: normal, hang, tryLater, http-500; "down" is
-simply ``stop()``).  Each request costs one ``openssl`` process (~6 ms).
+inject the faults the interop tests need (``mode``: normal, hang, tryLater, http-500, drip: the
+first ``drip_bytes`` bytes of the HTTP answer one every ``drip_interval`` s, then the rest;
+"down" is simply ``stop()``).  Each request costs one ``openssl`` process (~6 ms).
 
 Serves POST (HTTP/1.0 and 1.1, as Apache's client sends) and RFC 5019 GET.
 
@@ -35,7 +36,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-MODES = ("normal", "hang", "tryLater", "http-500")
+MODES = ("normal", "hang", "tryLater", "http-500", "drip")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -48,11 +49,13 @@ class OpenSSLResponder:
     """``pki_dir`` is a devtools.pki directory (index.txt, inter.pem, ocsp-signer.pem/.key)."""
 
     def __init__(self, pki_dir: str | os.PathLike, *, port: int = 0, delegated: bool = True,
-                 mode: str = "normal", ndays: int = 1, openssl: str | None = None):
+                 mode: str = "normal", ndays: int = 1, openssl: str | None = None,
+                 drip_bytes: int = 8, drip_interval: float = 0.6):
         self.dir = Path(pki_dir)
         self.port = port
         self.mode = mode
         self.ndays = ndays
+        self.drip_bytes, self.drip_interval = drip_bytes, drip_interval
         self.openssl = openssl or shutil.which("openssl") or "openssl"
         if delegated:
             self.rsigner, self.rkey = self.dir / "ocsp-signer.pem", self.dir / "ocsp-signer.key"
@@ -153,6 +156,21 @@ class OpenSSLResponder:
                 ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(serialization.Encoding.DER), 200
         else:
             out, code = self.respond(body), 200
+        if mode == "drip":
+            raw = (b"HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(out)) + out
+            try:
+                for i in range(min(self.drip_bytes, len(raw))):
+                    h.wfile.write(raw[i:i + 1])
+                    h.wfile.flush()
+                    if self._release.wait(self.drip_interval):
+                        return
+                h.wfile.write(raw[self.drip_bytes:])
+                h.wfile.flush()
+            except OSError:
+                pass
+            h.close_connection = True
+            return
         try:
             h.send_response(code)
             h.send_header("Content-Type", "application/ocsp-response")

@@ -91,6 +91,7 @@ class Case:
     probes: tuple[tuple[str, str], ...] = (("a.test", "ec"),)
     then_back: bool = False          # after the first probe, the responder comes back
     repeat: int = 1                  # rounds of probes
+    timed: bool = False              # record whether the first handshake waited past the timeout
 
 
 CASES = (
@@ -102,6 +103,7 @@ CASES = (
     Case("responder answers HTTP 500, FakeTryLater off (3 rounds)", "http-500",
          ("SSLStaplingFakeTryLater off",), repeat=3),
     Case("responder hangs", "hang"),
+    Case("responder drips its answer (8 bytes 0.6 s apart, then the rest)", "drip", timed=True),
     Case("responder answers tryLater", "tryLater"),
     Case("responder answers tryLater, ReturnResponderErrors off", "tryLater",
          ("SSLStaplingReturnResponderErrors off",)),
@@ -125,6 +127,10 @@ INTENDED = {
         "2.4.71 keeps stapling its fake tryLater for SSLStaplingStandardCacheTimeout (3600 s) after "
         "the responder is back; httpd-py treats it as an error entry (ErrorCacheTimeout) and staples "
         "the good response once it expires.",
+    "responder drips its answer (8 bytes 0.6 s apart, then the rest)":
+        "2.4.71's SSLStaplingResponderTimeout bounds each read, so a responder sending a byte every "
+        "0.6 s holds the handshake for the whole drip (12 s measured with a 5 s timeout and a slower "
+        "drip); httpd-py's is a total deadline: the fetch stops at 2 s and FakeTryLater applies.",
     "response for another serial":
         "Apache staples a response that does not name the certificate (AH01935 is only fatal with "
         "errors off); httpd-py never staples a response whose CertID does not match.",
@@ -234,8 +240,12 @@ def run_case(case: Case, server: str, pki, root: Path, rport: int) -> list[str]:
         with runner(conf, root, port):
             for _ in range(case.repeat):
                 for name, kind in case.probes:
-                    seen.append(observe_s_client(port, name, kind, pki) + "; curl " + observe_curl(port, name, pki)
-                                if kind == "ec" else observe_s_client(port, name, kind, pki))
+                    start = time.monotonic()
+                    first = observe_s_client(port, name, kind, pki)
+                    if case.timed:     # SSLStaplingResponderTimeout is 2 s; the drip lasts 4.8 s
+                        first += ("; handshake held > 3 s" if time.monotonic() - start > 3.0
+                                  else "; handshake held < 3 s")
+                    seen.append(first + "; curl " + observe_curl(port, name, pki) if kind == "ec" else first)
             if case.then_back:
                 with responder_for("normal", pki, rport):
                     until = time.time() + 1.5
