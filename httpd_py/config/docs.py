@@ -11,6 +11,34 @@ import sys
 from httpd_py.config import directives, modules
 
 
+DIFFERENCES = """## Deliberate differences from Apache httpd 2.4
+
+`tests/interop/config/test_corpus.py` runs `apache2 -t` and `httpd-py -t` over the same corpus
+(same verdict, same file and line); the cases marked *stricter* or *lenient* there are these.
+
+- **Strict values.** Numbers, seconds, sizes and flags go through shared strict parsers: `Timeout
+  abc` or `StartServers abc` is an error with the line, where Apache's `atoi` reads 0.
+  `SSLStaplingResponderTimeout 0` is refused (Apache would make every fetch fail).
+  `SSLStaplingForceURL` and `SSLOCSPProxyURL` must be http:// or https:// URLs.
+- **`-t` runs the post-config checks** Apache only runs at start-up: certificate and key readable
+  and matching, `SSLUseStapling on` without `SSLStaplingCache` (AH01958's wording, with the
+  `SSLUseStapling` line), an SSL server without a certificate, no `Listen`.
+- **Modules.** The modules httpd-py implements are built in: `<IfModule ssl_module>` is true
+  without `LoadModule`.  `<IfModule ssl>` (the short name) also matches, which Apache 2.4.71 does
+  not.  `LoadModule` of any module Apache ships marks it loaded without opening the file.
+  Directives of the other modules Apache ships are accepted (with Apache's context rules) and
+  listed as ignored, whether or not their module is loaded.
+- **Reading.** A UTF-8 byte-order mark at the start of a file is skipped (Apache reads it as part
+  of the first word).  An `Include` cycle is reported at the `Include` that closes the loop (the
+  same place Apache reports after recursing 128 levels).  `User`/`Group` names that do not
+  exist are errors with their line (Apache exits with AH00543/AH00544 and no line).
+- **Scope.** `<Directory>`, `<Location>`, `<Files>`, `<If>` and `<Limit>` bodies are checked as
+  Apache checks them, but httpd-py keeps per-server settings only.  `<VirtualHost>` addresses
+  given as host names are not resolved (no DNS at load time).
+
+""".splitlines()
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -35,6 +63,7 @@ def render() -> str:
         "rules; any other name is an error (\"Invalid command ...\").",
         "",
     ]
+    out += DIFFERENCES
     by_module: dict[str, list] = {}
     for d in rows:
         by_module.setdefault(d.module, []).append(d)
