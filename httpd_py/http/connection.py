@@ -28,8 +28,12 @@ Vhost selection on TLS addresses (Apache 2.4's mod_ssl rules):
 
 * SNI chose the handshake's vhost; a Host header naming a vhost with a different SSL setup gets
   421 Misdirected Request (HP02004);
+* SNI but no Host header (HTTP/1.0) gets 400 (HP02007);
 * a client without SNI gets the Host header's vhost, except that SSLStrictSNIVHostCheck on in
-  that vhost (or in the address's default vhost) answers 403 (HP02005).
+  that vhost (or in the address's default vhost) answers 403 (HP02005) when the address has
+  name-based vhosts (more than one).
+* an SNI name no vhost matches keeps the address's default vhost (Apache sends a warning alert;
+  pyOpenSSL's servername callback cannot choose the return code).
 
 Log ids (module "http" unless noted): HP03001 unexpected exception, HP03002 request line too
 long (414), HP03003 header field too long / too many fields (400), HP03004 malformed request
@@ -37,7 +41,8 @@ long (414), HP03003 header field too long / too many fields (400), HP03004 malfo
 without index (403), HP03012 access refused by path rules (403), HP03013 ErrorDocument failed,
 HP03014 client went away while sending, HP03020 TypesConfig missing; ssl: HP02001 handshake
 failed (plain HTTP on a TLS port also gets Apache's readable 400), HP02002 handshake timed out,
-HP02004 421, HP02005 strict SNI 403, HP02006 SNI callback failure, HP02010 context built.
+HP02004 421, HP02005 strict SNI 403, HP02006 SNI callback failure, HP02007 SNI without Host
+(400), HP02010 context built.
 """
 from __future__ import annotations
 
@@ -437,6 +442,11 @@ class ConnectionHandler:
         # Vhost selection, with mod_ssl's SNI rules.
         if tls_state is not None:
             if tls_state.servername is not None:
+                if not hostname:
+                    error_log.error("ssl", "HP02007", f"Hostname {tls_state.servername!r} provided via "
+                                    "SNI, but no hostname provided in HTTP request: 400", client=client)
+                    return self._respond_error(stream, tls_state.sni_vhost or site.default, rec, 400,
+                                               close=True, client=client)
                 sni_v = tls_state.sni_vhost or site.default
                 req_v = vhost or site.default
                 if hostname and req_v is not sni_v and req_v.ssl != sni_v.ssl:
@@ -446,7 +456,7 @@ class ConnectionHandler:
                 vhost = req_v
             else:
                 vhost = vhost or site.default
-                if vhost.ssl.strict_sni or site.default.ssl.strict_sni:
+                if len(site.vhosts) > 1 and (vhost.ssl.strict_sni or site.default.ssl.strict_sni):
                     error_log.error("ssl", "HP02005", "no SNI from the client and "
                                     "SSLStrictSNIVHostCheck is on: 403", client=client)
                     return self._respond_error(stream, vhost, rec, 403, close=False, client=client)

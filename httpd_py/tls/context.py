@@ -30,7 +30,7 @@ ALPN                        offers http/1.1 only
 
 Log ids (module "ssl"): HP02001 handshake failed, HP02002 handshake timed out, HP02004 421
 misdirected request, HP02005 no SNI under SSLStrictSNIVHostCheck (403), HP02006 SNI callback
-failure, HP02010 context built (debug).
+failure, HP02007 SNI but no Host header (400), HP02010 context built (debug).
 """
 from __future__ import annotations
 

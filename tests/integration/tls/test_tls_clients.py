@@ -145,6 +145,13 @@ def test_host_naming_other_vhost_than_sni_gets_421(tls):
     wait_until(lambda: "HP02004" in tls.error_text(), 5, what="HP02004")
 
 
+def test_sni_without_host_header_is_400(tls):
+    r = s_client(tls.port, "-servername", "a.test", "-ign_eof",
+                 stdin=b"GET / HTTP/1.0\r\n\r\n")
+    assert b"HTTP/1.1 400 " in r.stdout
+    wait_until(lambda: "HP02007" in tls.error_text(), 5, what="HP02007")
+
+
 def test_strict_sni_refuses_clients_without_sni(tls):
     # curl sends no SNI for an IP literal
     base = ["curl", "-sS", "-k", "-i", f"https://127.0.0.1:{tls.port}/"]
