@@ -284,3 +284,17 @@ def test_large_file_and_range_over_tls(tls):
     data = (tls.tmp / "a" / "big.bin").read_bytes()
     assert curl(tls, "a.test", "URL/big.bin").stdout == data
     assert curl(tls, "a.test", "-r", "1000000-2500000", "URL/big.bin").stdout == data[1000000:2500001]
+
+
+@pytest.mark.parametrize("name,prio", [("a.test", "NORMAL:-VERS-ALL:+VERS-TLS1.3"),
+                                       ("b.test", "NORMAL:-VERS-ALL:+VERS-TLS1.2")])
+def test_gnutls_client_verifies_each_vhost(tls, name, prio):
+    """A second TLS stack (GnuTLS) against the OpenSSL server: SNI, full chain verification."""
+    require_tool("gnutls-cli")
+    r = subprocess.run(["gnutls-cli", f"--port={tls.port}", f"--x509cafile={tls.pki.root_file}",
+                        f"--sni-hostname={name}", f"--verify-hostname={name}", f"--priority={prio}",
+                        "127.0.0.1"],
+                       input=f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode(),
+                       capture_output=True, timeout=20)
+    assert b"Handshake was completed" in r.stdout + r.stderr, r.stderr[-500:]
+    assert f"site {name[0]}\n".encode() in r.stdout
