@@ -298,3 +298,23 @@ def test_gnutls_client_verifies_each_vhost(tls, name, prio):
                        capture_output=True, timeout=20)
     assert b"Handshake was completed" in r.stdout + r.stderr, r.stderr[-500:]
     assert f"site {name[0]}\n".encode() in r.stdout
+
+
+def test_certificate_chain_file_completes_a_leaf_only_certificate(tmp_path):
+    from httpd_py.config.model import CertKeyPair, SSLConfig
+    pki = make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
+    leaf = pki.leaf("a.test", "rsa")
+    leaf_only = tmp_path / "leaf-only.pem"
+    leaf_only.write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "index.html").write_text("chained\n")
+    port = free_port()
+    sc = SSLConfig(engine=True, certificates=(CertKeyPair(str(leaf_only), str(leaf.key_file)),),
+                   chain_file=str(pki.inter_file))
+    cfg = config(tmp_path, (vhost("a.test", tmp_path, port, ssl=sc),), (port,))
+    with serve(cfg, tmp_path, workers=1):
+        r = subprocess.run(["curl", "-sS", "--cacert", str(pki.root_file), "--resolve",
+                            f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/"],
+                           capture_output=True, timeout=15)
+        out = s_client(port, "-servername", "a.test", "-showcerts").stdout
+    assert r.returncode == 0 and r.stdout == b"chained\n", r.stderr
+    assert b"1 s:O = httpd-py test PKI, CN = httpd-py Test Intermediate CA" in out
