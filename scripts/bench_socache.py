@@ -170,7 +170,8 @@ def main() -> int:
                                 args.seconds, tmp))
     print(f"socache: {args.procs} processes, 1 KB values, 90 % reads, {len(KEYS)} keys, "
           f"{args.seconds:g} s per provider, {os.cpu_count()} CPUs\n")
-    print("| provider | ops/s (all processes) | read hit rate | slowest 100-op batch, per op (ms) |")
+    print("| provider | ops/s (all processes) | read hit rate "
+          "| slowest 100-op batch, per op (ms) |")
     print("|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r['name']} | {r['ops_s']:,.0f} | {r['hit']:.1%} | {r['worst_ms']:.2f} |")

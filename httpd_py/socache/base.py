@@ -18,7 +18,7 @@ from typing import Iterator, Protocol, runtime_checkable
 MODULE = "socache"
 HP_SHMCB_OVERSIZED = "HP05001"      # shmcb: entry larger than a subcache, refused
 HP_SHMCB_REBUILT = "HP05002"        # shmcb: file header foreign/corrupt/other geometry, rebuilt
-HP_SHMCB_SUBCACHE_RESET = "HP05003"  # shmcb: subcache left mid-write (killed writer) or bad, cleared
+HP_SHMCB_SUBCACHE_RESET = "HP05003"  # shmcb: subcache left mid-write (writer killed) or bad
 HP_SHMCB_BAD_ENTRY = "HP05004"      # shmcb: entry failed its checksum, dropped
 HP_SHMCB_OPEN_FAILED = "HP05005"    # shmcb: cannot create/open/map the file
 HP_SHMCB_BAD_KEY = "HP05006"        # shmcb: empty key refused
@@ -43,7 +43,7 @@ class Provider(Protocol):
     max_entry_size: int     # key + value bytes above which store() refuses (logged)
 
     def init(self, namespace: str) -> None:
-        """Master, before fork.  ``namespace`` (e.g. "ssl_stapling") separates users of one server."""
+        """Master, before fork.  ``namespace`` ("ssl_stapling", ...) separates users of a server."""
 
     def child_init(self) -> None:
         """Each worker, after fork: drop inherited connections (they reconnect lazily)."""

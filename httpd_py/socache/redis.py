@@ -2,8 +2,9 @@
 
 Keys are ``<namespace>:<key>`` (binary-safe), values are stored with ``SET key value PX ms`` so
 Redis expires them itself; the stored value is the exact ``expires_at`` (8 bytes, f64) followed
-by the value, so ``retrieve(now=...)`` and ``iterate`` see the same expiry as the other providers.  With several servers a key goes to ``crc32(key) % n`` (as Apache's
-apr_redis spreads keys; no replication).
+by the value, so ``retrieve(now=...)`` and ``iterate`` see the same expiry as the other
+providers.  With several servers a key goes to ``crc32(key) % n`` (as Apache's apr_redis spreads
+keys; no replication).
 
 Connections are opened lazily in the process that uses them; ``child_init`` drops anything
 inherited from the master.  RedisTimeout bounds every connect and every reply (redis-py's own

@@ -39,7 +39,8 @@ class ErrLog:
             return f.read()
 
     def ids(self) -> list[str]:
-        return [w.rstrip(":") for w in self.text().split() if w.startswith("HP") and w.endswith(":")]
+        return [w.rstrip(":") for w in self.text().split()
+                if w.startswith("HP") and w.endswith(":")]
 
 
 @pytest.fixture

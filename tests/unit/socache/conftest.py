@@ -14,7 +14,8 @@ class ErrLog:
 
     def ids(self) -> list[str]:
         with open(self.path, encoding="utf-8", errors="replace") as f:
-            return [w.rstrip(":") for w in f.read().split() if w.startswith("HP") and w.endswith(":")]
+            return [w.rstrip(":") for w in f.read().split()
+                    if w.startswith("HP") and w.endswith(":")]
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ def test_describe_matches_apache_dump_mutexes():
                               using_defaults=False)) == \
         'Mutex ssl-stapling: dir="/run/httpd" mechanism=fcntl'
     assert describe(MutexSpec(name="x", mechanism="flock", directory="/l", omit_pid=True,
-                              using_defaults=False)) == 'Mutex x: dir="/l" mechanism=flock [OmitPid]'
+                              using_defaults=False)) == \
+        'Mutex x: dir="/l" mechanism=flock [OmitPid]'
 
 
 def test_key_offsets_are_stable_and_spread():
