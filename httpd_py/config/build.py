@@ -141,6 +141,8 @@ def walk(nodes: list[Node], w: Walk) -> None:
             _walk_node(node, w)
         except ConfigError as e:
             raise e.located(node.file, node.line) from None
+        except (ValueError, OSError) as e:        # e.g. a NUL byte in a path: still located
+            raise ConfigError(f"{node.name}: {e}", node.file, node.line) from None
 
 
 def _walk_node(node: Node, w: Walk) -> None:

@@ -18,6 +18,7 @@ import os
 import re
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from httpd_py.config.model import Location, ServerConfig, VHost
@@ -60,7 +61,7 @@ def _check_pair(cert_file: str, key_file: str | None, cert_loc: Location | None,
             raise _fail(f"SSLCertificateFile: cannot read {cert_file}: {e.strerror}", cert_loc)
         try:
             cert = x509.load_pem_x509_certificate(data)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm):
             raise _fail(f"SSLCertificateFile: {cert_file} holds no PEM certificate", cert_loc)
         kpath, kloc = (key_file, key_loc) if key_file else (cert_file, cert_loc)
         try:
@@ -76,7 +77,7 @@ def _check_pair(cert_file: str, key_file: str | None, cert_loc: Location | None,
                         f"httpd-py needs an unencrypted key", kloc)
         try:
             pkey = serialization.load_pem_private_key(m.group(0), password=None)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as e:
             raise _fail(f"SSLCertificateKeyFile: cannot load the private key in {kpath}: {e}",
                         kloc)
         pub = serialization.PublicFormat.SubjectPublicKeyInfo

@@ -158,6 +158,8 @@ class Reader:
                     container.extend(handler(self, node, src, here))
                 except ConfigError as e:
                     raise e.located(ln.file, ln.line) from None
+                except (ValueError, OSError) as e:    # e.g. a NUL byte in a path
+                    raise ConfigError(f"{word}: {e}", ln.file, ln.line) from None
                 continue
             if word.startswith("<"):
                 node = Node(word, rest, ln.file, ln.line, [])
@@ -279,6 +281,8 @@ def _include(optional: bool):
                               f"{'ignored' if optional else 'fails'} if the file does not exist "
                               f"or a pattern does not match")
         pattern = words[0]
+        if "\0" in pattern:
+            raise ConfigError(f"Could not open configuration file {pattern!r}: invalid path")
         if not os.path.isabs(pattern):
             pattern = os.path.join(r.st.server_root, pattern)
         files = expand_include(pattern, optional)

@@ -59,6 +59,11 @@ def test_include_errors(tmp_path):
     ld(tmp_path, BASE + "IncludeOptional nomatch*.conf\nIncludeOptional /nonexistent-h1/x\n")
 
 
+def test_nul_byte_in_a_path_is_a_located_error(tmp_path):
+    assert err(tmp_path, BASE + "Include a\0b\n")[1:] == ("httpd.conf", 2)
+    assert err(tmp_path, BASE + "PidFile a\0b\n")[1:] == ("httpd.conf", 2)
+
+
 def test_error_inside_included_file_has_inner_location(tmp_path):
     write(tmp_path, {"inc/x.conf": "\n\nServerName a b\n"})
     msg, f, line = err(tmp_path, BASE + "Include inc/x.conf\n")
