@@ -183,7 +183,10 @@ class StaplingService:
     def helpers(self) -> list[tuple[str, Callable]]:
         return list(self._helpers)
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, unlink_locks: bool = False) -> None:
+        """Master, end of a generation.  Lock files are kept by default: at a restart the next
+        generation (same master pid) has already opened the same path, and removing it would
+        split old and new workers onto different files.  ``unlink_locks=True`` at the final stop."""
         if self._fetcher is not None and self._fetcher_pid == os.getpid():
             try:
                 self._fetcher.close()
@@ -197,6 +200,8 @@ class StaplingService:
         for m in (self.stapling_mutex, self.refresh_mutex):
             if m is not None and hasattr(m, "destroy"):
                 try:
+                    m.destroy(unlink=unlink_locks)
+                except TypeError:
                     m.destroy()
                 except Exception:
                     pass
