@@ -70,6 +70,7 @@ from httpd_py.log import error_log
 from httpd_py.tls.sites import Site, Sites, TLSState
 
 SERVER_HEADER = b"httpd-py"
+_EOF, _CLOSE, _LINGER = 0, 1, 2          # how a connection's HTTP loop ended
 ALLOW = b"GET, HEAD, OPTIONS"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
                  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
@@ -330,16 +331,18 @@ class ConnectionHandler:
             ssl_info = (conn.get_protocol_version_name(), conn.get_cipher_name())
         else:
             stream = PlainStream(sock)
-        closed_by_us = self._http_loop(sock, stream, site, tls_state, ssl_info, client_addr, local,
-                                       slot, client)
-        if closed_by_us:
-            stream.close()
+        how = self._http_loop(sock, stream, site, tls_state, ssl_info, client_addr, local, slot, client)
+        if how == _EOF:
+            return stream
+        stream.close()
+        if how == _LINGER:
             _linger(sock)
-        return stream if not closed_by_us else None
+        return None
 
     def _http_loop(self, sock, stream, site: Site, tls_state, ssl_info, client_addr, local,
-                   slot, client) -> bool:
-        """Serve requests until the connection ends.  True when we chose to close."""
+                   slot, client) -> int:
+        """Serve requests until the connection ends: _EOF (the client closed), _CLOSE (we close,
+        nothing unread) or _LINGER (we close and the client may have sent bytes we did not read)."""
         d = site.default
         limits = Limits(d.limit_request_line, d.limit_request_field_size, d.limit_request_fields)
         buf = bytearray()
@@ -357,7 +360,7 @@ class ConnectionHandler:
                     except ProtocolError as e:
                         msgid = {414: "HP03002"}.get(e.status, "HP03003" if "Limit" in e.reason else "HP03004")
                         self._early_error(stream, d, e.status, client, msgid, e.reason)
-                        return True
+                        return _LINGER
                     if parsed is not None:
                         break
                 elif served and not stream.pending():
@@ -365,7 +368,7 @@ class ConnectionHandler:
                     # Timeout for the reads themselves, saving two setsockopt per request)
                     _state(slot, "keepalive")
                     if not _wait_readable(poller, keep_alive_ms, slot):
-                        return True
+                        return _CLOSE
                     _state(slot, "reading")
                 try:
                     data = stream.recv(65536)
@@ -373,9 +376,10 @@ class ConnectionHandler:
                     if buf:
                         error_log.info("http", "HP03005", "timeout reading the request", client=client)
                         self._early_error(stream, d, 408, client, None, None)
-                    return True
+                        return _LINGER
+                    return _CLOSE
                 if not data:
-                    return False
+                    return _EOF
                 if start is None:
                     start = time.time()
                 buf += data
@@ -392,9 +396,11 @@ class ConnectionHandler:
                                 f"{head.request_line!r}: {e} ({_where_raised(e)})", client=client)
                 if not self._response_started:
                     self._early_error(stream, d, 500, client, None, None)
-                return True
+                return _LINGER
             if not keep:
-                return True
+                # Apache lingers on every close; we do when unread bytes could turn our close
+                # into a RST that destroys the response in flight (a body, pipelined requests).
+                return _LINGER if (buf or head.body) else _CLOSE
 
     def _early_error(self, stream, d: VHost, status: int, client: str, msgid: str | None,
                      text: str | None) -> None:
