@@ -30,6 +30,7 @@ from httpd_py.config.parser import Line, first_word, read_file, split_args
 from httpd_py.errors import ConfigError
 
 MAX_INCLUDE_DEPTH = 128
+MAX_NESTING = 200                  # sections inside sections (Apache is bounded by its C stack)
 APACHE_VERSION = (2, 4, 71)        # what <IfVersion> compares against (the httpd we mirror)
 
 
@@ -83,6 +84,7 @@ class Reader:
     def __init__(self, state: ReadState):
         self.st = state
         self.stack: list[str] = []          # files being read (cycle detection)
+        self.nesting = 0                    # open conditional sections being read
 
     # -- variables -------------------------------------------------------------------------------
     def resolve(self, text: str, where: Line) -> str:
@@ -162,6 +164,9 @@ class Reader:
                     raise ConfigError(f"{word}: {e}", ln.file, ln.line) from None
                 continue
             if word.startswith("<"):
+                if len(open_sections) + self.nesting >= MAX_NESTING:
+                    raise ConfigError(f"sections nested more than {MAX_NESTING} levels deep",
+                                      ln.file, ln.line)
                 node = Node(word, rest, ln.file, ln.line, [])
                 container.append(node)
                 open_sections.append(node)
@@ -182,8 +187,10 @@ class Reader:
             raise ConfigError(f"Expected </{cur.name[1:]}> but saw </{name}>", ln.file, ln.line)
         open_sections.pop()
 
-    def soak(self, src: _Source, section: str) -> None:
+    def soak(self, src: _Source, section: str, depth: int = 0) -> None:
         """Skip a false conditional's body, tracking only nested sections (no ${VAR}, no checks)."""
+        if depth + self.nesting >= MAX_NESTING:
+            raise ConfigError(f"sections nested more than {MAX_NESTING} levels deep")
         while True:
             ln = src.next()
             if ln is None:
@@ -198,7 +205,7 @@ class Reader:
                 return
             if not rest and word.endswith(">"):
                 word = word[:-1]
-            self.soak(src, word)
+            self.soak(src, word, depth + 1)
 
 
 # -- read-time commands ----------------------------------------------------------------------------
@@ -222,7 +229,13 @@ def _conditional(test: Callable[[Reader, str], bool]):
         words = split_args(arg)
         if test(r, " ".join(words) if node.lname == "<ifversion" else (words[0] if words else "")) \
                 != negate:
-            nodes, _closed = r.build(src, parents, end=node.name[1:])
+            if r.nesting + len(parents) >= MAX_NESTING:
+                raise ConfigError(f"sections nested more than {MAX_NESTING} levels deep")
+            r.nesting += 1
+            try:
+                nodes, _closed = r.build(src, parents, end=node.name[1:])
+            finally:
+                r.nesting -= 1
             return nodes
         r.soak(src, node.name)
         return []

@@ -425,3 +425,12 @@ def test_include_depth_limit(tmp_path):
     msg, f, line = err(tmp_path, BASE + "Include d0.conf\n")
     assert msg.startswith("Exceeded the maximum include directory nesting level of 128")
     assert line == 1
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
+    for kind in ("IfDefine !NOPE", "IfDefine NOPE", "Files x"):
+        name = kind.split()[0]
+        text = BASE + f"<{kind}>\n" * 1000 + f"</{name}>\n" * 1000
+        msg, f, line = err(tmp_path, text)
+        assert "nested more than 200 levels" in msg and f == "httpd.conf", (kind, msg)
+    ld(tmp_path, BASE + "<IfDefine !NOPE>\n" * 150 + "</IfDefine>\n" * 150)
