@@ -256,14 +256,20 @@ class GlobalMutex:
                                    f"mutex {self.spec.name}: failed to release lock: {e}")
                 self._leave(off)
 
-    # Fast path for the socache hot loop: ``acquire()`` / ``release()`` avoid the generator of
-    # hold() (~1 us); blocking, whole mutex only.
-    def acquire(self) -> None:
+    # Fast path for a hot loop: ``acquire()`` / ``release()`` avoid the generator of hold()
+    # (~1 us); blocking, whole mutex only.  Call release() only after acquire() returned True.
+    def acquire(self) -> bool:
         if self._owner_pid != os.getpid():
             self.child_init()
         self._enter(None, None)
         try:
             self._lock(None, blocking=True)
+            return True
+        except OSError as e:
+            error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+                           f"mutex {self.spec.name}: failed to acquire lock: {e}")
+            self._leave(None)
+            return False
         except BaseException:
             self._leave(None)
             raise
@@ -271,5 +277,8 @@ class GlobalMutex:
     def release(self) -> None:
         try:
             self._unlock(None)
+        except OSError as e:
+            error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+                           f"mutex {self.spec.name}: failed to release lock: {e}")
         finally:
             self._leave(None)

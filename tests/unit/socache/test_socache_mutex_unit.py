@@ -77,3 +77,27 @@ def test_destroy_can_keep_the_file_for_the_next_generation(tmp_path):
     assert os.stat(n.path).st_ino == inode
     n.destroy()
     assert not os.path.exists(n.path)
+
+
+def test_acquire_release_fast_path(tmp_path):
+    m = GlobalMutex(MutexSpec(name="ssl-stapling", directory=str(tmp_path)))
+    m.create()
+    assert m.acquire() is True
+    with m.hold(timeout=0) as held:
+        assert held is False                 # another thread/holder in this process waits
+    m.release()
+    with m.hold(timeout=0) as held:
+        assert held is True
+    m.destroy()
+
+
+def test_lock_error_yields_false_and_logs(tmp_path, errlog):
+    m = GlobalMutex(MutexSpec(name="ssl-stapling", directory=str(tmp_path)))
+    m.create()
+    os.close(m._fd)                          # the descriptor went bad under us
+    with m.hold() as held:
+        assert held is False
+    assert m.acquire() is False
+    assert errlog.ids().count("HP05030") == 2
+    m._fd = None
+    m.destroy()
