@@ -17,6 +17,8 @@ import select
 import signal
 import struct
 
+import pytest
+
 from httpd_py.config.model import MutexSpec
 from httpd_py.socache.mutex import GlobalMutex
 from httpd_py.socache.shmcb import ShmcbCache
@@ -130,8 +132,10 @@ def _kill_when_parked(pid, notify_r):
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
 
 
-def test_kill_holder_of_cache_mutex_mid_store(tmp_path, errlog):
-    cache = ShmcbCache(None, 64 * 1024)           # small: eviction and ring wrap all the time
+@pytest.mark.parametrize("backing", ["anonymous", "file"])
+def test_kill_holder_of_cache_mutex_mid_store(tmp_path, errlog, backing):
+    path = str(tmp_path / "c.shmcb") if backing == "file" else None
+    cache = ShmcbCache(path, 64 * 1024)           # small: eviction and ring wrap all the time
     cache.init("crash")
     assert cache.geo.subcache_num >= 2
     mutex = GlobalMutex(MutexSpec(name="ssl-stapling", mechanism="fcntl", directory=str(tmp_path)))
