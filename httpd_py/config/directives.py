@@ -679,7 +679,7 @@ def _rows() -> list[Directive]:
           "unlimited)", _int("limit_request_body", 0, 2 ** 63 - 1), syntax="bytes"),
         D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",
           _path("pid_file", glob=True), syntax="filename"),
-        D("DefaultRuntimeDir", C, "S", TAKE1, "logs", "Directory for run-time files (lock "
+        D("DefaultRuntimeDir", C, "SV", TAKE1, "logs", "Directory for run-time files (lock "
           "files)", _path("default_runtime_dir", glob=True, must_exist="dir"),
           syntax="directory-path"),
         D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
@@ -708,7 +708,7 @@ def _rows() -> list[Directive]:
         D("<RequireNone", AUTHZ, "D", RAW, "", "Container: no rule inside may pass"),
         D("DirectoryIndex", DIR, "A", ITERATE, "index.html", "Files to try for a directory "
           "request (disabled: none)", _directory_index, syntax="disabled|local-url ..."),
-        D("TypesConfig", MIME, "S", TAKE1, "/etc/mime.types", "The mime.types file",
+        D("TypesConfig", MIME, "SV", TAKE1, "/etc/mime.types", "The mime.types file",
           _types_config, syntax="file-path"),
         D("AddType", MIME, "A", ITERATE2, "", "Map file extensions to a content type",
           _add_type, syntax="media-type extension ..."),
