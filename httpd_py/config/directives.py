@@ -321,6 +321,13 @@ def _add_type(w, args):
 
 def _alias(w, args):
     from httpd_py.config.model import AliasSpec
+    section = w.dir_section.lname if w.dir_section is not None else ""
+    if section in ("<location", "<locationmatch"):
+        if len(args) != 1:
+            raise ConfigError("Alias must have one argument when used in a Location")
+        return          # <Location> bodies do not reach the model
+    if section:
+        raise ConfigError("Alias cannot occur within directory context")
     if len(args) != 2:
         raise ConfigError("Alias must have two arguments when used globally")
     w.extend("aliases", (AliasSpec(args[0], values.path(args[1], w.server_root)),))
@@ -450,6 +457,16 @@ def _ssl_key_file(w, args):
     p = values.path(args[0], w.server_root)
     _check_exists(w.name, p, "file")
     w.extend("ssl._key_files", (p,))
+
+
+def _ssl_ca(key: str, kind: str) -> Callable:
+    inner = _path(key, must_exist=kind)
+
+    def h(w, args):
+        if w.dir_section is not None:     # as OpenSSL builds of mod_ssl say
+            raise ConfigError("Your SSL library does not have support for per-directory CA")
+        inner(w, args)
+    return h
 
 
 def _ssl_protocol(w, args):
@@ -679,7 +696,7 @@ def _rows() -> list[Directive]:
           "unlimited)", _int("limit_request_body", 0, 2 ** 63 - 1), syntax="bytes"),
         D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",
           _path("pid_file", glob=True), syntax="filename"),
-        D("DefaultRuntimeDir", C, "SV", TAKE1, "logs", "Directory for run-time files (lock "
+        D("DefaultRuntimeDir", C, "A", TAKE1, "logs", "Directory for run-time files (lock "
           "files)", _path("default_runtime_dir", glob=True, must_exist="dir"),
           syntax="directory-path"),
         D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
@@ -746,11 +763,11 @@ def _rows() -> list[Directive]:
         D("GracefulShutdownTimeout", PF, "S", TAKE1, "0", "Seconds a graceful stop waits for "
           "workers (0: forever)", _prefork("graceful_shutdown_timeout"), syntax="seconds"),
         # socache providers
-        D("RedisTimeout", R, "S", TAKE1, "5s", "Timeout of each Redis operation",
+        D("RedisTimeout", R, "SV", TAKE1, "5s", "Timeout of each Redis operation",
           _redis_timeout("redis_timeout"), syntax="time[ms|s]"),
-        D("RedisConnPoolTTL", R, "S", TAKE1, "15s", "How long an idle Redis connection is kept",
+        D("RedisConnPoolTTL", R, "SV", TAKE1, "15s", "How long an idle Redis connection is kept",
           _redis_timeout("redis_conn_pool_ttl"), syntax="time[ms|s]"),
-        D("MemcacheConnTTL", M, "S", TAKE1, "15s", "How long an idle memcached connection is "
+        D("MemcacheConnTTL", M, "SV", TAKE1, "15s", "How long an idle memcached connection is "
           "kept", _memcache_ttl, syntax="time[ms|s]"),
     ]
     rows += _ssl_rows(D, SSL)
@@ -771,10 +788,10 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
                                                                must_exist="file"),
           syntax="file-path"),
         D("SSLCACertificateFile", SSL, "A", TAKE1, "", "CA certificates (PEM) for client "
-          "authentication and stapling issuer lookup", _path("ssl.ca_file", must_exist="file"),
+          "authentication and stapling issuer lookup", _ssl_ca("ssl.ca_file", "file"),
           syntax="file-path"),
         D("SSLCACertificatePath", SSL, "A", TAKE1, "", "Directory of hashed CA certificates",
-          _path("ssl.ca_path", must_exist="dir"), syntax="directory-path"),
+          _ssl_ca("ssl.ca_path", "dir"), syntax="directory-path"),
         D("SSLCADNRequestFile", SSL, "SV", TAKE1, "", "CA names sent when asking for a client "
           "certificate", _validate_file(), used=U, syntax="file-path"),
         D("SSLCADNRequestPath", SSL, "SV", TAKE1, "", "Directory of CA names sent when asking "
@@ -920,7 +937,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted; not requested)", _ssl_verify_client, used=U, syntax="level"),
         D("SSLVerifyDepth", SSL, "A", TAKE1, "1", "Client chain depth (accepted)",
           _validate_int, used=U, syntax="number"),
-        D("SSLVHostSNIPolicy", SSL, "SV", TAKE1, "secure", "How strictly SNI and Host must "
+        D("SSLVHostSNIPolicy", SSL, "S", TAKE1, "secure", "How strictly SNI and Host must "
           "agree across vhosts (accepted)", _ssl_sni_policy, used=U,
           syntax="strict|secure|authonly|insecure"),
         # httpd-py extensions

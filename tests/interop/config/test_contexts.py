@@ -1,0 +1,122 @@
+"""Where each implemented directive may appear, checked against Apache itself: every row with a
+valid sample value, in the main server, in a <VirtualHost> and in a <Directory>, through
+``apache2 -t`` and ``load()``: the same verdict in all three places."""
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from httpd_py.config import directives, load
+from httpd_py.devtools import pki
+from httpd_py.errors import ConfigError
+from tests.support.tools import require_tool
+
+MODS = "/usr/lib/apache2/modules"
+CERT, KEY = "pki/a.test-rsa.pem", "pki/a.test-rsa.key"
+
+# One valid value per directive httpd-py implements (None: not sampled here).
+SAMPLES = {
+    "ServerName": "a.test", "ServerAlias": "b.test", "ServerAdmin": "x@y.test",
+    "DocumentRoot": "/tmp", "ErrorLog": "logs/e.log", "LogLevel": "info ssl:debug",
+    "Timeout": "5", "KeepAlive": "on", "MaxKeepAliveRequests": "5", "KeepAliveTimeout": "5",
+    "LimitRequestLine": "100", "LimitRequestFieldSize": "100", "LimitRequestFields": "10",
+    "LimitRequestBody": "100", "PidFile": "logs/p.pid", "DefaultRuntimeDir": "logs",
+    "Mutex": "default", "Listen": "127.0.0.9:19999", "ListenBacklog": "5",
+    "ErrorDocument": "404 /x", "Options": "FollowSymLinks", "AllowOverride": "None",
+    "User": "nobody", "Group": "nogroup", "Require": "all granted",
+    "DirectoryIndex": "index.html", "TypesConfig": "/etc/mime.types", "AddType": "text/x .x",
+    "Alias": "/a /tmp", "Redirect": "/r http://x.test/", "RedirectPermanent": "/r http://x.test/",
+    "RedirectTemp": "/r http://x.test/", "LogFormat": "%h nick", "CustomLog": "logs/a.log common",
+    "TransferLog": "logs/t.log", "StartServers": "2", "MinSpareServers": "2",
+    "MaxSpareServers": "4", "MaxRequestWorkers": "10", "MaxClients": "10", "ServerLimit": "10",
+    "MaxConnectionsPerChild": "5", "MaxRequestsPerChild": "5", "GracefulShutdownTimeout": "5",
+    "RedisTimeout": "5", "RedisConnPoolTTL": "5", "MemcacheConnTTL": "5",
+    "SSLEngine": "off", "SSLCertificateFile": CERT, "SSLCertificateKeyFile": KEY,
+    "SSLCertificateChainFile": CERT, "SSLCACertificateFile": CERT, "SSLCACertificatePath": "/tmp",
+    "SSLCADNRequestFile": CERT, "SSLCADNRequestPath": "/tmp", "SSLCARevocationCheck": "none",
+    "SSLCARevocationFile": CERT, "SSLCARevocationPath": "/tmp", "SSLCipherSuite": "HIGH",
+    "SSLCompression": "off", "SSLCryptoDevice": "builtin", "SSLFIPS": "off",
+    "SSLHonorCipherOrder": "on", "SSLInsecureRenegotiation": "off",
+    "SSLOCSPDefaultResponder": "http://x.test/", "SSLOCSPEnable": "off", "SSLOCSPNoVerify": "off",
+    "SSLOCSPOverrideResponder": "off", "SSLOCSPProxyURL": "http://p.test:3128/",
+    "SSLOCSPResponderCertificateFile": CERT, "SSLOCSPResponderTimeout": "5",
+    "SSLOCSPResponseMaxAge": "5", "SSLOCSPResponseTimeSkew": "5", "SSLOCSPUseRequestNonce": "on",
+    "SSLOpenSSLConfCmd": "Curves X25519", "SSLOptions": "+StdEnvVars",
+    "SSLPassPhraseDialog": "builtin", "SSLProtocol": "all -TLSv1",
+    "SSLProxyCACertificateFile": CERT, "SSLProxyCACertificatePath": "/tmp",
+    "SSLProxyCARevocationCheck": "none", "SSLProxyCARevocationFile": CERT,
+    "SSLProxyCARevocationPath": "/tmp", "SSLProxyCheckPeerCN": "on",
+    "SSLProxyCheckPeerExpire": "on", "SSLProxyCheckPeerName": "on", "SSLProxyCipherSuite": "HIGH",
+    "SSLProxyEngine": "off", "SSLProxyMachineCertificateChainFile": CERT,
+    "SSLProxyMachineCertificatePath": "/tmp", "SSLProxyProtocol": "all",
+    "SSLProxyVerify": "none", "SSLProxyVerifyDepth": "2", "SSLRandomSeed": "startup builtin",
+    "SSLRenegBufferSize": "1000", "SSLRequire": "true", "SSLRequireSSL": "",
+    "SSLSessionCache": "none", "SSLSessionCacheTimeout": "5", "SSLSessionTickets": "on",
+    "SSLSRPUnknownUserSeed": "x", "SSLStaplingCache": "shmcb:logs/s(65536)",
+    "SSLStaplingErrorCacheTimeout": "5", "SSLStaplingFakeTryLater": "on",
+    "SSLStaplingForceURL": "http://x.test/", "SSLStaplingResponderTimeout": "5",
+    "SSLStaplingResponseMaxAge": "5", "SSLStaplingResponseTimeSkew": "5",
+    "SSLStaplingReturnResponderErrors": "on", "SSLStaplingStandardCacheTimeout": "5",
+    "SSLStrictSNIVHostCheck": "off", "SSLUserName": "X", "SSLUseStapling": "off",
+    "SSLVerifyClient": "none", "SSLVerifyDepth": "2", "SSLVHostSNIPolicy": "secure",
+}
+WRAP = {"main": "{d}\n", "vhost": "<VirtualHost *:18080>\n{d}\n</VirtualHost>\n",
+        "directory": "<Directory />\n{d}\n</Directory>\n"}
+BASE = """ServerRoot {root}
+LoadModule mpm_prefork_module {m}/mod_mpm_prefork.so
+LoadModule ssl_module {m}/mod_ssl.so
+LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so
+LoadModule socache_redis_module {m}/mod_socache_redis.so
+LoadModule socache_memcache_module {m}/mod_socache_memcache.so
+LoadModule authz_core_module {m}/mod_authz_core.so
+LoadModule mime_module {m}/mod_mime.so
+LoadModule dir_module {m}/mod_dir.so
+LoadModule alias_module {m}/mod_alias.so
+ServerName localhost
+ErrorLog {root}/logs/error.log
+PidFile {root}/logs/pid
+Mutex file:{root}/logs default
+Listen 127.0.0.1:18080
+"""
+
+
+def test_every_implemented_apache_directive_is_sampled():
+    rows = {r.name for r in directives._rows() if not r.is_section and not r.read_time
+            and not r.ext}
+    missing = rows - set(SAMPLES) - {"SSLLog", "SSLLogLevel", "SSLSessionTicketKeyFile",
+                                     "SSLSRPVerifierFile", "SSLProxyMachineCertificateFile"}
+    assert not missing
+
+
+def test_contexts_match_apache(tmp_path):
+    apache = require_tool("apache2")
+    (tmp_path / "logs").mkdir()
+    pki.make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
+    base = BASE.format(root=tmp_path, m=MODS)
+    jobs = []
+    for name, value in SAMPLES.items():
+        for ctx, wrap in WRAP.items():
+            path = tmp_path / f"{name}-{ctx}.conf"
+            path.write_text(base + wrap.format(d=f"{name} {value}".rstrip()))
+            jobs.append((name, ctx, path))
+
+    def apache_ok(job):
+        p = subprocess.run([apache, "-d", str(tmp_path), "-f", str(job[2]), "-t"],
+                           capture_output=True, text=True, timeout=30,
+                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C"})
+        return p.returncode == 0, (p.stdout + p.stderr).strip().splitlines()[-1:]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        theirs = list(pool.map(apache_ok, jobs))
+    mismatches = []
+    for (name, ctx, path), (a_ok, a_msg) in zip(jobs, theirs):
+        try:
+            load(str(path), log_warnings=False)
+            ours, o_msg = True, ""
+        except ConfigError as e:
+            ours, o_msg = False, e.msg
+        if ours != a_ok:
+            mismatches.append(f"{name} in {ctx}: Apache {'OK' if a_ok else a_msg}, "
+                              f"httpd-py {'OK' if ours else o_msg}")
+    assert not mismatches, "\n".join(mismatches)
