@@ -490,12 +490,27 @@ class Stapler:
                                     thread_name_prefix="stapler-prefetch") as pool:
                 outcomes = self.run_pass(todo, pool, deadline)
             self.close_fetchers()
+        self._warm()
         ok = sum(1 for st in self.states.values() if st.servable(self.clock()))
         log.error_log.info(MOD, "HP04801", f"stapling prefetch: {ok} of {len(self.states)} "
                            f"certificates have a valid staple ({len(todo)} fetched) in "
                            f"{time.monotonic() - t0:.3f} s")
         self.check_must_staple()
         return outcomes
+
+    def _warm(self) -> None:
+        """Let the service judge every cached staple once here, in the master: workers forked
+        afterwards inherit its per-process verdict memo, so their first handshakes do not pay
+        for decoding and verifying the response."""
+        decide = getattr(self.service, "decide", None)
+        if decide is None:
+            return
+        now = self.clock()
+        for st in self.states.values():
+            try:
+                decide(st.info, self._lookup(st, now), st.scfg, now)
+            except Exception:
+                pass
 
     def check_must_staple(self) -> None:
         now = self.clock()
