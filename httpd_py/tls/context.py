@@ -5,9 +5,11 @@ to change a Context once a Connection has used it, and building before fork is w
 session tickets resume across workers (the ticket keys live in the Context, which every forked
 worker shares; OpenSSL reseeds its RNG after fork, so ServerHello randoms still differ).
 
-``SSLSessionCache`` is accepted but unused: pyOpenSSL exposes no server session-cache callbacks,
-so a cross-process session-ID cache cannot be built.  Tickets (``SSLSessionTickets on``, the
-default) do the resumption work instead; with tickets off a worker resumes only its own sessions.
+``SSLSessionCache``: pyOpenSSL exposes no server session-cache callbacks, so a cross-process
+session-ID cache (shmcb, redis...) cannot be built.  Without SSLSessionCache (or with ``none``)
+the Context keeps no session-ID cache, as mod_ssl does; with any provider configured, OpenSSL's
+per-process cache stands in (a worker resumes only its own sessions).  Tickets
+(``SSLSessionTickets on``, the default) do the cross-worker resumption work.
 
 Mapping from mod_ssl directives:
 
@@ -197,6 +199,13 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
 
     ctx.set_timeout(max(1, ssl.session_cache_timeout))
     ctx.set_session_id(b"httpd-py")
+    # As mod_ssl: without an SSLSessionCache the server keeps no session-ID cache (and TLS 1.3
+    # sends no stateful tickets); with one, OpenSSL's per-process cache stands in for it.
+    cache = ssl.session_cache
+    if cache is None or cache.provider == "none":
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    else:
+        ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
     if servername_callback is not None:
         ctx.set_tlsext_servername_callback(servername_callback)

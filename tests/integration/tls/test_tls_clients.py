@@ -238,17 +238,25 @@ def test_many_concurrent_clients(tmp_path):
     assert results == [(200, 2000)] * 300
 
 
-def test_without_tickets_sessions_resume_only_in_the_same_worker(tmp_path):
+@pytest.mark.parametrize("cache", [None, "shmcb"])
+def test_without_tickets_sessions_resume_only_in_the_same_worker(tmp_path, cache):
     """SSLSessionTickets off: session IDs live in each worker's own OpenSSL cache (pyOpenSSL has
-    no hooks for a shared SSLSessionCache), so only the worker that made a session resumes it."""
+    no hooks for a shared SSLSessionCache), so only the worker that made a session resumes it;
+    without SSLSessionCache (mod_ssl's default "none") no session is kept at all."""
+    from httpd_py.config.model import SocacheSpec
     pki = make_pki(tmp_path / "pki", ("a.test",))
     p1, p2 = free_port(), free_port()
-    sc = ssl_for(pki, "a.test", session_tickets=False)
+    spec = SocacheSpec(provider=cache, raw=cache) if cache else None
+    sc = ssl_for(pki, "a.test", session_tickets=False, session_cache=spec)
     cfg = config(tmp_path, (vhost("a.test", tmp_path, None, ssl=sc),), (p1, p2))
     sess = tmp_path / "sess.pem"
     req = b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
     with serve(cfg, tmp_path, workers=1):
-        s_client(p1, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_out", str(sess), stdin=req)
+        first = s_client(p1, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_out", str(sess), stdin=req)
+        if cache is None:
+            # no session ID was issued, so the client has nothing to resume
+            assert b"Session-ID: \n" in first.stdout and not sess.exists()
+            return
         assert sess.exists()
         same = s_client(p1, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_in", str(sess), stdin=req)
         other = s_client(p2, "-servername", "a.test", "-tls1_2", "-ign_eof", "-sess_in", str(sess), stdin=req)
