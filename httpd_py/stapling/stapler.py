@@ -431,9 +431,9 @@ class Stapler:
                                f"{_fmt(schedule.serve_until(st.good, st.policy))}; "
                                f"retry {_fmt(st.next_at)}")
             return KEPT
-        flag_der = error_entry(v, result, scfg)
-        if flag_der is not None:
-            self._store(st, flag_der[0], flag_der[1], now, now + scfg.error_cache_timeout)
+        from httpd_py.stapling.service import error_entry   # the same entry as on-demand mode
+        flag, der = error_entry(result.der if result.ok else None, v, scfg)
+        self._store(st, flag, der, now, now + scfg.error_cache_timeout)
         st.good = None
         rec.next_refresh = st.next_at
         self._save(st)
@@ -583,22 +583,6 @@ class Stapler:
 
     def helper(self) -> tuple[str, Callable[[], None]]:
         return ("ssl-stapler", self.run)
-
-
-def error_entry(v, result, scfg) -> tuple[int, bytes] | None:
-    """What on-demand (Apache trunk) refresh caches after a failure, for the same behaviour.
-
-    No response: a synthesized tryLater (FakeTryLater on) or a negative entry.  A responder
-    error or ``unknown``: the response as an error entry (ReturnResponderErrors decides at the
-    handshake whether it is stapled).  An invalid response: a negative entry, never stapled.
-    """
-    if v is None:
-        if scfg.fake_try_later:
-            return entry.ERROR, verdictlib.try_later_der()
-        return entry.ERROR, b""
-    if v.error and result.der:
-        return entry.ERROR, result.der
-    return entry.ERROR, b""
 
 
 def make_fleet_lock(cfg):

@@ -224,3 +224,34 @@ def test_three_real_servers_sharing_one_redis_ask_once_per_certificate_per_windo
             assert all(g >= 2.5 for g in gaps), gaps
         logs = "".join(s.log() for s in servers)
         assert "HP04805" in logs and "Traceback" not in logs
+
+
+def test_must_staple_strict_refuses_status_requests_until_a_staple_exists(tmp_path, pki):
+    responder = ClockedResponder.for_pki(pki, mode="http-500").start()     # broken from the start
+    srv = RealServer(tmp_path / "srv", pki, responder.url, names=("ms.test", "a.test"),
+                     stapling=("SSLStaplingResponderTimeout 2", "SSLStaplingFakeTryLater off",
+                               "SSLStaplingMustStaple strict"))
+    try:
+        srv.start()
+        assert srv.count("HP04810") == 2
+        out = s_client(srv.port, "ms.test", "ec", pki)
+        # the Must-Staple certificate is not served to a client that asks for its staple
+        assert "no peer certificate available" in out and "Cert Status" not in out, out
+        assert "alert internal error" in out, out          # the callback's fatal alert (80)
+        assert srv.count("HP04816") == 1
+        # a client that does not ask, and a certificate without Must-Staple, are served
+        openssl = require_tool("openssl")
+        plain = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{srv.port}",
+                                "-servername", "ms.test", "-CAfile", str(pki.root_file)],
+                               input=b"Q\n", capture_output=True, timeout=30).stdout.decode()
+        assert "Verify return code: 0 (ok)" in plain
+        other = s_client(srv.port, "a.test", "ec", pki)
+        assert "OCSP response: no response sent" in other and "Verify return code: 0 (ok)" in other
+        # once the responder answers, the stapler fetches and the vhost serves again, stapled
+        responder.mode = "normal"
+        wait_until(lambda: "Cert Status: good" in s_client(srv.port, "ms.test", "ec", pki),
+                   timeout=30, interval=0.3, what="ms.test served with its staple")
+        assert srv.count("HP04811") >= 1 and "Traceback" not in srv.log()
+    finally:
+        srv.stop()
+        responder.stop()
