@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from httpd_py.config.model import VHost
 from httpd_py.log import error_log
+from httpd_py.stapling.muststaple import StapleRequired
 
 MODULE = "ssl"
 HP_NOT_CONFIGURED = "HP04011"
@@ -74,7 +75,6 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             return b""
         # The one deliberate abort: a Must-Staple certificate without a staple under
         # SSLStaplingMustStaple strict.  pyOpenSSL turns the exception into a fatal alert.
-        from httpd_py.stapling.muststaple import StapleRequired
         raise StapleRequired(refuse)
 
     return ocsp_status_callback

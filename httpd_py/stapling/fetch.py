@@ -315,3 +315,61 @@ def _caused_by(e: BaseException, cls) -> bool:
 def _short(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+def warm_up() -> bool:
+    """Exercise a whole fetch once, in the master before fork: import every module and codec a
+    fetch touches (requests, urllib3, http.client, email's header parser, IDNA, latin-1...).
+
+    Workers run as ``User`` after fork; when Python's standard library is not readable by that
+    user (a pyenv under /root, mode 0700), a lazy import in a worker fails with
+    ModuleNotFoundError in the middle of a handshake.  Imports made here are inherited.
+    Best effort: returns False (and nothing breaks) if the loopback exchange fails.
+    """
+    import email.parser  # noqa: F401
+    import encodings.ascii  # noqa: F401
+    import encodings.idna  # noqa: F401
+    import encodings.latin_1  # noqa: F401
+    import http.client  # noqa: F401
+    import ssl  # noqa: F401
+    "warm-up.invalid".encode("idna")
+    b"x".decode("iso-8859-1")
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(2)
+        srv.settimeout(3)
+        port = srv.getsockname()[1]
+        body = b"\x30\x03\x0a\x01\x03"
+
+        def serve():
+            for _ in range(2):
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                try:
+                    c.settimeout(3)
+                    c.recv(65536)
+                    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+                              b"Content-Length: 5\r\n\r\n" + body)
+                except OSError:
+                    pass
+                finally:
+                    c.close()
+
+        t = threading.Thread(target=serve, name="ocsp-warm-up", daemon=True)
+        t.start()
+        ok = True
+        for use_get in (True, False):
+            f = Fetcher(use_get=use_get)
+            try:
+                ok = f.fetch(f"http://127.0.0.1:{port}/", b"\x30\x00", deadline=time.monotonic() + 3).ok and ok
+            finally:
+                f.close()
+        t.join(3)
+        return ok
+    except OSError:
+        return False
+    finally:
+        srv.close()

@@ -40,6 +40,7 @@ from httpd_py.config.model import ServerConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
 from httpd_py.stapling import entry as entrylib
+from httpd_py.stapling import fetch as fetchlib
 from httpd_py.stapling import verdict as V
 from httpd_py.stapling.certinfo import CertInfo, CertTable, collect, stapling_vhosts
 
@@ -157,6 +158,9 @@ class StaplingService:
                 self.background = False
                 error_log.error(MODULE, HP_STAPLER_ATTACH, f"background stapler not started ({e}): "
                                 "stapling refreshes on demand")
+        # workers may run as a user who cannot read Python's library: load now what a fetch needs
+        if self.fetcher_factory is None and not fetchlib.warm_up():
+            error_log.debug(MODULE, HP_READY, "stapling: responder client warm-up did not complete")
         mode = "background" if self.background else "on-demand"
         error_log.info(MODULE, HP_READY, f"OCSP stapling ready: {len(self.table)} certificate(s), "
                        f"cache {self.cfg.stapling_cache.raw or self.cfg.stapling_cache.provider}, "
@@ -332,8 +336,7 @@ class StaplingService:
             if self.fetcher_factory is not None:
                 self._fetcher = self.fetcher_factory()
             else:
-                from httpd_py.stapling.fetch import Fetcher
-                self._fetcher = Fetcher()
+                self._fetcher = fetchlib.Fetcher()
             self._fetcher_pid = pid
         return self._fetcher
 
@@ -342,7 +345,7 @@ class StaplingService:
 
         The caller holds the refresh mutex for ``info.key``.  Never raises.
         """
-        from httpd_py.stapling import fetch as F
+        F = fetchlib
         scfg = vhost.ssl.stapling
         urls = info.urls_for(scfg)
         if not urls:

@@ -19,6 +19,7 @@ staple; ``invalid`` is never stapled.  ``check_response`` never raises.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, replace
 
 from cryptography import x509
@@ -29,7 +30,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from httpd_py.stapling import der as derlib
-from httpd_py.stapling.certid import CertID
+from httpd_py.stapling.certid import CertID, issuer_key_bits
 
 GOOD, REVOKED, UNKNOWN, RESPONDER_ERROR, INVALID = "good", "revoked", "unknown", "responder-error", "invalid"
 
@@ -207,8 +208,6 @@ def _names_signer(resp: ocsp.OCSPResponse, cert: x509.Certificate, key_sha1: byt
         return resp.responder_name == cert.subject
     if resp.responder_key_hash is not None:
         if key_sha1 is None:
-            import hashlib
-            from httpd_py.stapling.certid import issuer_key_bits
             key_sha1 = hashlib.sha1(issuer_key_bits(cert)).digest()
         return resp.responder_key_hash == key_sha1
     return False

@@ -8,8 +8,9 @@ or refused), the two servers are compared, and the comparison is written to docs
 between the ``interop-table`` markers.  Every difference must be one of the intended improvements
 listed in INTENDED (and each listed improvement must actually show), otherwise the test fails.
 
-httpd-py runs the same file through its own config loader with ``-c "SSLStaplingRefresh
-on-demand"`` (Apache's refresh model, issue 5); the background default is issue 6's.
+httpd-py runs the same file as a real server process (``python -m httpd_py -f FILE -DFOREGROUND
+-c "SSLStaplingRefresh on-demand"``: Apache's refresh model, issue 5; the background default is
+issue 6's).
 """
 from __future__ import annotations
 
@@ -27,12 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from httpd_py.config import load
 from httpd_py.devtools.openssl_responder import OpenSSLResponder
 from httpd_py.devtools.pki import make_leaf, make_pki, write_index
 from httpd_py.devtools.responder import Responder
-from httpd_py.stapling.service import StaplingService
-from tests.support.tlshttp_harness import serve
+from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, require_tool, wait_until
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "interop.md"
@@ -215,15 +214,10 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def httpd_py(conf: Path, root: Path, port: int):
-    cfg = load(str(conf), post_directives=["SSLStaplingRefresh on-demand"])
-    svc = StaplingService.from_config(cfg)
-    svc.init()
-    try:
-        with serve(cfg, root / f"hp-{port}", workers=2, log_level="info",
-                   ocsp_callback_for=svc.callback_for) as running:
-            yield running
-    finally:
-        svc.shutdown()
+    """The real httpd-py process (prefork master, workers as www-data) on the same file."""
+    with httpd(root / f"hp-{port}", conf.read_text(), args=("-c", "SSLStaplingRefresh on-demand")) as srv:
+        wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
+        yield srv
 
 
 def run_case(case: Case, server: str, pki, root: Path, rport: int) -> list[str]:
