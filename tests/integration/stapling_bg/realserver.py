@@ -27,7 +27,8 @@ def vhost_lines(pki, name: str, port: int, url: str, kinds=("rsa", "ec"), extra=
 
 class RealServer:
     def __init__(self, d: Path, pki, url: str, names=("a.test",), *, cache: str | None = None,
-                 stapling=(), per_vhost=None, port: int | None = None, store: bool = True):
+                 stapling=(), per_vhost=None, port: int | None = None, store: bool = True,
+                 workers: int = 2):
         self.dir = d
         d.mkdir(parents=True, exist_ok=True)
         (d / "run").mkdir(exist_ok=True)
@@ -38,7 +39,8 @@ class RealServer:
         self.pid_file = d / "run" / "httpd.pid"
         lines = [f"ServerRoot {d}", f"Listen 127.0.0.1:{self.port}", f"PidFile {self.pid_file}",
                  f"ErrorLog {self.error_log}", "LogLevel info", f"DocumentRoot {d}/htdocs",
-                 "StartServers 2", "MinSpareServers 1", "MaxSpareServers 4",
+                 f"StartServers {workers}", f"MinSpareServers {max(1, workers - 1)}",
+                 f"MaxSpareServers {workers + 2}",
                  f"DefaultRuntimeDir {d}/run", f"SSLStaplingCache {cache or 'shmcb'}"]
         if os.geteuid() == 0:
             lines += ["User root", "Group root"]        # pytest's tmp dirs are 0700

@@ -255,3 +255,45 @@ def test_must_staple_strict_refuses_status_requests_until_a_staple_exists(tmp_pa
     finally:
         srv.stop()
         responder.stop()
+
+
+@pytest.mark.parametrize("workers", [4, 16])
+def test_one_request_per_certificate_per_window_under_load(tmp_path, pki, workers):
+    """Four clients hammer 4 or 16 workers across a renew window: the responder sees the
+    prefetch and exactly one refresh per certificate."""
+    responder = Timeline.for_pki(pki, backdate=1.0, validity=dt.timedelta(seconds=20)).start()
+    srv = RealServer(tmp_path / "srv", pki, responder.url, names=("a.test", "b.test"),
+                     stapling=("SSLStaplingResponderTimeout 3", "SSLStaplingResponseTimeSkew 1",
+                               "SSLStaplingRenewWindow 14"), workers=workers)
+    jobs = [(n, k) for n in ("a.test", "b.test") for k in ("rsa", "ec")]
+    serials = [pki.leaf(n, k).cert.serial_number for n, k in jobs]
+    stop, results = threading.Event(), []
+    try:
+        srv.start()
+        assert [len(responder.asked.get(x, [])) for x in serials] == [1, 1, 1, 1]
+
+        def client(offset: int) -> None:
+            i = offset
+            while not stop.is_set():
+                results.append(bool(handshake(srv.port, *jobs[i % 4])[0]))
+                i += 1
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            # the window opens >= 3 s after the prefetch; the next one >= 3 s after that refresh
+            wait_until(lambda: all(len(responder.asked.get(x, [])) >= 2 for x in serials),
+                       timeout=20, interval=0.1, what="one refresh per certificate")
+            first_refresh_done = max(responder.asked[x][1] for x in serials)
+            wait_until(lambda: time.time() > first_refresh_done + 1.5, timeout=5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        counts = [len(responder.asked[x]) for x in serials]
+    finally:
+        srv.stop()
+        responder.stop()
+    assert counts == [2, 2, 2, 2]
+    assert len(results) > 100 and all(results)          # every handshake stapled
