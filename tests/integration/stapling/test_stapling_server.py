@@ -151,3 +151,29 @@ def test_real_server_clients_and_graceful_restart(pki_responder, tmp_path):
         assert "Cert Status: good" in out, out
         log = srv.log_text()
         assert "Traceback" not in log and "HP04021" in log
+
+
+def test_real_server_workers_as_www_data_fetch_on_demand(pki_responder, tmp_path):
+    """Workers drop to www-data, who may not read Python's own library (a 0700 /root pyenv):
+    everything the on-demand fetch needs was loaded in the master."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    as_root = os.geteuid() == 0                  # CI runs as root; elsewhere no privilege drop
+    if as_root:
+        pwd.getpwnam("www-data")
+    pki, responder = pki_responder
+    run = tempfile.mkdtemp(prefix="hp-stapling-run-")
+    os.chmod(run, 0o755)
+    try:
+        port = free_port()
+        users = "\nUser www-data\nGroup www-data" if as_root else ""
+        text = conf_text(tmp_path, pki, port, NAMES, "SSLStaplingRefresh on-demand" + users)
+        text = text.replace(f'"{tmp_path}/run', f'"{run}')
+        with httpd(tmp_path, text) as srv:
+            out = s_client(port, "a.test", "ec", pki)
+            assert "Cert Status: good" in out, (out, srv.log_text()[-3000:])
+            assert "HP04035" not in srv.log_text()
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
