@@ -30,7 +30,7 @@ LOG_FORMATS = {
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestRecord:
     """What a log line may show about one request."""
     remote_ip: str = "-"
