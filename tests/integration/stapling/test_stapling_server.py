@@ -177,3 +177,21 @@ def test_real_server_workers_as_www_data_fetch_on_demand(pki_responder, tmp_path
             assert "HP04035" not in srv.log_text()
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.mark.parametrize("args", [["-t"], ["-DFOREGROUND"]])
+def test_use_stapling_without_cache_stops_start_up_with_file_and_line(pki_responder, tmp_path, args):
+    import sys
+    pki, _ = pki_responder
+    text = conf_text(tmp_path, pki, free_port(), ("a.test",))
+    text = "\n".join(l for l in text.splitlines() if "SSLStaplingCache" not in l)
+    (tmp_path / "run").mkdir()
+    conf = tmp_path / "nocache.conf"
+    conf.write_text(f'ServerRoot "{tmp_path}"\nErrorLog "{tmp_path}/error_log"\nPidFile "{tmp_path}/pid"\n' + text)
+    line = next(i for i, l in enumerate(conf.read_text().splitlines(), 1) if l.startswith("SSLUseStapling"))
+    p = subprocess.run([sys.executable, "-m", "httpd_py", "-f", str(conf), *args], capture_output=True,
+                       timeout=30, cwd=tmp_path)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert f"Syntax error on line {line} of {conf}" in err and "SSLStaplingCache" in err
+    assert "Traceback" not in err
