@@ -35,7 +35,7 @@ FLAG, NOARGS, TAKE1, TAKE2, TAKE12, TAKE3, TAKE23, TAKE123, TAKE13, ITERATE, ITE
     "ITERATE", "ITERATE2", "RAW")
 
 _ARG_RULES: dict[str, tuple[int, int | None, str]] = {
-    FLAG: (1, 1, "takes one argument"),
+    FLAG: (0, None, ""),        # Apache reads the first word only; none: "must be On or Off"
     NOARGS: (0, 0, "takes no arguments"),
     TAKE1: (1, 1, "takes one argument"),
     TAKE2: (2, 2, "takes two arguments"),
@@ -78,6 +78,8 @@ class Directive:
     def check_count(self, args: list[str]) -> None:
         lo, hi, text = _ARG_RULES[self.args]
         n = len(args)
+        if self.args == FLAG and n == 0:
+            raise ConfigError(f"{self.name} must be On or Off")
         if self.args == TAKE13 and n == 2:
             raise ConfigError(f"{self.name} {text}, {self.doc}")
         if n < lo or (hi is not None and n > hi):
@@ -100,15 +102,15 @@ def _int(key: str | None, minimum: int | None = 0, maximum: int | None = None,
     return h
 
 
-_TIME = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|mi|h)?\Z", re.I)
+_TIME = re.compile(r"([0-9]+)(ms|s|mi|h)?\Z", re.I)
 
 
 def time_interval(text: str, name: str, default_unit: str = "s") -> float:
     """Apache's ap_timeout_parameter_parse: a number with an optional ms/s/mi/h unit."""
     m = _TIME.match(text)
     if not m:
-        raise ConfigError(f"{name}: '{text}' is not a valid time interval "
-                          f"(a number with an optional unit ms, s, mi or h)")
+        raise ConfigError(f"{name} has wrong format: '{text}' (a whole number with an optional "
+                          f"unit ms, s, mi or h)")
     n = float(m.group(1))
     unit = (m.group(2) or default_unit).lower()
     return n * {"ms": 0.001, "s": 1, "mi": 60, "h": 3600}[unit]
@@ -259,13 +261,13 @@ _OPTIONS = {"none": (), "all": ("execcgi", "includes", "indexes", "followsymlink
 
 
 def _options(w, args):
-    signed = [a[:1] in "+-" for a in args]
+    signed = [a[:1] in ("+", "-") for a in args]
     if any(signed) and not all(signed):
         raise ConfigError("Either all Options must start with + or -, or no Option may.")
     # A list without +/- replaces what was inherited; +/- adjust it (Apache's rule).
     cur = set(w.get("_options", ("followsymlinks",))) if signed[0] else set()
     for a in args:
-        op = a[:1] if a[:1] in "+-" else ""
+        op = a[:1] if a[:1] in ("+", "-") else ""
         name = a[1:] if op else a
         items = _OPTIONS.get(name.lower())
         if items is None:
@@ -426,6 +428,8 @@ def _prefork(key: str, minimum: int = 0) -> Callable:
 def _redis_timeout(key: str) -> Callable:
     def h(w, args):
         v = time_interval(args[0], w.name)
+        if v > 3600:
+            raise ConfigError(f"{w.name} can only be 0 or up to one hour.")
         if v <= 0 and key == "redis_timeout":
             raise ConfigError(f"{w.name} must be > 0")
         w.glob(key, v)
@@ -473,6 +477,11 @@ def _ssl_protocol(w, args):
     w.set("ssl.protocols", values.protocols(args, w.name))
 
 
+def _ssl_proxy_cipher_suite(w, args):
+    if len(args) == 2 and args[0].lower() not in ("ssl", "tlsv1.3"):
+        raise ConfigError(f"protocol '{args[0]}' not supported")
+
+
 def _ssl_cipher_suite(w, args):
     if len(args) == 2:
         proto = args[0].lower()
@@ -481,12 +490,23 @@ def _ssl_cipher_suite(w, args):
         elif proto == "tlsv1.3":
             w.set("ssl.tls13_cipher_suites", args[1])
         else:
-            raise ConfigError(f"{w.name}: protocol '{args[0]}' not supported")
+            raise ConfigError(f"protocol '{args[0]}' not supported")
     else:
         w.set("ssl.cipher_suite", args[0])
 
 
+# OpenSSL's SSL_CONF file-style command names (case-insensitive), as SSLOpenSSLConfCmd takes them.
+_CONF_CMDS = frozenset(c.lower() for c in (
+    "SignatureAlgorithms", "ClientSignatureAlgorithms", "Curves", "Groups", "MinProtocol",
+    "MaxProtocol", "Protocol", "Options", "VerifyMode", "ChainCAFile", "ChainCAPath",
+    "VerifyCAFile", "VerifyCAPath", "RequestCAFile", "ClientCAFile", "RequestCAPath",
+    "ClientCAPath", "Certificate", "PrivateKey", "ServerInfoFile", "DHParameters",
+    "RecordPadding", "NumTickets", "CipherString", "Ciphersuites", "ECDHParameters"))
+
+
 def _ssl_conf_cmd(w, args):
+    if args[0].lower() not in _CONF_CMDS:
+        raise ConfigError(f"'{args[0]}': invalid OpenSSL configuration command")
     w.extend("ssl.openssl_conf_cmds", ((args[0], args[1]),))
 
 
@@ -563,9 +583,15 @@ def _ssl_options(w, args):
     known = ("stdenvvars", "exportcertdata", "fakebasicauth", "strictrequire",
              "optrenegotiate", "legacydnstringformat", "compatenvvars")
     for a in args:
-        name = a[1:] if a[:1] in "+-" else a
+        name = a[1:] if a[:1] in ("+", "-") else a
         if name.lower() not in known:
             raise ConfigError(f"SSLOptions: Illegal option '{name}'")
+
+
+def _ssl_crypto_device(w, args):
+    if args[0] not in ("builtin", "dynamic"):
+        raise ConfigError("SSLCryptoDevice: Invalid argument; must be one of: 'builtin' (none), "
+                          "'dynamic' (Dynamic engine loading support)")
 
 
 def _ssl_pass_phrase(w, args):
@@ -586,8 +612,10 @@ def _ssl_revocation_check(w, args):
 
 
 def _ssl_ocsp_enable(w, args):
-    for a in args:
-        values.choice(a, w.name, ("on", "off", "leaf", "no_ocsp_for_cert_ok"))
+    values.choice(args[0], w.name, ("on", "off", "leaf"))
+    for a in args[1:]:
+        if a.lower() != "no_ocsp_for_cert_ok":
+            raise ConfigError(f"SSLOCSPEnable: Invalid argument '{a}'")
 
 
 def _ssl_deprecated(w, args):
@@ -796,7 +824,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "certificate", _validate_file(), used=U, syntax="file-path"),
         D("SSLCADNRequestPath", SSL, "SV", TAKE1, "", "Directory of CA names sent when asking "
           "for a client certificate", _validate_file("dir"), used=U, syntax="directory-path"),
-        D("SSLCARevocationCheck", SSL, "SV", RAW, "none", "CRL checking of client "
+        D("SSLCARevocationCheck", SSL, "SV", ITERATE, "none", "CRL checking of client "
           "certificates", _ssl_revocation_check, used=U, syntax="chain|leaf|none [flags]"),
         D("SSLCARevocationFile", SSL, "SV", TAKE1, "", "CRLs (PEM) for client authentication",
           _validate_file(), used=U, syntax="file-path"),
@@ -808,7 +836,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLCompression", SSL, "SV", FLAG, "off", "TLS-level compression (accepted; always "
           "off)", _validate_flag, used=U),
         D("SSLCryptoDevice", SSL, "S", TAKE1, "builtin", "OpenSSL engine (accepted; builtin "
-          "only)", _nothing, used=U, syntax="engine"),
+          "only)", _ssl_crypto_device, used=U, syntax="engine"),
         D("SSLFIPS", SSL, "S", FLAG, "off", "OpenSSL FIPS mode (accepted; not switched)",
           _validate_flag, used=U),
         D("SSLHonorCipherOrder", SSL, "SV", FLAG, "off", "Prefer the server's cipher order",
@@ -852,7 +880,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted; no proxy)", _validate_file(), used=U, syntax="file-path"),
         D("SSLProxyCACertificatePath", SSL, "SV", TAKE1, "", "CA directory for proxied backends "
           "(accepted)", _validate_file("dir"), used=U, syntax="directory-path"),
-        D("SSLProxyCARevocationCheck", SSL, "SV", RAW, "none", "CRL checks for proxied "
+        D("SSLProxyCARevocationCheck", SSL, "SV", ITERATE, "none", "CRL checks for proxied "
           "backends (accepted)", _ssl_revocation_check, used=U, syntax="chain|leaf|none"),
         D("SSLProxyCARevocationFile", SSL, "SV", TAKE1, "", "CRLs for proxied backends "
           "(accepted)", _validate_file(), used=U, syntax="file-path"),
@@ -865,7 +893,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLProxyCheckPeerName", SSL, "SV", FLAG, "on", "Check a backend's host name "
           "(accepted)", _validate_flag, used=U),
         D("SSLProxyCipherSuite", SSL, "SV", TAKE12, "", "Ciphers towards backends (accepted)",
-          _nothing, used=U, syntax="[protocol] cipher-spec"),
+          _ssl_proxy_cipher_suite, used=U, syntax="[protocol] cipher-spec"),
         D("SSLProxyEngine", SSL, "SV", FLAG, "off", "TLS towards proxied backends (accepted; "
           "no proxy)", _validate_flag, used=U),
         D("SSLProxyMachineCertificateChainFile", SSL, "SV", TAKE1, "", "Client chain towards "
@@ -885,7 +913,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "itself)", _ssl_random_seed, used=U, syntax="startup|connect source [bytes]"),
         D("SSLRenegBufferSize", SSL, "D", TAKE1, "131072", "Body buffer for renegotiation "
           "(accepted)", _validate_int, used=U, syntax="bytes"),
-        D("SSLRequire", SSL, "D", RAW, "", "Legacy access expression (accepted)", _nothing,
+        D("SSLRequire", SSL, "D", ITERATE, "", "Legacy access expression (accepted)", _nothing,
           used=U, syntax="expression"),
         D("SSLRequireSSL", SSL, "D", NOARGS, "", "Refuse plain HTTP (accepted)", _nothing,
           used=U),

@@ -174,7 +174,7 @@ def protocols(args: list[str], name: str = "SSLProtocol",
     result = set(base)
     for word in args:
         op = ""
-        if word[:1] in "+-":
+        if word[:1] in ("+", "-"):
             op, word = word[0], word[1:]
         w = word.lower()
         if w == "all":

@@ -101,7 +101,7 @@ def test_L_l_v_V_h():
     ("Listen 80\nFooBar on\n", 2, "Invalid command 'FooBar', perhaps misspelled or defined by "
      "a module not included in the server configuration"),
     ("Listen 80\n<VirtualHost *:80>\n", 2, None),
-    ("Listen 80\nTimeout abc\n", 2, "Timeout: 'abc' is not a valid time interval"),
+    ("Listen 80\nTimeout abc\n", 2, "Timeout has wrong format: 'abc'"),
 ])
 def test_syntax_error_format(tmp_path, text, line, msg):
     conf = tmp_path / "bad.conf"

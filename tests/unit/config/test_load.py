@@ -189,7 +189,7 @@ def test_read_errors_come_before_walk_errors(tmp_path):
     ("AuthMerging Or\n", "AuthMerging not allowed here", 2),
     ("SSLUseStapling yes\n", "SSLUseStapling must be On or Off", 2),
     ("KeepAlive maybe\n", "KeepAlive must be On or Off", 2),
-    ("Timeout abc\n", "Timeout: 'abc' is not a valid time interval", 2),
+    ("Timeout abc\n", "Timeout has wrong format: 'abc'", 2),
     ("MaxRequestWorkers 10x\n", "MaxRequestWorkers: '10x' is not a whole number", 2),
     ("SSLStaplingResponseTimeSkew -1\n", "SSLStaplingResponseTimeSkew: invalid argument", 2),
     ("SSLStaplingStandardCacheTimeout abc\n", "SSLStaplingStandardCacheTimeout: invalid "
@@ -434,3 +434,38 @@ def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
         msg, f, line = err(tmp_path, text)
         assert "nested more than 200 levels" in msg and f == "httpd.conf", (kind, msg)
     ld(tmp_path, BASE + "<IfDefine !NOPE>\n" * 150 + "</IfDefine>\n" * 150)
+
+
+@pytest.mark.parametrize("args", ["", "abc", "-1", "0", "a b c d", "on off", "99999999999",
+                                  "/nonexistent-h1/x", "http://", "1.5", "'' ''", "\"unclosed"])
+def test_every_directive_with_odd_arguments_gives_config_or_located_error(tmp_path, args):
+    from httpd_py.config import directives
+    for d in directives.TABLE.values():
+        if d.is_section or d.handler is None:        # rows without a handler only count args
+            continue
+        name = d.name
+        for ctx in ("{}\n", "<VirtualHost *:1>\n{}\n</VirtualHost>\n",
+                    "<Directory />\n{}\n</Directory>\n"):
+            text = BASE + ctx.format(f"{name} {args}")
+            try:
+                ld(tmp_path, text)
+            except ConfigError as e:
+                assert e.file and e.line, (name, args)
+
+
+def test_flag_reads_the_first_word_like_apache(tmp_path):
+    # Apache's FLAG takes the first word and ignores the rest; no word: "must be On or Off".
+    assert ld(tmp_path, BASE + "SSLUseStapling on off\n").main.ssl.stapling.enabled
+    assert err(tmp_path, BASE + "SSLUseStapling\n")[0] == "SSLUseStapling must be On or Off"
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("KeepAliveTimeout 1.5\n", "KeepAliveTimeout has wrong format"),
+    ("RedisTimeout 2h\n", "RedisTimeout can only be 0 or up to one hour."),
+    ("SSLCryptoDevice abc\n", "SSLCryptoDevice: Invalid argument"),
+    ("SSLOCSPEnable on off\n", "SSLOCSPEnable: Invalid argument 'off'"),
+    ("SSLOpenSSLConfCmd on off\n", "'on': invalid OpenSSL configuration command"),
+    ("SSLProxyCipherSuite on off\n", "protocol 'on' not supported"),
+])
+def test_values_apache_refuses(tmp_path, text, msg):
+    assert err(tmp_path, BASE + text)[0].startswith(msg)
