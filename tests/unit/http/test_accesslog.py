@@ -79,3 +79,26 @@ def test_piped_log(tmp_path):
 
 def test_head_and_request_sizes():
     assert compile_format("%I %O")(rec(request_bytes=80, head_bytes=200, bytes_sent=45)) == "80 245"
+
+
+def test_custom_log_nicknames_and_errors(tmp_path):
+    from httpd_py.config.model import LogFormatRef, ServerConfig, VHost
+    from httpd_py.errors import StartupError
+    from httpd_py.http.connection import ConnectionHandler
+    from httpd_py.tls.sites import build_sites
+
+    def handler(fmt, log_formats=()):
+        v = VHost(server_name="a", document_root=str(tmp_path),
+                  custom_logs=(LogFormatRef(str(tmp_path / "access.log"), fmt),))
+        cfg = ServerConfig(config_file="x", server_root=str(tmp_path), main=v, vhosts=(), listens=(),
+                           log_formats=log_formats)
+        return ConnectionHandler(cfg, build_sites(cfg))
+    h = handler("mine", (("mine", "%h %>s"),))
+    assert h.runtime(h.cfg.main).logs
+    h.close()
+    handler("combined").close()                 # Debian's nickname, not defined: built in
+    handler("").close()                         # TransferLog: the default format
+    with pytest.raises(StartupError, match="unknown LogFormat nickname"):
+        handler("nosuch")
+    with pytest.raises(StartupError, match="unrecognized format code"):
+        handler("%h %Z")

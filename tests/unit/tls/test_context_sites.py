@@ -122,23 +122,3 @@ def test_ocsp_callback_installed_per_vhost(pki, tmp_path):
     build_sites(cfg, cb_for)
     assert seen == ["a.test", "b.test"]
 
-
-def test_custom_log_nicknames_and_errors(tmp_path):
-    from httpd_py.config.model import LogFormatRef
-    from httpd_py.http.connection import ConnectionHandler
-
-    def handler(fmt, log_formats=()):
-        v = VHost(server_name="a", document_root=str(tmp_path),
-                  custom_logs=(LogFormatRef(str(tmp_path / "access.log"), fmt),))
-        cfg = ServerConfig(config_file="x", server_root=str(tmp_path), main=v, vhosts=(), listens=(),
-                           log_formats=log_formats)
-        return ConnectionHandler(cfg, build_sites(cfg))
-    h = handler("mine", (("mine", "%h %>s"),))
-    assert h.runtime(h.cfg.main).logs
-    h.close()
-    handler("combined").close()                 # Debian's nickname, not defined: built in
-    handler("").close()                         # TransferLog: the default format
-    with pytest.raises(StartupError, match="unknown LogFormat nickname"):
-        handler("nosuch")
-    with pytest.raises(StartupError, match="unrecognized format code"):
-        handler("%h %Z")
