@@ -588,6 +588,12 @@ def _ssl_options(w, args):
             raise ConfigError(f"SSLOptions: Illegal option '{name}'")
 
 
+def _ssl_compression(w, args):
+    if values.flag(args[0], w.name):
+        raise ConfigError("This version of OpenSSL does not have any compression methods "
+                          "available, cannot enable SSLCompression.")
+
+
 def _ssl_crypto_device(w, args):
     if args[0] not in ("builtin", "dynamic"):
         raise ConfigError("SSLCryptoDevice: Invalid argument; must be one of: 'builtin' (none), "
@@ -833,8 +839,8 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLCipherSuite", SSL, "A", TAKE12, "DEFAULT", "OpenSSL cipher list (TLS <= 1.2), or "
           "with TLSv1.3 first the TLS 1.3 suites", _ssl_cipher_suite,
           syntax="[SSL|TLSv1.3] cipher-spec"),
-        D("SSLCompression", SSL, "SV", FLAG, "off", "TLS-level compression (accepted; always "
-          "off)", _validate_flag, used=U),
+        D("SSLCompression", SSL, "SV", FLAG, "off", "TLS-level compression (off only, as "
+          "OpenSSL 3 has none)", _ssl_compression, used=U),
         D("SSLCryptoDevice", SSL, "S", TAKE1, "builtin", "OpenSSL engine (accepted; builtin "
           "only)", _ssl_crypto_device, used=U, syntax="engine"),
         D("SSLFIPS", SSL, "S", FLAG, "off", "OpenSSL FIPS mode (accepted; not switched)",
