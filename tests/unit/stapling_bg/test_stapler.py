@@ -302,3 +302,22 @@ def test_refuse_only_for_must_staple_certificates_in_strict_mode(tmp_path, pki, 
     warn_cfg = replace_stapling(cfg, must_staple="warn")
     assert stapler.refuse(ms.info, warn_cfg.vhosts[0]) is False
     assert errlog.ids().count("HP04816") == 1    # rate-limited
+
+
+def test_attach_in_service_init_prefetches_and_registers_the_helper(tmp_path, pki, responder):
+    from httpd_py.stapling.service import StaplingService
+    svc = StaplingService.from_config(make_config(tmp_path, pki, responder.url,
+                                                  store_dir=str(tmp_path / "st")))
+    svc.init()                                     # calls stapler.attach(svc)
+    assert svc.background and svc.stapler is not None
+    assert [name for name, _ in svc.helpers()] == ["ssl-stapler"]
+    assert responder.requests == 4                 # the prefetch, before any worker exists
+    assert len(list(StapleStore(str(tmp_path / "st")).keys())) == 4
+
+
+def test_attach_leaves_on_demand_configurations_alone(tmp_path, pki, responder):
+    from httpd_py.stapling.service import StaplingService
+    svc = StaplingService.from_config(make_config(tmp_path, pki, responder.url, refresh="on-demand"))
+    svc.init()
+    assert not svc.background and svc.stapler is None and svc.helpers() == []
+    assert responder.requests == 0
