@@ -53,7 +53,8 @@ _LIST_MERGE = {
 # List directives whose every entry keeps its own location ("name#i"), for post-config errors.
 _PER_ENTRY_LOCATIONS = frozenset({"sslcertificatefile", "sslcertificatekeyfile"})
 
-MUTEX_SHOWN = ("default", "mpm-accept", "ssl-cache", "ssl-stapling", "ssl-stapling-refresh")
+MUTEX_SHOWN = ("default", "mpm-accept", "ssl-cache", "ssl-stapling", "ssl-stapling-refresh",
+               "watchdog-callback")
 
 
 class ServerBuild:

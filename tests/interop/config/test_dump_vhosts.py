@@ -65,3 +65,28 @@ def test_vhost_lines_match_apache(tmp_path, name, capfd):
     assert cli.main(["-d", str(tmp_path), "-f", str(conf), "-S"]) == 0
     ours = capfd.readouterr().out
     assert vhost_lines(ours) == vhost_lines(a.stdout)
+
+
+def test_run_cfg_matches_apache(tmp_path, capfd):
+    """-D DUMP_RUN_CFG: the same lines (Apache prints mutexes in hash order: compared as sets)."""
+    apache = require_tool("apache2")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "locks").mkdir()
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(f"ServerRoot {tmp_path}\n"
+                    f"LoadModule mpm_prefork_module {MODS}/mod_mpm_prefork.so\n"
+                    f"LoadModule ssl_module {MODS}/mod_ssl.so\n"
+                    f"LoadModule socache_shmcb_module {MODS}/mod_socache_shmcb.so\n"
+                    f"ServerName localhost\nErrorLog {tmp_path}/logs/e.log\n"
+                    f"DocumentRoot {tmp_path}\nPidFile logs/httpd.pid\n"
+                    f"Mutex file:{tmp_path}/logs default\n"
+                    f"Mutex flock:{tmp_path}/locks ssl-stapling OmitPID\n"
+                    f"Mutex fcntl:locks mpm-accept\nDefine WITH_VALUE v1\nDefine BARE\n"
+                    "User nobody\nGroup nogroup\nListen 127.0.0.1:18080\n")
+    args = ["-d", str(tmp_path), "-f", str(conf), "-t", "-D", "DUMP_RUN_CFG"]
+    a = subprocess.run([apache, *args], capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ.get("PATH", "")})
+    assert a.returncode == 0, a.stderr
+    assert cli.main(args) == 0
+    ours = capfd.readouterr().out
+    assert sorted(ours.splitlines()) == sorted(a.stdout.splitlines())
