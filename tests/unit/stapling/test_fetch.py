@@ -188,3 +188,26 @@ def test_https_responder(pki, cid):
             assert not res.ok and res.error == F.CONNECT
         finally:
             f.close()
+
+
+def test_dns_is_inside_the_deadline(fetcher, cid, monkeypatch):
+    """getaddrinfo has no timeout; a resolver that never answers (faked here: no DNS on this
+    machine) must not hold the fetch past its deadline."""
+    import threading
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def stuck(host, *a, **kw):
+        if host == "ocsp.stuck.test":
+            release.wait(10)
+            raise socket.gaierror("gave up")
+        return real(host, *a, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    try:
+        start = time.monotonic()
+        r = _fetch(fetcher, "http://ocsp.stuck.test/", cid, timeout=0.5)
+        assert not r.ok and r.error == F.TIMEOUT, r
+        assert time.monotonic() - start < 2.0
+    finally:
+        release.set()
