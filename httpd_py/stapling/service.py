@@ -246,18 +246,18 @@ class StaplingService:
                             f"OCSP stapling response for {info.label} too big ({len(der)} bytes): not cached")
             return False
         until = entrylib.expires_at(flag, now, scfg) if expires_at is None else expires_at
+        why = "cache full or unavailable"
         try:
             with self.cache_mutex_hold():
                 ok = bool(self.cache.store(info.key, value, until, now=now))
-        except Exception as e:
-            ok = False
-            error_log.error(MODULE, HP_STORE_FAILED, f"stapling cache store for {info.label} failed: {e}")
+        except Exception as e:  # providers should not raise; if one does, the store failed
+            ok, why = False, f"{type(e).__name__}: {e}"
         if ok:
             error_log.debug(MODULE, HP_STORED, f"stapling: cached {'valid' if flag else 'error'} "
                             f"response for {info.label} ({len(der)} bytes) for {until - now:.0f}s")
         else:
             error_log.error(MODULE, HP_STORE_FAILED,
-                            f"stapling cache store error for {info.label} (cache full or unavailable)")
+                            f"stapling cache store error for {info.label} ({why})")
         return ok
 
     # -- decisions -------------------------------------------------------------------------
@@ -299,11 +299,12 @@ class StaplingService:
         now = self.clock() if now is None else now
         e = self.lookup(info, now)
         action, staple = self.decide(info, e, scfg, now)
+        debug = error_log.enabled(MODULE, "debug")      # the hot path formats nothing otherwise
         if action != _REFRESH:
-            if e is not None:
+            if e is not None and debug:
                 error_log.debug(MODULE, HP_CACHE_HIT, f"stapling: cached response for {info.label}")
             return staple
-        if e is None:
+        if e is None and debug:
             error_log.debug(MODULE, HP_CACHE_MISS, f"stapling: no cached response for {info.label}")
         if self.background and scfg.refresh == "background":
             return b""          # the background stapler fetches; handshakes never wait
