@@ -97,3 +97,35 @@ def test_mutated_valid_config(data):
             lines[i:i + 1] = [lines[i], lines[i]] if op == "dup_line" else []
             text = "\n".join(lines)
     load_text(text)
+
+
+from httpd_py.config import directives as _directives  # noqa: E402
+
+# Include is left out: "Include /" would read the whole filesystem.
+NAMES = sorted(d.name for d in _directives.TABLE.values() if (d.handler is not None
+               or d.read_time or d.is_section) and not d.name.startswith("Include"))
+ARGS = st.one_of(st.sampled_from(TOKENS), st.integers(-5, 10 ** 12).map(str),
+                 st.sampled_from(["on", "off", "shmcb:x(70000)", "redis:h:1", "*:443", "/",
+                                  "a.test", "+StdEnvVars", "all", "TLSv1.3", "default",
+                                  "file:/tmp", "http://x/", "5ms", "2mi", "!X", "mod_ssl.c"]))
+
+
+@st.composite
+def directive_lines(draw):
+    lines = []
+    for _ in range(draw(st.integers(1, 25))):
+        name = draw(st.sampled_from(NAMES))
+        args = " ".join(draw(st.lists(ARGS, max_size=4)))
+        if name.startswith("<"):
+            lines += [f"{name} {args}>", *draw(st.lists(st.sampled_from(["Timeout 5", "Bogus",
+                                                                         "KeepAlive on"]),
+                                                        max_size=2)), f"</{name[1:]}>"]
+        else:
+            lines.append(f"{name} {args}")
+    return "\n".join(lines) + "\n"
+
+
+@SETTINGS
+@given(directive_lines())
+def test_random_directives_with_random_arguments(text):
+    load_text(text)
