@@ -417,6 +417,23 @@ def _types_config(w, args):
     w.set("types_config", values.path(args[0], w.server_root))
 
 
+def _one_of(choices: tuple[str, ...], message: str) -> Callable:
+    """Validate-only handler for core keywords Apache checks (message as Apache words it)."""
+    def h(w, args):
+        if args[0].lower() not in choices:
+            raise ConfigError(message)
+    return h
+
+
+def _port(w, args):
+    raise ConfigError("Port was replaced with Listen in Apache 2.0")
+
+
+def _name_virtual_host(w, args):
+    w.warnings.append(f"NameVirtualHost has no effect and will be removed in the next release "
+                      f"{w.loc.file}:{w.loc.line}")
+
+
 # -- prefork ---------------------------------------------------------------------------------------
 def _prefork(key: str, minimum: int = 0) -> Callable:
     def h(w, args):
@@ -625,7 +642,7 @@ def _ssl_ocsp_enable(w, args):
 
 
 def _ssl_deprecated(w, args):
-    raise ConfigError(f"{w.name} directive no longer supported - use "
+    raise ConfigError(f"{w.name} directive is no longer supported - use "
                       f"{'ErrorLog' if w.name == 'SSLLog' else 'LogLevel'}.")
 
 
@@ -751,6 +768,38 @@ def _rows() -> list[Directive]:
           syntax="unix-userid"),
         D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
           _user_group("group"), syntax="unix-group"),
+        # core keywords Apache validates; accepted without effect in httpd-py
+        D("ServerTokens", C, "S", TAKE1, "Full", "Server header detail (accepted; httpd-py "
+          "sends its own)", _one_of(("prod", "productonly", "major", "minor", "min", "minimal",
+                                     "os", "full"),
+                                    "ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', "
+                                    "'Minor', 'Min(imal)', 'OS', or 'Full'"),
+          used=False, syntax="Prod|Major|Minor|Min|OS|Full"),
+        D("ServerSignature", C, "A", TAKE1, "Off", "Footer on server-generated pages "
+          "(accepted)", _one_of(("on", "off", "email"),
+                                "ServerSignature: use one of: off | on | email"),
+          used=False, syntax="On|Off|EMail"),
+        D("HostnameLookups", C, "A", TAKE1, "Off", "Reverse DNS of clients (accepted; never "
+          "done)", _one_of(("on", "off", "double"),
+                           "parameter must be 'on', 'off', or 'double'"),
+          used=False, syntax="On|Off|Double"),
+        D("UseCanonicalName", C, "A", TAKE1, "Off", "How self-referential URLs are built "
+          "(accepted)", _one_of(("on", "off", "dns"), "parameter must be 'on', 'off', or 'dns'"),
+          used=False, syntax="On|Off|DNS"),
+        D("TraceEnable", C, "SV", TAKE1, "On", "TRACE requests (accepted; httpd-py answers 405)",
+          _one_of(("on", "off", "extended"),
+                  "TraceEnable must be one of 'on', 'off', or 'extended'"),
+          used=False, syntax="On|Off|extended"),
+        D("EnableSendfile", C, "A", TAKE1, "Off", "sendfile(2) for static files (accepted)",
+          _one_of(("on", "off"), "parameter must be 'on' or 'off'"), used=False,
+          syntax="On|Off"),
+        D("EnableMMAP", C, "A", TAKE1, "On", "mmap(2) for static files (accepted)",
+          _one_of(("on", "off"), "parameter must be 'on' or 'off'"), used=False,
+          syntax="On|Off"),
+        D("NameVirtualHost", C, "SV", TAKE1, "", "No effect since Apache 2.3.11 (a warning)",
+          _name_virtual_host, used=False, syntax="addr[:port]"),
+        D("Port", C, "SV", TAKE1, "", "Removed in Apache 2.0: an error pointing to Listen",
+          _port, used=False, syntax="number"),
         # authz_core, dir, mime, alias, log_config
         D("Require", AUTHZ, "D", ITERATE, "", "Authorization rule (validated; httpd-py serves "
           "every request)", _require, used=False, syntax="[not] provider args ..."),

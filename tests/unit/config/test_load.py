@@ -211,7 +211,11 @@ def test_read_errors_come_before_walk_errors(tmp_path):
     ("User no-such-user-h1\n", "bad user name no-such-user-h1", 2),
     ("SSLCertificateFile /nonexistent-h1.pem\n", "SSLCertificateFile: file "
      "'/nonexistent-h1.pem' does not exist or is empty", 2),
-    ("SSLLog /x\n", "SSLLog directive no longer supported - use ErrorLog.", 2),
+    ("SSLLog /x\n", "SSLLog directive is no longer supported - use ErrorLog.", 2),
+    ("Port 80\n", "Port was replaced with Listen in Apache 2.0", 2),
+    ("ServerTokens Bogus\n", "ServerTokens takes 1 argument", 2),
+    ("<VirtualHost *:80>\nServerTokens Prod\n</VirtualHost>\n",
+     "ServerTokens cannot occur within <VirtualHost> section", 3),
     ("<VirtualHost *:99999>\n</VirtualHost>\n", "The address or port is invalid: '*:99999'", 2),
     ("Options FollowSymLinks +Indexes\n", "Either all Options must start with + or -, or no "
      "Option may.", 2),
