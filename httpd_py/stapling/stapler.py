@@ -75,6 +75,7 @@ class CertState:
     good: schedule.Times | None = None    # times of the last good response (record.der)
     next_at: float = 0.0
     in_flight: bool = False
+    busy: int = 0                         # refresh locks found busy in a row
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -328,11 +329,16 @@ class Stapler:
             return self._adopted(st)
         with self._locks(st, timeout=lock_timeout) as held:
             if not held:
-                st.next_at = now + BUSY_RETRY
+                # under way elsewhere (or the fleet lock's server is unreachable): look again,
+                # less often the longer it lasts
+                wait = min(30.0, BUSY_RETRY * 2 ** min(st.busy, 4))
+                st.busy += 1
+                st.next_at = now + wait
                 st.record.next_refresh = st.next_at
                 log.error_log.debug(MOD, "HP04812", f"refresh of {st.label} under way elsewhere; "
-                                    f"looking again in {BUSY_RETRY:g} s")
+                                    f"looking again in {wait:g} s")
                 return BUSY
+            st.busy = 0
             now = self.clock()
             if self._take_cached(st, now):              # double check under the lock
                 return self._adopted(st)
@@ -352,6 +358,7 @@ class Stapler:
         return now < schedule.renew_start(st.good, st.policy)
 
     def _adopted(self, st: CertState) -> str:
+        st.busy = 0
         st.record.failures, st.record.last_error = 0, None
         st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
         st.record.next_refresh = st.next_at
