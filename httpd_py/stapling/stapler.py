@@ -225,12 +225,6 @@ class Stapler:
             return None
         return e.der, v
 
-    def _due_with(self, st: CertState, now: float) -> bool:
-        """Whether the current good response (if any) is in its renew window at ``now``."""
-        if not st.servable(now):
-            return True
-        return now >= schedule.renew_start(st.good, st.policy)
-
     # -- loading ---------------------------------------------------------------------------
 
     def load(self, now: float | None = None) -> int:
