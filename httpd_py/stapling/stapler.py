@@ -42,7 +42,12 @@ from typing import Callable
 from httpd_py import log
 from httpd_py.stapling import entry, muststaple, schedule
 from httpd_py.stapling import verdict as verdictlib
+from httpd_py.stapling.fetch import Fetcher
+from httpd_py.stapling.service import error_entry
 from httpd_py.stapling.store import Record, StapleStore, default_dir
+
+# Everything the helper needs is imported here, in the master: the helper runs as User/Group,
+# which may not be able to read the Python installation to import anything lazily.
 
 MOD = "ssl"
 #: fetches in parallel (mod_md uses 6)
@@ -432,7 +437,7 @@ class Stapler:
                                f"{_fmt(schedule.serve_until(st.good, st.policy))}; "
                                f"retry {_fmt(st.next_at)}")
             return KEPT
-        from httpd_py.stapling.service import error_entry   # the same entry as on-demand mode
+        # the same entry as on-demand mode
         flag, der = error_entry(result.der if result.ok else None, v, scfg)
         self._store(st, flag, der, now, now + scfg.error_cache_timeout)
         st.good = None
@@ -650,7 +655,6 @@ def worker_ids(user: str | None, group: str | None) -> tuple[int, int] | None:
 
 
 def _default_fetcher():
-    from httpd_py.stapling.fetch import Fetcher
     return Fetcher()
 
 
