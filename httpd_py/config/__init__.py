@@ -63,16 +63,22 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
     reader = Reader(state)
 
     nodes = []
-    pre = list(pre_directives)
-    if pre:
-        nodes += reader.build(_pseudo(pre), (), None)[0]
-    nodes += reader.read_top(config_file)
-    post = list(post_directives)
-    if post:
-        nodes += reader.build(_pseudo(post), (), None)[0]
-
     w = build.Walk(state.server_root, check_document_root)
-    build.walk(nodes, w)
+    try:
+        pre = list(pre_directives)
+        if pre:
+            nodes += reader.build(_pseudo(pre), (), None)[0]
+        nodes += reader.read_top(config_file)
+        post = list(post_directives)
+        if post:
+            nodes += reader.build(_pseudo(post), (), None)[0]
+        w.server_root = state.server_root
+        build.walk(nodes, w)
+    except ConfigError:
+        if log_warnings:     # what was found before the error (Apache logs it as it reads)
+            for msg in state.warnings + w.warnings:
+                log.error_log.warn("core", "HP00101", msg)
+        raise
     warnings = state.warnings + w.warnings
     cfg = build.make_config(w, config_file=config_file, server_root=state.server_root,
                             defines=state.defines, loaded=state.loaded,

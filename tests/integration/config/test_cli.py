@@ -159,3 +159,14 @@ def test_binary_garbage_config_no_traceback(tmp_path):
     r = run("-f", str(conf), "-t")
     assert r.returncode == 1 and r.stderr.startswith("AH00526: Syntax error on line ")
     assert "Traceback" not in r.stderr
+
+
+def test_E_sends_startup_messages_to_a_file(tmp_path):
+    conf = tmp_path / "httpd.conf"
+    conf.write_text("Listen 127.0.0.1:8080\nServerAdmin ${UNDEFINED_H1_CLI}\nBogus\n")
+    log = tmp_path / "startup.log"
+    r = run("-f", str(conf), "-t", "-E", str(log))
+    assert r.returncode == 1 and r.stderr == ""
+    text = log.read_text()
+    assert "HP00101: Config variable ${UNDEFINED_H1_CLI} is not defined" in text
+    assert f"AH00526: Syntax error on line 3 of {conf}:" in text
