@@ -50,6 +50,7 @@ Options:
   -t -D DUMP_MODULES : show all loaded modules
   -M                 : a synonym for -t -D DUMP_MODULES
   -t -D DUMP_INCLUDES: show all included configuration files
+  -t -D DUMP_CERTS   : show the server certificates
   -t                 : run syntax check for config files (and the post-config checks)
   -T                 : start without DocumentRoot(s) check
   -X                 : debug mode (only one worker, do not detach)
@@ -240,6 +241,8 @@ def _run(argv: list[str]) -> int:
         from httpd_py.config import check
         for w in check(cfg):
             _log.error_log.warn("core", "HP00102", w)
+        if "DUMP_CERTS" in o.defines:
+            sys.stdout.write(dump.dump_certs(cfg))
         sys.stderr.write("Syntax OK\n")
         return 0
     action = o.action or "start"

@@ -140,6 +140,16 @@ def dump_includes(cfg: ServerConfig) -> str:
     return "\n".join(out) + "\n"
 
 
+def dump_certs(cfg: ServerConfig) -> str:
+    """-t -D DUMP_CERTS: every SSLCertificateFile in use, once, in configuration order."""
+    seen: dict[str, None] = {}
+    for v in cfg.all_vhosts():
+        if v.ssl.engine:
+            for pair in v.ssl.certificates:
+                seen.setdefault(pair.cert_file)
+    return "Server certificates:\n" + "".join(f"  {c}\n" for c in seen)
+
+
 def dump_modules(cfg: ServerConfig) -> str:
     static = modules.static_ids()
     out = ["Loaded Modules:"]

@@ -99,3 +99,14 @@ def test_dump_includes_matches_apache(tree):
     assert f"  (*) {conf}/apache2.conf" in o.stdout
     assert f"{conf}/sites-enabled/default-ssl.conf" in o.stdout
     assert f"{conf}/mods-enabled/ssl.conf" in o.stdout
+
+
+def test_dump_certs_matches_apache(tree):
+    apache, conf, env = tree
+    args = ["-d", str(conf), "-f", str(conf / "apache2.conf"), "-t", "-D", "DUMP_CERTS"]
+    a = run([apache, *args], env)
+    o = run([sys.executable, "-m", "httpd_py", *args], env)
+    assert a.returncode == 0 and o.returncode == 0, o.stderr
+    assert "Syntax OK" in o.stderr
+    cut = lambda text: text[text.index("Server certificates:"):].splitlines()[:2]  # noqa: E731
+    assert cut(o.stdout) == cut(a.stdout)
