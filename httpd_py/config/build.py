@@ -18,7 +18,7 @@ import dataclasses
 import os
 from typing import Any
 
-from httpd_py.config import modules, values
+from httpd_py.config import values
 from httpd_py.config.directives import Directive, lookup
 from httpd_py.config.model import (
     CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
