@@ -11,9 +11,12 @@ at fault) for a fatal problem and returns the warnings.
 * Listen/vhost consistency: no Listen at all is fatal; a vhost port nothing listens on is a
   warning.
 * An ErrorLog whose directory does not exist: a warning (Apache's AH02291 refuses to start).
+* Warnings for certificates that are expired or not yet valid, and for a server whose
+  certificates name none of its ServerName (Apache's AH01909).
 """
 from __future__ import annotations
 
+import datetime
 import os
 import re
 
@@ -46,13 +49,43 @@ def _read_pem_objects(path: str) -> bytes:
         return f.read()
 
 
+def _names_of(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return [n.lower() for n in san.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        return [a.value.lower() for a in cert.subject.get_attributes_for_oid(
+            x509.oid.NameOID.COMMON_NAME) if isinstance(a.value, str)]
+
+
+def _name_matches(name: str, patterns: list[str]) -> bool:
+    for p in patterns:
+        if p == name or (p.startswith("*.") and "." in name and name.split(".", 1)[1] == p[2:]):
+            return True
+    return False
+
+
+def _cert_warnings(v: VHost, cert: x509.Certificate, cert_file: str, now) -> list[str]:
+    out = []
+    where = f" ({v.where('sslcertificatefile') or v.location or 'main server'})"
+    if cert.not_valid_after_utc < now:
+        out.append(f"certificate {cert_file} expired on {cert.not_valid_after_utc:%Y-%m-%d}{where}")
+    elif cert.not_valid_before_utc > now:
+        out.append(f"certificate {cert_file} is not valid before "
+                   f"{cert.not_valid_before_utc:%Y-%m-%d}{where}")
+    if v.server_name and not _name_matches(v.server_name, _names_of(cert)):
+        out.append(f"server certificate {cert_file} does NOT include an ID which matches the "
+                   f"server name {v.server_name}{where}")
+    return out
+
+
 def _check_pair(cert_file: str, key_file: str | None, cert_loc: Location | None,
-                key_loc: Location | None, cache: dict) -> None:
+                key_loc: Location | None, cache: dict) -> x509.Certificate | None:
     key = (cert_file, key_file)
     if key in cache:
-        if cache[key] is not None:
+        if isinstance(cache[key], ConfigError):
             raise cache[key]
-        return
+        return cache[key]
     err = None
     try:
         try:
@@ -87,15 +120,17 @@ def _check_pair(cert_file: str, key_file: str | None, cert_loc: Location | None,
                         kloc)
     except ConfigError as e:
         err = e
-    cache[key] = err
+    cache[key] = err if err is not None else cert
     if err is not None:
         raise err
+    return cert
 
 
 def check(cfg: ServerConfig) -> list[str]:
     """Run the post-config checks; raise ConfigError on the first fatal one, return warnings."""
     warnings: list[str] = []
     pair_cache: dict = {}
+    now = datetime.datetime.now(datetime.timezone.utc)
     for v in (cfg.main, *cfg.vhosts):
         if not v.ssl.engine:
             continue
@@ -109,9 +144,16 @@ def check(cfg: ServerConfig) -> list[str]:
         if not v.ssl.protocols:
             raise _fail("No SSL protocols available [hint: SSLProtocol]",
                         v.where("sslprotocol") or v.location)
+        names_ok = []
         for i, pair in enumerate(v.ssl.certificates):
-            _check_pair(pair.cert_file, pair.key_file, v.where(f"sslcertificatefile#{i}"),
-                        v.where(f"sslcertificatekeyfile#{i}"), pair_cache)
+            cert = _check_pair(pair.cert_file, pair.key_file, v.where(f"sslcertificatefile#{i}"),
+                               v.where(f"sslcertificatekeyfile#{i}"), pair_cache)
+            ws = _cert_warnings(v, cert, pair.cert_file, now)
+            warnings.extend(w for w in ws if "does NOT include" not in w)
+            names_ok.append(not any("does NOT include" in w for w in ws))
+            name_warning = [w for w in ws if "does NOT include" in w]
+        if names_ok and not any(names_ok):      # Apache's AH01909, once per server
+            warnings.extend(name_warning)
 
     for v in (cfg.main, *cfg.vhosts):
         target = v.error_log

@@ -370,6 +370,22 @@ def test_check_ok(tmp_path, pki):
                                               str(pki.leaf("a.test").key_file)),)
 
 
+def test_check_warns_on_name_mismatch_and_expiry(tmp_path, pki):
+    import datetime as dt
+    (tmp_path / "logs").mkdir()
+    cfg = ld(tmp_path, ssl_conf(pki).replace("ServerName a.test", "ServerName other.test"))
+    assert any("does NOT include an ID which matches the server name other.test" in w
+               for w in check(cfg))
+    old = pkimod.make_leaf(pki, "old.test", now=dt.datetime.now(dt.timezone.utc)
+                           - dt.timedelta(days=800))
+    text = ssl_conf(pki).replace(str(pki.leaf("a.test").cert_file), str(old.cert_file)) \
+        .replace(str(pki.leaf("a.test").key_file), str(old.key_file)) \
+        .replace("ServerName a.test", "ServerName old.test")
+    warnings = check(ld(tmp_path, text))
+    assert any("expired on" in w for w in warnings), warnings
+    assert not any("does NOT include" in w for w in warnings)
+
+
 def test_check_stapling_without_cache_points_at_sslusestapling(tmp_path, pki):
     cfg = ld(tmp_path, ssl_conf(pki, "\nSSLUseStapling on\n"))
     with pytest.raises(ConfigError) as e:
