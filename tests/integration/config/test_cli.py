@@ -170,3 +170,13 @@ def test_E_sends_startup_messages_to_a_file(tmp_path):
     text = log.read_text()
     assert "HP00101: Config variable ${UNDEFINED_H1_CLI} is not defined" in text
     assert f"AH00526: Syntax error on line 3 of {conf}:" in text
+
+
+def test_stapling_status_subcommand_is_dispatched(tmp_path):
+    conf = tmp_path / "httpd.conf"
+    conf.write_text("Listen 127.0.0.1:8080\n")
+    r = run("stapling-status", "-f", str(conf))
+    assert r.returncode == 0 and "no certificate is stapled" in r.stdout, r.stderr
+    r = run("stapling-status")
+    assert r.returncode == 2 and "usage: httpd-py stapling-status" in r.stderr
+    assert "Traceback" not in r.stderr
