@@ -58,6 +58,8 @@ MAX_SLEEP = 5.0
 BUSY_RETRY = 2.0
 #: how often the helper checks that the cache still holds every last-good response
 RESEED_INTERVAL = 30.0
+#: records of certificates no longer configured are kept this long after their response expired
+KEEP_EXPIRED = 7 * 86400.0
 
 # Outcomes of refresh_one
 FETCHED, ADOPTED, KEPT, FAILED, BUSY = "fetched", "adopted", "kept", "failed", "busy"
@@ -248,7 +250,30 @@ class Stapler:
             self._load_one(st, now)
             if st.servable(now):
                 n += 1
+        self._prune(now)
         return n
+
+    def _prune(self, now: float) -> None:
+        """Drop records of certificates no longer configured once their response has been
+        expired for KEEP_EXPIRED (mod_md's MDStaplingKeepResponse); unreadable files stay."""
+        if self.store is None:
+            return
+        for key in list(self.store.keys()):
+            if key in self.states:
+                continue
+            try:
+                rec = self.store.load(key)
+            except ValueError:
+                continue
+            if rec is None or rec.next_update is None or rec.next_update + KEEP_EXPIRED > now:
+                continue
+            try:
+                os.unlink(self.store.path(key))
+                log.error_log.info(MOD, "HP04819", f"staple record {key.hex()} ({rec.subject}) "
+                                   f"removed: certificate no longer configured, response expired "
+                                   f"{_fmt(rec.next_update)}")
+            except OSError:
+                pass
 
     def _load_one(self, st: CertState, now: float) -> None:
         rec = None

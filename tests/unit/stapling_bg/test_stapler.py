@@ -321,3 +321,21 @@ def test_attach_leaves_on_demand_configurations_alone(tmp_path, pki, responder):
     svc.init()
     assert not svc.background and svc.stapler is None and svc.helpers() == []
     assert responder.requests == 0
+
+
+def test_records_of_unconfigured_certificates_are_pruned_a_week_after_expiry(tmp_path, pki, responder, clock, errlog):
+    cfg = make_config(tmp_path, pki, responder.url)
+    s1 = stapler_for(make_service(cfg), clock, tmp_path)
+    s1.prefetch()
+    store = StapleStore(str(tmp_path / "store"))
+    assert len(list(store.keys())) == 4
+    (tmp_path / "store" / ("ab" * 20 + ".json")).write_text("{not json")   # unreadable: kept
+    only_a = make_config(tmp_path, pki, responder.url, names=("a.test",))
+    clock.advance(2 * DAY + 6 * DAY)               # b's responses expired 6 days ago: kept
+    stapler_for(make_service(only_a), clock, tmp_path).load()
+    assert len(list(store.keys())) == 5
+    clock.advance(2 * DAY)                         # 8 days: b's records go
+    stapler_for(make_service(only_a), clock, tmp_path).load()
+    keys = list(store.keys())
+    assert len(keys) == 3 and bytes.fromhex("ab" * 20) in keys
+    assert errlog.ids().count("HP04819") == 2
