@@ -49,7 +49,8 @@ class ErrorLog:
         self.module_levels = {m: LEVEL_RANK[l] for m, l in (module_levels or {}).items()}
 
     def enabled(self, module: str, level: str) -> bool:
-        return LEVEL_RANK[level] <= self.module_levels.get(module, self.level)
+        # As Apache's log_error_core: notice lines (start, restart, stop) are always written.
+        return level == "notice" or LEVEL_RANK[level] <= self.module_levels.get(module, self.level)
 
     def log(self, module: str, level: str, msgid: str, text: str, *, client: str | None = None) -> None:
         if not self.enabled(module, level):

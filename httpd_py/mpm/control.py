@@ -103,17 +103,18 @@ def _detach_and_serve(master: Master) -> int:
     if pid:                                     # the command the user ran: wait for "ready"
         os.close(w)
         import select
-        chunks = []
-        ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
-        while ready:
-            data = os.read(r, 4096)
+        # "ready", or an error text then EOF.  Not EOF after "ready": the workers forked before
+        # it hold the write end too.
+        buf = b""
+        while not buf.startswith(b"ready"):
+            ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
+            data = os.read(r, 4096) if ready else b""
             if not data:
                 break
-            chunks.append(data)
-            ready, _, _ = select.select([r], [], [], READY_TIMEOUT)
+            buf += data
         os.close(r)
         os.waitpid(pid, 0)
-        text = b"".join(chunks).decode("utf-8", "replace")
+        text = buf.decode("utf-8", "replace")
         if text.startswith("ready"):
             return 0
         _err(text.strip() or "the server exited before it was ready (see the ErrorLog)")

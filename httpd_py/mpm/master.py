@@ -152,12 +152,15 @@ class Master:
                 lst.close(unlisten=True)
         self.listeners = listeners
         self.app = app
+        creds_changed = creds != self.creds or self.generation == 0
         self.creds = creds
         self.generation += 1
         self.pid_file = cfg.pid_file
         if self.board is not None:
             self.board.set_generation(self.generation)
-        if creds is not None and creds.implicit:
+        if not creds_changed:
+            pass
+        elif creds is not None and creds.implicit:
             log.error_log.notice(MOD, "HP01018",
                                  f"no User configured: workers run as {creds.user} "
                                  f"(uid {creds.uid}, gid {creds.gid})")
@@ -474,6 +477,8 @@ class Master:
         return [*self.workers, *self.helper_procs]
 
     def _stop_all(self, graceful: bool) -> None:
+        for w in self.workers.values():
+            w.stopping = True          # their exit on our signal is not news
         for lst in self.listeners:
             lst.close(unlisten=True)
         self.listeners = []

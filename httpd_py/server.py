@@ -1,0 +1,150 @@
+"""The server assembled: a ServerConfig turned into the ``App`` the prefork master runs.
+
+``run(load_config, action, foreground=, single_process=)`` is what ``cli.py`` calls; it hands
+``control.run`` a ``load_app`` that reads the configuration afresh (start and every restart),
+runs the post-config checks, and wraps the result in a ``ServerApp``.  Nothing is opened when
+the App is made: all of that happens in ``before_fork``, in the master, still as root:
+
+1. the main ErrorLog is opened and becomes the process-wide error log (workers inherit it);
+2. directives accepted but not implemented are logged once (HP00901);
+3. the stapling service is created and initialised (socache, mutexes; its lock and cache files
+   are handed to User/Group as Apache's ``ap_unixd_set_global_mutex_perms`` does, so workers
+   can re-open them after dropping privileges);
+4. every TLS context is built (pyOpenSSL contexts cannot change once used, so all before fork)
+   with the stapling callback, and the HTTP connection handler (which opens the CustomLogs).
+
+Workers call ``child_init`` (stapling, handler) and then ``handle_connection`` per connection.
+The stapling service's helpers (the background stapler) run as supervised helper processes.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence
+
+from httpd_py import log
+from httpd_py.config.model import ServerConfig
+from httpd_py.errors import StartupError
+from httpd_py.mpm import control, privileges
+
+MOD = "core"
+
+
+def _open_error_log(path: str) -> int | None:
+    """The ErrorLog descriptor (None: stderr)."""
+    if not path or path in ("/dev/stderr", "stderr"):
+        return None
+    if path.startswith("|") or path.startswith("syslog"):
+        raise StartupError(f"ErrorLog {path}: piped and syslog error logs are not supported; "
+                           "use a file")
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise StartupError(f"(13){e.strerror}: could not open error log file {path}.\n"
+                           "Unable to open logs") from None
+
+
+def _chown_ipc(stapling, creds: privileges.Credentials | None) -> None:
+    """Give the stapling cache's and mutexes' files to the workers' user (root only)."""
+    if creds is None or os.geteuid() != 0:
+        return
+    paths = []
+    for m in (getattr(stapling, "stapling_mutex", None), getattr(stapling, "refresh_mutex", None)):
+        if m is not None and getattr(m, "path", None):
+            paths.append(m.path)
+    cache_path = getattr(getattr(stapling, "cache", None), "path", None)
+    if cache_path:
+        paths.append(cache_path)
+    for p in paths:
+        try:
+            os.chown(p, creds.uid, creds.gid)
+        except OSError as e:
+            log.error_log.warn(MOD, "HP00903", f"cannot give {p} to {creds.user}: {e}")
+
+
+class ServerApp:
+    """The App (``httpd_py.mpm.app.App``) for one configuration generation."""
+
+    def __init__(self, cfg: ServerConfig):
+        self.config = cfg
+        self.sites = None
+        self.handler = None
+        self.stapling = None
+        self._log_fd: int | None = None
+
+    # --- master -------------------------------------------------------------------------------
+    def before_fork(self, listeners: Sequence) -> None:
+        cfg = self.config
+        main = cfg.main
+        self._log_fd = _open_error_log(main.error_log)
+        el = log.error_log
+        previous = (el.fd, el.level, dict(el.module_levels))
+        try:
+            log.configure(self._log_fd, main.log_level, dict(main.module_log_levels))
+            for name, where in cfg.ignored_directives:
+                log.error_log.warn(MOD, "HP00901",
+                                   f"{name} ({where}) is accepted but has no effect in httpd-py")
+            from httpd_py.stapling.service import StaplingService
+            self.stapling = StaplingService.from_config(cfg)
+            if self.stapling is not None:
+                self.stapling.init()
+                _chown_ipc(self.stapling, privileges.resolve(cfg.user, cfg.group))
+            from httpd_py.http.connection import ConnectionHandler
+            from httpd_py.tls.sites import build_sites
+            callback_for = self.stapling.callback_for if self.stapling is not None else None
+            self.sites = build_sites(cfg, ocsp_callback_for=callback_for)
+            self.handler = ConnectionHandler(cfg, self.sites)
+        except BaseException:
+            # a failed restart: the old generation keeps its error log
+            el.fd, el.level, el.module_levels = previous
+            self.shutdown(graceful=False)
+            raise
+
+    def helpers(self) -> list[tuple[str, Callable[[], None]]]:
+        return self.stapling.helpers() if self.stapling is not None else []
+
+    def shutdown(self, graceful: bool) -> None:
+        if self.handler is not None:
+            self.handler.close()
+            self.handler = None
+        if self.stapling is not None:
+            try:
+                self.stapling.shutdown()
+            finally:
+                self.stapling = None
+        if self._log_fd is not None and log.error_log.fd != self._log_fd:
+            # a newer generation writes to its own descriptor now
+            try:
+                os.close(self._log_fd)
+            except OSError:
+                pass
+            self._log_fd = None
+
+    # --- worker -------------------------------------------------------------------------------
+    def child_init(self) -> None:
+        if self.stapling is not None:
+            self.stapling.child_init()
+        child_init = getattr(self.handler, "child_init", None)
+        if child_init is not None:
+            child_init()
+
+    def handle_connection(self, sock, client_addr, listener, slot) -> None:
+        self.handler(sock, client_addr, listener.addr, slot)
+
+
+def make_load_app(load_config: Callable[[], ServerConfig]) -> Callable[[], ServerApp]:
+    """``load_app`` for the master: read the config, run the post-config checks, wrap it."""
+    def load_app() -> ServerApp:
+        cfg = load_config()
+        from httpd_py.config import check
+        for warning in check(cfg):
+            log.error_log.warn(MOD, "HP00902", warning)
+        return ServerApp(cfg)
+    return load_app
+
+
+def run(load_config: Callable[[], ServerConfig], action: str | None = "start", *,
+        foreground: bool = False, single_process: bool = False) -> int:
+    """Carry out ``httpd-py -k ACTION`` (start by default); returns the exit status."""
+    return control.run(make_load_app(load_config), action, foreground=foreground,
+                       single_process=single_process, name="httpd-py")

@@ -1,0 +1,254 @@
+"""The real ``httpd-py`` command: -k actions, detaching, restarts, -X, privileges.
+
+Plain-HTTP configs keep these fast; TLS through the same master is covered by the shipped
+conf/httpd.conf test (test_shipped_conf.py) and the tls/http helpers' suites.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from httpd_py.mpm import pidfile
+from tests.support.server import HttpdServer, httpd, run_httpd, write_config
+from tests.support.tools import free_port, require_tool, wait_until
+
+
+def _conf(docroot: Path, port: int, extra: str = "") -> str:
+    return (f'Listen 127.0.0.1:{port}\nDocumentRoot "{docroot}"\nStartServers 2\n'
+            f'MinSpareServers 1\nMaxSpareServers 3\nKeepAliveTimeout 10\n{extra}\n')
+
+
+@pytest.fixture
+def site(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("hello from httpd-py\n")
+    return docs
+
+
+def _get(port: int, path: str = "/") -> tuple[int, str]:
+    curl = require_tool("curl")
+    r = subprocess.run([curl, "-sS", "-o", "-", "-w", "\n%{http_code}",
+                        f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+                       timeout=20)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def _http_request(path: str = "/") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def _read_response(f) -> tuple[int, dict[str, str], bytes]:
+    status = f.readline()
+    assert status, "connection closed before a response"
+    code = int(status.split()[1])
+    headers = {}
+    while True:
+        line = f.readline().decode().strip()
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = f.read(int(headers.get("content-length", "0")))
+    return code, headers, body
+
+
+def test_foreground_serves_and_sigterm_removes_pidfile(tmp_path, site):
+    port = free_port()
+    with httpd(tmp_path, _conf(site, port)) as srv:
+        assert _get(port) == (200, "hello from httpd-py\n")
+        master = srv.pid()
+        assert srv.proc.pid == master
+        wait_until(lambda: len(srv.board().workers()) == 2, 10, what="2 workers")
+        assert srv.stop() == 0
+        assert not srv.pid_file.exists()
+        assert " HP01002: " in srv.log_text()
+
+
+def test_k_commands_detach_and_control_the_server(tmp_path, site):
+    port = free_port()
+    conf = write_config(tmp_path, _conf(site, port))
+    pid_path = tmp_path / "run" / "httpd.pid"
+    err = tmp_path / "logs" / "error_log"
+    r = run_httpd(tmp_path, "-f", str(conf), "-k", "stop")
+    assert r.returncode == 0 and "httpd-py (no pid file) not running" in r.stdout
+    r = run_httpd(tmp_path, "-f", str(conf), "-k", "start")
+    master = pidfile.read(str(pid_path))
+    try:
+        assert r.returncode == 0, r.stderr
+        assert master and pidfile.alive(master)
+        with open(f"/proc/{master}/stat") as f:       # detached: another session, no tty,
+            fields = f.read().rsplit(")", 1)[1].split()  # not its leader (double fork)
+        session, tty = int(fields[3]), int(fields[4])
+        assert session not in (os.getsid(0), master) and tty == 0
+        assert _get(port)[0] == 200                     # serving as soon as -k start returned
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "start")
+        assert r.returncode == 0 and f"httpd-py (pid {master}) already running" in r.stdout
+
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "graceful")
+        assert r.returncode == 0
+        wait_until(lambda: err.read_text().count(" HP01001: ") == 2, 15, what="graceful restart")
+        assert " HP01004: " in err.read_text()
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "restart")
+        assert r.returncode == 0
+        wait_until(lambda: err.read_text().count(" HP01001: ") == 3, 15, what="restart")
+        assert " HP01003: " in err.read_text()
+        assert pidfile.read(str(pid_path)) == master and _get(port)[0] == 200
+
+        # a broken config: -k graceful refuses to signal, prints the error, the server serves on
+        conf.write_text(conf.read_text() + "NoSuchDirective on\n")
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "graceful")
+        assert r.returncode == 1 and "NoSuchDirective" in r.stderr and "line" in r.stderr
+        assert err.read_text().count(" HP01001: ") == 3
+        assert _get(port)[0] == 200
+        conf.write_text(conf.read_text().replace("NoSuchDirective on\n", ""))
+
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "graceful-stop")
+        assert r.returncode == 0
+        wait_until(lambda: not pidfile.alive(master), 15, what="graceful stop")
+        assert not pid_path.exists() and " HP01005: " in err.read_text()
+
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "restart")   # not running: starts
+        assert r.returncode == 0 and "httpd-py not running, trying to start" in r.stdout
+        master = pidfile.read(str(pid_path))
+        assert master and _get(port)[0] == 200
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "stop")
+        assert r.returncode == 0
+        wait_until(lambda: not pidfile.alive(master), 15, what="stop")
+        assert not pid_path.exists()
+        assert err.read_text().count(" HP01002: ") == 1
+    finally:
+        pid = pidfile.read(str(pid_path))
+        if pid and pidfile.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_start_errors_are_printed_before_detaching(tmp_path, site):
+    port = free_port()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", port))
+    busy.listen()
+    try:
+        conf = write_config(tmp_path, _conf(site, port))
+        r = run_httpd(tmp_path, "-f", str(conf), "-k", "start")
+        assert r.returncode == 1
+        assert "HP01013" in r.stderr and f"127.0.0.1:{port}" in r.stderr
+        assert "Traceback" not in r.stderr
+        assert not (tmp_path / "run" / "httpd.pid").exists()
+    finally:
+        busy.close()
+
+
+def test_bad_config_at_restart_keeps_serving(tmp_path, site):
+    port = free_port()
+    with httpd(tmp_path, _conf(site, port)) as srv:
+        good = srv.conf.read_text()
+        srv.conf.write_text(good + "<VirtualHost\n")
+        srv.signal(signal.SIGUSR1)
+        wait_until(lambda: " HP01006: " in srv.log_text(), 15, what="restart failure logged")
+        srv.signal(signal.SIGHUP)
+        wait_until(lambda: srv.log_text().count(" HP01006: ") == 2, 15, what="second failure")
+        assert srv.log_text().count(" HP01001: ") == 1
+        assert _get(port) == (200, "hello from httpd-py\n")
+        assert srv.board().generation == 1
+        srv.conf.write_text(good.replace("StartServers 2", "StartServers 3"))
+        srv.restart(graceful=True)
+        assert srv.board().generation == 2
+        assert _get(port)[0] == 200
+
+
+def test_graceful_restart_finishes_keepalive_request_mid_flight(tmp_path, site):
+    port = free_port()
+    with httpd(tmp_path, _conf(site, port)) as srv:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            f = s.makefile("rb")
+            s.sendall(_http_request())
+            code, headers, body = _read_response(f)
+            assert code == 200 and headers.get("connection", "").lower() != "close"
+            worker = next(w.pid for w in srv.board().workers() if w.requests == 1)
+            wait_until(lambda: any(w.pid == worker and w.state == "keepalive"
+                                   for w in srv.board().workers()), 10, what="keep-alive wait")
+            req = _http_request("/index.html")
+            s.sendall(req[:10])                     # mid-request
+            srv.restart(graceful=True)
+            s.sendall(req[10:])
+            code, headers, body = _read_response(f)
+            assert code == 200 and body == b"hello from httpd-py\n"
+            assert headers.get("connection", "").lower() == "close"   # the old worker is leaving
+            assert f.read() == b""
+        wait_until(lambda: not pidfile.alive(worker), 10, what="old worker to exit")
+        assert _get(port)[0] == 200
+
+
+def test_single_process_mode(tmp_path, site):
+    port = free_port()
+    srv = HttpdServer(tmp_path, _conf(site, port), args=["-X"]).start()
+    try:
+        assert _get(port) == (200, "hello from httpd-py\n")
+        assert srv.pid() == srv.proc.pid
+        children = [p for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == srv.proc.pid]
+        assert children == []                      # no fork: the master serves
+    finally:
+        assert srv.stop() == 0
+    assert not srv.pid_file.exists()
+
+
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def _uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def test_workers_drop_to_user_and_group(tmp_path):
+    """As root (CI): workers run as User/Group.  Not root: User is ignored, as in Apache."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    expected_uid = nobody.pw_uid if os.geteuid() == 0 else os.geteuid()
+    # pytest's tmp dirs are 0700: serve from a world-readable directory instead
+    docs = Path(tempfile.mkdtemp(prefix="httpd-py-docs-"))
+    try:
+        docs.chmod(0o755)
+        (docs / "index.html").write_text("as nobody\n")
+        (docs / "index.html").chmod(0o644)
+        port = free_port()
+        conf = _conf(docs, port, "User nobody\nGroup nogroup\n")
+        with httpd(tmp_path, conf) as srv:
+            assert _get(port) == (200, "as nobody\n")
+            workers = [w.pid for w in srv.board().workers()]
+            assert workers and all(_uid_of(p) == expected_uid for p in workers)
+            assert _uid_of(srv.pid()) == os.geteuid()   # the master keeps root (restarts, logs)
+    finally:
+        for p in docs.iterdir():
+            p.unlink()
+        docs.rmdir()
+
+
+def test_unknown_user_is_a_clear_startup_error(tmp_path, site):
+    """An unknown User stops the start with a message naming it (the config loader checks it
+    with file and line; privileges.resolve would say HP01019)."""
+    port = free_port()
+    srv = HttpdServer(tmp_path, _conf(site, port, "User no-such-user-hp\n")).start(wait=False)
+    try:
+        assert srv.wait_exit() == 1
+        err = srv.proc.stderr.read()
+        assert "no-such-user-hp" in err and "Traceback" not in err
+        assert "line" in err or "HP01019" in err
+    finally:
+        srv.stop()
