@@ -103,13 +103,16 @@ class ServerApp:
     def helpers(self) -> list[tuple[str, Callable[[], None]]]:
         return self.stapling.helpers() if self.stapling is not None else []
 
-    def shutdown(self, graceful: bool) -> None:
+    def shutdown(self, graceful: bool, final: bool = False) -> None:
         if self.handler is not None:
             self.handler.close()
             self.handler = None
         if self.stapling is not None:
             try:
-                self.stapling.shutdown()
+                try:
+                    self.stapling.shutdown(unlink_locks=final)
+                except TypeError:
+                    self.stapling.shutdown()
             finally:
                 self.stapling = None
         if self._log_fd is not None and log.error_log.fd != self._log_fd:

@@ -6,7 +6,7 @@ generation (the start, then each restart with a freshly read configuration)::
     master:  load_app() -> app;  bind listeners;  app.before_fork(listeners)
     worker:  fork -> drop privileges -> app.child_init() -> app.handle_connection(...) per accept
     helper:  fork -> drop privileges -> callable() (restarted with backoff when it exits)
-    master:  app.shutdown(graceful) when the generation is replaced or the server stops
+    master:  app.shutdown(graceful, final) when the generation is replaced or the server stops
 
 ``before_fork`` runs as root (when started as root): open logs, build TLS contexts, create
 shared caches.  An exception from it at start stops the server; at a restart it keeps the old
@@ -43,5 +43,7 @@ class App(Protocol):
     def helpers(self) -> list[tuple[str, Callable[[], None]]]:
         """Long-lived helper processes to run beside the workers: (name, callable)."""
 
-    def shutdown(self, graceful: bool) -> None:
-        """In the master, when this generation ends (restart or stop)."""
+    def shutdown(self, graceful: bool, final: bool = False) -> None:
+        """In the master, when this generation ends: replaced by a restart (final False: the
+        next generation may already use the same lock files) or the server stops (final True:
+        remove what the generation created)."""

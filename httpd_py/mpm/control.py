@@ -84,20 +84,29 @@ def run(load_app: Callable[[], object], action: str | None = None, *, foreground
 def start(load_app, app, *, foreground: bool, single_process: bool, name: str) -> int:
     sb_path = scoreboard_path(app.config.pid_file)
     master = Master(load_app, scoreboard_path=sb_path, server_name=name)
+    if not (single_process or foreground):
+        return _detach_and_serve(master, app, sb_path)
+    if not _setup(master, app, sb_path):
+        return 1
+    if single_process:
+        return master.serve_single()
+    return master.serve()
+
+
+def _setup(master: Master, app, sb_path: str) -> bool:
     try:
         os.makedirs(os.path.dirname(sb_path) or ".", exist_ok=True)
         master.setup(app)
     except (HttpdError, OSError) as e:
         _err(str(e))
-        return 1
-    if single_process:
-        return master.serve_single()
-    if foreground:
-        return master.serve()
-    return _detach_and_serve(master)
+        return False
+    return True
 
 
-def _detach_and_serve(master: Master) -> int:
+def _detach_and_serve(master: Master, app, sb_path: str) -> int:
+    """Fork the daemon first, so everything it creates (lock files named after the master's
+    pid, the scoreboard) is its own; it does the setup with the terminal still on stderr and
+    reports "ready" (or its error) through a pipe."""
     r, w = os.pipe()
     pid = os.fork()
     if pid:                                     # the command the user ran: wait for "ready"
@@ -126,6 +135,12 @@ def _detach_and_serve(master: Master) -> int:
         os.setsid()
         if os.fork():
             os._exit(0)
+        try:
+            os.makedirs(os.path.dirname(sb_path) or ".", exist_ok=True)
+            master.setup(app)
+        except (HttpdError, OSError) as e:
+            os.write(w, str(e).encode("utf-8", "replace"))
+            os._exit(1)
         os.chdir("/")
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):

@@ -111,6 +111,7 @@ class Master:
         self.spawn_rate = 1
         self.maxed_logged = False
         self.halt_reason: str | None = None
+        self.stopping = False
         self.pid_file: str | None = None
         self._wake_r = self._wake_w = -1
 
@@ -379,7 +380,8 @@ class Master:
                     log.error_log.notice(MOD, "HP01010", f"child pid {pid} exited with status {code}")
                 continue
             helper = self.helper_procs.pop(pid, None)
-            if helper is not None and helper.generation == self.generation and not self.halt_reason:
+            if (helper is not None and helper.generation == self.generation
+                    and not self.halt_reason and not self.stopping):
                 ran = time.monotonic() - helper.started
                 failures = 0 if ran > HELPER_MAX_BACKOFF else helper.failures + 1
                 delay = min(HELPER_MAX_BACKOFF, 2.0 ** max(0, failures - 1))
@@ -477,6 +479,7 @@ class Master:
         return [*self.workers, *self.helper_procs]
 
     def _stop_all(self, graceful: bool) -> None:
+        self.stopping = True
         for w in self.workers.values():
             w.stopping = True          # their exit on our signal is not news
         for lst in self.listeners:
@@ -499,7 +502,7 @@ class Master:
             self.sig_queue = []
         self._reclaim()
         try:
-            self.app.shutdown(graceful)
+            self.app.shutdown(graceful, final=True)
         except Exception as e:                                    # noqa: BLE001
             log.error_log.error(MOD, "HP01025", f"shutdown: {type(e).__name__}: {e}")
 
@@ -577,7 +580,7 @@ class Master:
             return worker.run(boot=False)
         finally:
             try:
-                self.app.shutdown(False)
+                self.app.shutdown(False, final=True)
             except Exception:                                     # noqa: BLE001
                 pass
             try:

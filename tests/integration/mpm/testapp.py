@@ -90,7 +90,7 @@ class EchoApp:
 
         return [("test-helper", helper)]
 
-    def shutdown(self, graceful: bool) -> None:
+    def shutdown(self, graceful: bool, final: bool = False) -> None:
         if self.log_fd is not None:
             # the next generation configured its own descriptor already
             if log.error_log.fd != self.log_fd:
