@@ -159,6 +159,12 @@ class Master:
         self.pid_file = cfg.pid_file
         if self.board is not None:
             self.board.set_generation(self.generation)
+            if cfg.prefork.server_limit != len(self.board.slots):
+                # the scoreboard was sized at start (Apache: AH00179)
+                log.error_log.warn(MOD, "HP01017",
+                                   f"changing ServerLimit to {cfg.prefork.server_limit} from "
+                                   f"{len(self.board.slots)} is not allowed during restart; "
+                                   f"keeping {len(self.board.slots)}")
         if not creds_changed:
             pass
         elif creds is not None and creds.implicit:

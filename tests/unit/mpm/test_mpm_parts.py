@@ -1,0 +1,139 @@
+"""The mpm's small parts in one process: scoreboard layout, listeners, privileges, PidFile, -k
+messages.  The master and workers themselves are tested as real processes in
+tests/integration/mpm."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from httpd_py.config.model import ListenSpec, PreforkConfig, ServerConfig, VHost
+from httpd_py.errors import StartupError
+from httpd_py.mpm import control, pidfile, privileges
+from httpd_py.mpm.listeners import addresses, bind_all
+from httpd_py.mpm.scoreboard import REQUEST_MAX, Scoreboard, main as scoreboard_main, read_board
+
+
+def test_scoreboard_slots_round_trip_through_the_file(tmp_path):
+    path = str(tmp_path / "sb")
+    board = Scoreboard(4, path)
+    try:
+        board.set_generation(3)
+        s = board.slots[2]
+        s.claim(0, 3)
+        s.set_pid(4242)
+        s.set_state("reading")
+        s.record_request("GET /a HTTP/1.1")
+        s.count_connection()
+        s.record_request(b"GET /" + b"x" * 500)            # truncated, never overflows
+        s.set_state("keepalive")
+        view = read_board(path)
+        assert view.master_pid == os.getpid() and view.generation == 3
+        [info] = view.workers()
+        assert (info.index, info.pid, info.generation, info.state) == (2, 4242, 3, "keepalive")
+        assert info.requests == 2 and info.connections == 1
+        assert info.request == "GET /" + "x" * (REQUEST_MAX - 5)
+        assert board.slots[1].read().state == "dead"
+        assert view.count("keepalive") == 1 and view.count("idle") == 0
+        s.release()
+        assert read_board(path).workers() == []
+    finally:
+        board.close()
+    assert not os.path.exists(path)
+
+
+def test_scoreboard_states_by_name_only():
+    board = Scoreboard(1)
+    with pytest.raises(KeyError):
+        board.slots[0].set_state("sleeping")
+    board.close()
+
+
+def test_scoreboard_status_command(tmp_path, capsys):
+    path = str(tmp_path / "sb")
+    board = Scoreboard(3, path)
+    board.slots[0].claim(0, 1)
+    board.slots[0].set_pid(99)
+    board.slots[0].set_state("idle")
+    assert scoreboard_main([path]) == 0
+    out = capsys.readouterr().out
+    assert "1 workers, 1 idle" in out and out.splitlines()[1] == "_.."
+    board.close()
+    assert scoreboard_main([str(tmp_path / "missing")]) == 1
+    (tmp_path / "junk").write_bytes(b"\0" * 200)
+    assert scoreboard_main([str(tmp_path / "junk")]) == 1
+    assert "not an httpd-py scoreboard" in capsys.readouterr().err
+
+
+def test_listen_forms():
+    assert addresses(ListenSpec("127.0.0.1", 8443)) == [(socket.AF_INET, "127.0.0.1", 8443)]
+    assert addresses(ListenSpec("[::1]", 8443)) == [(socket.AF_INET6, "::1", 8443)]
+    both = addresses(ListenSpec("", 8443))
+    assert both[0] == (socket.AF_INET, "0.0.0.0", 8443)
+    assert all(port == 8443 for _, _, port in both)
+
+
+def test_bind_keeps_unchanged_listeners_and_cleans_up_on_error():
+    first = bind_all([ListenSpec("127.0.0.1", 0)], 16)
+    try:
+        # port 0 binds a fresh port each time, so re-key by the real port
+        port = first[0].addr[1]
+        lst = bind_all([ListenSpec("127.0.0.1", port)], 16, {first[0].key[:2] + (port,): first[0]})
+        assert lst[0] is first[0]
+        busy = first[0].addr[1]
+        with pytest.raises(StartupError, match=f"HP01013.*127.0.0.1:{busy}"):
+            bind_all([ListenSpec("127.0.0.1", 0), ListenSpec("127.0.0.1", busy)], 16)
+        with pytest.raises(StartupError, match="no listening sockets"):
+            bind_all([], 16)
+    finally:
+        for lst in first:
+            lst.close()
+
+
+def test_privileges_resolution():
+    assert privileges.resolve("nobody", None, euid=1000) is None      # not root: nothing to drop
+    c = privileges.resolve(None, None, euid=0)
+    assert c.user == "nobody" and c.implicit and c.uid == 65534
+    c = privileges.resolve("#65534", "#123", euid=0)
+    assert (c.uid, c.gid, c.implicit) == (65534, 123, False)
+    assert privileges.resolve("root", None, euid=0).uid == 0
+    with pytest.raises(StartupError, match="HP01019.*no-such-user"):
+        privileges.resolve("no-such-user", None, euid=0)
+    with pytest.raises(StartupError, match="HP01019.*no-such-group"):
+        privileges.resolve("nobody", "no-such-group", euid=0)
+
+
+def test_pidfile(tmp_path):
+    path = str(tmp_path / "run" / "httpd.pid")
+    assert pidfile.read(path) is None and pidfile.running(path) is None
+    pidfile.write(path)
+    assert pidfile.read(path) == os.getpid() == pidfile.running(path)
+    pidfile.remove(path, pid=os.getpid() + 1)          # not ours: kept
+    assert os.path.exists(path)
+    pidfile.remove(path)
+    assert not os.path.exists(path)
+    (tmp_path / "junk.pid").write_text("not a pid\n")
+    assert pidfile.read(str(tmp_path / "junk.pid")) is None
+
+
+class _App:
+    def __init__(self, pid_file):
+        self.config = ServerConfig(config_file="x", server_root="/", main=VHost(), vhosts=(),
+                                   listens=(), prefork=PreforkConfig(), pid_file=pid_file)
+
+
+def test_k_messages_without_a_running_server(tmp_path, capsys):
+    pid_file = str(tmp_path / "httpd.pid")
+    load = lambda: _App(pid_file)                          # noqa: E731
+    assert control.run(load, "stop") == 0
+    assert capsys.readouterr().out == "httpd-py (no pid file) not running\n"
+    # a stale pid file: a pid that is surely not running
+    with open(pid_file, "w") as f:
+        f.write("4194303\n")
+    assert control.run(load, "graceful-stop") == 0
+    assert capsys.readouterr().out == "httpd-py (pid 4194303?) not running\n"
+    assert control.run(load, "bogus") == 1
+    assert "Usage" in capsys.readouterr().err
+    assert control.scoreboard_path("/run/httpd.pid") == "/run/httpd.scoreboard"
+    assert control.scoreboard_path("/run/pidfile") == "/run/pidfile.scoreboard"
