@@ -198,6 +198,14 @@ def _document_root(w, args):
     w.set("document_root", p)
 
 
+def _default_runtime_dir(w, args):
+    p = values.path(args[0], w.server_root)
+    if not os.path.isdir(p):
+        raise ConfigError("DefaultRuntimeDir must be a valid directory, absolute or relative to "
+                          "ServerRoot")
+    w.glob("default_runtime_dir", p)
+
+
 def _server_alias(w, args):
     if not w.in_vhost:
         raise ConfigError("ServerAlias only used in <VirtualHost>")
@@ -748,7 +756,7 @@ def _rows() -> list[Directive]:
         D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",
           _path("pid_file", glob=True), syntax="filename"),
         D("DefaultRuntimeDir", C, "A", TAKE1, "logs", "Directory for run-time files (lock "
-          "files)", _path("default_runtime_dir", glob=True, must_exist="dir"),
+          "files)", _default_runtime_dir,
           syntax="directory-path"),
         D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
           "(ssl-stapling, ssl-stapling-refresh, ...)", _mutex,
