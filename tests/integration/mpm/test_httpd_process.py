@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from httpd_py.devtools.pki import make_pki
 from httpd_py.mpm import pidfile
 from tests.support.server import HttpdServer, httpd, run_httpd, write_config
 from tests.support.tools import free_port, require_tool, wait_until
@@ -252,3 +254,63 @@ def test_unknown_user_is_a_clear_startup_error(tmp_path, site):
         assert "line" in err or "HP01019" in err
     finally:
         srv.stop()
+
+
+def test_real_server_replaces_killed_worker_and_recycles(tmp_path, site):
+    port = free_port()
+    conf = _conf(site, port, "MinSpareServers 2\nMaxConnectionsPerChild 2\n").replace(
+        "MinSpareServers 1\n", "")
+    with httpd(tmp_path, conf) as srv:
+        wait_until(lambda: len(srv.board().workers()) == 2, 10, what="2 workers")
+        victim = min(w.pid for w in srv.board().workers())
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: victim not in {w.pid for w in srv.board().workers()}
+                   and len(srv.board().workers()) == 2, 2.0, what="replacement within 2 s")
+        assert " HP01010: " in srv.log_text()
+        # MaxConnectionsPerChild 2: six connections need at least three workers
+        seen = set()
+        for _ in range(6):
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+                f = s.makefile("rb")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert _read_response(f)[0] == 200
+            seen |= {w.pid for w in srv.board().workers() if w.connections}
+        assert len(seen) >= 3
+        assert srv.proc.poll() is None
+
+
+def test_real_server_spares_follow_tls_load(tmp_path):
+    """Spare workers converge under held TLS keep-alive connections and after them."""
+    pki_dir = tmp_path / "pki"
+    make_pki(pki_dir, ("a.test",))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("tls\n")
+    port = free_port()
+    conf = (f"Listen 127.0.0.1:{port} https\nDocumentRoot \"{docs}\"\nStartServers 1\n"
+            f"MinSpareServers 2\nMaxSpareServers 3\nMaxRequestWorkers 12\nServerLimit 12\n"
+            f"KeepAliveTimeout 30\n<VirtualHost *:{port}>\nServerName a.test\nSSLEngine on\n"
+            f"SSLCertificateFile {pki_dir}/a.test-ec.pem\nSSLCertificateKeyFile {pki_dir}/a.test-ec.key\n"
+            f"</VirtualHost>\n")
+    ctx = ssl.create_default_context(cafile=str(pki_dir / "root.pem"))
+    with httpd(tmp_path, conf) as srv:
+        def idle() -> int:
+            return srv.board().count("starting", "idle")
+        wait_until(lambda: 2 <= idle() <= 3, 10, what="idle within Min/MaxSpareServers")
+        held = []
+        try:
+            for _ in range(5):
+                raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+                s = ctx.wrap_socket(raw, server_hostname="a.test")
+                f = s.makefile("rb")
+                s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+                assert _read_response(f)[:1] == (200,)
+                held.append((s, f))
+            wait_until(lambda: srv.board().count("keepalive") == 5 and 2 <= idle() <= 3, 20,
+                       what="spares within Min/Max under 5 held connections")
+        finally:
+            for s, f in held:
+                f.close()
+                s.close()
+        wait_until(lambda: len(srv.board().workers()) == 3 and idle() == 3, 20,
+                   what="back to MaxSpareServers idle workers")
