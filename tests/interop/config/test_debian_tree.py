@@ -110,3 +110,32 @@ def test_dump_certs_matches_apache(tree):
     assert "Syntax OK" in o.stderr
     cut = lambda text: text[text.index("Server certificates:"):].splitlines()[:2]  # noqa: E731
     assert cut(o.stdout) == cut(a.stdout)
+
+
+def test_every_debian_module_and_conf_enabled(tree, tmp_path):
+    """The same tree with every shipped module (one MPM, mod_cgid for mod_cgi) and every
+    conf-available file enabled: both accept it, and -S agrees."""
+    apache, conf, env = tree
+    big = tmp_path / "apache2"
+    shutil.copytree(conf, big, symlinks=True)
+    for load in sorted((big / "mods-available").glob("*.load")):
+        name = load.stem
+        if name.startswith("mpm_") or name.startswith("php") or name == "cgi":
+            continue
+        for ext in (".load", ".conf"):
+            src, dst = big / "mods-available" / (name + ext), big / "mods-enabled" / (name + ext)
+            if src.exists() and not dst.exists():
+                dst.symlink_to(f"../mods-available/{name}{ext}")
+    for c in sorted((big / "conf-available").glob("*.conf")):
+        dst = big / "conf-enabled" / c.name
+        if not dst.exists():
+            dst.symlink_to(f"../conf-available/{c.name}")
+    env = dict(env, APACHE_CONFDIR=str(big))
+    args = ["-d", str(big), "-f", str(big / "apache2.conf")]
+    a = run([apache, *args, "-t"], env)
+    assert a.returncode == 0, a.stderr
+    o = run(ours(big, "-t"), env)
+    assert o.returncode == 0 and "Syntax OK" in o.stderr, o.stderr
+    a = run([apache, *args, "-S"], env)
+    o = run(ours(big, "-S"), env)
+    assert vhost_lines(o.stdout) == vhost_lines(a.stdout)
