@@ -139,3 +139,37 @@ def test_every_debian_module_and_conf_enabled(tree, tmp_path):
     a = run([apache, *args, "-S"], env)
     o = run(ours(big, "-S"), env)
     assert vhost_lines(o.stdout) == vhost_lines(a.stdout)
+
+
+def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tmp_path):
+    """An unknown directive inserted at 30 seeded-random places of the files the tree includes
+    (some inside <IfModule>/<IfDefine> sections that are false): the same verdict, file and line
+    as apache2 -t."""
+    import random
+    import re
+    apache, conf, env = tree
+    listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
+    included = [l.split(") ", 1)[1] for l in listing.splitlines() if l.startswith("  ")]
+    rng = random.Random(20261126)
+    loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
+    errors = 0
+    for _ in range(30):
+        work = tmp_path / "t"
+        if work.exists():
+            shutil.rmtree(work)
+        shutil.copytree(conf, work, symlinks=True)
+        target = work / Path(rng.choice(included)).relative_to(conf)
+        lines = target.read_text().splitlines()
+        k = rng.randint(0, len(lines))
+        lines.insert(k, "BogusDirectiveH1 here")
+        target.unlink()                       # a symlink into mods-available: replace, not follow
+        target.write_text("\n".join(lines) + "\n")
+        e = dict(env, APACHE_CONFDIR=str(work))
+        a = run([apache, "-d", str(work), "-f", str(work / "apache2.conf"), "-t"], e)
+        o = run(ours(work, "-t"), e)
+        where = (target, k + 1)
+        assert (a.returncode == 0) == (o.returncode == 0), (where, a.stderr, o.stderr)
+        assert loc.findall(a.stdout + a.stderr)[-1:] == loc.findall(o.stderr)[-1:], \
+            (where, a.stderr, o.stderr)
+        errors += a.returncode != 0
+    assert 10 <= errors < 30, errors   # most insertions land in live configuration
