@@ -24,7 +24,9 @@ whose slot says starting or idle.  More than MaxSpareServers: one idle worker is
 (SIGUSR1).  Fewer than MinSpareServers: spawn ``rate`` workers (rate 1, doubling each second the
 shortage persists, up to 32; reset when satisfied), never past MaxSpareServers idle, never into
 more than MaxRequestWorkers slots (old-generation workers still hold theirs: HP01008 once).
-Unlike Apache, a burst never overshoots MaxSpareServers, so it cannot cause kill/spawn churn.
+Unlike Apache, a burst never overshoots MaxSpareServers, so it cannot cause kill/spawn churn,
+and a worker lost unexpectedly (crash, SIGKILL, MaxConnectionsPerChild) triggers the maintenance
+at once (at most every REFILL_INTERVAL) instead of at the next one-second tick.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from httpd_py.mpm.worker import BOOT_ERROR, Worker, _die_with_parent, run_in_chi
 
 MOD = "mpm_prefork"
 MAX_SPAWN_RATE = 32
+REFILL_INTERVAL = 0.2
 HELPER_MAX_BACKOFF = 60.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
             signal.SIGCHLD)
@@ -112,6 +115,8 @@ class Master:
         self.maxed_logged = False
         self.halt_reason: str | None = None
         self.stopping = False
+        self._refill = False
+        self._last_refill = 0.0
         self.pid_file: str | None = None
         self._wake_r = self._wake_w = -1
 
@@ -208,6 +213,8 @@ class Master:
             self.sig_queue.append(signum)
 
     def _sleep(self, timeout: float) -> None:
+        if self._refill:
+            timeout = min(timeout, max(0.0, self._last_refill + REFILL_INTERVAL - time.monotonic()))
         try:
             ready, _, _ = select.select([self._wake_r], [], [], max(0.0, timeout))
         except InterruptedError:
@@ -250,6 +257,13 @@ class Master:
                 self._maintain()
                 self._start_due_helpers(now)
                 next_tick = now + 1.0
+                self._refill = False
+            elif self._refill and now - self._last_refill >= REFILL_INTERVAL:
+                # Apache waits for the next second; a lost worker is replaced at once here
+                # (at most every REFILL_INTERVAL, so a crashing worker cannot spin the master).
+                self._refill = False
+                self._last_refill = now
+                self._maintain()
 
     # ------------------------------------------------------------------------------------------
     # processes
@@ -376,6 +390,8 @@ class Master:
             worker = self.workers.pop(pid, None)
             if worker is not None:
                 self.board.slots[worker.slot].release()
+                if worker.generation == self.generation and not worker.stopping:
+                    self._refill = True     # a crash or MaxConnectionsPerChild: refill early
                 if code == BOOT_ERROR and worker.generation == self.generation:
                     self.halt_reason = f"worker pid {pid} failed to boot (exit status {code})"
                 elif code < 0 and not (worker.stopping and -code in (signal.SIGTERM,
