@@ -141,7 +141,15 @@ def test_every_debian_module_and_conf_enabled(tree, tmp_path):
     assert vhost_lines(o.stdout) == vhost_lines(a.stdout)
 
 
-def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tmp_path):
+@pytest.mark.parametrize("bad,count", [
+    ("BogusDirectiveH1 here", 30),
+    pytest.param("</Location>", 8, marks=pytest.mark.slow),
+    pytest.param("<Location /h1>", 8, marks=pytest.mark.slow),
+    pytest.param("Define", 8, marks=pytest.mark.slow),
+    pytest.param("SSLUseStapling maybe", 8, marks=pytest.mark.slow),
+])
+def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tmp_path, bad,
+                                                                        count):
     """An unknown directive inserted at 30 seeded-random places of the files the tree includes
     (some inside <IfModule>/<IfDefine> sections that are false): the same verdict, file and line
     as apache2 -t."""
@@ -150,10 +158,10 @@ def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tm
     apache, conf, env = tree
     listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
     included = [l.split(") ", 1)[1] for l in listing.splitlines() if l.startswith("  ")]
-    rng = random.Random(20261126)
+    rng = random.Random(f"20261126{bad}")
     loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
     errors = 0
-    for _ in range(30):
+    for _ in range(count):
         work = tmp_path / "t"
         if work.exists():
             shutil.rmtree(work)
@@ -161,7 +169,7 @@ def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tm
         target = work / Path(rng.choice(included)).relative_to(conf)
         lines = target.read_text().splitlines()
         k = rng.randint(0, len(lines))
-        lines.insert(k, "BogusDirectiveH1 here")
+        lines.insert(k, bad)
         target.unlink()                       # a symlink into mods-available: replace, not follow
         target.write_text("\n".join(lines) + "\n")
         e = dict(env, APACHE_CONFDIR=str(work))
@@ -172,4 +180,4 @@ def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tm
         assert loc.findall(a.stdout + a.stderr)[-1:] == loc.findall(o.stderr)[-1:], \
             (where, a.stderr, o.stderr)
         errors += a.returncode != 0
-    assert 10 <= errors < 30, errors   # most insertions land in live configuration
+    assert errors >= count // 4, errors     # many insertions land in live configuration
