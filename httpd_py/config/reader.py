@@ -410,6 +410,10 @@ def _load_module(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...])
         raise ConfigError("LoadModule takes two arguments, a module name and the name of a "
                           "shared object file to load it from")
     module_id, so = words
+    so_abs = so if os.path.isabs(so) else os.path.join(r.st.server_root, so)
+    if os.path.isdir(so_abs):       # a missing file is fine (httpd-py loads nothing); a directory is not
+        raise ConfigError(f"Cannot load {so} into server: {so_abs}: cannot read file data: "
+                          f"Is a directory")
     if not modules.known_module(module_id):
         so_path = so if os.path.isabs(so) else os.path.join(r.st.server_root, so)
         if not os.path.exists(so_path):
