@@ -472,7 +472,7 @@ class Master:
             pass
 
     def _restart(self, graceful: bool) -> None:
-        old_app, old_gen = self.app, self.generation
+        old_app, old_gen, old_pid_file = self.app, self.generation, self.pid_file
         try:
             new_app = self.load_app()
             self._install_generation(new_app)
@@ -481,6 +481,14 @@ class Master:
             log.error_log.error(MOD, "HP01006",
                                 f"restart failed, the old configuration keeps serving: {msg}")
             return
+        if self.write_pidfile and self.pid_file != old_pid_file:
+            try:
+                if old_pid_file:
+                    pidfile.remove(old_pid_file)
+                if self.pid_file:
+                    pidfile.write(self.pid_file)
+            except OSError as e:
+                log.error_log.error(MOD, "HP01026", f"PidFile {self.pid_file}: {e}")
         for w in self.workers.values():
             if w.generation == old_gen:
                 w.stopping = True

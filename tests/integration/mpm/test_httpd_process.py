@@ -233,7 +233,10 @@ def test_workers_drop_to_user_and_group(tmp_path):
         conf = _conf(docs, port, "User nobody\nGroup nogroup\n")
         with httpd(tmp_path, conf) as srv:
             assert _get(port) == (200, "as nobody\n")
-            workers = [w.pid for w in srv.board().workers()]
+            # booted workers (a "starting" one may not have switched yet)
+            wait_until(lambda: srv.board().workers() and all(
+                w.state != "starting" for w in srv.board().workers()), 10, what="booted workers")
+            workers = [w.pid for w in srv.board().workers() if w.state != "starting"]
             assert workers and all(_uid_of(p) == expected_uid for p in workers)
             assert _uid_of(srv.pid()) == os.geteuid()   # the master keeps root (restarts, logs)
     finally:

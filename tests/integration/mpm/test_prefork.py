@@ -326,3 +326,19 @@ def test_helper_is_restarted_when_it_dies(make_server):
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit() == 0
     assert not pidfile.alive(second)
+
+
+def test_restart_moves_the_pidfile(make_server):
+    srv = make_server()
+    srv.start()
+    master = srv.master_pid()
+    old = srv.pid_file
+    new = str(srv.dir / "run2" / "other.pid")
+    srv.write_spec(pid_file=new)
+    srv.signal(signal.SIGUSR1)
+    srv.wait_log("HP01001", 2)
+    assert pidfile.read(new) == master and not os.path.exists(old)
+    srv.pid_file = new
+    srv.signal(signal.SIGTERM)
+    assert srv.wait_exit() == 0
+    assert not os.path.exists(new)
