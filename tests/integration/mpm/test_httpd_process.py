@@ -317,3 +317,46 @@ def test_real_server_spares_follow_tls_load(tmp_path):
                 s.close()
         wait_until(lambda: len(srv.board().workers()) == 3 and idle() == 3, 20,
                    what="back to MaxSpareServers idle workers")
+
+
+def test_concurrent_clients_lose_nothing_across_graceful_restarts(tmp_path, site):
+    """Four clients keep requesting (new connection each time) through three graceful restarts:
+    every request gets its 200.  (HUP kills in-flight requests by design, as Apache's.)"""
+    import http.client
+    import threading
+    port = free_port()
+    with httpd(tmp_path, _conf(site, port, "MaxSpareServers 6")) as srv:
+        results: list[int] = []
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def client():
+            for _ in range(5000):                      # bounded; stopped by the event
+                if stop.is_set():
+                    return
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+                try:
+                    c.request("GET", "/")
+                    r = c.getresponse()
+                    r.read()
+                    results.append(r.status)
+                except OSError as e:
+                    errors.append(repr(e))
+                finally:
+                    c.close()
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            for graceful in (True, True, True):
+                before = len(results)
+                wait_until(lambda: len(results) >= before + 20, 20, what="requests answered")
+                srv.restart(graceful=graceful)
+            wait_until(lambda: len(results) >= before + 40, 20, what="requests after restarts")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert srv.board().generation == 4
+        assert errors == [] and set(results) == {200}, (errors[:5], set(results))
