@@ -80,10 +80,14 @@ class Directive:
         n = len(args)
         if self.args == FLAG and n == 0:
             raise ConfigError(f"{self.name} must be On or Off")
+        # Apache appends the directive's help text; rows of modules httpd-py does not
+        # implement have none worth showing.
+        usage = f"{self.name} {text}" + (f", {self.doc}" if self.handler is not None
+                                         or self.read_time else "")
         if self.args == TAKE13 and n == 2:
-            raise ConfigError(f"{self.name} {text}, {self.doc}")
+            raise ConfigError(usage)
         if n < lo or (hi is not None and n > hi):
-            raise ConfigError(f"{self.name} {text}, {self.doc}")
+            raise ConfigError(usage)
 
 
 # -- handler builders ----------------------------------------------------------------------------
@@ -1045,13 +1049,19 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
     ]
 
 
+# Argument counts apache2 accepts (probed, in apache_directives.tsv) -> the shape that checks them.
+_SHAPES = {(1, 1): TAKE1, (2, 2): TAKE2, (1, 2): TAKE12, (3, 3): TAKE3, (2, 3): TAKE23,
+           (1, 3): TAKE123, (1, None): ITERATE, (2, None): ITERATE2, (0, None): RAW}
+
+
 def _ignored_rows(known: set[str]) -> list[Directive]:
     rows = []
     for lname, (name, src, ctx) in modules.apache_directives().items():
         if lname in known:
             continue
         where = {"SV": "SV", "D": "D"}.get(ctx, "A")
-        rows.append(Directive(name, src, where, RAW, "", f"Apache {src[:-2]} directive: "
+        shape = _SHAPES.get(modules.apache_arg_counts(lname) or (0, None), RAW)
+        rows.append(Directive(name, src, where, shape, "", f"Apache {src[:-2]} directive: "
                               f"accepted and ignored by httpd-py", used=False))
     return rows
 

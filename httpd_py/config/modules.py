@@ -83,12 +83,25 @@ def apache_directives() -> dict[str, tuple[str, str, str]]:
     Context class: "SV" server config and <VirtualHost> only, "D" only inside <Directory>-like
     sections, "A" anywhere.
     """
-    out: dict[str, tuple[str, str, str]] = {}
+    return {k: v[:3] for k, v in _table().items()}
+
+
+def apache_arg_counts(lname: str) -> tuple[int, int | None] | None:
+    """(least, most) arguments apache2 accepts for a directive (most None: no limit), if known."""
+    row = _table().get(lname)
+    if row is None or row[3] == "-":
+        return None
+    return int(row[3]), (None if row[4] == "*" else int(row[4]))
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, tuple[str, str, str, str, str]]:
+    out: dict[str, tuple[str, str, str, str, str]] = {}
     for line in Path(__file__).with_name("apache_directives.tsv").read_text().splitlines():
         if not line or line.startswith("#"):
             continue
-        name, src, ctx = line.split("\t")
-        out[name.lower()] = (name, src, ctx)
+        name, src, ctx, lo, hi = line.split("\t")
+        out[name.lower()] = (name, src, ctx, lo, hi)
     return out
 
 
