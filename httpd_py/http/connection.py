@@ -47,6 +47,7 @@ HP02004 421, HP02005 strict SNI 403, HP02006 SNI callback failure, HP02007 SNI w
 from __future__ import annotations
 
 import errno
+import gc
 import http
 import os
 import select
@@ -78,6 +79,9 @@ SMALL_FILE = 256 * 1024
 CHUNK = 256 * 1024
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 512 * 1024
+TLS_READ = 16 * 1024                     # one TLS record's plaintext at most per SSL_read
+_SOL_SOCKET, _SO_RCVTIMEO, _SO_SNDTIMEO = socket.SOL_SOCKET, socket.SO_RCVTIMEO, socket.SO_SNDTIMEO
+_IPPROTO_TCP, _TCP_NODELAY = socket.IPPROTO_TCP, socket.TCP_NODELAY
 
 _MESSAGES = {
     301: "The document has moved <a href=\"{loc}\">here</a>.",
@@ -102,11 +106,11 @@ _MESSAGES = {
 }
 
 
+_REASONS = {int(st): st.phrase for st in http.HTTPStatus}
+
+
 def reason(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _REASONS.get(status, "Unknown")
 
 
 def error_body(status: int, location: str | None = None) -> bytes:
@@ -119,17 +123,27 @@ def error_body(status: int, location: str | None = None) -> bytes:
             f"</body></html>\n").encode()
 
 
+_TIMEVALS: dict[float, bytes] = {}
+
+
+def _timeval(seconds: float) -> bytes:
+    tv = _TIMEVALS.get(seconds)
+    if tv is None:
+        secs = max(0.0, seconds)
+        tv = struct.pack("ll", int(secs), int((secs - int(secs)) * 1_000_000))
+        if len(_TIMEVALS) < 64:
+            _TIMEVALS[seconds] = tv
+    return tv
+
+
 def set_kernel_timeout(sock: socket.socket, seconds: float) -> None:
-    secs = max(0.0, seconds)
-    tv = struct.pack("ll", int(secs), int((secs - int(secs)) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    tv = _timeval(seconds)
+    sock.setsockopt(_SOL_SOCKET, _SO_RCVTIMEO, tv)
+    sock.setsockopt(_SOL_SOCKET, _SO_SNDTIMEO, tv)
 
 
 def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
-    secs = max(0.0, seconds)
-    tv = struct.pack("ll", int(secs), int((secs - int(secs)) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(_SOL_SOCKET, _SO_RCVTIMEO, _timeval(seconds))
 
 
 class StreamTimeout(Exception):
@@ -249,6 +263,10 @@ class ConnectionHandler:
                                                  real_roots)
         self._date_cache = (0, b"")
         self._response_started = False
+        self._tls_conn = None               # the current connection's SSL.Connection, if TLS
+        self._limits: dict[int, Limits] = {}
+        self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
+        self._url_memo: dict[bytes, tuple] = {}
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -264,7 +282,13 @@ class ConnectionHandler:
         raise StartupError(f"CustomLog: unknown LogFormat nickname {fmt!r}")
 
     def child_init(self) -> None:
-        """Nothing per process yet (access-log descriptors are O_APPEND and shareable)."""
+        """In each worker after fork.  Access-log descriptors are O_APPEND and shareable.
+
+        ``gc.freeze()``: everything built before fork (config, contexts, modules) goes to the
+        collector's permanent generation, so the cyclic GC never walks it again in this worker
+        (a full collection would touch, and copy on write, the whole inherited heap).
+        """
+        gc.freeze()
 
     def close(self) -> None:
         self.access_logs.close()
@@ -282,14 +306,17 @@ class ConnectionHandler:
             error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: {e} "
                             f"({_where_raised(e)})", client=client)
         finally:
-            _state(slot, "closing")
+            if slot is not None:
+                _state(slot, "closing")
             if stream is not None:
                 stream.close()
             try:
                 sock.close()
             except OSError:
                 pass
-            _state(slot, "idle")
+            self._tls_conn = None
+            if slot is not None:
+                _state(slot, "idle")
 
     # --- the connection ---------------------------------------------------------------------
     def _serve(self, sock, client_addr, listener_addr, slot, client):
@@ -297,17 +324,20 @@ class ConnectionHandler:
             local = sock.getsockname()
         except OSError:
             local = getattr(listener_addr, "addr", listener_addr)
-        sock.setblocking(True)
+        if not sock.getblocking():
+            sock.setblocking(True)
         site = self.sites.site_for(local[0], local[1])
         default = site.default
         set_kernel_timeout(sock, default.timeout)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
         except OSError:
             pass
-        _state(slot, "reading")
+        if slot is not None:
+            _state(slot, "reading")
         tls_state = None
         ssl_info = (None, None)
+        self._tls_conn = None
         if site.ssl:
             if site.context is None:
                 raise RuntimeError(f"SSL address {local} has no TLS context")
@@ -328,7 +358,7 @@ class ConnectionHandler:
                     _plain_http_on_tls_port(sock, site)
                 return None
             stream = TLSStream(conn)
-            ssl_info = (conn.get_protocol_version_name(), conn.get_cipher_name())
+            self._tls_conn = conn       # protocol and cipher are read only for an access log
         else:
             stream = PlainStream(sock)
         how = self._http_loop(sock, stream, site, tls_state, ssl_info, client_addr, local, slot, client)
@@ -344,15 +374,19 @@ class ConnectionHandler:
         """Serve requests until the connection ends: _EOF (the client closed), _CLOSE (we close,
         nothing unread) or _LINGER (we close and the client may have sent bytes we did not read)."""
         d = site.default
-        limits = Limits(d.limit_request_line, d.limit_request_field_size, d.limit_request_fields)
+        limits = self._limits.get(id(d))
+        if limits is None:
+            limits = self._limits[id(d)] = Limits(d.limit_request_line, d.limit_request_field_size,
+                                                  d.limit_request_fields)
         buf = bytearray()
         served = 0
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+        poller = None
         keep_alive_ms = max(0, int(d.keep_alive_timeout * 1000))
+        read_size = TLS_READ if isinstance(stream, TLSStream) else 65536
         while True:
             # ---- read one request head (pipelined bytes may already be in buf)
             start = time.time() if buf else None
+            waited = False
             while True:
                 if buf:
                     try:
@@ -363,15 +397,22 @@ class ConnectionHandler:
                         return _LINGER
                     if parsed is not None:
                         break
+                    if waited and slot is not None:
+                        _state(slot, "reading")     # the head did not come in one read
+                        waited = False
                 elif served and not stream.pending():
                     # idle between requests: wait KeepAliveTimeout with poll (SO_RCVTIMEO keeps
                     # Timeout for the reads themselves, saving two setsockopt per request)
-                    _state(slot, "keepalive")
+                    if slot is not None:
+                        _state(slot, "keepalive")
+                    if poller is None:
+                        poller = select.poll()
+                        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
                     if not _wait_readable(poller, keep_alive_ms, slot):
                         return _CLOSE
-                    _state(slot, "reading")
+                    waited = True
                 try:
-                    data = stream.recv(65536)
+                    data = stream.recv(read_size)
                 except StreamTimeout:
                     if buf:
                         error_log.info("http", "HP03005", "timeout reading the request", client=client)
@@ -386,7 +427,8 @@ class ConnectionHandler:
             head, consumed = parsed
             del buf[:consumed]
             served += 1
-            _state(slot, "writing")
+            if slot is not None:
+                _state(slot, "writing")
             self._response_started = False
             try:
                 keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
@@ -439,7 +481,8 @@ class ConnectionHandler:
                             local_ip=str(local[0]), local_port=int(local[1]), request_line=line,
                             method=method, protocol="HTTP/" + req.version, start=start,
                             request_headers=headers, host_header=headers.get("host", ""),
-                            ssl_protocol=ssl_info[0], ssl_cipher=ssl_info[1],
+                            ssl_protocol=ssl_info[0] if ssl_info else None,
+                            ssl_cipher=ssl_info[1] if ssl_info else None,
                             requests_on_connection=served, http10=req.version == "1.0",
                             request_bytes=req.size)
         host = headers.get("host", "")
@@ -480,12 +523,22 @@ class ConnectionHandler:
         if method not in ("GET", "HEAD"):
             return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
                                        client=client, extra=[(b"Allow", ALLOW)])
-        try:
-            path, query = url_path(target)
-        except PathError as e:
+        memo = self._url_memo            # url_path is pure: memoise it per request target
+        parsed = memo.get(target)
+        if parsed is None:
+            try:
+                parsed = url_path(target)
+            except PathError as e:
+                parsed = e
+            if len(memo) >= 1024:
+                memo.clear()
+            memo[target] = parsed
+        if isinstance(parsed, PathError):
+            e = parsed
             error_log.info("http", "HP03012" if e.status == 403 else "HP03004" if e.status == 400 else "HP03010",
                            f"{e.reason}: {target.decode('latin-1')}", client=client)
             return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
+        path, query = parsed
         rec.url_path, rec.query = path, query.decode("latin-1")
         redir = find_redirect(path, query, vhost.redirects)
         if redir is not None:
@@ -582,7 +635,13 @@ class ConnectionHandler:
         out.extend(hdrs)
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
-            out.append((b"Keep-Alive", b"timeout=%s, max=%d" % (_num(v.keep_alive_timeout).encode(), remaining)))
+            key = (id(v), remaining)
+            ka = self._keepalive_hdr.get(key)
+            if ka is None:
+                ka = b"timeout=%s, max=%d" % (_num(v.keep_alive_timeout).encode(), remaining)
+                if len(self._keepalive_hdr) < 4096:
+                    self._keepalive_hdr[key] = ka
+            out.append((b"Keep-Alive", ka))
             if rec.http10:
                 out.append((b"Connection", b"Keep-Alive"))
         else:
@@ -684,6 +743,12 @@ class ConnectionHandler:
     def _log(self, rt: VHostRuntime, rec: RequestRecord, out_headers) -> None:
         if not rt.logs:
             return
+        conn = self._tls_conn
+        if conn is not None and rec.ssl_protocol is None:
+            try:
+                rec.ssl_protocol, rec.ssl_cipher = conn.get_protocol_version_name(), conn.get_cipher_name()
+            except (SSL.Error, ValueError):
+                pass
         rec.duration = time.time() - rec.start
         rec.response_headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in out_headers}
         for fd, render in rt.logs:

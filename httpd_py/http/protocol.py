@@ -139,8 +139,12 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         if not cl.isdigit() or not cl.isascii():
             raise ProtocolError(400, "bad Content-Length")
         body = int(cl) > 0
-    conn_tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep = ("close" not in conn_tokens) if version == "1.1" else ("keep-alive" in conn_tokens)
+    connection = headers.get("connection")
+    if connection is None:
+        keep = version == "1.1"
+    else:
+        conn_tokens = {t.strip().lower() for t in connection.split(",")}
+        keep = ("close" not in conn_tokens) if version == "1.1" else ("keep-alive" in conn_tokens)
     return RequestHead(method.decode("ascii"), bytes(target), version, headers, raw, body, keep,
                        consumed - pos), consumed
 

@@ -35,6 +35,7 @@ from httpd_py.log import error_log
 from httpd_py.tls.context import build_context
 
 _WILDCARD_HOSTS = ("*", "_default_", "")
+_NAME_MEMO = 1024
 
 
 def _norm_ip(host: str) -> str:
@@ -76,6 +77,7 @@ class Site:
     vhosts: tuple[VHost, ...]
     context: SSL.Context | None
     sites: "Sites" = field(repr=False)
+    _names: dict = field(default_factory=dict, repr=False)   # select() memo: name -> vhost/None
 
     @property
     def default(self) -> VHost:
@@ -89,10 +91,20 @@ class Site:
         """The vhost that ``name`` names among this address's vhosts, or None."""
         if not name:
             return None
+        memo = self._names
+        try:
+            return memo[name]
+        except KeyError:
+            pass
+        found = None
         for v in self.vhosts:
             if vhost_matches_name(v, name):
-                return v
-        return None
+                found = v
+                break
+        if len(memo) >= _NAME_MEMO:      # bounded: names come from clients (SNI, Host)
+            memo.clear()
+        memo[name] = found
+        return found
 
     def select_or_default(self, name: str | None) -> VHost:
         return self.select(name) or self.default
@@ -108,6 +120,7 @@ class Sites:
         self.cfg = cfg
         self.contexts_by_vhost = contexts_by_vhost
         self._memo: dict[tuple[str, int], Site] = {}
+        self._raw: dict[tuple[str, int], Site] = {}
 
     def contexts(self) -> list[SSL.Context]:
         return list(self.contexts_by_vhost.values())
@@ -116,11 +129,15 @@ class Sites:
         return self.cfg.all_vhosts()
 
     def site_for(self, local_ip: str, port: int) -> Site:
-        ip = _norm_ip(local_ip)
-        key = (ip, port)
-        site = self._memo.get(key)
+        # memoised on the address as the socket reports it (no ipaddress parsing per connection)
+        site = self._raw.get((local_ip, port))
         if site is None:
-            site = self._memo[key] = self._build_site(ip, port)
+            ip = _norm_ip(local_ip)
+            site = self._memo.get((ip, port))
+            if site is None:
+                site = self._memo[(ip, port)] = self._build_site(ip, port)
+            if len(self._raw) < 4096:
+                self._raw[(local_ip, port)] = site
         return site
 
     def _build_site(self, ip: str, port: int) -> Site:
