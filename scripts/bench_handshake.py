@@ -1,11 +1,17 @@
 """Full TLS handshakes/s and server CPU per handshake: httpd-py vs Apache httpd vs nginx.
 
 For RSA-2048 and ECDSA P-256, with and without status_request: two client processes make full
-handshakes (no resumption) with one small GET each for SECONDS, three rounds per cell, servers
-interleaved within each round.  Server CPU is all of the server's processes from /proc.  Then
-keep-alive small-file requests/s with wrk (2 threads, 16 connections).
+handshakes (no resumption, TLS 1.3, key exchange X25519 for every server) with one small GET
+each for SECONDS, ROUNDS rounds per cell, the servers interleaved within each round (the order
+rotates from round to round).  Server CPU is all of the server's processes from /proc.  Then
+keep-alive small-file requests/s with wrk (2 threads, 16 connections) against servers started
+for it with as many prefork workers as connections (StartServers = MinSpareServers = 16 for
+apache2 and httpd-py alike: a keep-alive connection holds a prefork worker), plus the server
+CPU per request.
 
     .venv/bin/python scripts/bench_handshake.py [--seconds 6] [--rounds 3]
+    # A/B: also run httpd-py from another checkout (e.g. `git archive HEAD~3 | tar -x -C DIR`)
+    .venv/bin/python scripts/bench_handshake.py --alt DIR --servers httpd-py httpd-py-alt
 """
 from __future__ import annotations
 
@@ -13,42 +19,77 @@ import argparse
 import re
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import benchlib as bl
 from httpd_py.devtools.pki import make_pki
 
 
-def start_servers(work: Path, pki, kind: str, staple_der: bytes, names: list[str]) -> dict[str, bl.Server]:
+
+def _argv(name: str, d: Path, conf: Path, alt: Path | None) -> tuple[list[str], dict | None]:
+    if name == "apache2":
+        return [bl.need("apache2"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"], None
+    if name == "httpd-py":
+        return [str(bl.ROOT / ".venv/bin/httpd-py"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"], None
+    if name == "httpd-py-alt":
+        if alt is None:
+            raise SystemExit("httpd-py-alt needs --alt DIR")
+        return ([str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(d), "-f", str(conf),
+                 "-DFOREGROUND"], {"PYTHONPATH": str(alt)})
+    raise SystemExit(f"unknown server {name!r}")
+
+
+def start_servers(work: Path, pki, kind: str, staple_der: bytes, names: list[str], *,
+                  workers: int = 4, tag: str = "", alt: Path | None = None) -> dict[str, bl.Server]:
     leaf = pki.leaf("bench.test", kind)
     pairs = [(leaf.cert_file, leaf.key_file)]
     docroot = work / "htdocs"
     servers = {}
     for name in names:
-        d = work / f"{name}-{kind}"
+        d = work / f"{name}-{kind}{tag}"
         d.mkdir()
         port = bl.free_port()
+        env = None
         if name == "nginx":
             staple = d / "staple.der"
             staple.write_bytes(staple_der)
             conf = bl.nginx_config(d, port, pairs, [staple], docroot=docroot)
             argv = [bl.need("nginx"), "-c", str(conf), "-e", str(d / "nginx-error.log")]
         else:
-            conf = bl.apache_config(d, port, pairs, stapling=True, docroot=docroot)
-            if name == "apache2":
-                argv = [bl.need("apache2"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"]
-            else:
-                argv = [str(bl.ROOT / ".venv/bin/httpd-py"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"]
-        servers[name] = bl.start(name, argv, port, d / "console.log")
+            conf = bl.apache_config(d, port, pairs, stapling=True, docroot=docroot, workers=workers)
+            argv, env = _argv(name, d, conf, alt)
+        servers[name] = bl.start(name, argv, port, d / "console.log", env=env)
     return servers
 
 
-def wrk_rps(port: int, seconds: int) -> float:
-    out = subprocess.run([bl.need("wrk"), "-t2", "-c16", f"-d{seconds}s",
-                          f"https://127.0.0.1:{port}/small.txt"], capture_output=True, text=True,
+def wait_processes(srv: bl.Server, n: int, timeout: float = 20.0) -> None:
+    """Wait until the server's process group has at least ``n`` processes."""
+    deadline = time.monotonic() + timeout
+    while bl.group_processes(srv.proc.pid) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def wrk_run(srv: bl.Server, seconds: float, connections: int) -> dict:
+    cpu0 = bl.group_cpu_seconds(srv.proc.pid)
+    out = subprocess.run([bl.need("wrk"), "-t2", f"-c{connections}", f"-d{seconds:g}s",
+                          f"https://127.0.0.1:{srv.port}/small.txt"], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
+    cpu = bl.group_cpu_seconds(srv.proc.pid) - cpu0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(m.group(1)) if m else 0.0
+    total = re.search(r"(\d+) requests in", out)
+    n = int(total.group(1)) if total else 0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
+    return {"per_s": float(m.group(1)) if m else 0.0, "requests": n,
+            "cpu_us": 1e6 * cpu / max(n, 1), "errors": errors.group(0) if errors else ""}
+
+
+def _ratio(value: float, other: float | None) -> str:
+    return f"{value / other:.2f}x" if other else "-"
+
+
+def _range(values: list[float], fmt: str) -> str:
+    return f"{format(min(values), fmt)}-{format(max(values), fmt)}"
 
 
 def main() -> int:
@@ -56,9 +97,21 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--servers", nargs="+", default=["httpd-py", "apache2", "nginx"])
+    ap.add_argument("--alt", type=Path, default=None,
+                    help="another httpd-py checkout, run as server 'httpd-py-alt' (A/B)")
+    ap.add_argument("--groups", default=bl.DEFAULT_GROUPS,
+                    help="key-exchange groups the client offers ('' = the client's default list)")
+    ap.add_argument("--kinds", nargs="+", default=["rsa", "ec"])
+    ap.add_argument("--no-keepalive", action="store_true")
+    ap.add_argument("--no-handshake", action="store_true")
+    ap.add_argument("--ka-connections", type=int, default=16)
+    ap.add_argument("--ka-seconds", type=float, default=5.0)
     args = ap.parse_args()
+    if args.alt is not None and "httpd-py-alt" not in args.servers:
+        args.servers.append("httpd-py-alt")
     from httpd_py.devtools.responder import CertRef, Responder  # the in-process OCSP responder
 
+    groups = args.groups or None
     with tempfile.TemporaryDirectory(prefix="httpd-py-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)
@@ -68,37 +121,76 @@ def main() -> int:
             docroot = work / "htdocs"
             docroot.mkdir()
             (docroot / "small.txt").write_text("hello from the benchmark\n" * 4)
-            print("| key | status_request | server | handshakes/s (median) | server CPU ms/handshake (median) | stapled |")
-            print("|---|---|---|---|---|---|")
-            ka = {}
-            for kind, cipher in (("rsa", b"ECDHE-RSA-AES128-GCM-SHA256"), ("ec", b"ECDHE-ECDSA-AES128-GCM-SHA256")):
-                staple = responder.answer(CertRef.of(pki.leaf("bench.test", kind).cert, pki.inter))
-                servers = start_servers(work, pki, kind, staple, args.servers)
+            staples = {kind: responder.answer(CertRef.of(pki.leaf("bench.test", kind).cert, pki.inter))
+                       for kind in ("rsa", "ec")}
+            if not args.no_handshake:
+                print(f"Full handshakes, TLS 1.3, client groups {groups or '(client default)'}, "
+                      f"{args.rounds} x {args.seconds:g} s per cell, 2 client processes; "
+                      "CPU = server process group, ms per handshake (median, min-max over rounds).")
+                print()
+                print("| key | status_request | server | handshakes/s | server CPU ms/handshake | "
+                      "range | vs apache2 | vs nginx | stapled |")
+                print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+                for kind in args.kinds:
+                    servers = start_servers(work, pki, kind, staples[kind], args.servers, alt=args.alt)
+                    try:
+                        for status in (False, True):
+                            cells: dict[str, list[dict]] = {n: [] for n in servers}
+                            for srv in servers.values():   # warm-up: first fetch, worker start
+                                bl.handshake_run(srv, seconds=1.0, clients=2, status=status, cipher=None,
+                                                 groups=groups)
+                            order = list(servers)
+                            for r in range(args.rounds):
+                                for name in order[r % len(order):] + order[:r % len(order)]:
+                                    cells[name].append(bl.handshake_run(
+                                        servers[name], seconds=args.seconds, clients=2, status=status,
+                                        cipher=None, groups=groups))
+                            med = {n: bl.median([r["cpu_ms"] for r in runs]) for n, runs in cells.items()}
+                            for name, runs in cells.items():
+                                cpu = [r["cpu_ms"] for r in runs]
+                                print(f"| {kind} | {'yes' if status else 'no'} | {name} | "
+                                      f"{bl.median([r['per_s'] for r in runs]):.0f} | {med[name]:.2f} | "
+                                      f"{_range(cpu, '.2f')} | {_ratio(med[name], med.get('apache2'))} | "
+                                      f"{_ratio(med[name], med.get('nginx'))} | "
+                                      f"{sum(r['stapled'] for r in runs)}/{sum(r['handshakes'] for r in runs)} |",
+                                      flush=True)
+                    finally:
+                        for srv in servers.values():
+                            srv.stop()
+                print()
+            if not args.no_keepalive:
+                c = args.ka_connections
+                servers = start_servers(work, pki, "ec", staples["ec"], args.servers, workers=c,
+                                        tag="-ka", alt=args.alt)
                 try:
-                    for status in (False, True):
-                        cells: dict[str, list[dict]] = {n: [] for n in servers}
-                        for name, srv in servers.items():   # warm-up: first fetch, worker start
-                            bl.handshake_run(srv, seconds=1.0, clients=2, status=status, cipher=None)
-                        for _ in range(args.rounds):
-                            for name, srv in servers.items():
-                                cells[name].append(bl.handshake_run(srv, seconds=args.seconds, clients=2,
-                                                                    status=status, cipher=None))
-                        for name, runs in cells.items():
-                            print(f"| {kind} | {'yes' if status else 'no'} | {name} | "
-                                  f"{bl.median([r['per_s'] for r in runs]):.0f} | "
-                                  f"{bl.median([r['cpu_ms'] for r in runs]):.2f} | "
-                                  f"{sum(r['stapled'] for r in runs)}/{sum(r['handshakes'] for r in runs)} |")
-                    if kind == "ec":
-                        for name, srv in servers.items():
-                            ka[name] = bl.median([wrk_rps(srv.port, 5) for _ in range(args.rounds)])
+                    for name, srv in servers.items():
+                        if name != "nginx":
+                            wait_processes(srv, c + 1)
+                        wrk_run(srv, 1, c)               # warm-up
+                    runs: dict[str, list[dict]] = {n: [] for n in servers}
+                    order = list(servers)
+                    for r in range(args.rounds):
+                        for name in order[r % len(order):] + order[:r % len(order)]:
+                            runs[name].append(wrk_run(servers[name], args.ka_seconds, c))
                 finally:
                     for srv in servers.values():
                         srv.stop()
-            print()
-            print("| server | keep-alive small-file requests/s (wrk -t2 -c16, median) |")
-            print("|---|---|")
-            for name, rps in ka.items():
-                print(f"| {name} | {rps:.0f} |")
+                rps = {n: bl.median([x["per_s"] for x in v]) for n, v in runs.items()}
+                print(f"Keep-alive GET of a 100-byte file over TLS 1.3 (ECDSA), wrk -t2 -c{c}, "
+                      f"{args.rounds} x {args.ka_seconds:g} s; prefork servers with StartServers = "
+                      f"MinSpareServers = {c}, nginx 2 workers.")
+                print()
+                print("| server | requests/s (median) | range | vs apache2 | vs nginx | "
+                      "server CPU us/request |")
+                print("|---|---:|---:|---:|---:|---:|")
+                for name, v in runs.items():
+                    print(f"| {name} | {rps[name]:.0f} | {_range([x['per_s'] for x in v], '.0f')} | "
+                          f"{_ratio(rps[name], rps.get('apache2'))} | {_ratio(rps[name], rps.get('nginx'))} | "
+                          f"{bl.median([x['cpu_us'] for x in v]):.0f} |")
+                errs = [f"{n}: {x['errors']}" for n, v in runs.items() for x in v if x["errors"]]
+                if errs:
+                    print()
+                    print("wrk reported: " + "; ".join(errs))
     return 0
 
 

@@ -46,6 +46,20 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def group_processes(pgid: int) -> int:
+    """How many live processes the group has (master + workers + helpers)."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
+                n += 1
+    return n
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """utime+stime of every live process in the group, plus reaped children's, in seconds."""
     total = 0
@@ -83,9 +97,10 @@ class Server:
             self.proc.wait(timeout=5)
 
 
-def start(name: str, argv: list[str], port: int, log: Path) -> Server:
+def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = None) -> Server:
     out = open(log, "ab")
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=None if env is None else {**os.environ, **env})
     try:
         wait_port(port)
     except RuntimeError:
@@ -169,8 +184,16 @@ http {{
     return path
 
 
-def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | None, q: Queue) -> None:
+# The key exchange every server is offered.  The client's OpenSSL (pyOpenSSL's, 4.x) would offer
+# X25519MLKEM768 first: httpd-py (same OpenSSL) would take the post-quantum hybrid while apache2
+# and nginx (Debian's OpenSSL 3.0) fall back to X25519, so the servers would not do the same work.
+DEFAULT_GROUPS = "X25519"
+
+
+def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | None, q: Queue,
+                      groups: str | None = DEFAULT_GROUPS) -> None:
     from OpenSSL import SSL
+    from OpenSSL._util import lib as _lib
     n = stapled = 0
     got = []
 
@@ -185,6 +208,8 @@ def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | N
     if cipher:
         ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
         ctx.set_cipher_list(cipher)
+    if groups and _lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode()) != 1:
+        raise SystemExit(f"client: unknown groups {groups!r}")
     if status:
         ctx.set_ocsp_client_callback(ocsp_cb, None)
     deadline = time.monotonic() + seconds
@@ -213,12 +238,12 @@ def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | N
 
 
 def handshake_run(server: Server, *, seconds: float, clients: int, status: bool,
-                  cipher: bytes | None) -> dict:
+                  cipher: bytes | None, groups: str | None = DEFAULT_GROUPS) -> dict:
     """Full handshakes (no resumption) + one small GET each, from ``clients`` processes."""
     q: Queue = Queue()
     cpu0 = group_cpu_seconds(server.proc.pid)
     t0 = time.monotonic()
-    procs = [Process(target=_handshake_worker, args=(server.port, seconds, status, cipher, q))
+    procs = [Process(target=_handshake_worker, args=(server.port, seconds, status, cipher, q, groups))
              for _ in range(clients)]
     for p in procs:
         p.start()
