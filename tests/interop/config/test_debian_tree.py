@@ -181,3 +181,44 @@ def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tm
             (where, a.stderr, o.stderr)
         errors += a.returncode != 0
     assert errors >= count // 4, errors     # many insertions land in live configuration
+
+
+@pytest.mark.slow
+def test_mutated_debian_lines_are_judged_like_apache(tree, tmp_path):
+    """25 seeded line mutations (delete, duplicate, swap with the next, truncate) of the files
+    the tree includes (LoadModule lines left alone: httpd-py never opens the .so): the same
+    verdict, file and line as apache2 -t."""
+    import random
+    import re
+    apache, conf, env = tree
+    listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
+    included = [l.split(") ", 1)[1] for l in listing.splitlines()
+                if l.startswith("  ") and not l.endswith(".load")]
+    rng = random.Random(11)
+    loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
+    for _ in range(25):
+        work = tmp_path / "m"
+        if work.exists():
+            shutil.rmtree(work)
+        shutil.copytree(conf, work, symlinks=True)
+        target = work / Path(rng.choice(included)).relative_to(conf)
+        lines = target.read_text().splitlines()
+        k = rng.randrange(len(lines))
+        op = rng.choice(["delete", "duplicate", "swap", "truncate"])
+        if op == "delete":
+            del lines[k]
+        elif op == "duplicate":
+            lines.insert(k, lines[k])
+        elif op == "swap" and k + 1 < len(lines):
+            lines[k], lines[k + 1] = lines[k + 1], lines[k]
+        elif op == "truncate":
+            lines[k] = lines[k][:rng.randrange(len(lines[k]) + 1)]
+        target.unlink()
+        target.write_text("\n".join(lines) + "\n")
+        e = dict(env, APACHE_CONFDIR=str(work))
+        a = run([apache, "-d", str(work), "-f", str(work / "apache2.conf"), "-t"], e)
+        o = run(ours(work, "-t"), e)
+        where = (op, target, k + 1)
+        assert (a.returncode == 0) == (o.returncode == 0), (where, a.stderr, o.stderr)
+        assert loc.findall(a.stdout + a.stderr)[-1:] == loc.findall(o.stderr)[-1:], \
+            (where, a.stderr, o.stderr)
