@@ -25,9 +25,13 @@ DIFFERENCES = """## Deliberate differences from Apache httpd 2.4
   `SSLUseStapling` line), an SSL server without a certificate, no `Listen`.
 - **Modules.** The modules httpd-py implements are built in: `<IfModule ssl_module>` is true
   without `LoadModule`.  `<IfModule ssl>` (the short name) also matches, which Apache 2.4.71 does
-  not.  `LoadModule` of any module Apache ships marks it loaded without opening the file.
-  Directives of the other modules Apache ships are accepted (with Apache's context rules) and
-  listed as ignored, whether or not their module is loaded.
+  not.  `LoadModule` of any module Apache ships marks it loaded without opening the file (a
+  missing file is fine; a directory is refused, as Apache refuses it).  Directives of the other
+  modules Apache ships are accepted (with Apache's context rules and argument counts) and listed
+  as ignored, whether or not their module is loaded.
+- **Start-up checks that are warnings here.** An `ErrorLog` whose directory is missing (Apache
+  refuses to start, AH02291); certificates that are expired, not yet valid, or name none of the
+  server's names (Apache's AH01909).
 - **Reading.** A UTF-8 byte-order mark at the start of a file is skipped (Apache reads it as part
   of the first word).  An `Include` cycle is reported at the `Include` that closes the loop (the
   same place Apache reports after recursing 128 levels).  `User`/`Group` names that do not
