@@ -32,4 +32,5 @@ Error-log ids (module ``mpm_prefork``), stable:
     HP01024 error   fork failed
     HP01025 error   App.shutdown failed
     HP01026 error   PidFile could not be moved at restart
+    HP01027 debug   SIGWINCH from the terminal (a resize) ignored
 """

@@ -14,7 +14,9 @@ Shape (gunicorn's arbiter for the loop, Apache's prefork for the behaviour)::
 Signals (as Apache): TERM/INT stop (workers die at once; TERM again at 3, 5, 7 s, KILL at 9 s);
 HUP restart (fresh config, old workers get TERM); USR1 graceful restart (old workers finish their
 connection); WINCH graceful stop (close listeners, wait for workers up to
-GracefulShutdownTimeout, 0 = forever).  A restart whose config does not load, bind or
+GracefulShutdownTimeout, 0 = forever).  WINCH is taken with sigtimedwait at each wake-up (within
+the 1 s tick): one sent by a process counts, one the kernel sends for a terminal resize is
+ignored (Apache -DFOREGROUND stops when its terminal is resized).  A restart whose config does not load, bind or
 before_fork keeps the old generation serving and logs HP01006.  A worker of the current
 generation that exits with ``worker.BOOT_ERROR`` halts the server (exit status 1): respawning a
 worker that cannot start would loop forever.
@@ -204,8 +206,25 @@ class Master:
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         for sig in _HANDLED:
             signal.signal(sig, self._record_signal)
+        # SIGWINCH stays blocked and is collected with sigtimedwait, which tells who sent it: a
+        # terminal resize (SI_KERNEL) must not gracefully stop a -DFOREGROUND server, as it
+        # does Apache's; `kill -WINCH` / `-k graceful-stop` (SI_USER) does.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGWINCH})
         for sig in (signal.SIGTTIN, signal.SIGTTOU):
             signal.signal(sig, signal.SIG_IGN)
+
+    def _collect_winch(self) -> None:
+        while True:
+            try:
+                info = signal.sigtimedwait({signal.SIGWINCH}, 0)
+            except InterruptedError:
+                continue
+            if info is None:
+                return
+            if info.si_code <= 0:              # SI_USER, SI_QUEUE, SI_TKILL: someone sent it
+                self.sig_queue.append(signal.SIGWINCH)
+            else:
+                log.error_log.debug(MOD, "HP01027", "SIGWINCH from the terminal ignored")
 
     def _record_signal(self, signum, frame) -> None:
         # Handlers only record; the loop acts (SIGCHLD just wakes the loop, which reaps).
@@ -235,6 +254,7 @@ class Master:
                 log.error_log.emerg(MOD, "HP01007", f"{self.halt_reason}; shutting down")
                 self._stop_all(graceful=False)
                 return 1
+            self._collect_winch()
             while self.sig_queue:
                 sig = self.sig_queue.pop(0)
                 if sig in (signal.SIGTERM, signal.SIGINT):
@@ -560,6 +580,10 @@ class Master:
                 self._signal(pid, sig)
 
     def _cleanup(self) -> None:
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGWINCH})
+        except (OSError, ValueError):
+            pass
         if self.write_pidfile and self.pid_file:
             pidfile.remove(self.pid_file)
         if self.board is not None:

@@ -342,3 +342,38 @@ def test_restart_moves_the_pidfile(make_server):
     srv.signal(signal.SIGTERM)
     assert srv.wait_exit() == 0
     assert not os.path.exists(new)
+
+
+def test_terminal_resize_does_not_stop_a_foreground_server(make_server):
+    """A terminal resize sends SIGWINCH to the foreground process group: Apache -DFOREGROUND
+    stops gracefully on it; we tell a kernel SIGWINCH from `kill -WINCH` and ignore it."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+    from tests.integration.mpm.harness import REPO
+
+    srv = make_server(log_level="debug")
+    master_fd, slave_fd = pty.openpty()
+
+    def controlling_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        srv.proc = subprocess.Popen(srv.command("--foreground"), cwd=REPO, stdin=slave_fd,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=controlling_tty)
+        srv.wait_serving()
+        assert os.tcgetpgrp(master_fd) == srv.master_pid()    # the server is in the foreground
+        fcntl.ioctl(master_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 132, 0, 0))
+        srv.wait_log("HP01027")                                # seen, and ignored
+        assert srv.proc.poll() is None and srv.count_log("HP01005") == 0
+        assert srv.request("still")[2] == "still"
+        srv.signal(signal.SIGWINCH)                            # kill -WINCH still stops
+        assert srv.wait_exit() == 0
+        assert srv.count_log("HP01005") == 1
+    finally:
+        os.close(master_fd)
+        os.close(slave_fd)
