@@ -377,3 +377,16 @@ def test_terminal_resize_does_not_stop_a_foreground_server(make_server):
     finally:
         os.close(master_fd)
         os.close(slave_fd)
+
+
+def test_spawn_rate_doubles_while_short_of_spares(make_server):
+    """Apache's idle_spawn_rate: 1, 2, 4, 8 ... workers per second while idle < MinSpareServers
+    (HP01009 "server seems busy" from 8 on), never past MaxSpareServers idle."""
+    srv = make_server(prefork={"start_servers": 1, "min_spare_servers": 10,
+                               "max_spare_servers": 20, "max_request_workers": 32,
+                               "server_limit": 32})
+    srv.start()
+    wait_until(lambda: srv.board().count("starting", "idle") >= 10, 15,
+               what="idle workers up to MinSpareServers")
+    assert "spawning 8 children" in srv.log()
+    assert 10 <= len(srv.worker_pids()) <= 20
