@@ -257,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(argv)
     except ConfigError as e:
-        sys.stderr.write(f"{e}\n")
+        # Located: Apache's two lines.  Not located (the main file is unreadable): one line
+        # with the program name, as Apache prints it.
+        sys.stderr.write(f"{e}\n" if e.file is not None else f"{PROG}: {e}\n")
         return 1
     except HttpdError as e:
         sys.stderr.write(f"{PROG}: {e}\n")
