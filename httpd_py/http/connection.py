@@ -82,6 +82,7 @@ LINGER_BYTES = 512 * 1024
 TLS_READ = 16 * 1024                     # one TLS record's plaintext at most per SSL_read
 _SOL_SOCKET, _SO_RCVTIMEO, _SO_SNDTIMEO = socket.SOL_SOCKET, socket.SO_RCVTIMEO, socket.SO_SNDTIMEO
 _IPPROTO_TCP, _TCP_NODELAY = socket.IPPROTO_TCP, socket.TCP_NODELAY
+_WILDCARD_BINDS = frozenset(("", "0.0.0.0", "::", "*"))
 
 _MESSAGES = {
     301: "The document has moved <a href=\"{loc}\">here</a>.",
@@ -320,10 +321,13 @@ class ConnectionHandler:
 
     # --- the connection ---------------------------------------------------------------------
     def _serve(self, sock, client_addr, listener_addr, slot, client):
-        try:
-            local = sock.getsockname()
-        except OSError:
-            local = getattr(listener_addr, "addr", listener_addr)
+        if isinstance(listener_addr, tuple) and listener_addr[0] not in _WILDCARD_BINDS:
+            local = listener_addr       # bound to one address: the socket's local address (no syscall)
+        else:
+            try:
+                local = sock.getsockname()
+            except OSError:
+                local = getattr(listener_addr, "addr", listener_addr)
         if not sock.getblocking():
             sock.setblocking(True)
         site = self.sites.site_for(local[0], local[1])

@@ -200,7 +200,7 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
     in ``Resolved.fd``.  Raises PathError 404 when missing, 403 when refused.
     """
     root_real = root_real or os.path.realpath(root)
-    if os.path.basename(file_path.rstrip("/")).startswith(".ht"):
+    if file_path.rstrip("/").rpartition("/")[2].startswith(".ht"):
         raise PathError(403, ".ht* files are never served")
     if not follow_symlinks or if_owner_match:
         rel = file_path[len(root.rstrip("/")):].strip("/")
@@ -239,7 +239,7 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
         real = _fd_path(fd, file_path)
         if not _inside(real, root_real):
             raise PathError(403, "path resolves outside the served tree")
-        if os.path.basename(real).startswith(".ht"):
+        if real.rpartition("/")[2].startswith(".ht"):
             raise PathError(403, ".ht* files are never served")
         keep = open_file and not is_dir
         res = Resolved(real, st, is_dir, fd if keep else None)
