@@ -79,6 +79,8 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
             for msg in state.warnings + w.warnings:
                 log.error_log.warn("core", "HP00101", msg)
         raise
+    if state.runtime_dir is not None:
+        w.g["default_runtime_dir"] = state.runtime_dir
     warnings = state.warnings + w.warnings
     cfg = build.make_config(w, config_file=config_file, server_root=state.server_root,
                             defines=state.defines, loaded=state.loaded,

@@ -182,6 +182,9 @@ def _section(d: Directive, node: Node, w: Walk, loc: Location) -> None:
             w.cur, w.in_vhost = w.main, False
         return
     if lname in DIR_SECTIONS:
+        if lname in ("<files", "<filesmatch") and w.dir_section is not None and \
+                w.dir_section.lname in ("<location", "<locationmatch"):
+            raise ConfigError(f"{d.name}> cannot occur within <Location> section")
         words = _section_words(node)
         if lname == "<else":
             if words:

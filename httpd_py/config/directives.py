@@ -202,14 +202,6 @@ def _document_root(w, args):
     w.set("document_root", p)
 
 
-def _default_runtime_dir(w, args):
-    p = values.path(args[0], w.server_root)
-    if not os.path.isdir(p):
-        raise ConfigError("DefaultRuntimeDir must be a valid directory, absolute or relative to "
-                          "ServerRoot")
-    w.glob("default_runtime_dir", p)
-
-
 def _server_alias(w, args):
     if not w.in_vhost:
         raise ConfigError("ServerAlias only used in <VirtualHost>")
@@ -276,8 +268,8 @@ def _options(w, args):
     signed = [a[:1] in ("+", "-") for a in args]
     if any(signed) and not all(signed):
         raise ConfigError("Either all Options must start with + or -, or no Option may.")
-    # A list without +/- replaces what was inherited; +/- adjust it (Apache's rule).
-    cur = set(w.get("_options", ("followsymlinks",))) if signed[0] else set()
+    # A list without +/- replaces what was inherited (no words at all: none); +/- adjust it.
+    cur = set(w.get("_options", ("followsymlinks",))) if signed and signed[0] else set()
     for a in args:
         op = a[:1] if a[:1] in ("+", "-") else ""
         name = a[1:] if op else a
@@ -760,8 +752,7 @@ def _rows() -> list[Directive]:
         D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",
           _path("pid_file", glob=True), syntax="filename"),
         D("DefaultRuntimeDir", C, "A", TAKE1, "logs", "Directory for run-time files (lock "
-          "files)", _default_runtime_dir,
-          syntax="directory-path"),
+          "files)", read_time=True, syntax="directory-path"),
         D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
           "(ssl-stapling, ssl-stapling-refresh, ...)", _mutex,
           syntax="mechanism[:dir] [default|mutex-name] ... [OmitPID]"),
@@ -771,7 +762,7 @@ def _rows() -> list[Directive]:
           _prefork("listen_backlog", 1), syntax="backlog"),
         D("ErrorDocument", C, "A", TAKE2, "", "What to send for an HTTP error status (URL "
           "path, URL or text)", _error_document, syntax="status document"),
-        D("Options", C, "A", ITERATE, "FollowSymLinks", "Directory features (FollowSymLinks and "
+        D("Options", C, "A", RAW, "FollowSymLinks", "Directory features (FollowSymLinks and "
           "SymLinksIfOwnerMatch have effect; others are accepted)", _options,
           syntax="[+|-]option ..."),
         D("AllowOverride", C, "D", ITERATE, "None", "Accepted: httpd-py does not read "

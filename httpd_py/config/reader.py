@@ -6,7 +6,7 @@ Apache reads the configuration in two passes, and errors surface in that order:
    environment; an undefined name stays as written, with Apache's AH00111-style warning) and is
    split into a name and arguments.  Commands Apache runs *while reading* run here:
    ``Include``/``IncludeOptional`` (splice the files' trees in), ``Define``/``UnDefine``,
-   ``ServerRoot``, ``LoadModule``/``LoadFile`` and the conditional sections ``<IfDefine>``,
+   ``ServerRoot``, ``DefaultRuntimeDir``, ``LoadModule``/``LoadFile`` and the conditional sections ``<IfDefine>``,
    ``<IfModule>``, ``<IfFile>``, ``<IfDirective>``, ``<IfSection>``, ``<IfVersion>``.  A false
    conditional's body is skipped without being parsed (only section nesting is tracked, as
    ``ap_soak_end_container`` does).  Other sections become nodes with children; their open and
@@ -58,6 +58,7 @@ class ReadState:
     includes: list[tuple[int, int, str]] = field(default_factory=list)  # (depth, line, file)
     load_modules: list[tuple[str, str]] = field(default_factory=list)  # (module id, path)
     server_root_location: tuple[str, int] | None = None
+    runtime_dir: str | None = None                # DefaultRuntimeDir (Apache runs it while reading)
     # set by the caller: does this directive / section name exist for a loaded module?
     directive_known: Callable[[str], bool] = lambda name: False
 
@@ -173,8 +174,11 @@ class Reader:
             else:
                 container.append(Node(word, rest, ln.file, ln.line))
         if open_sections:
-            s = open_sections[-1]
-            raise ConfigError(f"{s.file}:{s.line}: {s.name}> was not closed.", s.file, s.line)
+            # Apache lists every unclosed section, innermost first, and reports the outermost.
+            msg = "\n".join(f"{s.file}:{s.line}: {s.name}> was not closed."
+                            for s in reversed(open_sections))
+            outer = open_sections[0]
+            raise ConfigError(msg, outer.file, outer.line)
         return top, False
 
     @staticmethod
@@ -427,6 +431,21 @@ def _load_module(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...])
     return []
 
 
+def _default_runtime_dir(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]
+                         ) -> list[Node]:
+    words = _words(node)
+    if len(words) != 1:
+        raise ConfigError("DefaultRuntimeDir takes one argument, Common directory for run-time "
+                          "files (shared memory, locks, etc.)")
+    p = os.path.normpath(words[0] if os.path.isabs(words[0])
+                         else os.path.join(r.st.server_root, words[0]))
+    if not os.path.isdir(p):
+        raise ConfigError("DefaultRuntimeDir must be a valid directory, absolute or relative to "
+                          "ServerRoot")
+    r.st.runtime_dir = p
+    return []
+
+
 def _load_file(r: Reader, node: Node, src: _Source, parents: tuple[Node, ...]) -> list[Node]:
     if not _words(node):
         raise ConfigError("LoadFile requires at least one argument, shared object file or "
@@ -440,6 +459,7 @@ _READ_TIME: dict[str, Callable] = {
     "define": _define,
     "undefine": _undefine,
     "serverroot": _server_root,
+    "defaultruntimedir": _default_runtime_dir,
     "loadmodule": _load_module,
     "loadfile": _load_file,
     "<ifdefine": _conditional(_ifdefine),
