@@ -4,10 +4,10 @@ For RSA-2048 and ECDSA P-256, with and without status_request: two client proces
 handshakes (no resumption, TLS 1.3, key exchange X25519 for every server) with one small GET
 each for SECONDS, ROUNDS rounds per cell, the servers interleaved within each round (the order
 rotates from round to round).  Server CPU is all of the server's processes from /proc.  Then
-keep-alive small-file requests/s with wrk (2 threads, 16 connections) against servers started
-for it with as many prefork workers as connections (StartServers = MinSpareServers = 16 for
-apache2 and httpd-py alike: a keep-alive connection holds a prefork worker), plus the server
-CPU per request.
+keep-alive small-file requests/s with wrk (2 threads, 16 and 4 connections) against servers
+started for it with as many prefork workers as connections (StartServers = MinSpareServers =
+connections for apache2 and httpd-py alike: a keep-alive connection holds a prefork worker),
+plus the server CPU per request.
 
     .venv/bin/python scripts/bench_handshake.py [--seconds 6] [--rounds 3]
     # A/B: also run httpd-py from another checkout (e.g. `git archive HEAD~3 | tar -x -C DIR`)
@@ -92,6 +92,39 @@ def _range(values: list[float], fmt: str) -> str:
     return f"{format(min(values), fmt)}-{format(max(values), fmt)}"
 
 
+def keepalive_table(work: Path, pki, staple: bytes, args, c: int) -> None:
+    servers = start_servers(work, pki, "ec", staple, args.servers, workers=c, tag=f"-ka{c}", alt=args.alt)
+    try:
+        for name, srv in servers.items():
+            if name != "nginx":
+                wait_processes(srv, c + 1)
+            wrk_run(srv, 1, c)               # warm-up
+        runs: dict[str, list[dict]] = {n: [] for n in servers}
+        order = list(servers)
+        for r in range(args.rounds):
+            for name in order[r % len(order):] + order[:r % len(order)]:
+                runs[name].append(wrk_run(servers[name], args.ka_seconds, c))
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    rps = {n: bl.median([x["per_s"] for x in v]) for n, v in runs.items()}
+    print(f"Keep-alive GET of a 100-byte file over TLS 1.3 (ECDSA), wrk -t2 -c{c}, "
+          f"{args.rounds} x {args.ka_seconds:g} s; prefork servers with StartServers = "
+          f"MinSpareServers = {c}, nginx 2 workers.")
+    print()
+    print("| server | requests/s (median) | range | vs apache2 | vs nginx | server CPU us/request |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, v in runs.items():
+        print(f"| {name} | {rps[name]:.0f} | {_range([x['per_s'] for x in v], '.0f')} | "
+              f"{_ratio(rps[name], rps.get('apache2'))} | {_ratio(rps[name], rps.get('nginx'))} | "
+              f"{bl.median([x['cpu_us'] for x in v]):.0f} |")
+    errs = [f"{n}: {x['errors']}" for n, v in runs.items() for x in v if x["errors"]]
+    if errs:
+        print()
+        print("wrk reported: " + "; ".join(errs))
+    print(flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=6.0)
@@ -104,7 +137,8 @@ def main() -> int:
     ap.add_argument("--kinds", nargs="+", default=["rsa", "ec"])
     ap.add_argument("--no-keepalive", action="store_true")
     ap.add_argument("--no-handshake", action="store_true")
-    ap.add_argument("--ka-connections", type=int, default=16)
+    ap.add_argument("--ka-connections", type=int, nargs="+", default=[16, 4],
+                    help="wrk connections; each count gets prefork servers with that many workers")
     ap.add_argument("--ka-seconds", type=float, default=5.0)
     args = ap.parse_args()
     if args.alt is not None and "httpd-py-alt" not in args.servers:
@@ -159,38 +193,8 @@ def main() -> int:
                             srv.stop()
                 print()
             if not args.no_keepalive:
-                c = args.ka_connections
-                servers = start_servers(work, pki, "ec", staples["ec"], args.servers, workers=c,
-                                        tag="-ka", alt=args.alt)
-                try:
-                    for name, srv in servers.items():
-                        if name != "nginx":
-                            wait_processes(srv, c + 1)
-                        wrk_run(srv, 1, c)               # warm-up
-                    runs: dict[str, list[dict]] = {n: [] for n in servers}
-                    order = list(servers)
-                    for r in range(args.rounds):
-                        for name in order[r % len(order):] + order[:r % len(order)]:
-                            runs[name].append(wrk_run(servers[name], args.ka_seconds, c))
-                finally:
-                    for srv in servers.values():
-                        srv.stop()
-                rps = {n: bl.median([x["per_s"] for x in v]) for n, v in runs.items()}
-                print(f"Keep-alive GET of a 100-byte file over TLS 1.3 (ECDSA), wrk -t2 -c{c}, "
-                      f"{args.rounds} x {args.ka_seconds:g} s; prefork servers with StartServers = "
-                      f"MinSpareServers = {c}, nginx 2 workers.")
-                print()
-                print("| server | requests/s (median) | range | vs apache2 | vs nginx | "
-                      "server CPU us/request |")
-                print("|---|---:|---:|---:|---:|---:|")
-                for name, v in runs.items():
-                    print(f"| {name} | {rps[name]:.0f} | {_range([x['per_s'] for x in v], '.0f')} | "
-                          f"{_ratio(rps[name], rps.get('apache2'))} | {_ratio(rps[name], rps.get('nginx'))} | "
-                          f"{bl.median([x['cpu_us'] for x in v]):.0f} |")
-                errs = [f"{n}: {x['errors']}" for n, v in runs.items() for x in v if x["errors"]]
-                if errs:
-                    print()
-                    print("wrk reported: " + "; ".join(errs))
+                for c in args.ka_connections:
+                    keepalive_table(work, pki, staples["ec"], args, c)
     return 0
 
 
