@@ -173,7 +173,9 @@ class Reader:
                 open_sections.append(node)
             else:
                 container.append(Node(word, rest, ln.file, ln.line))
-        if open_sections:
+        if open_sections and end is None:
+            # A true conditional's body that hits the end of the file ends silently, sections
+            # opened in it included (ap_build_cont_config): Apache accepts that.  Otherwise
             # Apache lists every unclosed section, innermost first, and reports the outermost.
             msg = "\n".join(f"{s.file}:{s.line}: {s.name}> was not closed."
                             for s in reversed(open_sections))
