@@ -161,6 +161,7 @@ class StaplingService:
         # workers may run as a user who cannot read Python's library: load now what a fetch needs
         if self.fetcher_factory is None and not fetchlib.warm_up():
             error_log.debug(MODULE, HP_READY, "stapling: responder client warm-up did not complete")
+        self.warm_memo()
         mode = "background" if self.background else "on-demand"
         error_log.info(MODULE, HP_READY, f"OCSP stapling ready: {len(self.table)} certificate(s), "
                        f"cache {self.cfg.stapling_cache.raw or self.cfg.stapling_cache.provider}, "
@@ -175,7 +176,25 @@ class StaplingService:
                 m.child_init()
         self._fetcher = None
         self._fetcher_pid = 0
-        self._memo.clear()
+        # the memo is kept: it was filled in the master (warm_memo) and its verdicts hold for the
+        # exact DER they were computed on, so a fresh worker's first handshakes parse nothing
+
+    def warm_memo(self, now: float | None = None) -> int:
+        """Master, before fork: inspect every cached response once, so that workers inherit the
+        verdicts and their first handshakes cost what later ones do.  Returns how many."""
+        now = self.clock() if now is None else now
+        warmed = 0
+        for info in self.table.all():
+            try:
+                e = self.lookup(info, now)
+                if e is not None and not e.negative:
+                    vhosts = self.table.vhosts_of(info.key)
+                    skew = vhosts[0].ssl.stapling.response_time_skew if vhosts else 300
+                    self._inspected(info, e.der, now, skew)
+                    warmed += 1
+            except Exception as exc:  # a warm-up must never stop start-up
+                error_log.debug(MODULE, HP_READY, f"stapling: memo warm-up for {info.label}: {exc}")
+        return warmed
 
     def callback_for(self, vhost: VHost):
         from httpd_py.stapling.callback import ocsp_callback_for
