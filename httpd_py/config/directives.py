@@ -317,6 +317,8 @@ def _require(w, args):
 
 
 def _directory_index(w, args):
+    if not args:        # Apache accepts the bare directive and changes nothing
+        return
     w.set("directory_index", tuple(args) if args[0].lower() != "disabled" else ())
 
 
@@ -809,7 +811,7 @@ def _rows() -> list[Directive]:
         D("<RequireAll", AUTHZ, "D", RAW, "", "Container: every rule inside must pass"),
         D("<RequireAny", AUTHZ, "D", RAW, "", "Container: one rule inside must pass"),
         D("<RequireNone", AUTHZ, "D", RAW, "", "Container: no rule inside may pass"),
-        D("DirectoryIndex", DIR, "A", ITERATE, "index.html", "Files to try for a directory "
+        D("DirectoryIndex", DIR, "A", RAW, "index.html", "Files to try for a directory "
           "request (disabled: none)", _directory_index, syntax="disabled|local-url ..."),
         D("TypesConfig", MIME, "SV", TAKE1, "/etc/mime.types", "The mime.types file",
           _types_config, syntax="file-path"),
@@ -927,12 +929,12 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "certificates", _validate_flag, used=U),
         D("SSLOpenSSLConfCmd", SSL, "SV", TAKE2, "", "An OpenSSL SSL_CONF command for this "
           "server", _ssl_conf_cmd, syntax="command value"),
-        D("SSLOptions", SSL, "A", ITERATE, "", "Per-request SSL options (accepted)",
+        D("SSLOptions", SSL, "A", RAW, "", "Per-request SSL options (accepted)",
           _ssl_options, used=U, syntax="[+-]option ..."),
         D("SSLPassPhraseDialog", SSL, "S", TAKE1, "builtin", "How encrypted keys get their "
           "pass phrase (httpd-py needs unencrypted keys)", _ssl_pass_phrase, used=U,
           syntax="builtin|exec:path|\"|path\""),
-        D("SSLProtocol", SSL, "SV", ITERATE, "TLSv1.2 TLSv1.3", "TLS versions to accept",
+        D("SSLProtocol", SSL, "SV", RAW, "TLSv1.2 TLSv1.3", "TLS versions to accept",
           _ssl_protocol, syntax="[+-]protocol ..."),
         D("SSLProxyCACertificateFile", SSL, "SV", TAKE1, "", "CAs for proxied backends "
           "(accepted; no proxy)", _validate_file(), used=U, syntax="file-path"),
@@ -961,7 +963,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLProxyMachineCertificatePath", SSL, "SV", TAKE1, "", "Client certificate directory "
           "towards backends (accepted)", _validate_file("dir"), used=U,
           syntax="directory-path"),
-        D("SSLProxyProtocol", SSL, "SV", ITERATE, "all -SSLv3", "TLS versions towards backends "
+        D("SSLProxyProtocol", SSL, "SV", RAW, "all -SSLv3", "TLS versions towards backends "
           "(accepted)", _ssl_proxy_protocol, used=U, syntax="[+-]protocol ..."),
         D("SSLProxyVerify", SSL, "SV", TAKE1, "none", "Backend certificate verification "
           "(accepted)", _ssl_verify_client, used=U, syntax="level"),
