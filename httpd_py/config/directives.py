@@ -975,7 +975,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted)", _validate_int, used=U, syntax="bytes"),
         D("SSLRequire", SSL, "D", ITERATE, "", "Legacy access expression (accepted)", _nothing,
           used=U, syntax="expression"),
-        D("SSLRequireSSL", SSL, "D", NOARGS, "", "Refuse plain HTTP (accepted)", _nothing,
+        D("SSLRequireSSL", SSL, "D", RAW, "", "Refuse plain HTTP (accepted)", _nothing,
           used=U),
         D("SSLSessionCache", SSL, "S", TAKE1, "none", "Session cache (accepted; httpd-py uses "
           "session tickets)", _ssl_session_cache,
