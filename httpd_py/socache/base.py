@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
+from httpd_py.log import error_log
+
 # Error-log module name and message ids (range HP05xxx: socache and mutex).  Never reuse an id.
 MODULE = "socache"
 HP_SHMCB_OVERSIZED = "HP05001"      # shmcb: entry larger than a subcache, refused
@@ -97,3 +99,19 @@ class NoneProvider:
 
     def destroy(self) -> None:
         pass
+
+
+def new_counters(*extra: str) -> dict[str, int]:
+    """The counters every provider reports in ``status()``, plus ``extra`` ones."""
+    return dict.fromkeys(("stores", "hits", "misses", "errors", "removes", "oversized") + extra, 0)
+
+
+def refuse_oversized(provider, msg_id: str, key: bytes, value: bytes) -> bool:
+    """True, counted and logged under ``msg_id``, when key + value is over max_entry_size."""
+    if len(key) + len(value) <= provider.max_entry_size:
+        return False
+    provider.counters["oversized"] += 1
+    error_log.error(MODULE, msg_id,
+                    f"{provider.name}: entry of {len(key) + len(value)} bytes is over "
+                    f"{provider.max_entry_size}; not stored")
+    return True

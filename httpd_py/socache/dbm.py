@@ -23,7 +23,8 @@ from typing import Iterator
 
 from httpd_py.errors import SocacheError
 from httpd_py.log import error_log
-from httpd_py.socache.base import HP_DBM_ERROR, HP_DBM_REBUILT, MODULE
+from httpd_py.socache.base import (HP_DBM_ERROR, HP_DBM_REBUILT, MODULE, new_counters,
+                                   refuse_oversized)
 
 MAX_ENTRY_SIZE = 1 << 20
 PURGE_EVERY = 256
@@ -44,8 +45,7 @@ class DbmCache:
         self._db: sqlite3.Connection | None = None
         self._pid = 0
         self._stores = 0
-        self.counters = {"stores": 0, "hits": 0, "misses": 0, "errors": 0, "removes": 0,
-                         "oversized": 0, "purged": 0}
+        self.counters = new_counters("purged")
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -110,11 +110,7 @@ class DbmCache:
 
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if len(key) + len(value) > self.max_entry_size:
-            self.counters["oversized"] += 1
-            error_log.error(MODULE, HP_DBM_ERROR,
-                            f"dbm: entry of {len(key) + len(value)} bytes is over "
-                            f"{self.max_entry_size}; not stored")
+        if refuse_oversized(self, HP_DBM_ERROR, key, value):
             return False
         if expires_at <= now or not key:
             return False

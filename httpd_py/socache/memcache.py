@@ -22,64 +22,48 @@ answered as a miss; the server is then skipped for ``retry_interval`` seconds.
 from __future__ import annotations
 
 import math
-import struct
 import time
-import zlib
 from typing import Iterator
 
 from pymemcache.client.base import Client
 
 from httpd_py.log import error_log
-from httpd_py.socache.base import HP_MEMCACHE_ERROR, HP_MEMCACHE_OVERSIZED, MODULE
+from httpd_py.socache.base import (HP_MEMCACHE_ERROR, HP_MEMCACHE_OVERSIZED, MODULE,
+                                   refuse_oversized)
+from httpd_py.socache.network import EXP, NetworkCache, unwrap
 
 DEFAULT_PORT = 11211
 MAX_KEY = 250
 MAX_ENTRY_SIZE = (1 << 20) - 2048   # memcached's default item size limit (-I 1m) less overhead
 _THIRTY_DAYS = 30 * 24 * 3600
-_EXP = struct.Struct("<d")
 COMPACT_EVERY = 1000
 
 
-class MemcacheCache:
+class MemcacheCache(NetworkCache):
     name = "memcache"
-    mp_safe = True
     max_entry_size = MAX_ENTRY_SIZE
+    error_id = HP_MEMCACHE_ERROR
 
     def __init__(self, servers, timeout: float = 5.0, conn_ttl: float = 15.0,
                  retry_interval: float = 1.0):
-        self.servers = tuple((h, int(p) if p else DEFAULT_PORT) for h, p in servers)
-        self.timeout = timeout
-        self.conn_ttl = conn_ttl
-        self.retry_interval = retry_interval
-        self.namespace = ""
-        self._prefix = b""
-        self._clients: list[Client | None] = [None] * len(self.servers)
-        self._last_used = [0.0] * len(self.servers)
-        self._down_until = [0.0] * len(self.servers)
+        super().__init__(servers, DEFAULT_PORT, timeout, conn_ttl, retry_interval)
         self._stores_since_compact = 0
-        self.counters = {"stores": 0, "hits": 0, "misses": 0, "errors": 0, "removes": 0,
-                         "oversized": 0}
 
-    # ---- lifecycle -------------------------------------------------------------------------
+    @property
+    def conn_ttl(self) -> float:
+        """MemcacheConnTTL: a connection idle for longer is closed."""
+        return self.idle_ttl
 
     def init(self, namespace: str) -> None:
         self.namespace = namespace
         self._prefix = namespace.encode("ascii", "replace").replace(b" ", b"_") + b":"
 
-    def child_init(self) -> None:
-        self._clients = [None] * len(self.servers)
-        self._down_until = [0.0] * len(self.servers)
+    def _connect(self, i: int) -> Client:
+        return Client(self.servers[i], connect_timeout=self.timeout, timeout=self.timeout,
+                      no_delay=True, default_noreply=False)
 
-    def destroy(self) -> None:
-        for c in self._clients:
-            if c is not None:
-                try:
-                    c.close()
-                except Exception:  # noqa: BLE001
-                    pass
-        self._clients = [None] * len(self.servers)
-
-    # ---- helpers ---------------------------------------------------------------------------
+    def _disconnect(self, c: Client) -> None:
+        c.close()
 
     def _mkey(self, key: bytes) -> bytes | None:
         k = self._prefix + key.hex().encode()
@@ -89,45 +73,11 @@ class MemcacheCache:
             return None
         return k
 
-    def _server_for(self, mkey: bytes) -> int:
-        return zlib.crc32(mkey) % len(self.servers) if len(self.servers) > 1 else 0
-
-    def _client(self, i: int) -> Client | None:
-        mono = time.monotonic()
-        if mono < self._down_until[i]:
-            return None
-        c = self._clients[i]
-        if c is not None and mono - self._last_used[i] > self.conn_ttl:
-            c.close()                                # MemcacheConnTTL
-        if c is None:
-            c = Client(self.servers[i], connect_timeout=self.timeout, timeout=self.timeout,
-                       no_delay=True, default_noreply=False)
-            self._clients[i] = c
-        self._last_used[i] = mono
-        return c
-
-    def _failed(self, i: int, what: str, e: Exception) -> None:
-        self.counters["errors"] += 1
-        host, port = self.servers[i]
-        error_log.error(MODULE, HP_MEMCACHE_ERROR,
-                        f"memcache {host}:{port}: {what} failed: {type(e).__name__}: {e}")
-        c = self._clients[i]
-        if c is not None:
-            try:
-                c.close()
-            except Exception:  # noqa: BLE001
-                pass
-        self._down_until[i] = time.monotonic() + self.retry_interval
-
     # ---- the provider API ------------------------------------------------------------------
 
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if len(key) + len(value) > self.max_entry_size:
-            self.counters["oversized"] += 1
-            error_log.error(MODULE, HP_MEMCACHE_OVERSIZED,
-                            f"memcache: entry of {len(key) + len(value)} bytes is over "
-                            f"{self.max_entry_size}; not stored")
+        if refuse_oversized(self, HP_MEMCACHE_OVERSIZED, key, value):
             return False
         ttl = math.ceil(expires_at - now)
         if expires_at <= now:
@@ -142,7 +92,7 @@ class MemcacheCache:
         if c is None:
             return False
         try:
-            ok = bool(c.set(mkey, _EXP.pack(expires_at) + value, expire=ttl, noreply=False))
+            ok = bool(c.set(mkey, EXP.pack(expires_at) + value, expire=ttl, noreply=False))
             if ok:
                 self._index_add(c, mkey)
         except Exception as e:  # noqa: BLE001 - any client failure is a miss, never a crash
@@ -175,11 +125,7 @@ class MemcacheCache:
                 v = c.get(mkey)
             except Exception as e:  # noqa: BLE001
                 self._failed(i, "retrieve", e)
-        if v is not None:
-            if len(v) < 8 or _EXP.unpack_from(v)[0] <= (time.time() if now is None else now):
-                v = None
-            else:
-                v = v[8:]
+        v = unwrap(v, now)
         self.counters["hits" if v is not None else "misses"] += 1
         return v
 
@@ -219,7 +165,7 @@ class MemcacheCache:
                         v = got.get(mkey)
                         if v is None or len(v) < 8:
                             continue
-                        exp = _EXP.unpack_from(v)[0]
+                        exp = EXP.unpack_from(v)[0]
                         if exp > real_now:                 # the index keeps what memcached keeps
                             live.append(mkey[len(self._prefix):])
                         if exp <= now:
@@ -234,8 +180,3 @@ class MemcacheCache:
             except Exception as e:  # noqa: BLE001
                 self._failed(i, "iterate", e)
         return iter(out)
-
-    def status(self) -> dict:
-        return {"provider": "memcache", "namespace": self.namespace,
-                "servers": [f"{h}:{p}" for h, p in self.servers], "timeout": self.timeout,
-                "max_entry_size": self.max_entry_size, **self.counters}
