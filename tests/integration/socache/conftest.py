@@ -1,16 +1,15 @@
 """Fixtures for the socache integration tests: real servers, every provider, error-log capture."""
 from __future__ import annotations
 
-import os
 import tempfile
 import uuid
 
 import pytest
 
-from httpd_py import log
 from httpd_py.config.model import MutexSpec, SocacheSpec
 from httpd_py.socache import create
 from httpd_py.socache.mutex import GlobalMutex
+from tests.support.errlog import errlog  # noqa: F401 - the fixture, for every test here
 from tests.support.servers import memcached_server, redis_server
 
 PROVIDERS = ("shmcb-anon", "shmcb-file", "dbm", "redis", "memcache")
@@ -26,34 +25,6 @@ def redis_addr():
 def memcached_addr():
     with memcached_server() as addr:
         yield addr
-
-
-class ErrLog:
-    """The process-wide error log pointed at a temp file (children inherit the descriptor)."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def text(self) -> str:
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def ids(self) -> list[str]:
-        return [w.rstrip(":") for w in self.text().split()
-                if w.startswith("HP") and w.endswith(":")]
-
-
-@pytest.fixture
-def errlog(tmp_path):
-    path = str(tmp_path / "error.log")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    old = (log.error_log.fd, log.error_log.level, dict(log.error_log.module_levels))
-    log.error_log.fd, log.error_log.level = fd, log.LEVEL_RANK["debug"]
-    try:
-        yield ErrLog(path)
-    finally:
-        log.error_log.fd, log.error_log.level, log.error_log.module_levels = old
-        os.close(fd)
 
 
 class Guarded:
