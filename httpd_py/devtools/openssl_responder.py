@@ -22,27 +22,20 @@ Command line: ``python -m httpd_py.devtools.openssl_responder --pki DIR --port P
 from __future__ import annotations
 
 import argparse
-import base64
-import http.server
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-import time
-import urllib.parse
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
+from httpd_py.devtools.responder import (ThreadedServer, request_handler, send, serve_in_thread,
+                                        serve_until_interrupted)
+
 MODES = ("normal", "hang", "tryLater", "http-500", "drip")
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
 
 
 class OpenSSLResponder:
@@ -66,7 +59,7 @@ class OpenSSLResponder:
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server: _Server | None = None
+        self._server: ThreadedServer | None = None
         self._tmp = tempfile.mkdtemp(prefix="ossl-ocsp-")
 
     @property
@@ -108,33 +101,12 @@ class OpenSSLResponder:
                     pass
 
     def start(self) -> "OpenSSLResponder":
-        front = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                front._handle(self, self.rfile.read(min(n, 65536)))
-
-            def do_GET(self):
-                b64 = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1])
-                try:
-                    body = base64.b64decode(b64)
-                except ValueError:
-                    body = b""
-                front._handle(self, body)
-
-        self._server = _Server(("127.0.0.1", self.port), Handler)
+        self._server = ThreadedServer(("127.0.0.1", self.port), request_handler(self, "HTTP/1.0"))
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="openssl-ocsp-front", daemon=True).start()
+        serve_in_thread(self._server, "openssl-ocsp-front")
         return self
 
-    def _handle(self, h, body: bytes) -> None:
+    def _handle(self, h, method: str, body: bytes) -> None:
         serial = None
         try:
             serial = ocsp.load_der_ocsp_request(body).serial_number
@@ -171,14 +143,7 @@ class OpenSSLResponder:
                 pass
             h.close_connection = True
             return
-        try:
-            h.send_response(code)
-            h.send_header("Content-Type", "application/ocsp-response")
-            h.send_header("Content-Length", str(len(out)))
-            h.end_headers()
-            h.wfile.write(out)
-        except OSError:
-            pass
+        send(h, code, out, "application/ocsp-response")
 
     def stop(self) -> None:
         self._release.set()
@@ -208,13 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     r = OpenSSLResponder(args.pki, port=args.port, delegated=not args.issuer_signs).start()
     print(f"openssl ocsp responder on {r.url}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        r.close()
+    serve_until_interrupted(r.close)
     return 0
 
 

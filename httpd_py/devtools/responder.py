@@ -248,10 +248,69 @@ def forge(der: bytes, *, key=None, scheme: str | None = None, hash_name: str = "
 # The HTTP responder
 # ---------------------------------------------------------------------------------------------
 
-class _Server(http.server.ThreadingHTTPServer):
+class ThreadedServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+
+# The HTTP front this responder shares with openssl_responder's.
+
+def request_handler(front, protocol_version: str) -> type[http.server.BaseHTTPRequestHandler]:
+    """A quiet handler class that gives ``front._handle(handler, method, body)`` each POST body
+    (up to 64 KB) and each RFC 5019 GET's request, base64 in the last path segment."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):  # quiet
+            pass
+
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(n, 65536))
+            front._handle(self, "POST", body)
+
+        def do_GET(self):
+            path = urllib.parse.urlsplit(self.path).path
+            b64 = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+            try:
+                body = base64.b64decode(b64, validate=False)
+            except Exception:
+                body = b""
+            front._handle(self, "GET", body)
+
+    Handler.protocol_version = protocol_version
+    return Handler
+
+
+def serve_in_thread(server: http.server.HTTPServer, name: str) -> threading.Thread:
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name=name, daemon=True)
+    t.start()
+    return t
+
+
+def send(h: http.server.BaseHTTPRequestHandler, code: int, body: bytes, ctype: str) -> None:
+    """One whole answer; a client that went away is not an error."""
+    try:
+        h.send_response(code)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+    except OSError:
+        pass
+
+
+def serve_until_interrupted(stop) -> None:
+    """The command lines' main loop: run until Ctrl-C (SIGINT), then ``stop()``."""
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
 
 
 class Responder:
@@ -284,7 +343,7 @@ class Responder:
         self.seen_headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server: _Server | None = None
+        self._server: ThreadedServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -295,38 +354,14 @@ class Responder:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "Responder":
-        responder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):  # quiet
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(min(n, 65536))
-                responder._handle(self, "POST", body)
-
-            def do_GET(self):
-                path = urllib.parse.urlsplit(self.path).path
-                b64 = urllib.parse.unquote(path.rsplit("/", 1)[-1])
-                try:
-                    body = base64.b64decode(b64, validate=False)
-                except Exception:
-                    body = b""
-                responder._handle(self, "GET", body)
-
-        self._server = _Server((self._host, self._port), Handler)
+        self._server = ThreadedServer((self._host, self._port), request_handler(self, "HTTP/1.1"))
         if self.tls is not None:
             import ssl
             sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             sctx.load_cert_chain(*self.tls)
             self._server.socket = sctx.wrap_socket(self._server.socket, server_side=True)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="ocsp-responder", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._server, "ocsp-responder")
         return self
 
     def stop(self) -> None:
@@ -432,9 +467,9 @@ class Responder:
         if mode == "close":
             return self._close(h)
         if mode == "http-500":
-            return self._send(h, 500, b"oops", "text/plain")
+            return send(h, 500, b"oops", "text/plain")
         if mode == "html":
-            return self._send(h, 200, b"<html><body>Service temporarily unavailable</body></html>", "text/html")
+            return send(h, 200, b"<html><body>Service temporarily unavailable</body></html>", "text/html")
         if mode == "redirect":
             h.send_response(302)
             h.send_header("Location", self.url + "redirected")
@@ -442,30 +477,19 @@ class Responder:
             h.end_headers()
             return
         if mode == "huge":
-            return self._send(h, 200, b"\x30" * (10 * 1024 * 1024), "application/ocsp-response")
+            return send(h, 200, b"\x30" * (10 * 1024 * 1024), "application/ocsp-response")
         if mode == "garbage":
-            return self._send(h, 200, os.urandom(700), "application/ocsp-response")
+            return send(h, 200, os.urandom(700), "application/ocsp-response")
         if mode == "empty":
-            return self._send(h, 200, b"", "application/ocsp-response")
+            return send(h, 200, b"", "application/ocsp-response")
         if ref is None:
-            return self._send(h, 200, unsuccessful("malformedRequest"), "application/ocsp-response")
+            return send(h, 200, unsuccessful("malformedRequest"), "application/ocsp-response")
         der = self.answer(ref, "normal" if mode in ("drip", "truncated") else mode)
         if mode == "truncated":
             der = der[: len(der) // 2]
         if mode == "drip":
             return self._drip(h, der)
-        self._send(h, 200, der, "application/ocsp-response")
-
-    def _send(self, h, code: int, body: bytes, ctype: str) -> None:
-        try:
-            h.send_response(code)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-            h.wfile.flush()
-        except OSError:
-            pass
+        send(h, 200, der, "application/ocsp-response")
 
     def _drip(self, h, body: bytes) -> None:
         try:
@@ -529,13 +553,7 @@ def main(argv: list[str] | None = None) -> int:
                   default_status="unknown" if statuses else "good", port=args.port, mode=args.mode)
     r.start()
     print(f"OCSP responder listening on {r.url} (mode {args.mode})", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        r.stop()
+    serve_until_interrupted(r.stop)
     return 0
 
 
