@@ -1,18 +1,16 @@
 """Where each implemented directive may appear, checked against Apache itself: every row with a
 valid sample value, in the main server, in a <VirtualHost> and in a <Directory>, through
 ``apache2 -t`` and ``load()``: the same verdict in all three places."""
-import os
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from httpd_py.config import directives, load
 from httpd_py.devtools import pki
 from httpd_py.errors import ConfigError
+from tests.support.apache import SYNTAX_ERROR_AT, minimal_conf, run_apache_each
 from tests.support.tools import require_tool
 
-MODS = "/usr/lib/apache2/modules"
+MODULES = ("mpm_prefork", "ssl", "socache_shmcb", "socache_redis", "socache_memcache",
+           "authz_core", "mime", "dir", "alias")
 CERT, KEY = "pki/a.test-rsa.pem", "pki/a.test-rsa.key"
 
 # One valid value per directive httpd-py implements (None: not sampled here).
@@ -66,22 +64,20 @@ SAMPLES = {
 }
 WRAP = {"main": "{d}\n", "vhost": "<VirtualHost *:18080>\n{d}\n</VirtualHost>\n",
         "directory": "<Directory />\n{d}\n</Directory>\n"}
-BASE = """ServerRoot {root}
-LoadModule mpm_prefork_module {m}/mod_mpm_prefork.so
-LoadModule ssl_module {m}/mod_ssl.so
-LoadModule socache_shmcb_module {m}/mod_socache_shmcb.so
-LoadModule socache_redis_module {m}/mod_socache_redis.so
-LoadModule socache_memcache_module {m}/mod_socache_memcache.so
-LoadModule authz_core_module {m}/mod_authz_core.so
-LoadModule mime_module {m}/mod_mime.so
-LoadModule dir_module {m}/mod_dir.so
-LoadModule alias_module {m}/mod_alias.so
-ServerName localhost
-ErrorLog {root}/logs/error.log
-PidFile {root}/logs/pid
-Mutex file:{root}/logs default
-Listen 127.0.0.1:18080
-"""
+
+
+def config_root(tmp_path) -> str:
+    """TMP_PATH made a ServerRoot (logs/, a test PKI in pki/); returns its minimal config."""
+    require_tool("apache2")
+    (tmp_path / "logs").mkdir()
+    pki.make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
+    return minimal_conf(tmp_path, MODULES)
+
+
+def apache_verdicts(tmp_path, paths) -> list[tuple[bool, list[str]]]:
+    """apache2 -t on each file: (Syntax OK?, its last output line)."""
+    return [(p.returncode == 0, (p.stdout + p.stderr).strip().splitlines()[-1:])
+            for p in run_apache_each(tmp_path, paths, "-t")]
 
 
 def test_every_implemented_apache_directive_is_sampled():
@@ -93,25 +89,14 @@ def test_every_implemented_apache_directive_is_sampled():
 
 
 def test_contexts_match_apache(tmp_path):
-    apache = require_tool("apache2")
-    (tmp_path / "logs").mkdir()
-    pki.make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
-    base = BASE.format(root=tmp_path, m=MODS)
+    base = config_root(tmp_path)
     jobs = []
     for name, value in SAMPLES.items():
         for ctx, wrap in WRAP.items():
             path = tmp_path / f"{name}-{ctx}.conf"
             path.write_text(base + wrap.format(d=f"{name} {value}".rstrip()))
             jobs.append((name, ctx, path))
-
-    def apache_ok(job):
-        p = subprocess.run([apache, "-d", str(tmp_path), "-f", str(job[2]), "-t"],
-                           capture_output=True, text=True, timeout=30,
-                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C"})
-        return p.returncode == 0, (p.stdout + p.stderr).strip().splitlines()[-1:]
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        theirs = list(pool.map(apache_ok, jobs))
+    theirs = apache_verdicts(tmp_path, [path for _, _, path in jobs])
     mismatches = []
     for (name, ctx, path), (a_ok, a_msg) in zip(jobs, theirs):
         try:
@@ -136,25 +121,14 @@ ODD_VALUES = ["abc", "-1", "0", "", "on off", "99999999999", "/nonexistent/x", "
 def test_odd_values_never_accepted_where_apache_refuses(tmp_path):
     """Every sampled directive with odd values: httpd-py may be stricter than Apache (its atoi
     turns "abc" into 0), never more lenient."""
-    apache = require_tool("apache2")
-    (tmp_path / "logs").mkdir()
-    pki.make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
-    base = BASE.format(root=tmp_path, m=MODS)
+    base = config_root(tmp_path)
     jobs = []
     for name in SAMPLES:
         for i, value in enumerate(ODD_VALUES):
             path = tmp_path / f"{name}-{i}.conf"
             path.write_text(base + f"{name} {value}\n")
             jobs.append((name, value, path))
-
-    def apache_ok(job):
-        p = subprocess.run([apache, "-d", str(tmp_path), "-f", str(job[2]), "-t"],
-                           capture_output=True, text=True, timeout=30,
-                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C"})
-        return p.returncode == 0, (p.stdout + p.stderr).strip().splitlines()[-1:]
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        theirs = list(pool.map(apache_ok, jobs))
+    theirs = apache_verdicts(tmp_path, [path for _, _, path in jobs])
     lenient = []
     for (name, value, path), (a_ok, a_msg) in zip(jobs, theirs):
         try:
@@ -204,27 +178,15 @@ def test_random_configs_judged_like_apache(tmp_path):
     unclosed): the same verdict and location as apache2 -t, except where httpd-py's stricter
     value checks speak first."""
     import random
-    import re
-    apache = require_tool("apache2")
-    (tmp_path / "logs").mkdir()
-    pki.make_pki(tmp_path / "pki", ("a.test",), kinds=("rsa",))
-    base = BASE.format(root=tmp_path, m=MODS)
+    base = config_root(tmp_path)
     rng = random.Random(2026)
     paths = []
     for i in range(120):
         path = tmp_path / f"r{i}.conf"
         path.write_text(base + _random_config(rng))
         paths.append(path)
-
-    def apache_run(path):
-        p = subprocess.run([apache, "-d", str(tmp_path), "-f", str(path), "-t"],
-                           capture_output=True, text=True, timeout=30,
-                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C"})
-        return p.returncode, p.stdout + p.stderr
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        theirs = list(pool.map(apache_run, paths))
-    loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
+    theirs = [(p.returncode, p.stdout + p.stderr)
+              for p in run_apache_each(tmp_path, paths, "-t")]
     problems = []
     for path, (a_rc, a_out) in zip(paths, theirs):
         try:
@@ -232,7 +194,7 @@ def test_random_configs_judged_like_apache(tmp_path):
             o_err = None
         except ConfigError as e:
             o_err = e
-        a_loc = loc.findall(a_out)[-1:]
+        a_loc = SYNTAX_ERROR_AT.findall(a_out)[-1:]
         if o_err is None:
             if a_rc != 0:
                 problems.append(f"{path.name}: Apache refuses ({a_out.strip()[-120:]}), we accept")

@@ -10,44 +10,27 @@ a line (it exits at once, e.g. AH00543 for an unknown User), the verdict must ag
 must name the case file.  A case is read through ``Include`` from a common base that loads the
 modules Apache needs, so errors are located in the case file itself.
 """
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from httpd_py import cli
 from httpd_py.devtools import pki
+from tests.support.apache import SYNTAX_ERROR_AT, minimal_conf, run_apache
 from tests.support.tools import free_port, require_tool
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = sorted(p.name for p in CORPUS.glob("*.conf"))
-MODULES = "/usr/lib/apache2/modules"
+# The modules the cases use; a case is read through Include after the base.
+MODULES = ("mpm_prefork", "ssl", "socache_shmcb", "authz_core", "mime", "dir", "alias")
 
-BASE = """ServerRoot {root}
-Define PORT {port}
-Define ROOT {root}
-LoadModule mpm_prefork_module {mods}/mod_mpm_prefork.so
-LoadModule ssl_module {mods}/mod_ssl.so
-LoadModule socache_shmcb_module {mods}/mod_socache_shmcb.so
-LoadModule authz_core_module {mods}/mod_authz_core.so
-LoadModule mime_module {mods}/mod_mime.so
-LoadModule dir_module {mods}/mod_dir.so
-LoadModule alias_module {mods}/mod_alias.so
-ServerName localhost
-ErrorLog {root}/logs/error.log
-PidFile {root}/logs/httpd.pid
-DefaultRuntimeDir {root}/logs
-Mutex file:{root}/logs default
-Listen 127.0.0.1:${{PORT}}
-Include {case}
-"""
 
-# Apache: "AH00526: Syntax error on line N of FILE:" (walk) or "apache2: Syntax error on line N
-# of FILE: ..." (read), nested for includes: the innermost location is the error's.
-_LOC = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
+def base_conf(root: Path, port: int, case: Path) -> str:
+    return minimal_conf(root, MODULES, defines=(f"PORT {port}", f"ROOT {root}"),
+                        pid_file="logs/httpd.pid", listen="127.0.0.1:${PORT}",
+                        extra=f"DefaultRuntimeDir {root}/logs\nInclude {case}\n")
 
 
 def expectation(name: str) -> str:
@@ -58,7 +41,7 @@ def expectation(name: str) -> str:
 
 
 def location(text: str):
-    found = _LOC.findall(text)
+    found = SYNTAX_ERROR_AT.findall(text)
     return (found[-1][1], int(found[-1][0])) if found else None
 
 
@@ -70,19 +53,12 @@ def test_corpus_size_and_balance():
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    apache = require_tool("apache2")
+    require_tool("apache2")
     root = tmp_path_factory.mktemp("corpus-root")
     (root / "logs").mkdir()
     shutil.copytree(CORPUS / "inc", root / "inc")
     pki.make_pki(root / "pki", ("a.test",), kinds=("rsa",))
-    return apache, root, free_port()
-
-
-def run_apache(apache: str, root: Path, main: Path):
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"}
-    p = subprocess.run([apache, "-d", str(root), "-f", str(main), "-t"], env=env,
-                       capture_output=True, text=True, timeout=30)
-    return p.returncode, p.stdout + p.stderr
+    return root, free_port()
 
 
 def run_ours(root: Path, main: Path, capfd):
@@ -93,12 +69,13 @@ def run_ours(root: Path, main: Path, capfd):
 
 @pytest.mark.parametrize("name", CASES)
 def test_case(name, root, capfd):
-    apache, rootdir, port = root
+    rootdir, port = root
     case = rootdir / name
     shutil.copyfile(CORPUS / name, case)
     main = rootdir / f"main-{name}"
-    main.write_text(BASE.format(root=rootdir, port=port, mods=MODULES, case=case))
-    a_rc, a_out = run_apache(apache, rootdir, main)
+    main.write_text(base_conf(rootdir, port, case))
+    a = run_apache(rootdir, main, "-t")
+    a_rc, a_out = a.returncode, a.stdout + a.stderr
     o_rc, o_out = run_ours(rootdir, main, capfd)
     assert "Traceback" not in o_out
     kind = expectation(name)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from httpd_py.devtools import pki
+from tests.support.apache import SYNTAX_ERROR_AT, run_apache, vhost_lines
 from tests.support.tools import require_tool
 
 SNAKEOIL_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
@@ -19,7 +20,7 @@ SNAKEOIL_KEY = "/etc/ssl/private/ssl-cert-snakeoil.key"
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    apache = require_tool("apache2")
+    require_tool("apache2")
     if not os.path.isdir("/etc/apache2"):
         require_tool("/etc/apache2 (Debian's apache2 package)")
     base = tmp_path_factory.mktemp("debian")
@@ -46,18 +47,11 @@ def tree(tmp_path_factory):
     out = subprocess.run(["sh", "-c", script], capture_output=True, check=True,
                          env={"PATH": os.environ["PATH"]}).stdout
     env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-    return apache, conf, env
+    return conf, env
 
 
 def run(cmd, env):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
-
-
-def vhost_lines(text: str) -> list[str]:
-    lines = text.splitlines()
-    start = lines.index("VirtualHost configuration:")
-    end = next(i for i, l in enumerate(lines) if l.startswith("ServerRoot:"))
-    return lines[start:end]
 
 
 def ours(conf: Path, *args: str):
@@ -65,16 +59,50 @@ def ours(conf: Path, *args: str):
             *args]
 
 
+def theirs(conf: Path, *args: str, env):
+    return run_apache(conf, conf / "apache2.conf", *args, env=env, timeout=60)
+
+
+def included_files(conf: Path, env) -> list[str]:
+    """The files the tree reads, as httpd-py's -D DUMP_INCLUDES lists them."""
+    listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
+    return [l.split(") ", 1)[1] for l in listing.splitlines() if l.startswith("  ")]
+
+
+def fresh_copy(conf: Path, work: Path) -> Path:
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(conf, work, symlinks=True)
+    return work
+
+
+def rewrite(target: Path, lines: list[str]) -> None:
+    target.unlink()                       # a symlink into mods-available: replace, not follow
+    target.write_text("\n".join(lines) + "\n")
+
+
+def judged_alike(work: Path, env, where) -> int:
+    """apache2 -t and httpd-py -t on the copy at WORK: the same verdict, and the same file and
+    line for an error.  Returns Apache's exit code."""
+    e = dict(env, APACHE_CONFDIR=str(work))
+    a = theirs(work, "-t", env=e)
+    o = run(ours(work, "-t"), e)
+    assert (a.returncode == 0) == (o.returncode == 0), (where, a.stderr, o.stderr)
+    assert SYNTAX_ERROR_AT.findall(a.stdout + a.stderr)[-1:] == \
+        SYNTAX_ERROR_AT.findall(o.stderr)[-1:], (where, a.stderr, o.stderr)
+    return a.returncode
+
+
 def test_syntax_ok(tree):
-    apache, conf, env = tree
+    conf, env = tree
     p = run(ours(conf, "-t"), env)
     assert p.returncode == 0 and "Syntax OK" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
 
 
 def test_vhost_lines_match_apache(tree):
-    apache, conf, env = tree
-    a = run([apache, "-d", str(conf), "-f", str(conf / "apache2.conf"), "-S"], env)
+    conf, env = tree
+    a = theirs(conf, "-S", env=env)
     assert a.returncode == 0, a.stderr
     o = run(ours(conf, "-S"), env)
     assert o.returncode == 0, o.stderr
@@ -89,11 +117,10 @@ def test_vhost_lines_match_apache(tree):
 
 
 def test_dump_includes_matches_apache(tree):
-    apache, conf, env = tree
+    conf, env = tree
     o = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env)
     assert o.returncode == 0, o.stderr
-    a = run([apache, "-d", str(conf), "-f", str(conf / "apache2.conf"), "-t", "-D",
-             "DUMP_INCLUDES"], env)
+    a = theirs(conf, "-t", "-D", "DUMP_INCLUDES", env=env)
     listed = [l for l in a.stdout.splitlines() if l.startswith("  ")]
     assert listed and [l for l in o.stdout.splitlines() if l.startswith("  ")] == listed
     assert f"  (*) {conf}/apache2.conf" in o.stdout
@@ -102,10 +129,9 @@ def test_dump_includes_matches_apache(tree):
 
 
 def test_dump_certs_matches_apache(tree):
-    apache, conf, env = tree
-    args = ["-d", str(conf), "-f", str(conf / "apache2.conf"), "-t", "-D", "DUMP_CERTS"]
-    a = run([apache, *args], env)
-    o = run([sys.executable, "-m", "httpd_py", *args], env)
+    conf, env = tree
+    a = theirs(conf, "-t", "-D", "DUMP_CERTS", env=env)
+    o = run(ours(conf, "-t", "-D", "DUMP_CERTS"), env)
     assert a.returncode == 0 and o.returncode == 0, o.stderr
     assert "Syntax OK" in o.stderr
     cut = lambda text: text[text.index("Server certificates:"):].splitlines()[:2]  # noqa: E731
@@ -115,7 +141,7 @@ def test_dump_certs_matches_apache(tree):
 def test_every_debian_module_and_conf_enabled(tree, tmp_path):
     """The same tree with every shipped module (one MPM, mod_cgid for mod_cgi) and every
     conf-available file enabled: both accept it, and -S agrees."""
-    apache, conf, env = tree
+    conf, env = tree
     big = tmp_path / "apache2"
     shutil.copytree(conf, big, symlinks=True)
     for load in sorted((big / "mods-available").glob("*.load")):
@@ -131,12 +157,11 @@ def test_every_debian_module_and_conf_enabled(tree, tmp_path):
         if not dst.exists():
             dst.symlink_to(f"../conf-available/{c.name}")
     env = dict(env, APACHE_CONFDIR=str(big))
-    args = ["-d", str(big), "-f", str(big / "apache2.conf")]
-    a = run([apache, *args, "-t"], env)
+    a = theirs(big, "-t", env=env)
     assert a.returncode == 0, a.stderr
     o = run(ours(big, "-t"), env)
     assert o.returncode == 0 and "Syntax OK" in o.stderr, o.stderr
-    a = run([apache, *args, "-S"], env)
+    a = theirs(big, "-S", env=env)
     o = run(ours(big, "-S"), env)
     assert vhost_lines(o.stdout) == vhost_lines(a.stdout)
 
@@ -154,32 +179,18 @@ def test_a_bad_line_anywhere_in_the_tree_is_found_where_apache_finds_it(tree, tm
     (some inside <IfModule>/<IfDefine> sections that are false): the same verdict, file and line
     as apache2 -t."""
     import random
-    import re
-    apache, conf, env = tree
-    listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
-    included = [l.split(") ", 1)[1] for l in listing.splitlines() if l.startswith("  ")]
+    conf, env = tree
+    included = included_files(conf, env)
     rng = random.Random(f"20261126{bad}")
-    loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
     errors = 0
     for _ in range(count):
-        work = tmp_path / "t"
-        if work.exists():
-            shutil.rmtree(work)
-        shutil.copytree(conf, work, symlinks=True)
+        work = fresh_copy(conf, tmp_path / "t")
         target = work / Path(rng.choice(included)).relative_to(conf)
         lines = target.read_text().splitlines()
         k = rng.randint(0, len(lines))
         lines.insert(k, bad)
-        target.unlink()                       # a symlink into mods-available: replace, not follow
-        target.write_text("\n".join(lines) + "\n")
-        e = dict(env, APACHE_CONFDIR=str(work))
-        a = run([apache, "-d", str(work), "-f", str(work / "apache2.conf"), "-t"], e)
-        o = run(ours(work, "-t"), e)
-        where = (target, k + 1)
-        assert (a.returncode == 0) == (o.returncode == 0), (where, a.stderr, o.stderr)
-        assert loc.findall(a.stdout + a.stderr)[-1:] == loc.findall(o.stderr)[-1:], \
-            (where, a.stderr, o.stderr)
-        errors += a.returncode != 0
+        rewrite(target, lines)
+        errors += judged_alike(work, env, (target, k + 1)) != 0
     assert errors >= count // 4, errors     # many insertions land in live configuration
 
 
@@ -189,18 +200,11 @@ def test_mutated_debian_lines_are_judged_like_apache(tree, tmp_path):
     the tree includes (LoadModule lines left alone: httpd-py never opens the .so): the same
     verdict, file and line as apache2 -t."""
     import random
-    import re
-    apache, conf, env = tree
-    listing = run(ours(conf, "-t", "-D", "DUMP_INCLUDES"), env).stdout
-    included = [l.split(") ", 1)[1] for l in listing.splitlines()
-                if l.startswith("  ") and not l.endswith(".load")]
+    conf, env = tree
+    included = [f for f in included_files(conf, env) if not f.endswith(".load")]
     rng = random.Random(11)
-    loc = re.compile(r"Syntax error on line (\d+) of ([^:\n]+):")
     for _ in range(25):
-        work = tmp_path / "m"
-        if work.exists():
-            shutil.rmtree(work)
-        shutil.copytree(conf, work, symlinks=True)
+        work = fresh_copy(conf, tmp_path / "m")
         target = work / Path(rng.choice(included)).relative_to(conf)
         lines = target.read_text().splitlines()
         k = rng.randrange(len(lines))
@@ -213,12 +217,5 @@ def test_mutated_debian_lines_are_judged_like_apache(tree, tmp_path):
             lines[k], lines[k + 1] = lines[k + 1], lines[k]
         elif op == "truncate":
             lines[k] = lines[k][:rng.randrange(len(lines[k]) + 1)]
-        target.unlink()
-        target.write_text("\n".join(lines) + "\n")
-        e = dict(env, APACHE_CONFDIR=str(work))
-        a = run([apache, "-d", str(work), "-f", str(work / "apache2.conf"), "-t"], e)
-        o = run(ours(work, "-t"), e)
-        where = (op, target, k + 1)
-        assert (a.returncode == 0) == (o.returncode == 0), (where, a.stderr, o.stderr)
-        assert loc.findall(a.stdout + a.stderr)[-1:] == loc.findall(o.stderr)[-1:], \
-            (where, a.stderr, o.stderr)
+        rewrite(target, lines)
+        judged_alike(work, env, (op, target, k + 1))

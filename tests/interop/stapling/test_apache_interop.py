@@ -20,7 +20,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -31,12 +30,13 @@ import pytest
 from httpd_py.devtools.openssl_responder import OpenSSLResponder
 from httpd_py.devtools.pki import make_leaf, make_pki, write_index
 from httpd_py.devtools.responder import Responder
+from tests.support.apache import apache_serving, load_modules
 from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, require_tool, wait_until
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "interop.md"
 BEGIN, END = "<!-- interop-table:begin -->", "<!-- interop-table:end -->"
-MODULES = "/usr/lib/apache2/modules"
+MODULES = load_modules("mpm_prefork", "authz_core", "mime", "dir", "socache_shmcb", "ssl")
 
 CONF = """\
 ServerRoot "{root}"
@@ -46,12 +46,7 @@ PidFile "{root}/{tag}.pid"
 ErrorLog "{root}/{tag}-error.log"
 LogLevel info ssl:debug
 DefaultRuntimeDir "{root}"
-LoadModule mpm_prefork_module {mods}/mod_mpm_prefork.so
-LoadModule authz_core_module {mods}/mod_authz_core.so
-LoadModule mime_module {mods}/mod_mime.so
-LoadModule dir_module {mods}/mod_dir.so
-LoadModule socache_shmcb_module {mods}/mod_socache_shmcb.so
-LoadModule ssl_module {mods}/mod_ssl.so
+{modules}
 User www-data
 Group www-data
 StartServers 2
@@ -185,31 +180,8 @@ def revoked_statuses(pki):
     return {pki.leaf("revoked.test", k).cert.serial_number: "revoked" for k in ("rsa", "ec")}
 
 
-@contextlib.contextmanager
 def apache(conf: Path, root: Path, port: int):
-    a2 = require_tool("apache2")
-    env = dict(os.environ, APACHE_RUN_DIR=str(root), APACHE_LOCK_DIR=str(root), APACHE_LOG_DIR=str(root))
-    p = subprocess.run([a2, "-d", str(root), "-f", str(conf), "-k", "start"], capture_output=True,
-                       timeout=30, env=env)
-    assert p.returncode == 0, p.stderr.decode()
-    pidfile = root / "apache.pid"
-    try:
-        wait_until(lambda: pidfile.exists() and port_accepting(port), 15, what="apache2 listening")
-        yield
-    finally:
-        pid = int(pidfile.read_text()) if pidfile.exists() else None
-        if pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            wait_until(lambda: not _alive(pid), 20, what="apache2 stopped")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    return apache_serving(conf, root, port, pid_file=root / "apache.pid")   # CONF's {tag}.pid
 
 
 @contextlib.contextmanager
@@ -225,7 +197,7 @@ def run_case(case: Case, server: str, pki, root: Path, rport: int) -> list[str]:
     tag = "apache" if server == "apache2" else "httpd-py"
     vhosts = "".join(VHOST.format(port=port, name=n, root=root, pki=pki.out_dir) for n in NAMES)
     conf = root / f"{tag}.conf"
-    conf.write_text(CONF.format(root=root, port=port, tag=tag, mods=MODULES, extra="\n".join(case.extra),
+    conf.write_text(CONF.format(root=root, port=port, tag=tag, modules=MODULES, extra="\n".join(case.extra),
                                 vhosts=vhosts))
     (root / f"hp-{port}").mkdir(exist_ok=True)
     runner = apache if server == "apache2" else httpd_py
