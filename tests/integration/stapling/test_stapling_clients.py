@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
-import struct
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from OpenSSL import SSL
 
 from httpd_py.config.model import SocacheSpec, StaplingConfig
-from httpd_py.devtools.pki import make_leaf, make_pki, write_index
 from httpd_py.devtools.responder import Responder
 from httpd_py.stapling.service import StaplingService
+from tests.support.stapling import (curl_cert_status, handshakes_from_two_clients, pki_with_revoked,
+                                   s_client)
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.support.tools import free_port, require_tool
 
@@ -29,11 +26,7 @@ ON_DEMAND = StaplingConfig(enabled=True, refresh="on-demand", responder_timeout=
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stapling")
     rport = free_port()
-    url = f"http://127.0.0.1:{rport}/"
-    pki = make_pki(tmp / "pki", NAMES, ocsp_url=url)
-    for kind in ("rsa", "ec"):
-        make_leaf(pki, "revoked.test", kind, ocsp_urls=(url,))
-    revoked = {pki.leaf("revoked.test", k).cert.serial_number: "revoked" for k in ("rsa", "ec")}
+    pki, revoked = pki_with_revoked(tmp / "pki", NAMES, f"http://127.0.0.1:{rport}/")
     responder = Responder.for_pki(pki, port=rport, statuses=revoked)
     responder.start()
     try:
@@ -83,19 +76,6 @@ def server(world, tmp_path_factory):
         yield s
 
 
-SIGALGS = {"rsa": "rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "ec": "ecdsa_secp256r1_sha256"}
-
-
-def s_client(port: int, name: str, kind: str, pki, status: bool = True) -> str:
-    openssl = require_tool("openssl")
-    args = [openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-servername", name,
-            "-CAfile", str(pki.root_file), "-sigalgs", SIGALGS[kind]]
-    if status:
-        args.append("-status")
-    p = subprocess.run(args, input=b"Q\n", capture_output=True, timeout=30)
-    return p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_s_client_sees_good_staple_on_every_sni_vhost(server, world, name, kind):
@@ -119,24 +99,17 @@ def test_revoked_staple_says_revoked(server, world, kind):
     assert "OCSP Response Status: successful (0x0)" in out and "Cert Status: revoked" in out, out
 
 
-def curl(port: int, name: str, pki, *extra: str) -> subprocess.CompletedProcess:
-    c = require_tool("curl")
-    return subprocess.run([c, "-sS", "--cert-status", "--cacert", str(pki.root_file), "--resolve",
-                           f"{name}:{port}:127.0.0.1", *extra, f"https://{name}:{port}/"],
-                          capture_output=True, timeout=30)
-
-
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_curl_cert_status_accepts(server, world, name, kind):
     ciphers = {"rsa": "ECDHE-RSA-AES128-GCM-SHA256", "ec": "ECDHE-ECDSA-AES128-GCM-SHA256"}[kind]
-    p = curl(server.port, name, world[1], "--tls-max", "1.2", "--ciphers", ciphers)
+    p = curl_cert_status(server.port, name, world[1], "--tls-max", "1.2", "--ciphers", ciphers)
     assert p.returncode == 0, p.stderr
     assert p.stdout.decode() == f"site {name}\n"
 
 
 def test_curl_refuses_revoked(server, world):
-    p = curl(server.port, "revoked.test", world[1])
+    p = curl_cert_status(server.port, "revoked.test", world[1])
     assert p.returncode == 91, (p.returncode, p.stderr)            # CURLE_SSL_INVALIDCERTSTATUS
     assert b"revocation" in p.stderr.lower()
 
@@ -175,45 +148,11 @@ def test_gnutls_cli_refuses_revoked(server, world, tmp_path):
 
 # -- many handshakes, one responder request per certificate -------------------------------
 
-def _pyopenssl_handshakes(port: int, jobs: list[tuple[str, str]], got: list, errors: list) -> None:
-    cipher = {"rsa": b"ECDHE-RSA-AES128-GCM-SHA256", "ec": b"ECDHE-ECDSA-AES128-GCM-SHA256"}
-    ctxs = {}
-    for kind in ("rsa", "ec"):
-        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-        ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
-        ctx.set_cipher_list(cipher[kind])
-        ctx.set_ocsp_client_callback(lambda conn, der, data: (data.append(der), True)[1], got)
-        ctxs[kind] = ctx
-    for name, kind in jobs:
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        s.settimeout(None)                 # pyOpenSSL needs a blocking socket; bound it in the kernel
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
-        try:
-            c = SSL.Connection(ctxs[kind], s)
-            c.set_tlsext_host_name(name.encode())
-            c.request_ocsp()
-            c.set_connect_state()
-            c.do_handshake()
-            c.shutdown()
-        except Exception as e:
-            errors.append(repr(e))
-        finally:
-            s.close()
-
-
 def test_500_handshakes_four_workers_one_request_per_certificate(world, tmp_path):
     tmp, pki, responder = world
     with Server(tmp_path, pki, NAMES, workers=4) as srv:
         responder.reset_counts()
-        jobs = [(n, k) for n in NAMES for k in ("rsa", "ec")] * 63     # 252 per client
-        got: list = []
-        errors: list = []
-        threads = [threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[:250], got, errors)),
-                   threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[2:252], got, errors))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+        got, errors = handshakes_from_two_clients(srv.port, NAMES)
         assert not errors, errors[:3]
         assert len(got) == 500 and all(got), sum(1 for g in got if not g)
         for n in NAMES:
@@ -232,15 +171,7 @@ def test_500_handshakes_default_background_mode_one_request_per_certificate(worl
     responder.reset_counts()
     with Server(tmp_path, pki, NAMES, workers=4, stapling=StaplingConfig(enabled=True)) as srv:
         assert srv.svc.background, "the background stapler did not attach"
-        jobs = [(n, k) for n in NAMES for k in ("rsa", "ec")] * 63
-        got: list = []
-        errors: list = []
-        threads = [threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[:250], got, errors)),
-                   threading.Thread(target=_pyopenssl_handshakes, args=(srv.port, jobs[2:252], got, errors))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+        got, errors = handshakes_from_two_clients(srv.port, NAMES)
         assert not errors, errors[:3]
         assert len(got) == 500 and all(got)
         for n in NAMES:

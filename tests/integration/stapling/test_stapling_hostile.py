@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-import struct
 import time
 
 import pytest
-from OpenSSL import SSL
 
 from httpd_py.config.model import SocacheSpec, StaplingConfig
 from httpd_py.devtools.pki import make_leaf, make_pki
@@ -18,6 +15,7 @@ from httpd_py.devtools.responder import MODES, Responder
 from httpd_py.stapling import verdict as V
 from httpd_py.stapling.certid import CertID
 from httpd_py.stapling.service import StaplingService
+from tests.support.stapling import connect, staple_context, status_request
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.support.tools import free_port
 
@@ -27,17 +25,11 @@ ERROR_STATUS_MODES = {"malformedRequest", "internalError", "tryLater", "sigRequi
 
 
 def handshake(port: int, name: str) -> bytes:
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     got: list = []
-    ctx.set_ocsp_client_callback(lambda conn, der, data: (got.append(der), True)[1])
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.settimeout(None)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
+    ctx = staple_context(got)
+    s = connect(port)
     try:
-        c = SSL.Connection(ctx, s)
-        c.set_tlsext_host_name(name.encode())
-        c.request_ocsp()
-        c.set_connect_state()
+        c = status_request(ctx, s, name)
         c.do_handshake()
         c.shutdown()
     finally:

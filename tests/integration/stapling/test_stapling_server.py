@@ -4,17 +4,14 @@ in-process responder reached through the certificates' AIA URL."""
 from __future__ import annotations
 
 import re
-import socket
-import struct
 import subprocess
-import threading
 
 import pytest
-from OpenSSL import SSL
 
-from httpd_py.devtools.pki import make_leaf, make_pki
 from httpd_py.devtools.responder import Responder
 from tests.support.server import httpd
+from tests.support.stapling import (SIGALGS, curl_cert_status, handshakes_from_two_clients,
+                                   pki_with_revoked)
 from tests.support.tools import free_port, require_tool, wait_until
 
 NAMES = ("a.test", "b.test")
@@ -24,11 +21,7 @@ NAMES = ("a.test", "b.test")
 def pki_responder(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("srvpki")
     rport = free_port()
-    url = f"http://127.0.0.1:{rport}/"
-    pki = make_pki(tmp / "pki", NAMES, ocsp_url=url)
-    for k in ("rsa", "ec"):
-        make_leaf(pki, "revoked.test", k, ocsp_urls=(url,))
-    revoked = {pki.leaf("revoked.test", k).cert.serial_number: "revoked" for k in ("rsa", "ec")}
+    pki, revoked = pki_with_revoked(tmp / "pki", NAMES, f"http://127.0.0.1:{rport}/")
     with Responder.for_pki(pki, port=rport, statuses=revoked) as r:
         yield pki, r
 
@@ -63,38 +56,12 @@ SSLStaplingResponderTimeout 3
 
 
 def s_client(port: int, name: str, kind: str, pki) -> str:
+    """``openssl s_client -status``: stdout only."""
     openssl = require_tool("openssl")
-    sigalgs = {"rsa": "rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "ec": "ecdsa_secp256r1_sha256"}[kind]
     p = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-servername", name,
-                        "-status", "-CAfile", str(pki.root_file), "-sigalgs", sigalgs],
+                        "-status", "-CAfile", str(pki.root_file), "-sigalgs", SIGALGS[kind]],
                        input=b"Q\n", capture_output=True, timeout=30)
     return p.stdout.decode(errors="replace")
-
-
-def handshakes(port: int, jobs, got: list, errors: list) -> None:
-    cipher = {"rsa": b"ECDHE-RSA-AES128-GCM-SHA256", "ec": b"ECDHE-ECDSA-AES128-GCM-SHA256"}
-    ctxs = {}
-    for kind in ("rsa", "ec"):
-        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-        ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
-        ctx.set_cipher_list(cipher[kind])
-        ctx.set_ocsp_client_callback(lambda conn, der, data: (data.append(der), True)[1], got)
-        ctxs[kind] = ctx
-    for name, kind in jobs:
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        s.settimeout(None)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
-        try:
-            c = SSL.Connection(ctxs[kind], s)
-            c.set_tlsext_host_name(name.encode())
-            c.request_ocsp()
-            c.set_connect_state()
-            c.do_handshake()
-            c.shutdown()
-        except Exception as e:
-            errors.append(repr(e))
-        finally:
-            s.close()
 
 
 @pytest.mark.parametrize("refresh", ["on-demand", "background"])
@@ -106,15 +73,7 @@ def test_real_server_500_handshakes_one_request_per_certificate(pki_responder, t
     extra = "SSLStaplingRefresh on-demand" if refresh == "on-demand" else ""
     with httpd(tmp_path, conf_text(tmp_path, pki, port, NAMES, extra)) as srv:
         wait_until(lambda: srv.log_text().count("HP01001") >= 1, 20, what="server ready")
-        jobs = [(n, k) for n in NAMES for k in ("rsa", "ec")] * 63
-        got: list = []
-        errors: list = []
-        threads = [threading.Thread(target=handshakes, args=(port, jobs[:250], got, errors)),
-                   threading.Thread(target=handshakes, args=(port, jobs[2:252], got, errors))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+        got, errors = handshakes_from_two_clients(port, NAMES)
         assert not errors, errors[:3]
         assert len(got) == 500 and all(got), sum(1 for g in got if not g)
         for n in NAMES:
@@ -138,13 +97,9 @@ def test_real_server_clients_and_graceful_restart(pki_responder, tmp_path):
                 serial = format(pki.leaf(n, k).cert.serial_number, "X")
                 assert re.search(r"Serial Number: 0*" + serial, out)
         assert "Cert Status: revoked" in s_client(port, "revoked.test", "ec", pki)
-        curl = require_tool("curl")
-        p = subprocess.run([curl, "-sS", "--cert-status", "--cacert", str(pki.root_file), "--resolve",
-                            f"a.test:{port}:127.0.0.1", f"https://a.test:{port}/"], capture_output=True, timeout=30)
+        p = curl_cert_status(port, "a.test", pki)
         assert p.returncode == 0 and p.stdout == b"hello\n", p.stderr
-        p = subprocess.run([curl, "-sS", "--cert-status", "--cacert", str(pki.root_file), "--resolve",
-                            f"revoked.test:{port}:127.0.0.1", f"https://revoked.test:{port}/"],
-                           capture_output=True, timeout=30)
+        p = curl_cert_status(port, "revoked.test", pki)
         assert p.returncode == 91
         srv.restart(graceful=True)
         out = s_client(port, "b.test", "ec", pki)

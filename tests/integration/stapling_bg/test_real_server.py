@@ -12,28 +12,12 @@ import time
 
 import pytest
 
-from httpd_py.devtools.pki import make_pki
+from tests.support.stapling import curl_cert_status, s_client
 from tests.support.tools import require_tool, wait_until
 from tests.unit.stapling_bg.conftest import ClockedResponder
 
 from .realserver import RealServer
 from .test_stapler_processes import handshake, percentile
-
-SIGALGS = {"rsa": "rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "ec": "ecdsa_secp256r1_sha256"}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("pki"), ("a.test", "b.test", "ms.test"),
-                    ocsp_url="http://127.0.0.1:9/", must_staple_names=("ms.test",))
-
-
-def s_client(port: int, name: str, kind: str, pki) -> str:
-    openssl = require_tool("openssl")
-    p = subprocess.run([openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-servername", name,
-                        "-CAfile", str(pki.root_file), "-sigalgs", SIGALGS[kind], "-status"],
-                       input=b"Q\n", capture_output=True, timeout=30)
-    return p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
 
 
 def assert_stapled_good(out: str, pki, name: str, kind: str) -> None:
@@ -42,13 +26,6 @@ def assert_stapled_good(out: str, pki, name: str, kind: str) -> None:
     serial = format(pki.leaf(name, kind).cert.serial_number, "X")
     assert re.search(r"Serial Number: 0*" + serial, out), out
     assert "Verify return code: 0 (ok)" in out
-
-
-def curl_cert_status(port: int, name: str, pki) -> subprocess.CompletedProcess:
-    curl = require_tool("curl")
-    return subprocess.run([curl, "-sS", "--cert-status", "--cacert", str(pki.root_file),
-                           "--resolve", f"{name}:{port}:127.0.0.1", f"https://{name}:{port}/"],
-                          capture_output=True, timeout=30)
 
 
 def test_first_handshake_stapled_and_every_kind_of_restart_keeps_staples_with_responder_down(

@@ -9,28 +9,19 @@ import dataclasses
 import datetime as dt
 import os
 import signal
-import socket
-import struct
 import time
 from pathlib import Path
 
-import pytest
 from OpenSSL import SSL
 
 from httpd_py.config.model import SocacheSpec, StaplingConfig
-from httpd_py.devtools.pki import make_pki
 from httpd_py.stapling.service import StaplingService
+from tests.support.stapling import connect, staple_context, status_request
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.unit.stapling_bg.conftest import ClockedResponder
 
 NAMES = ("a.test", "b.test")
 JOBS = [(n, k) for n in NAMES for k in ("rsa", "ec")]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("pki"), NAMES + ("ms.test",),
-                    ocsp_url="http://127.0.0.1:9/", must_staple_names=("ms.test",))
 
 
 def short_lived_responder(pki, validity: float = 20.0) -> ClockedResponder:
@@ -76,24 +67,13 @@ def helper_process(svc):
             os.waitpid(pid, 0)
 
 
-_CIPHER = {"rsa": b"ECDHE-RSA-AES128-GCM-SHA256", "ec": b"ECDHE-ECDSA-AES128-GCM-SHA256"}
-
-
 def handshake(port: int, name: str, kind: str) -> tuple[bytes, float]:
     """One TLS 1.2 handshake asking for the staple: (staple bytes, seconds)."""
     got: list[bytes] = []
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_max_proto_version(SSL.TLS1_2_VERSION)
-    ctx.set_cipher_list(_CIPHER[kind])
-    ctx.set_ocsp_client_callback(lambda conn, der, data: (data.append(der), True)[1], got)
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.settimeout(None)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
+    ctx = staple_context(got, kind)
+    s = connect(port)
     try:
-        c = SSL.Connection(ctx, s)
-        c.set_tlsext_host_name(name.encode())
-        c.request_ocsp()
-        c.set_connect_state()
+        c = status_request(ctx, s, name)
         t0 = time.perf_counter()
         c.do_handshake()
         elapsed = time.perf_counter() - t0

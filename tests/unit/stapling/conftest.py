@@ -9,6 +9,7 @@ import time
 import pytest
 
 from httpd_py.devtools.pki import make_pki
+from tests.support.stapling import Clock
 
 
 @pytest.fixture(scope="session")
@@ -17,20 +18,9 @@ def pki(tmp_path_factory):
                     ocsp_url="http://127.0.0.1:9/")
 
 
-class FakeClock:
-    def __init__(self, start: float | None = None):
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return Clock()
 
 
 class MemoryCache:

@@ -16,6 +16,7 @@ from httpd_py.config.model import (CertKeyPair, SSLConfig, ServerConfig, Socache
                                    StaplingConfig, VHost, VHostAddr)
 from httpd_py.devtools.pki import make_pki
 from httpd_py.devtools.responder import Responder, build_response
+from tests.support.stapling import Clock  # noqa: F401 - the test modules import it from here
 
 UTC = dt.timezone.utc
 NAMES = ("a.test", "b.test", "ms.test")
@@ -26,19 +27,6 @@ def pki(tmp_path_factory):
     # AIA points nowhere; every test sets SSLStaplingForceURL to its own responder
     return make_pki(tmp_path_factory.mktemp("pki"), NAMES, ocsp_url="http://127.0.0.1:9/",
                     must_staple_names=("ms.test",))
-
-
-class Clock:
-    """A clock the test moves; starts at the real time."""
-
-    def __init__(self, start: float | None = None):
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class ClockedResponder(Responder):
