@@ -25,7 +25,7 @@ from httpd_py.config.model import (
     VHost, VHostAddr, VHostGroup,
 )
 from httpd_py.config.parser import split_args
-from httpd_py.config.reader import Node
+from httpd_py.config.reader import Node, section_text
 from httpd_py.errors import ConfigError
 
 # Sections whose bodies are per-directory configuration.
@@ -118,11 +118,7 @@ class Walk:
 
 
 def _section_words(node: Node) -> list[str]:
-    args = node.args
-    end = args.rfind(">")
-    if end < 0:
-        raise ConfigError(f"{node.name}> directive missing closing '>'")
-    return split_args(args[:end])
+    return split_args(section_text(node))
 
 
 def _check_context(d: Directive, w: Walk) -> None:

@@ -474,16 +474,14 @@ def _ssl_engine(w, args):
     w.set("ssl.engine", v == "on")
 
 
-def _ssl_cert_file(w, args):
-    p = values.path(args[0], w.server_root)
-    _check_exists(w.name, p, "file")
-    w.extend("ssl._cert_files", (p,))
-
-
-def _ssl_key_file(w, args):
-    p = values.path(args[0], w.server_root)
-    _check_exists(w.name, p, "file")
-    w.extend("ssl._key_files", (p,))
+def _ssl_pem_files(key: str) -> Callable:
+    """SSLCertificateFile/SSLCertificateKeyFile: append one existing, non-empty file (a key pairs
+    with the certificate of the same position)."""
+    def h(w, args):
+        p = values.path(args[0], w.server_root)
+        _check_exists(w.name, p, "file")
+        w.extend(key, (p,))
+    return h
 
 
 def _ssl_ca(key: str, kind: str) -> Callable:
@@ -546,24 +544,23 @@ def _ssl_stapling_cache(w, args):
     w.glob("stapling_cache", values.socache(args[0], "SSLStaplingCache", w.server_root))
 
 
+def _whole_seconds(w, text: str, minimum: int) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ConfigError(f"{w.name}: invalid argument '{text}' (a whole number of seconds)")
+    v = int(text)
+    if v < minimum:
+        raise ConfigError(f"{w.name}: invalid argument")
+    return v
+
+
 def _stapling_seconds(key: str, minimum: int = 0) -> Callable:
     def h(w, args):
-        if not re.fullmatch(r"[+-]?[0-9]+", args[0]):
-            raise ConfigError(f"{w.name}: invalid argument '{args[0]}' (a whole number of "
-                              "seconds)")
-        v = int(args[0])
-        if v < minimum:
-            raise ConfigError(f"{w.name}: invalid argument")
-        w.set(key, v)
+        w.set(key, _whole_seconds(w, args[0], minimum))
     return h
 
 
 def _stapling_responder_timeout(w, args):
-    if not re.fullmatch(r"[+-]?[0-9]+", args[0]):
-        raise ConfigError(f"{w.name}: invalid argument '{args[0]}' (a whole number of seconds)")
-    v = int(args[0])
-    if v < 0:
-        raise ConfigError(f"{w.name}: invalid argument")
+    v = _whole_seconds(w, args[0], 0)
     if v == 0:
         raise ConfigError(f"{w.name}: 0 would make every OCSP fetch fail at once; use >= 1")
     w.set("ssl.stapling.responder_timeout", float(v))
@@ -868,9 +865,10 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLEngine", SSL, "SV", TAKE1, "off", "Use TLS on this server's connections",
           _ssl_engine, syntax="on|off|optional"),
         D("SSLCertificateFile", SSL, "SV", TAKE1, "", "A PEM certificate (may hold the chain "
-          "and the key); repeat for RSA and ECDSA", _ssl_cert_file, syntax="file-path"),
+          "and the key); repeat for RSA and ECDSA", _ssl_pem_files("ssl._cert_files"),
+          syntax="file-path"),
         D("SSLCertificateKeyFile", SSL, "SV", TAKE1, "", "The private key of the certificate of "
-          "the same position", _ssl_key_file, syntax="file-path"),
+          "the same position", _ssl_pem_files("ssl._key_files"), syntax="file-path"),
         D("SSLCertificateChainFile", SSL, "SV", TAKE1, "", "Intermediate certificates (PEM); "
           "deprecated, put them in SSLCertificateFile", _path("ssl.chain_file",
                                                                must_exist="file"),

@@ -215,15 +215,20 @@ class Reader:
 
 
 # -- read-time commands ----------------------------------------------------------------------------
-def _section_arg(node: Node) -> str:
+def section_text(node: Node) -> str:
+    """A section line's arguments, up to its closing '>' (which must be there)."""
     args = node.args
     end = args.rfind(">")
     if end < 0:
         raise ConfigError(f"{node.name}> directive missing closing '>'")
-    words = split_args(args[:end])
-    if not words:
-        raise ConfigError(f"{node.name}> directive requires additional arguments")
     return args[:end]
+
+
+def _section_arg(node: Node) -> str:
+    text = section_text(node)
+    if not split_args(text):
+        raise ConfigError(f"{node.name}> directive requires additional arguments")
+    return text
 
 
 def _conditional(test: Callable[[Reader, str], bool]):

@@ -31,16 +31,10 @@ def integer(value: str, name: str, *, minimum: int | None = 0, maximum: int | No
 
 def seconds(value: str, name: str, *, fraction: bool = False, minimum: float = 0) -> float | int:
     """A non-negative count of seconds (optionally with a fraction, e.g. KeepAliveTimeout 0.5)."""
-    if fraction:
-        if not _NUM.match(value):
-            raise ConfigError(f"{name}: '{value}' is not a number of seconds")
-        n = float(value)
-        if n < minimum:
-            raise ConfigError(f"{name}: invalid argument '{value}' (must be >= {minimum:g})")
-        return n
-    if not _INT.match(value):
-        raise ConfigError(f"{name}: '{value}' is not a whole number of seconds")
-    n = int(value)
+    pattern, what, convert = (_NUM, "a number", float) if fraction else (_INT, "a whole number", int)
+    if not pattern.match(value):
+        raise ConfigError(f"{name}: '{value}' is not {what} of seconds")
+    n = convert(value)
     if n < minimum:
         raise ConfigError(f"{name}: invalid argument '{value}' (must be >= {minimum:g})")
     return n
