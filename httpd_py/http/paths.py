@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from httpd_py.config.model import AliasSpec, RedirectSpec
@@ -159,8 +160,8 @@ def map_to_root(path: str, document_root: str, aliases: tuple[AliasSpec, ...]) -
     return document_root.rstrip("/") or "/", document_root.rstrip("/") + path
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
+    """(A NamedTuple: built once per request, and a frozen dataclass's __init__ costs more.)"""
     path: str                  # real file or directory path (symlinks resolved)
     st: os.stat_result
     is_dir: bool
