@@ -31,7 +31,8 @@ def integer(value: str, name: str, *, minimum: int | None = 0, maximum: int | No
 
 def seconds(value: str, name: str, *, fraction: bool = False, minimum: float = 0) -> float | int:
     """A non-negative count of seconds (optionally with a fraction, e.g. KeepAliveTimeout 0.5)."""
-    pattern, what, convert = (_NUM, "a number", float) if fraction else (_INT, "a whole number", int)
+    pattern, what, convert = ((_NUM, "a number", float) if fraction
+                              else (_INT, "a whole number", int))
     if not pattern.match(value):
         raise ConfigError(f"{name}: '{value}' is not {what} of seconds")
     n = convert(value)

@@ -1,4 +1,5 @@
-"""Debian's apache2 beside httpd-py: a minimal config, ``apache2 -t``/``-S`` runs, Apache as a server.
+"""Debian's apache2 beside httpd-py: a minimal config, ``apache2 -t``/``-S`` runs, and Apache
+as a server.
 
 Every function finds apache2 with ``require_tool`` (CI fails, elsewhere skips, when it is missing).
 """
@@ -75,7 +76,8 @@ def apache_serving(conf: Path, root: Path, port: int, pid_file: Path) -> Iterato
     """apache2 started (``-k start``) on CONF until the block ends; PID_FILE is CONF's PidFile.
     Waits until the pid file exists and PORT accepts, and after SIGTERM until the master is gone."""
     a2 = require_tool("apache2")
-    env = dict(os.environ, APACHE_RUN_DIR=str(root), APACHE_LOCK_DIR=str(root), APACHE_LOG_DIR=str(root))
+    env = dict(os.environ, APACHE_RUN_DIR=str(root), APACHE_LOCK_DIR=str(root),
+               APACHE_LOG_DIR=str(root))
     p = subprocess.run([a2, "-d", str(root), "-f", str(conf), "-k", "start"], capture_output=True,
                        timeout=30, env=env)
     assert p.returncode == 0, p.stderr.decode()
