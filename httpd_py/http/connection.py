@@ -83,6 +83,7 @@ TLS_READ = 16 * 1024                     # one TLS record's plaintext at most pe
 _SOL_SOCKET, _SO_RCVTIMEO, _SO_SNDTIMEO = socket.SOL_SOCKET, socket.SO_RCVTIMEO, socket.SO_SNDTIMEO
 _IPPROTO_TCP, _TCP_NODELAY = socket.IPPROTO_TCP, socket.TCP_NODELAY
 _WILDCARD_BINDS = frozenset(("", "0.0.0.0", "::", "*"))
+_CONDITIONAL = frozenset(("if-match", "if-unmodified-since", "if-none-match", "if-modified-since"))
 
 _MESSAGES = {
     301: "The document has moved <a href=\"{loc}\">here</a>.",
@@ -408,11 +409,16 @@ class ConnectionHandler:
                     # idle between requests: wait KeepAliveTimeout with poll (SO_RCVTIMEO keeps
                     # Timeout for the reads themselves, saving two setsockopt per request)
                     if slot is not None:
-                        _state(slot, "keepalive")
+                        try:
+                            slot.set_state("keepalive")
+                        except Exception:
+                            pass
                     if poller is None:
                         poller = select.poll()
                         poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-                    if not _wait_readable(poller, keep_alive_ms, slot):
+                    # first slice inline (the next request usually comes within it)
+                    if not poller.poll(min(500, keep_alive_ms)) and not _wait_readable(
+                            poller, keep_alive_ms - min(500, keep_alive_ms), slot):
                         return _CLOSE
                     waited = True
                 try:
@@ -432,7 +438,10 @@ class ConnectionHandler:
             del buf[:consumed]
             served += 1
             if slot is not None:
-                _state(slot, "writing")
+                try:
+                    slot.set_state("writing")
+                except Exception:
+                    pass
             self._response_started = False
             try:
                 keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
@@ -516,9 +525,10 @@ class ConnectionHandler:
         else:
             vhost = vhost or site.default
         rec.server_name = vhost.server_name
-        rt = self.runtime(vhost)
+        rt = self._runtimes[id(vhost)]
 
-        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and not _stopping(slot) and
+        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and
+                      (slot is None or not _stopping(slot)) and
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
             return self._respond_error(stream, vhost, rec, 501, close=not keep_alive, client=client)
@@ -544,7 +554,7 @@ class ConnectionHandler:
             return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
         path, query = parsed
         rec.url_path, rec.query = path, query.decode("latin-1")
-        redir = find_redirect(path, query, vhost.redirects)
+        redir = find_redirect(path, query, vhost.redirects) if vhost.redirects else None
         if redir is not None:
             extra = [(b"Location", redir.location.encode("latin-1", "replace"))] if redir.location else []
             return self._respond_error(stream, vhost, rec, redir.status, close=not keep_alive,
@@ -601,7 +611,8 @@ class ConnectionHandler:
             mtime = min(st.st_mtime, time.time())
             etag = make_etag(size, st.st_mtime_ns)
             validators = [(b"Last-Modified", http_date(mtime).encode()), (b"ETag", etag.encode())]
-            cond = evaluate_conditionals(method, headers, etag, mtime)
+            cond = (evaluate_conditionals(method, headers, etag, mtime)
+                    if not headers.keys().isdisjoint(_CONDITIONAL) else None)
             if cond == 304:
                 return self._send(stream, rt, rec, 304, validators, b"", keep_alive, served,
                                   no_length=True)
@@ -613,7 +624,7 @@ class ConnectionHandler:
             if ctype:
                 hdrs.append((b"Content-Type", ctype.encode("latin-1")))
             status, first, length = 200, 0, size
-            rng = parse_range(headers.get("range"), size) if method == "GET" else None
+            rng = parse_range(headers["range"], size) if method == "GET" and "range" in headers else None
             if rng is not None and if_range_allows(headers.get("if-range"), etag, mtime):
                 if rng == UNSATISFIABLE:
                     return self._respond_error(stream, rt.vhost, rec, 416, close=not keep_alive,
@@ -635,7 +646,10 @@ class ConnectionHandler:
 
     def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:
         v = rt.vhost
-        out = [(b"Date", self._date()), (b"Server", SERVER_HEADER)]
+        now = int(time.time())
+        if self._date_cache[0] != now:
+            self._date_cache = (now, http_date(now).encode())
+        out = [(b"Date", self._date_cache[1]), (b"Server", SERVER_HEADER)]
         out.extend(hdrs)
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
@@ -657,7 +671,7 @@ class ConnectionHandler:
         out = self._response_headers(rt, rec, hdrs, keep_alive, served)
         if not no_length:
             out.append((b"Content-Length", b"%d" % len(body)))
-        data = response_head(status, reason(status), out)
+        data = response_head(status, _REASONS.get(status, "Unknown"), out)
         rec.head_bytes = len(data)
         self._response_started = True
         if body and rec.method != "HEAD":
@@ -670,7 +684,8 @@ class ConnectionHandler:
         rec.status = status
         rec.bytes_sent = len(body) if (ok and rec.method != "HEAD") else 0
         rec.keepalive = keep_alive
-        self._log(rt, rec, out)
+        if rt.logs:
+            self._log(rt, rec, out)
         return ok and keep_alive
 
     def _send_large(self, stream, rt, rec, status, hdrs, fd, first, length, keep_alive, served,
@@ -794,6 +809,8 @@ def _stopping(slot) -> bool:
 def _wait_readable(poller, timeout_ms: int, slot) -> bool:
     """Wait for the next request's bytes up to KeepAliveTimeout; give up early when the worker
     is stopping.  Polls in slices of at most 500 ms so a graceful stop is seen promptly."""
+    if _stopping(slot):
+        return False
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
         left = deadline - time.monotonic()
