@@ -63,8 +63,8 @@ from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
-from httpd_py.http.paths import (PathError, find_redirect, map_to_root, quote_path, resolve_file,
-                                 url_path)
+from httpd_py.http.paths import (OpenFiles, PathError, find_redirect, map_to_root, quote_path,
+                                 resolve_file, url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
                                   if_range_allows, make_etag, parse_range)
 from httpd_py.log import error_log
@@ -269,6 +269,7 @@ class ConnectionHandler:
         self._limits: dict[int, Limits] = {}
         self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
         self._url_memo: dict[bytes, tuple] = {}
+        self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -294,6 +295,7 @@ class ConnectionHandler:
 
     def close(self) -> None:
         self.access_logs.close()
+        self._open_files.close()
 
     def runtime(self, vhost: VHost) -> VHostRuntime:
         return self._runtimes[id(vhost)]
@@ -565,7 +567,7 @@ class ConnectionHandler:
             root_real = rt.real_roots.get(root)
             res = resolve_file(fpath, root, follow_symlinks=vhost.options_follow_symlinks,
                                if_owner_match=vhost.options_symlinks_if_owner_match,
-                               root_real=root_real, open_file=True)
+                               root_real=root_real, open_file=True, open_files=self._open_files)
             if res.is_dir:
                 if not path.endswith("/"):
                     loc = self._absolute(site, vhost, host, quote_path(path + "/")) + ("?" + query.decode("latin-1") if query else "")
@@ -576,7 +578,8 @@ class ConnectionHandler:
                         cand = resolve_file(os.path.join(fpath, name), root,
                                             follow_symlinks=vhost.options_follow_symlinks,
                                             if_owner_match=vhost.options_symlinks_if_owner_match,
-                                            root_real=root_real, open_file=True)
+                                            root_real=root_real, open_file=True,
+                                            open_files=self._open_files)
                     except PathError:
                         continue
                     if not cand.is_dir:
@@ -642,7 +645,8 @@ class ConnectionHandler:
             return self._send_large(stream, rt, rec, status, hdrs, fd, first, length,
                                     keep_alive, served, client)
         finally:
-            os.close(fd)
+            if not res.kept:
+                os.close(fd)
 
     def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:
         v = rt.vhost

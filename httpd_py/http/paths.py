@@ -165,7 +165,56 @@ class Resolved(NamedTuple):
     path: str                  # real file or directory path (symlinks resolved)
     st: os.stat_result
     is_dir: bool
-    fd: int | None = None      # open descriptor of the checked file (open_file=True); caller closes
+    fd: int | None = None      # open descriptor of the checked file (open_file=True); the caller
+                               # closes it unless ``kept``
+    kept: bool = False         # fd belongs to an OpenFiles cache: do not close it
+
+
+class OpenFiles:
+    """Descriptors of recently served regular files, kept open across requests (one process).
+
+    ``resolve_file(..., open_files=)`` reuses a kept descriptor only when the requested path
+    still stats to the same (device, inode), after the same symlink-option checks; containment
+    and the ``.ht`` rule are then checked on the descriptor's current /proc/self/fd name, so what
+    is served is a file that currently has a name inside the root (a renamed file is followed,
+    an unlinked name is not: "(deleted)" sends the request down the fresh path, which decides).
+    The kept descriptor pins its inode, so no other file can take its (device, inode) meanwhile.
+    Saves open + fstat + close per request for a repeated file; at most ``size`` descriptors.
+    """
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._fds: dict[str, tuple[int, int, int]] = {}     # file path -> (fd, dev, ino)
+
+    def get(self, path: str, st: os.stat_result) -> int | None:
+        e = self._fds.get(path)
+        if e is None:
+            return None
+        if e[1] == st.st_dev and e[2] == st.st_ino:
+            return e[0]
+        self.drop(path)
+        return None
+
+    def put(self, path: str, fd: int, st: os.stat_result) -> None:
+        self.drop(path)
+        if len(self._fds) >= self.size:
+            self.drop(next(iter(self._fds)))        # the oldest
+        self._fds[path] = (fd, st.st_dev, st.st_ino)
+
+    def drop(self, path: str) -> None:
+        e = self._fds.pop(path, None)
+        if e is not None:
+            try:
+                os.close(e[0])
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for path in list(self._fds):
+            self.drop(path)
+
+    def __len__(self) -> int:
+        return len(self._fds)
 
 
 def _inside(real: str, root_real: str) -> bool:
@@ -193,12 +242,14 @@ def _stat_error(e: OSError) -> PathError:
 
 def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
                  if_owner_match: bool = False, root_real: str | None = None,
-                 open_file: bool = False) -> Resolved:
+                 open_file: bool = False, open_files: OpenFiles | None = None) -> Resolved:
     """Check ``file_path`` (under ``root``) against the symlink options and containment.
 
     The containment check runs on the opened descriptor (its /proc/self/fd link), so what is
     checked is what is served; with ``open_file`` the descriptor of a regular file is returned
-    in ``Resolved.fd``.  Raises PathError 404 when missing, 403 when refused.
+    in ``Resolved.fd``.  With ``open_files`` (and ``open_file``) a regular file's descriptor is
+    kept there and reused by later calls (``Resolved.kept``; see OpenFiles).  Raises PathError
+    404 when missing, 403 when refused.
     """
     root_real = root_real or os.path.realpath(root)
     if file_path.rstrip("/").rpartition("/")[2].startswith(".ht"):
@@ -229,6 +280,15 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
     is_dir = stat.S_ISDIR(st0.st_mode)
     if not is_dir and not stat.S_ISREG(st0.st_mode):
         raise PathError(403, "not a regular file")      # never open FIFOs or devices
+    cache = open_files if (open_files is not None and open_file and not is_dir) else None
+    if cache is not None:
+        fd = cache.get(file_path, st0)
+        if fd is not None:
+            real = _fd_path(fd, file_path)
+            if (_inside(real, root_real) and not real.endswith(" (deleted)")
+                    and not real.rpartition("/")[2].startswith(".ht")):
+                return Resolved(real, st0, False, fd, True)
+            cache.drop(file_path)                       # the fresh path below decides
     try:
         fd = os.open(file_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as e:
@@ -243,6 +303,9 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
         if real.rpartition("/")[2].startswith(".ht"):
             raise PathError(403, ".ht* files are never served")
         keep = open_file and not is_dir
+        if keep and cache is not None:
+            cache.put(file_path, fd, st)
+            return Resolved(real, st, False, fd, True)
         res = Resolved(real, st, is_dir, fd if keep else None)
         if not keep:
             os.close(fd)

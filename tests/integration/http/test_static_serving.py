@@ -375,3 +375,28 @@ def test_no_header_injection_through_redirects(site):
     head = resp.split(b"\r\n\r\n", 1)[0]
     assert head.startswith(b"HTTP/1.1 301 ")
     assert b"\r\nX-Injected" not in head and b"Location: http://www.test/new/x%0D%0AX-Injected:%20yes" in head
+
+
+def test_kept_descriptor_follows_replacement_and_refuses_a_moved_out_file(site):
+    """One keep-alive connection (one worker, which keeps served files open between requests):
+    a replaced file is served fresh; the same inode moved out behind a symlink is refused."""
+    root = site.tmp / "htdocs"
+    path = root / "swap.txt"
+    path.write_bytes(b"first\n")
+    req = b"GET /swap.txt HTTP/1.1\r\nHost: www.test\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
+        s.sendall(req)
+        (r1,) = _read_responses(s, 1)
+        tmp = root / "swap.tmp"
+        tmp.write_bytes(b"second\n")
+        os.replace(tmp, path)
+        s.sendall(req)
+        (r2,) = _read_responses(s, 1)
+        moved = site.tmp / "outside" / "swap-moved.txt"
+        os.rename(path, moved)
+        os.symlink(moved, path)
+        s.sendall(req)
+        (r3,) = _read_responses(s, 1)
+    assert r1.startswith(b"HTTP/1.1 200 ") and r1.endswith(b"first\n")
+    assert r2.startswith(b"HTTP/1.1 200 ") and r2.endswith(b"second\n")
+    assert r3.startswith(b"HTTP/1.1 403 ") and b"second" not in r3

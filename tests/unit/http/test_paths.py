@@ -6,8 +6,8 @@ import os
 import pytest
 
 from httpd_py.config.model import AliasSpec, RedirectSpec
-from httpd_py.http.paths import (PathError, find_redirect, map_to_root, normalize, percent_decode,
-                                 resolve_file, split_target, url_path)
+from httpd_py.http.paths import (OpenFiles, PathError, find_redirect, map_to_root, normalize,
+                                 percent_decode, resolve_file, split_target, url_path)
 
 
 @pytest.mark.parametrize("target,path,query", [
@@ -154,3 +154,93 @@ def test_symlinks_if_owner_match(tree):
 def test_ht_files_and_special_files_refused(tree):
     assert _status(lambda: resolve_file(str(tree / ".htaccess"), str(tree))) == 403
     assert _status(lambda: resolve_file(str(tree / "fifo"), str(tree))) == 403
+
+
+# --- OpenFiles: descriptors kept across requests (real files, real descriptors) ---------------
+
+def _kept(tree, name, files, **kw):
+    return resolve_file(str(tree / name), str(tree), open_file=True, open_files=files, **kw)
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_kept_descriptor_is_reused_for_the_same_file(tree):
+    files = OpenFiles()
+    first = _kept(tree, "sub/f.txt", files)
+    second = _kept(tree, "sub/f.txt", files)
+    assert first.kept and second.kept and second.fd == first.fd and len(files) == 1
+    assert os.pread(second.fd, 10, 0) == b"f" and second.st.st_size == 1
+    files.close()
+    assert not _fd_open(first.fd)
+
+
+def test_in_place_change_is_seen_and_replacement_gets_a_fresh_descriptor(tree):
+    files = OpenFiles()
+    path = tree / "sub" / "f.txt"
+    first = _kept(tree, "sub/f.txt", files)
+    path.write_text("longer")                                  # same inode: new size, new bytes
+    again = _kept(tree, "sub/f.txt", files)
+    assert again.fd == first.fd and again.st.st_size == 6 and os.pread(again.fd, 10, 0) == b"longer"
+    new = tree / "sub" / "new.tmp"
+    new.write_text("replaced")
+    os.replace(new, path)                                      # editor-style replacement
+    third = _kept(tree, "sub/f.txt", files)
+    # a new inode behind a fresh descriptor (the number itself may be reused)
+    assert third.st.st_ino != first.st.st_ino and os.pread(third.fd, 20, 0) == b"replaced"
+    assert len(files) == 1
+    files.close()
+
+
+def test_kept_file_moved_out_of_the_root_behind_a_symlink_is_refused(tree):
+    files = OpenFiles()
+    path = tree / "sub" / "f.txt"
+    _kept(tree, "sub/f.txt", files)
+    outside = tree.parent / "outside" / "moved.txt"
+    os.rename(path, outside)                                   # the same inode leaves the tree
+    os.symlink(outside, path)                                  # and the old name points at it
+    assert _status(lambda: _kept(tree, "sub/f.txt", files)) == 403
+    assert len(files) == 0
+    files.close()
+
+
+def test_unlinked_inside_name_with_a_hard_link_outside_is_refused(tree):
+    files = OpenFiles()
+    path = tree / "sub" / "f.txt"
+    _kept(tree, "sub/f.txt", files)
+    outside = tree.parent / "outside" / "hard.txt"
+    os.link(path, outside)                                     # a second name, outside
+    os.unlink(path)                                            # the inside name is gone
+    os.symlink(outside, path)                                  # the path now reaches the outside name
+    assert _status(lambda: _kept(tree, "sub/f.txt", files)) == 403
+    files.close()
+
+
+def test_symlink_options_still_checked_on_a_hit(tree):
+    files = OpenFiles()
+    _kept(tree, "sub/f.txt", files)
+    os.unlink(tree / "sub" / "f.txt")
+    os.symlink(tree / "index.html", tree / "sub" / "f.txt")
+    assert _status(lambda: _kept(tree, "sub/f.txt", files, follow_symlinks=False)) == 403
+    files.close()
+
+
+def test_open_files_bounded_oldest_closed(tree):
+    files = OpenFiles(size=2)
+    for i in range(3):
+        (tree / f"n{i}.txt").write_text(str(i))
+    fds = [_kept(tree, f"n{i}.txt", files).fd for i in range(3)]
+    assert len(files) == 2
+    assert not _fd_open(fds[0]) and _fd_open(fds[1]) and _fd_open(fds[2])
+    files.close()
+
+
+def test_directories_are_never_kept(tree):
+    files = OpenFiles()
+    r = resolve_file(str(tree / "sub"), str(tree), open_file=True, open_files=files)
+    assert r.is_dir and r.fd is None and not r.kept and len(files) == 0
