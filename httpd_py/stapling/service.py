@@ -312,6 +312,30 @@ class StaplingService:
             return (_STAPLE, e.der) if scfg.return_responder_errors else (_NOTHING, b"")
         return _NOTHING, b""
 
+    def reuse_until(self, info: CertInfo, staple: bytes, scfg: StaplingConfig, now: float) -> float:
+        """Until when a worker may staple ``staple`` again without the cache (0: not at all).
+
+        Only a response whose verdict is valid (good or revoked: a VALID cache entry) that
+        ``staple_for`` just returned, and at most 1 s; never past nextUpdate - skew, thisUpdate +
+        SSLStaplingResponseMaxAge, or thisUpdate - skew + StandardCacheTimeout (the cache entry,
+        stored at or after thisUpdate - skew, lives at least that long).  So a response another
+        process refreshed reaches this worker within 1 s, and a memoised one is always one the
+        cache still holds and the verdict still accepts.  Error entries are never memoised.
+        """
+        hit = self._memo.get(info.key)
+        if hit is None or hit[0] != staple or not hit[1].valid:
+            return 0.0
+        v, skew = hit[1], scfg.response_time_skew
+        ends = [now + 1.0]
+        if v.next_update is not None:
+            ends.append(v.next_update - skew)
+        if v.this_update is not None:
+            ends.append(v.this_update - skew + scfg.standard_cache_timeout)
+            if scfg.response_max_age is not None:
+                ends.append(v.this_update + scfg.response_max_age)
+        until = min(ends)
+        return until if until > now else 0.0
+
     def staple_for(self, info: CertInfo, vhost: VHost, now: float | None = None) -> bytes:
         """The bytes to staple for ``info`` in ``vhost`` (b"": none).  May fetch (on demand)."""
         scfg = vhost.ssl.stapling
