@@ -155,3 +155,45 @@ def test_must_staple_strict_refusal_aborts_the_handshake(pki, table):
     svc2 = FakeService(tab, lambda info: staple)
     svc2.stapler = Stapler(True)
     assert handshake(pki, ocsp_callback_for(svc2, vh), "ec")[0] == staple
+
+
+def test_valid_staple_reused_for_at_most_a_second_then_the_cache_decides(pki, clock):
+    """Per-process reuse (StaplingService.reuse_until): within 1 s a handshake staples the
+    response it just stapled without looking at the cache; after that the cache decides again
+    (here: the entry was removed, so on-demand mode fetches)."""
+    from httpd_py.devtools.responder import Responder
+    import dataclasses
+    with Responder.for_pki(pki, clock=clock) as r:
+        vh = _vhost(pki)
+        vh = dataclasses.replace(vh, ssl=dataclasses.replace(vh.ssl, stapling=StaplingConfig(
+            enabled=True, refresh="on-demand", force_url=r.url)))
+        svc = make_service(pki, [vh], clock)
+        cb = svc.callback_for(vh)
+        first, _ = handshake(pki, cb, "ec")        # fetched (nothing reused on the fetch path)
+        assert first and r.requests == 1
+        assert handshake(pki, cb, "ec")[0] == first  # from the cache, judged: reusable from here
+        info = next(i for i in svc.table.for_vhost(vh) if svc._memo.get(i.key, (b"",))[0] == first)
+        until = svc.reuse_until(info, first, vh.ssl.stapling, clock())
+        assert clock() < until <= clock() + 1.0
+        svc.cache.data.clear()                     # the cache loses the entry
+        clock.advance(0.5)
+        again, _ = handshake(pki, cb, "ec")
+        assert again == first and r.requests == 1  # reused: no cache lookup, no fetch
+        clock.advance(0.6)                         # past the second
+        third, _ = handshake(pki, cb, "ec")
+        assert third and r.requests == 2           # the cache missed: fetched again
+
+
+def test_error_and_foreign_staples_are_never_reused(pki, clock, table):
+    vh, tab = table
+    svc = make_service(pki, [vh], clock)
+    info = svc.table.for_vhost(vh)[0]
+    # not a response this process judged valid (nothing in the verdict memo): no reuse
+    assert svc.reuse_until(info, bytes.fromhex("30030a0103"), vh.ssl.stapling, clock()) == 0.0
+    # a service that returns bytes it did not judge (FakeService has no reuse_until): every
+    # handshake asks it
+    fake = FakeService(tab, lambda i: bytes.fromhex("30030a0103"))
+    cb = ocsp_callback_for(fake, vh)
+    for _ in range(3):
+        handshake(pki, cb, "ec")
+    assert len(fake.calls) == 3
