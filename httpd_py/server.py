@@ -68,6 +68,7 @@ class ServerApp:
     def __init__(self, cfg: ServerConfig):
         self.config = cfg
         self.sites = None
+        self._warm_status = False
         self.handler = None
         self.stapling = None
         self._log_fd: int | None = None
@@ -94,6 +95,14 @@ class ServerApp:
             callback_for = self.stapling.callback_for if self.stapling is not None else None
             self.sites = build_sites(cfg, ocsp_callback_for=callback_for)
             self.handler = ConnectionHandler(cfg, self.sites)
+            # warm code paths once here, so no worker's first handshake pays for them; ask for a
+            # staple only where the OCSP callback just reads the cache (never fetches)
+            from httpd_py.tls.sites import warm_up
+            # (not under SSLStaplingMustStaple strict: a missing staple there is a logged refusal)
+            stapled = [v.ssl.stapling for v in cfg.all_vhosts() if v.ssl.stapling.enabled]
+            self._warm_status = self.stapling is not None and self.stapling.background and all(
+                s.refresh == "background" and s.must_staple != "strict" for s in stapled)
+            warm_up(self.sites, status_request=self._warm_status)
         except BaseException:
             # a failed restart: the old generation keeps its error log
             el.fd, el.level, el.module_levels = previous
@@ -130,6 +139,10 @@ class ServerApp:
         child_init = getattr(self.handler, "child_init", None)
         if child_init is not None:
             child_init()
+        # once more in the worker, before its first accept: the pages a handshake touches are
+        # copied (copy-on-write) here rather than during the first client's handshake
+        from httpd_py.tls.sites import warm_up
+        warm_up(self.sites, status_request=self._warm_status)
 
     def handle_connection(self, sock, client_addr, listener, slot) -> None:
         self.handler(sock, client_addr, listener.addr, slot)

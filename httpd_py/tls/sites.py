@@ -199,3 +199,63 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
         error_log.debug("ssl", "HP02010", f"TLS context built for {v.server_name or 'main server'}"
                         f"{' with OCSP callback' if ocsp_cb else ''}")
     return Sites(cfg, contexts)
+
+
+_WARM_UP_CLIENTS = (      # (max protocol, TLS 1.2 cipher list): each key type's code paths once
+    (None, None),
+    (SSL.TLS1_2_VERSION, b"ECDHE-ECDSA-AES128-GCM-SHA256"),
+    (SSL.TLS1_2_VERSION, b"ECDHE-RSA-AES128-GCM-SHA256"),
+)
+
+
+def memory_handshake(server_ctx: SSL.Context, client_ctx: SSL.Context, status_request: bool) -> bool:
+    """One TLS handshake between two Contexts through memory BIOs (no socket); True when done."""
+    server = SSL.Connection(server_ctx, None)
+    server.set_accept_state()
+    client = SSL.Connection(client_ctx, None)
+    if status_request:
+        client.request_ocsp()
+    client.set_connect_state()
+    for _ in range(20):                         # a handshake is 2-3 flights; bounded regardless
+        done = 0
+        for conn in (client, server):
+            try:
+                conn.do_handshake()
+                done += 1
+            except SSL.WantReadError:
+                pass
+        for src, dst in ((client, server), (server, client)):
+            try:
+                data = src.bio_read(65536)
+            except SSL.WantReadError:
+                continue
+            dst.bio_write(data)
+        if done == 2:
+            return True
+    return False
+
+
+def warm_up(sites: Sites, *, status_request: bool) -> int:
+    """Master, before fork: an in-memory handshake per Context and key type, so that workers
+    inherit warm code paths (OpenSSL's algorithm fetches, Python's specialised bytecode, the
+    callbacks' memos) and their first real handshake costs what later ones do.
+
+    ``status_request`` makes the warm-up client ask for a staple, which runs the OCSP callback:
+    only do that when the callback merely reads the cache (background stapling), never when it
+    could fetch.  Never raises; returns how many handshakes completed.
+    """
+    done = 0
+    for ctx in sites.contexts():
+        for max_proto, ciphers in _WARM_UP_CLIENTS:
+            try:
+                cctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+                cctx.set_verify(SSL.VERIFY_NONE)
+                if max_proto is not None:
+                    cctx.set_max_proto_version(max_proto)
+                    cctx.set_cipher_list(ciphers)
+                if status_request:
+                    cctx.set_ocsp_client_callback(lambda conn, der, data: True)
+                done += memory_handshake(ctx, cctx, status_request)
+            except Exception as e:  # a key type the context lacks, a protocol it refuses
+                error_log.debug("ssl", "HP02011", f"TLS warm-up handshake skipped: {type(e).__name__}")
+    return done

@@ -122,3 +122,25 @@ def test_ocsp_callback_installed_per_vhost(pki, tmp_path):
     build_sites(cfg, cb_for)
     assert seen == ["a.test", "b.test"]
 
+
+
+def test_warm_up_handshakes_every_key_type_and_asks_for_a_staple_only_when_told(pki, tmp_path):
+    from httpd_py.tls.sites import warm_up
+    selected = []
+
+    def cb_for(v):
+        def cb(conn, data):
+            selected.append(type(conn.get_certificate(as_cryptography=True).public_key()).__name__)
+            return b""
+        return cb
+    rsa_only = SSLConfig(engine=True, certificates=(
+        CertKeyPair(str(pki.leaf("b.test", "rsa").cert_file), str(pki.leaf("b.test", "rsa").key_file)),))
+    va = VHost(addrs=(VHostAddr("*", 443),), server_name="a.test", ssl=ssl_cfg(pki))
+    vb = VHost(addrs=(VHostAddr("*", 443),), server_name="b.test", ssl=rsa_only)
+    cfg = ServerConfig(config_file="x", server_root=str(tmp_path), main=VHost(), vhosts=(va, vb), listens=())
+    sites = build_sites(cfg, cb_for)
+    # a.test (RSA + ECDSA): TLS 1.3, TLS 1.2 ECDSA, TLS 1.2 RSA; b.test (RSA only): no ECDSA suite
+    assert warm_up(sites, status_request=False) == 5
+    assert selected == []                        # no status_request: the OCSP callback never ran
+    assert warm_up(sites, status_request=True) == 5
+    assert {"RSAPublicKey", "ECPublicKey"} <= set(selected)   # both certificates' callbacks ran
