@@ -36,43 +36,15 @@ VALIDITY = 120           # responses valid this long after the fetch: the whole 
 
 
 def config(work: Path, port: int, pki, rurl: str) -> Path:
-    mods = ["mpm_prefork", "authz_core", "mime", "dir", "socache_shmcb", "ssl"]
-    loads = "\n".join(f"LoadModule {m}_module {bl.APACHE_MODULES}/mod_{m}.so" for m in mods)
-    certs = "\n".join(f"    SSLCertificateFile {pki.leaf('bench.test', k).cert_file}\n"
-                      f"    SSLCertificateKeyFile {pki.leaf('bench.test', k).key_file}"
-                      for k in ("rsa", "ec"))
+    """benchlib's shared Apache-syntax file, with this bench's stapling timings."""
     (work / "htdocs").mkdir(exist_ok=True)
-    text = f"""ServerRoot {work}
-{loads}
-ServerName bench.test
-Listen 127.0.0.1:{port}
-PidFile {work}/httpd.pid
-ErrorLog {work}/error.log
-LogLevel info
-User www-data
-Group www-data
-Mutex file:{work} default
-StartServers 4
-MinSpareServers 4
-MaxSpareServers 8
-TypesConfig /etc/mime.types
-DocumentRoot {work}/htdocs
-SSLStaplingCache shmcb:{work}/stapling(128000)
-SSLStaplingResponderTimeout {TIMEOUT}
-SSLStaplingStandardCacheTimeout {CACHE_TIMEOUT}
-SSLStaplingResponseTimeSkew {SKEW}
-<VirtualHost 127.0.0.1:{port}>
-    ServerName bench.test
-    SSLEngine on
-{certs}
-    SSLUseStapling on
-    SSLStaplingForceURL {rurl}
-    SSLSessionTickets off
-</VirtualHost>
-"""
-    path = work / "httpd.conf"
-    path.write_text(text)
-    return path
+    pairs = [(pki.leaf("bench.test", k).cert_file, pki.leaf("bench.test", k).key_file) for k in ("rsa", "ec")]
+    return bl.apache_config(
+        work, port, pairs, stapling=True, docroot=work / "htdocs", log_level="info",
+        server_extra=(f"SSLStaplingResponderTimeout {TIMEOUT}\n"
+                      f"SSLStaplingStandardCacheTimeout {CACHE_TIMEOUT}\n"
+                      f"SSLStaplingResponseTimeSkew {SKEW}"),
+        vhost_extra=f"    SSLStaplingForceURL {rurl}")
 
 
 _CIPHER = {"rsa": b"ECDHE-RSA-AES128-GCM-SHA256", "ec": b"ECDHE-ECDSA-AES128-GCM-SHA256"}

@@ -110,8 +110,10 @@ def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = N
 
 
 def apache_config(work: Path, port: int, cert_key_pairs: list[tuple[Path, Path]], *, stapling: bool,
-                  workers: int = 4, docroot: Path) -> Path:
-    """One Apache-syntax file that both apache2 and httpd-py read."""
+                  workers: int = 4, docroot: Path, log_level: str = "warn", server_extra: str = "",
+                  vhost_extra: str = "") -> Path:
+    """One Apache-syntax file that both apache2 and httpd-py read; ``server_extra`` and
+    ``vhost_extra`` are directive lines added to the main server and to the vhost."""
     certs = "\n".join(f"    SSLCertificateFile {c}\n    SSLCertificateKeyFile {k}" for c, k in cert_key_pairs)
     mods = ["mpm_prefork", "authz_core", "mime", "dir", "socache_shmcb", "ssl"]
     loads = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so" for m in mods)
@@ -121,7 +123,7 @@ ServerName bench.test
 Listen 127.0.0.1:{port}
 PidFile {work}/httpd.pid
 ErrorLog {work}/error.log
-LogLevel warn
+LogLevel {log_level}
 User www-data
 Group www-data
 Mutex file:{work} default
@@ -139,12 +141,14 @@ DocumentRoot {docroot}
 </Directory>
 SSLStaplingCache shmcb:{work}/stapling(128000)
 SSLSessionCache none
+{server_extra}
 <VirtualHost 127.0.0.1:{port}>
     ServerName bench.test
     SSLEngine on
 {certs}
     SSLUseStapling {"on" if stapling else "off"}
     SSLSessionTickets off
+{vhost_extra}
 </VirtualHost>
 """
     path = work / "httpd.conf"
