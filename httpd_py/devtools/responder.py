@@ -325,8 +325,9 @@ class Responder:
                  statuses: dict[int, str] | None = None, default_status: str = "good",
                  port: int = 0, host: str = "127.0.0.1", mode: str = "normal",
                  drip_interval: float = 1.0, validity: dt.timedelta = dt.timedelta(days=7),
-                 clock=time.time, tls: tuple[str, str] | None = None):
+                 clock=time.time, tls: tuple[str, str] | None = None, delay: float = 0.0):
         self.issuer, self.issuer_key = issuer, issuer_key
+        self.delay = delay              # seconds every answer waits (a slow responder)
         self.delegated = delegated
         self.statuses = dict(statuses or {})
         self.default_status = default_status
@@ -461,6 +462,8 @@ class Responder:
             self.seen_headers.append({k.lower(): v for k, v in h.headers.items()})
             if ref is not None:
                 self.counts[ref.serial] = self.counts.get(ref.serial, 0) + 1
+        if self.delay > 0:
+            self._release.wait(self.delay)
         if mode == "hang":
             self._release.wait(120)
             return self._close(h)

@@ -481,19 +481,22 @@ class Stapler:
                  deadline: float | None = None) -> dict[bytes, str]:
         """Refresh ``states`` (in ``pool`` when given); wait for all; outcomes by key."""
         def one(st: CertState) -> str:
-            if deadline is not None and time.monotonic() >= deadline:
-                return BUSY
-            with st.lock:
-                try:
-                    wait = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
-                    return self.refresh_one(st, lock_timeout=wait)
-                except Exception as e:  # a bug must not stop the stapler
-                    st.next_at = self.clock() + schedule.BACKOFF_BASE
-                    log.error_log.error(MOD, "HP04813", f"internal error refreshing {st.label}: "
-                                        f"{type(e).__name__}: {e}")
-                    return FAILED
-                finally:
-                    st.in_flight = False
+            try:
+                if deadline is not None and time.monotonic() >= deadline:
+                    # not reached in time (the prefetch's budget): left due, for the helper's
+                    # first pass -- and no longer in flight, or no pass would ever take it
+                    return BUSY
+                with st.lock:
+                    try:
+                        wait = 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
+                        return self.refresh_one(st, lock_timeout=wait)
+                    except Exception as e:  # a bug must not stop the stapler
+                        st.next_at = self.clock() + schedule.BACKOFF_BASE
+                        log.error_log.error(MOD, "HP04813", f"internal error refreshing "
+                                            f"{st.label}: {type(e).__name__}: {e}")
+                        return FAILED
+            finally:
+                st.in_flight = False
 
         for st in states:
             st.in_flight = True
@@ -523,8 +526,10 @@ class Stapler:
             self.close_fetchers()
         self._warm()
         ok = sum(1 for st in self.states.values() if st.servable(self.clock()))
+        left = sum(1 for o in outcomes.values() if o == BUSY)
         log.error_log.info(MOD, "HP04801", f"stapling prefetch: {ok} of {len(self.states)} "
-                           f"certificates have a valid staple ({len(todo)} fetched) in "
+                           f"certificates have a valid staple ({len(todo)} needed a fetch, "
+                           f"{left} left to the background stapler) in "
                            f"{time.monotonic() - t0:.3f} s")
         self.check_must_staple()
         return outcomes

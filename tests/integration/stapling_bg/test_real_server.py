@@ -274,3 +274,44 @@ def test_one_request_per_certificate_per_window_under_load(tmp_path, pki, worker
         responder.stop()
     assert counts == [2, 2, 2, 2]
     assert len(results) > 100 and all(results)          # every handshake stapled
+
+
+MANY = tuple(f"n{i:02d}.test" for i in range(12))
+
+
+@pytest.fixture(scope="module")
+def pki_many(tmp_path_factory):
+    from httpd_py.devtools.pki import make_pki
+    return make_pki(tmp_path_factory.mktemp("pki-many"), MANY, ocsp_url="http://127.0.0.1:9/")
+
+
+def test_certificates_beyond_the_prefetch_budget_are_stapled_by_the_helper(tmp_path, pki_many):
+    """24 certificates, a responder that takes 0.9 s per answer, SSLStaplingResponderTimeout 1:
+    the pre-start fetch (6 at a time, 2 s budget) cannot reach them all.  The background stapler
+    must fetch the rest in its first pass: every name ends up stapled, each certificate asked
+    for exactly once."""
+    from cryptography.x509 import ocsp
+    pki = pki_many
+    responder = ClockedResponder.for_pki(pki, delay=0.9).start()
+    srv = RealServer(tmp_path / "srv", pki, responder.url, names=MANY,
+                     stapling=("SSLStaplingResponderTimeout 1",))
+    try:
+        srv.start()
+        m = re.search(r"HP04801: stapling prefetch: (\d+) of 24 .* (\d+) left to the background",
+                      srv.log())
+        assert m and int(m.group(1)) < 24 and int(m.group(2)) > 0, srv.log()
+        wait_until(lambda: srv.count("HP04802") >= 24, timeout=30,
+                   what="all 24 certificates fetched (HP04802)")
+        for name in MANY:
+            for kind in ("rsa", "ec"):
+                staple, _ = handshake(srv.port, name, kind)
+                assert staple, (name, kind)
+                resp = ocsp.load_der_ocsp_response(staple)
+                assert resp.serial_number == pki.leaf(name, kind).cert.serial_number
+                assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+        assert all(responder.count(pki.leaf(n, k).cert.serial_number) == 1
+                   for n in MANY for k in ("rsa", "ec"))
+        assert "Traceback" not in srv.log()
+    finally:
+        srv.stop()
+        responder.stop()

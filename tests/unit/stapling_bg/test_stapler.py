@@ -339,3 +339,31 @@ def test_records_of_unconfigured_certificates_are_pruned_a_week_after_expiry(tmp
     keys = list(store.keys())
     assert len(keys) == 3 and bytes.fromhex("ab" * 20) in keys
     assert errlog.ids().count("HP04819") == 2
+
+
+def test_certificates_the_prefetch_budget_does_not_reach_are_stapled_in_the_first_pass(
+        tmp_path, pki, clock, errlog):
+    """Issue: certificates the pre-start fetch did not reach within its deadline were left
+    marked in flight, so the helper never fetched them.  One fetch at a time, each taking 0.7 s,
+    against a 1 s responder timeout (a 2 s prefetch budget): six certificates cannot all be
+    reached before fork; the first refresh pass must staple every one that is left."""
+    with ClockedResponder.for_pki(pki, clock=clock, validity=dt.timedelta(days=2),
+                                  delay=0.7) as slow:
+        cfg = make_config(tmp_path, pki, slow.url, names=("a.test", "b.test", "ms.test"),
+                          responder_timeout=1.0)
+        svc = make_service(cfg)
+        stapler = stapler_for(svc, clock, tmp_path, max_parallel=1)
+        out = stapler.prefetch()
+        left = [k for k, o in out.items() if o != FETCHED]
+        assert 0 < len(left) < len(stapler.states), out
+        assert not any(st.in_flight for st in stapler.states.values())
+        assert "left to the background stapler" in errlog.text()
+        # the helper's first pass, at the same moment: everything not stapled is due
+        due = stapler.due(clock())
+        assert {st.info.key for st in due} == set(left)
+        outcomes = stapler.run_pass(due, None)
+        assert set(outcomes.values()) == {FETCHED}
+        assert all(st.servable(clock()) for st in stapler.states.values())
+        for st in stapler.states.values():
+            e = cached(svc, st, clock())
+            assert e is not None and e.flag == entry.VALID and e.der == st.record.der
