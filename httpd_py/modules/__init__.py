@@ -1,0 +1,1 @@
+"""Apache modules httpd-py implements: one file per module."""
