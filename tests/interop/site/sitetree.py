@@ -17,6 +17,10 @@ www-data):
     apache/, httpd-py/ each server's ServerRoot (logs/, run/) and main config
     site.conf          the shared fragment (everything but Listen, PidFile, ErrorLog)
 
+The raw client both suites use is here too: ``Row`` (one request: method, target sent untouched,
+headers, Host, and the status Apache gives), ``exchange(port, row) -> Answer`` (one short
+connection, ``Connection: close``) and ``answers_from(port, rows)`` (every row, four at a time).
+
 ``USERS`` holds each user's password and the htpasswd flags that hashed it; ``build_site`` needs
 ``htpasswd`` (apache2-utils).  As root, one symlink (htdocs/links/owner/other) is given to uid
 65534 so that SymLinksIfOwnerMatch refuses it; ``Site.foreign_link`` says whether that happened.
@@ -26,7 +30,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.support.apache import load_modules
@@ -676,3 +682,66 @@ def build_site(base: Path) -> Site:
                 os.chmod(p, 0o644)
     return Site(base=base, docroot=D, outside=O, aliased=AL, auth=A, fragment=frag,
                 foreign_link=foreign)
+
+
+# ---- the raw client both suites use ----------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One request of a corpus; ``id`` is its pytest id."""
+    id: str
+    target: str
+    apache: int                         # what Apache 2.4 answers
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    host: str = "localhost"
+    needs_root: bool = False
+
+    def raw(self) -> bytes:
+        lines = [f"{self.method} {self.target} HTTP/1.1", f"Host: {self.host}"]
+        lines += [f"{k}: {v}" for k, v in self.headers]
+        if self.method in ("POST", "PUT"):
+            lines.append("Content-Length: 0")
+        lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    status: int | None                  # None: no parsable answer
+    www_authenticate: tuple[str, ...]
+    note: str = ""
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return f"no answer ({self.note})"
+        auth = f" WWW-Authenticate: {' | '.join(self.www_authenticate)}" if self.www_authenticate else ""
+        return f"{self.status}{auth}"
+
+
+def exchange(port: int, row: Row, timeout: float = 10.0) -> Answer:
+    """Send ROW's raw request on a new connection to 127.0.0.1:PORT; read the whole answer."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(row.raw())
+            data = b""
+            while len(data) < 1 << 20:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        return Answer(None, (), f"{type(e).__name__}: {e}")
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = head.split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        return Answer(None, (), f"status line {lines[0]!r}")
+    auth = tuple(v.strip() for k, _, v in (l.partition(":") for l in lines[1:])
+                 if k.strip().lower() == "www-authenticate")
+    return Answer(int(parts[1]), auth)
+
+
+def answers_from(port: int, rows: list[Row]) -> dict[str, Answer]:
+    """Every row sent to PORT (four connections at a time): row id -> Answer."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip([r.id for r in rows], pool.map(lambda r: exchange(port, r), rows)))

@@ -18,47 +18,12 @@ only where httpd-py is deliberately stricter for security; there are none.
 from __future__ import annotations
 
 import base64
-import dataclasses
-import socket
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.interop.site.sitetree import NEVER_SET, USERS
+from tests.interop.site.sitetree import NEVER_SET, USERS, Answer, Row, answers_from
 
 ROOT_ONLY = "needs root (os.lchown of a symlink to another user)"
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    id: str
-    target: str
-    apache: int                         # what Apache 2.4 answers
-    method: str = "GET"
-    headers: tuple[tuple[str, str], ...] = ()
-    host: str = "localhost"
-    needs_root: bool = False
-
-    def raw(self) -> bytes:
-        lines = [f"{self.method} {self.target} HTTP/1.1", f"Host: {self.host}"]
-        lines += [f"{k}: {v}" for k, v in self.headers]
-        if self.method in ("POST", "PUT"):
-            lines.append("Content-Length: 0")
-        lines.append("Connection: close")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-@dataclasses.dataclass(frozen=True)
-class Answer:
-    status: int | None                  # None: no parsable answer
-    www_authenticate: tuple[str, ...]
-    note: str = ""
-
-    def __str__(self) -> str:
-        if self.status is None:
-            return f"no answer ({self.note})"
-        auth = f" WWW-Authenticate: {' | '.join(self.www_authenticate)}" if self.www_authenticate else ""
-        return f"{self.status}{auth}"
 
 
 def basic(user: str, password: str | None = None) -> tuple[str, str]:
@@ -383,39 +348,11 @@ CORPUS: list[Row] = [
 DOCUMENTED: dict[str, str] = {}
 
 
-def _ids(rows):
+def _ids(rows: list[Row]) -> list[str]:
     return [r.id for r in rows]
 
 
 assert len(set(_ids(CORPUS))) == len(CORPUS), "row ids must be unique"
-
-
-def exchange(port: int, row: Row, timeout: float = 10.0) -> Answer:
-    """Send ROW's raw request on a new connection to 127.0.0.1:PORT; read the whole answer."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(row.raw())
-            data = b""
-            while len(data) < 1 << 20:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as e:
-        return Answer(None, (), f"{type(e).__name__}: {e}")
-    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-    lines = head.split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        return Answer(None, (), f"status line {lines[0]!r}")
-    auth = tuple(v.strip() for k, _, v in (l.partition(":") for l in lines[1:])
-                 if k.strip().lower() == "www-authenticate")
-    return Answer(int(parts[1]), auth)
-
-
-def answers_from(port: int, rows: list[Row]) -> dict[str, Answer]:
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(_ids(rows), pool.map(lambda r: exchange(port, r), rows)))
 
 
 @pytest.fixture(scope="module")
