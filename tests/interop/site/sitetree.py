@@ -559,7 +559,7 @@ Alias /alias/ "{AL}/"
 
 # .htaccess contents by directory (relative to the DocumentRoot)
 HTACCESS = {
-    ".": "Require all denied\n",                                 # AllowOverride None: ignored
+    ".": "Require all denied\nNotADirective\n",                  # AllowOverride None: ignored
     "ht/none": "Require all denied\n",                           # ignored
     "ht/none-bad": "This is not a directive\n",                  # ignored
     "ht/all": "Require all denied\n",
@@ -714,8 +714,8 @@ class Answer:
     def __str__(self) -> str:
         if self.status is None:
             return f"no answer ({self.note})"
-        auth = f" WWW-Authenticate: {' | '.join(self.www_authenticate)}" if self.www_authenticate else ""
-        return f"{self.status}{auth}"
+        auth = " | ".join(self.www_authenticate)
+        return f"{self.status} WWW-Authenticate: {auth}" if auth else f"{self.status}"
 
 
 def exchange(port: int, row: Row, timeout: float = 10.0) -> Answer:

@@ -49,7 +49,7 @@ CORPUS: list[Row] = [
     R("root-head", "/hello.txt", 200, method="HEAD"),
     R("root-options", "/hello.txt", 200, method="OPTIONS"),
     R("root-post-static", "/hello.txt", 200, method="POST"),
-    R("root-htaccess-ignored", "/hello.txt", 200),           # docroot's .htaccess: AllowOverride None
+    R("root-htaccess-ignored", "/?x=1", 200),          # docroot's .htaccess: AllowOverride None
     R("dot-htaccess", "/.htaccess", 403),
     R("dot-htpasswd", "/.htpasswd", 403),
     R("dot-ht-missing", "/public/.htnothing", 403),
