@@ -95,3 +95,31 @@ def _pseudo(lines: list[str]):
     from httpd_py.config.reader import _Source
     parsed = parse_text("\n".join(lines) + "\n", PRE_POST_FILE)
     return _Source(parsed)
+
+
+def load_htaccess(path: str, text: str, cfg: ServerConfig, overrides, override_list=()):
+    """One .htaccess file -> its DirConf, as Apache reads it: only directives whose override
+    class AllowOverride admits (or that AllowOverrideList names), everything else "not allowed
+    here".  Raises ConfigError with the file and line."""
+    from httpd_py.config import dirconf
+    from httpd_py.config.reader import Node, _Source
+    loaded = set(cfg.loaded_modules)
+    state = ReadState(server_root=cfg.server_root, defines=dict(cfg.define_values),
+                      loaded=loaded)
+    state.directive_known = _directive_known(loaded)
+    nodes = Reader(state).build(_Source(parse_text(text, path)), (), None)[0]
+    w = build.Walk(cfg.server_root, check_document_root=False)
+    w.htaccess = overrides
+    w.htaccess_list = frozenset(override_list or ())
+    if overrides.options is not None:
+        w.allowed_options = overrides.options
+    own: dict = {}
+    w.dir_section, w.dir_target = Node("<Directory", path, path, 0, []), own
+    build.walk(nodes, w)
+    if w.env_uses and w.setenv_vars:
+        build._check_env_uses(w)
+    conf = build._dirconf(own)
+    if conf.authz is not dirconf.UNSET and conf.authz is not None:
+        from httpd_py.modules.authz_core import check_negative_only
+        check_negative_only(conf.authz)
+    return conf

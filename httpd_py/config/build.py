@@ -5,9 +5,13 @@ Every node is looked up in the directive table, its context checked (Apache's "n
 count checked, then its handler runs.  Handlers record settings per server (the main server or the
 current <VirtualHost>) as flat keys ("ssl.stapling.enabled") with the location that set them.
 
-Inside <Directory>/<Location>/<Files>/<If>/<Limit> sections directives are checked exactly as
-Apache checks them, but httpd-py keeps per-server settings only: their values do not reach the
-model (a documented limitation).
+Inside <Directory>/<Location>/<Files>/<If> sections handlers write into the section's own
+settings, which become a ``dirconf.DirConf``; each section becomes a ``dirconf.Section`` of its
+server (``VHost.sections``; <Files> and <If> nested in another section live in that section's
+DirConf).  Per-directory directives written outside any section make the server's own
+``VHost.dir``, the base of every request's section walk (``http/walk.py``).  <Limit> and
+<LimitExcept> limit the Require and Allow/Deny lines inside them to their methods;
+<RequireAll|Any|None> build mod_authz_core's tree.
 
 Each vhost is then the main server merged field by field with its own settings (one generic
 merge, ``_merge``), and name-based tables are grouped per address:port.
@@ -18,10 +22,10 @@ import dataclasses
 import os
 from typing import Any
 
-from httpd_py.config import values
+from httpd_py.config import dirconf, values
 from httpd_py.config.directives import Directive, lookup
 from httpd_py.config.model import (
-    CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
+    UNSET, CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
     VHost, VHostAddr, VHostGroup,
 )
 from httpd_py.config.parser import split_args
@@ -63,6 +67,7 @@ class ServerBuild:
         self.addrs = addrs
         self.settings: dict[str, Any] = {}
         self.locs: dict[str, Location] = {}
+        self.sections: list[dirconf.Section] = []   # <Directory*>, <Location*> in file order
 
 
 class Walk:
@@ -82,11 +87,23 @@ class Walk:
         self.loc: Location = Location("", 0)
         self.ignored: list[tuple[str, Location]] = []
         self.warnings: list[str] = []
-        self._scratch: dict[str, Any] = {}
+        self.dir_target: dict[str, Any] = {}      # the current section's own settings
+        self.limit = None                         # authz_core.Methods inside <Limit*>
+        self.prev_name = ""                       # the previous directive in this scope
+        self.setenv_vars: dict[str, Location] = {}   # variables SetEnvIf*/BrowserMatch* set
+        self.env_uses: list[tuple[str, str, Location]] = []   # (var, directive, where)
+        self.refused: list[tuple[str, Location, str]] = []    # fail-closed (name, where, why)
+        self.htaccess = None                      # dirconf.Overrides when reading a .htaccess
+        self.htaccess_list: frozenset = frozenset()
+        self.allowed_options: frozenset | None = None
 
     # -- handler API --------------------------------------------------------------------------------
     def _target(self) -> dict[str, Any]:
-        return self._scratch if self.dir_section is not None else self.cur.settings
+        return self.dir_target if self.dir_section is not None else self.cur.settings
+
+    def own(self, key: str, default: Any = None) -> Any:
+        """This section's (or server's) own value of a per-directory key, never inherited."""
+        return self._target().get(key, default)
 
     def set(self, key: str, value: Any) -> None:
         self._target()[key] = value
@@ -132,14 +149,28 @@ def _check_context(d: Directive, w: Walk) -> None:
         raise ConfigError(f"{shown} cannot occur within <VirtualHost> section")
 
 
+def _check_override(d: Directive, w: Walk) -> None:
+    """In a .htaccess file: AllowOverride's classes (or AllowOverrideList) must admit it."""
+    ok = d.name.lower() in w.htaccess_list
+    if not ok and d.override == "any":
+        ok = not w.htaccess.none
+    elif not ok and d.override:
+        ok = d.override in w.htaccess.classes
+    if not ok:
+        raise ConfigError(f"{d.name}{'>' if d.is_section else ''} not allowed here")
+
+
 def walk(nodes: list[Node], w: Walk) -> None:
+    prev = ""
     for node in nodes:
+        w.prev_name = prev
         try:
             _walk_node(node, w)
         except ConfigError as e:
             raise e.located(node.file, node.line) from None
         except (ValueError, OSError) as e:        # e.g. a NUL byte in a path: still located
             raise ConfigError(f"{node.name}: {e}", node.file, node.line) from None
+        prev = node.name.lower()
 
 
 def _walk_node(node: Node, w: Walk) -> None:
@@ -149,12 +180,15 @@ def _walk_node(node: Node, w: Walk) -> None:
         raise ConfigError(f"Invalid command '{node.name}', perhaps misspelled or defined by a "
                           f"module not included in the server configuration")
     _check_context(d, w)
+    if w.htaccess is not None:
+        _check_override(d, w)
     loc = Location(node.file, node.line)
     w.name, w.loc = d.name, loc
     if d.is_section:
         _section(d, node, w, loc)
         return
     args = split_args(node.args)
+    w.raw_args = node.args
     d.check_count(args)
     if d.handler is not None:
         d.handler(w, args)
@@ -181,22 +215,123 @@ def _section(d: Directive, node: Node, w: Walk, loc: Location) -> None:
         if lname in ("<files", "<filesmatch") and w.dir_section is not None and \
                 w.dir_section.lname in ("<location", "<locationmatch"):
             raise ConfigError(f"{d.name}> cannot occur within <Location> section")
+        if lname in ("<requireall", "<requireany", "<requirenone"):
+            _require_section(lname, node, w)
+            return
         words = _section_words(node)
         if lname == "<else":
             if words:
                 raise ConfigError("<Else> does not take an argument")
         elif not words:
             raise ConfigError(f"{d.name}> directive requires additional arguments")
-        outer = w.dir_section
-        w.dir_section = node
+        if lname in ("<limit", "<limitexcept"):
+            from httpd_py.modules.authz_core import Methods
+            outer_limit = w.limit
+            w.limit = Methods(frozenset("GET" if m == "HEAD" else m for m in words),
+                              lname == "<limitexcept")
+            try:
+                walk(node.children or [], w)
+            finally:
+                w.limit = outer_limit
+            return
+        if lname in ("<elseif", "<else") and w.prev_name not in ("<if", "<elseif"):
+            raise ConfigError("<Else> or <ElseIf> section without previous <If> or <ElseIf> "
+                              "section in same scope")
+        outer, outer_target, outer_limit = w.dir_section, w.dir_target, w.limit
+        own: dict[str, Any] = {}
+        w.dir_section, w.dir_target, w.limit = node, own, None
         try:
             walk(node.children or [], w)
         finally:
-            w.dir_section = outer
+            w.dir_section, w.dir_target, w.limit = outer, outer_target, outer_limit
+        conf = _dirconf(own)
+        parent = w._target()
+        if lname in ("<if", "<elseif", "<else"):
+            cond = None
+            if lname != "<else":
+                from httpd_py.expr import parse_condition
+                cond = parse_condition(unquote_expr(section_text(node)))
+            if lname == "<if":
+                parent["ifs"] = (*parent.get("ifs", ()), dirconf.Section(
+                    "if", unquote_expr(section_text(node)), conf, loc, chain=((cond, conf),)))
+            else:
+                *rest, last = parent["ifs"]
+                parent["ifs"] = (*rest, dataclasses.replace(
+                    last, chain=last.chain + ((cond, conf),)))
+            return
+        sec = _make_section(lname, words, conf, loc)
+        if sec.kind == "files":
+            parent["files"] = (*parent.get("files", ()), sec)
+        else:
+            w.cur.sections.append(sec)
         return
     # A section of an Apache module httpd-py does not implement: accepted, body ignored.
     _section_words(node)
     w.ignored.append((d.name + ">", loc))
+
+
+_DIRCONF_FIELDS = frozenset(f.name for f in dataclasses.fields(dirconf.DirConf))
+
+
+def _dirconf(settings: dict) -> dirconf.DirConf:
+    kw = {k: v for k, v in settings.items() if k in _DIRCONF_FIELDS}
+    return dirconf.DirConf(**kw) if kw else dirconf.EMPTY
+
+
+def unquote_expr(text: str) -> str:
+    """An expression argument without one level of enclosing double quotes (as Apache)."""
+    t = text.strip()
+    if len(t) >= 2 and t[0] == '"' and t[-1] == '"':
+        t = t[1:-1]
+    return t
+
+
+def _regex(pattern: str):
+    """A section's regex, PCRE spelling of named groups accepted."""
+    import re
+    py = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
+    try:
+        return re.compile(py)
+    except re.error as e:
+        raise ConfigError(f"Regex could not be compiled: {e}") from None
+
+
+def _make_section(lname: str, words: list[str], conf, loc: Location) -> "dirconf.Section":
+    kind = {"<directory": "directory", "<directorymatch": "directory", "<files": "files",
+            "<filesmatch": "files", "<location": "location",
+            "<locationmatch": "location"}[lname]
+    is_regex = lname.endswith("match")
+    if not is_regex and words[0] == "~":
+        if len(words) < 2:
+            raise ConfigError(f"{lname[1:].capitalize()}> ~ needs a regular expression")
+        is_regex, pattern = True, words[1]
+    else:
+        pattern = words[0]
+    if is_regex:
+        return dirconf.Section(kind, pattern, conf, loc, regex=_regex(pattern))
+    wildcard = any(c in pattern for c in "*?[")
+    if kind == "directory":
+        p = pattern.rstrip("/") or "/"
+        return dirconf.Section(kind, p, conf, loc, depth=dirconf.directory_depth(p),
+                               wildcard=wildcard)
+    return dirconf.Section(kind, pattern, conf, loc, wildcard=wildcard)
+
+
+def _require_section(lname: str, node: Node, w: Walk) -> None:
+    from httpd_py.modules.authz_core import Container, add_container
+    if section_text(node).strip():
+        raise ConfigError(f"{node.name}> directive doesn't take additional arguments")
+    t = w._target()
+    outer = t.get("authz")
+    op, negate = {"<requireall": ("and", False), "<requireany": ("or", False),
+                  "<requirenone": ("or", True)}[lname]
+    t["authz"] = Container(op, negate, ())
+    try:
+        walk(node.children or [], w)
+        child = t["authz"]
+    finally:
+        t["authz"] = outer
+    t["authz"] = add_container(outer, child, node.name)
 
 
 # -- model ------------------------------------------------------------------------------------------
@@ -236,14 +371,15 @@ def _fill(cls, settings: dict, prefix: str, **extra):
     return cls(**kw)
 
 
-def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict) -> VHost:
+def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict,
+           dir_conf=None, sections: tuple = ()) -> VHost:
     s = {**defaults, **settings}
     certs = s.get("ssl._cert_files", ())
     keys = s.get("ssl._key_files", ())
     pairs = tuple(CertKeyPair(c, keys[i] if i < len(keys) else None) for i, c in enumerate(certs))
     stapling = _fill(StaplingConfig, s, "ssl.stapling.")
     ssl = _fill(SSLConfig, s, "ssl.", certificates=pairs, stapling=stapling)
-    return _fill(VHost, s, "", ssl=ssl,
+    return _fill(VHost, s, "", ssl=ssl, dir=dir_conf or dirconf.EMPTY, sections=sections,
                  location=build.location if build else None,
                  addrs=build.addrs if build else (),
                  locations=tuple(locs.items()))
@@ -260,11 +396,15 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
     if "session_cache" in g:
         defaults["ssl.session_cache"] = g["session_cache"]
     main_settings, main_locs = _merge(w.main, None)
-    main = _vhost(main_settings, main_locs, None, defaults)
+    main_dir = _dirconf(w.main.settings)
+    main = _vhost(main_settings, main_locs, None, defaults, main_dir, tuple(w.main.sections))
     vhosts = []
     for vb in w.vhosts:
         s, l = _merge(w.main, vb)
-        vhosts.append(_vhost(s, l, vb, defaults))
+        vhosts.append(_vhost(s, l, vb, defaults, dirconf.merge(main_dir, _dirconf(vb.settings)),
+                             (*w.main.sections, *vb.sections)))
+    _check_authz(main, vhosts)
+    _check_env_uses(w)
 
     groups: dict[tuple[str, int | None], list[int]] = {}
     for i, vb in enumerate(w.vhosts):
@@ -316,6 +456,40 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
         warnings=tuple(warnings),
         includes=tuple(includes),
     )
+
+
+def _check_authz(main: VHost, vhosts: list[VHost]) -> None:
+    """mod_authz_core's start-up check on every section's Require tree (AH01624)."""
+    from httpd_py.modules.authz_core import check_negative_only
+
+    def confs(c):
+        yield c
+        for sec in c.files:
+            yield from confs(sec.conf)
+        for sec in c.ifs:
+            for _, cc in sec.chain:
+                yield from confs(cc)
+
+    seen = set()
+    for v in (main, *vhosts):
+        for c in [v.dir, *(s.conf for s in v.sections)]:
+            for cc in confs(c):
+                if id(cc) in seen or cc.authz is UNSET or cc.authz is None:
+                    continue
+                seen.add(id(cc))
+                check_negative_only(cc.authz)
+
+
+def _check_env_uses(w: Walk) -> None:
+    """Fail closed: an access rule that reads a variable only SetEnvIf/BrowserMatch would set
+    (mod_setenvif is not built) could grant or deny differently from Apache: refuse it."""
+    for var, what, loc in w.env_uses:
+        if var in w.setenv_vars:
+            src = w.setenv_vars[var]
+            raise ConfigError(f"{what} {var}: the variable is set by mod_setenvif "
+                              f"({src.file}:{src.line}), which httpd-py does not build; "
+                              f"refused rather than deciding access without it",
+                              loc.file, loc.line)
 
 
 def _prefork(g: dict, warnings: list[str]) -> PreforkConfig:

@@ -70,6 +70,8 @@ class Directive:
     read_time: bool = False      # executed while reading (Include, Define, <IfModule>, ...)
     ext: bool = False            # httpd-py extension (not in Apache)
     syntax: str = ""             # argument syntax for docs, when more telling than ARG_SYNTAX
+    override: str = ""           # AllowOverride class that admits it in .htaccess ("" never,
+                                 # "any" with any class, as Apache's OR_ALL)
 
     @property
     def is_section(self) -> bool:
@@ -256,64 +258,6 @@ def _error_document(w, args):
         raise ConfigError(f"Unsupported HTTP response code {args[0]}")
     code = int(args[0])
     w.extend("error_documents", ((code, args[1]),))
-
-
-_OPTIONS = {"none": (), "all": ("execcgi", "includes", "indexes", "followsymlinks"),
-            "followsymlinks": ("followsymlinks",), "symlinksifownermatch": ("symlinksifownermatch",),
-            "execcgi": ("execcgi",), "includes": ("includes",), "includesnoexec": ("includesnoexec",),
-            "indexes": ("indexes",), "multiviews": ("multiviews",), "runscripts": ("execcgi",)}
-
-
-def _options(w, args):
-    signed = [a[:1] in ("+", "-") for a in args]
-    if any(signed) and not all(signed):
-        raise ConfigError("Either all Options must start with + or -, or no Option may.")
-    # A list without +/- replaces what was inherited (no words at all: none); +/- adjust it.
-    cur = set(w.get("_options", ("followsymlinks",))) if signed and signed[0] else set()
-    for a in args:
-        op = a[:1] if a[:1] in ("+", "-") else ""
-        name = a[1:] if op else a
-        items = _OPTIONS.get(name.lower())
-        if items is None:
-            raise ConfigError(f"Illegal option {name}")
-        if op == "-":
-            cur -= set(items)
-        else:
-            cur |= set(items)
-    w.set("_options", tuple(sorted(cur)))
-    w.set("options_follow_symlinks", "followsymlinks" in cur)
-    w.set("options_symlinks_if_owner_match", "symlinksifownermatch" in cur)
-
-
-_OVERRIDES = ("none", "all", "authconfig", "fileinfo", "indexes", "limit", "options", "nonfatal")
-
-
-def _allow_override(w, args):
-    for a in args:
-        base = a.split("=", 1)[0].lower()
-        if base not in _OVERRIDES:
-            raise ConfigError(f"Illegal override option {a}")
-
-
-# mod_authz_core providers of the modules Apache ships.
-_AUTHZ = ("all", "env", "method", "expr", "ip", "host", "local", "forward-dns", "user", "group",
-          "valid-user", "file-owner", "file-group", "dbm-group", "dbd-group", "ldap-user",
-          "ldap-group", "ldap-dn", "ldap-attribute", "ldap-filter", "ldap-search")
-
-
-def _require(w, args):
-    words = list(args)
-    if words and words[0].lower() == "not":
-        words = words[1:]
-    if not words:
-        raise ConfigError("Require requires at least one argument, specifies authorization "
-                          "requirements")
-    if words[0].lower() not in _AUTHZ:
-        raise ConfigError(f"Unknown Authz provider: {words[0]}")
-    if words[0].lower() == "all" and (len(words) != 2 or words[1].lower() not in
-                                      ("granted", "denied")):
-        raise ConfigError("'Require all' does not take an argument, or the argument is not "
-                          "'granted' or 'denied'")
 
 
 def _directory_index(w, args):
@@ -761,11 +705,6 @@ def _rows() -> list[Directive]:
           _prefork("listen_backlog", 1), syntax="backlog"),
         D("ErrorDocument", C, "A", TAKE2, "", "What to send for an HTTP error status (URL "
           "path, URL or text)", _error_document, syntax="status document"),
-        D("Options", C, "A", RAW, "FollowSymLinks", "Directory features (FollowSymLinks and "
-          "SymLinksIfOwnerMatch have effect; others are accepted)", _options,
-          syntax="[+|-]option ..."),
-        D("AllowOverride", C, "D", ITERATE, "None", "Accepted: httpd-py does not read "
-          ".htaccess files", _allow_override, used=False, syntax="All|None|directive-type ..."),
         D("User", UX, "S", TAKE1, "(unchanged)", "User the workers run as", _user_group("user"),
           syntax="unix-userid"),
         D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
@@ -803,11 +742,6 @@ def _rows() -> list[Directive]:
         D("Port", C, "SV", TAKE1, "", "Removed in Apache 2.0: an error pointing to Listen",
           _port, used=False, syntax="number"),
         # authz_core, dir, mime, alias, log_config
-        D("Require", AUTHZ, "D", ITERATE, "", "Authorization rule (validated; httpd-py serves "
-          "every request)", _require, used=False, syntax="[not] provider args ..."),
-        D("<RequireAll", AUTHZ, "D", RAW, "", "Container: every rule inside must pass"),
-        D("<RequireAny", AUTHZ, "D", RAW, "", "Container: one rule inside must pass"),
-        D("<RequireNone", AUTHZ, "D", RAW, "", "Container: no rule inside may pass"),
         D("DirectoryIndex", DIR, "A", RAW, "index.html", "Files to try for a directory "
           "request (disabled: none)", _directory_index, syntax="disabled|local-url ..."),
         D("TypesConfig", MIME, "SV", TAKE1, "/etc/mime.types", "The mime.types file",
@@ -855,6 +789,8 @@ def _rows() -> list[Directive]:
         D("MemcacheConnTTL", M, "SV", TAKE1, "15s", "How long an idle memcached connection is "
           "kept", _memcache_ttl, syntax="time[ms|s]"),
     ]
+    from httpd_py.config import perdir
+    rows += perdir.rows(D, ITERATE, TAKE1, FLAG, RAW)
     rows += _ssl_rows(D, SSL)
     return rows
 
@@ -1057,11 +993,30 @@ def _ignored_rows(known: set[str]) -> list[Directive]:
     return rows
 
 
+# AllowOverride classes of rows defined without one (Apache's req_override of each directive).
+_OVERRIDES = {
+    "errordocument": "fileinfo", "addtype": "fileinfo", "redirect": "fileinfo",
+    "redirectpermanent": "fileinfo", "redirecttemp": "fileinfo", "redirectmatch": "fileinfo",
+    "directoryindex": "indexes", "limitrequestbody": "any", "<files": "any",
+    "<filesmatch": "any", "<if": "any", "<elseif": "any", "<else": "any", "<limit": "any",
+    "<limitexcept": "any", "setenvif": "fileinfo", "setenvifnocase": "fileinfo",
+    "browsermatch": "fileinfo", "browsermatchnocase": "fileinfo", "setenvifexpr": "fileinfo",
+}
+
+
 def build_table() -> dict[str, Directive]:
+    import dataclasses
+    from httpd_py.config import perdir
     rows = _rows()
     table = {r.name.lower(): r for r in rows}
     for r in _ignored_rows(set(table)):
         table[r.name.lower()] = r
+    for lname, cls in _OVERRIDES.items():
+        if lname in table and not table[lname].override:
+            table[lname] = dataclasses.replace(table[lname], override=cls)
+    for lname in ("setenvif", "setenvifnocase", "browsermatch", "browsermatchnocase"):
+        if lname in table:
+            table[lname] = dataclasses.replace(table[lname], handler=perdir.setenvif_names)
     return table
 
 

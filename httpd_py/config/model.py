@@ -204,6 +204,13 @@ class VHost:
     limit_request_fields: int = 100
     limit_request_body: int = 0
     ssl: SSLConfig = field(default_factory=SSLConfig)
+    # Per-directory configuration (config/dirconf.py): the server's own defaults (directives
+    # outside any section, the main server's merged under a vhost's), its <Directory*> and
+    # <Location*> sections (the main server's first, then the vhost's, in file order), and
+    # the names .htaccess files have.
+    dir: Any = None
+    sections: tuple = ()
+    access_file_name: tuple[str, ...] = (".htaccess",)
     # Where each directive that shaped this vhost was read (lower-case name -> Location); list
     # directives add "name#i" per entry (e.g. "sslcertificatefile#0").  Inherited from the main
     # server where the vhost did not set the directive itself.  For post-config errors.

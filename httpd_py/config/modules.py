@@ -43,7 +43,10 @@ STATIC = ("core", "so", "watchdog", "http", "log_config", "logio", "version", "u
 IMPLEMENTED = frozenset({"core.c", "http_core.c", "mod_so.c", "mod_unixd.c", "prefork.c",
                          "mod_ssl.c", "mod_socache_shmcb.c", "mod_socache_dbm.c",
                          "mod_socache_redis.c", "mod_socache_memcache.c", "mod_mime.c",
-                         "mod_dir.c", "mod_alias.c", "mod_log_config.c", "mod_authz_core.c"})
+                         "mod_dir.c", "mod_alias.c", "mod_log_config.c", "mod_authz_core.c",
+                         "mod_authz_host.c", "mod_authz_user.c", "mod_authz_groupfile.c",
+                         "mod_authn_core.c", "mod_authn_file.c", "mod_auth_basic.c",
+                         "mod_access_compat.c"})
 
 
 def short(module_id: str) -> str:

@@ -46,20 +46,27 @@ HP02004 421, HP02005 strict SNI 403, HP02006 SNI callback failure, HP02007 SNI w
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import http
 import os
 import select
 import socket
+import stat
 import struct
 import time
 import traceback
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from OpenSSL import SSL
 
-from httpd_py.config.model import ServerConfig, VHost
+from httpd_py.config.dirconf import effective_options
+from httpd_py.config.model import UNSET, ServerConfig, VHost
+from httpd_py.http import access
+from httpd_py.http.access import RequestFacts
+from httpd_py.http.walk import SectionWalker
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
@@ -72,7 +79,7 @@ from httpd_py.tls.sites import Site, Sites, TLSState
 
 SERVER_HEADER = b"httpd-py"
 _EOF, _CLOSE, _LINGER = 0, 1, 2          # how a connection's HTTP loop ended
-ALLOW = b"GET, HEAD, OPTIONS"
+ALLOW = b"GET, HEAD, POST, OPTIONS"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
                  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
 SMALL_FILE = 256 * 1024
@@ -228,6 +235,7 @@ class VHostRuntime:
     error_docs: dict[int, str]
     logs: list
     real_roots: dict[str, str]          # root as map_to_root returns it -> its realpath
+    walker: SectionWalker | None = None  # this vhost's section walk (merges cached per worker)
 
 
 class ConnectionHandler:
@@ -262,7 +270,7 @@ class ConnectionHandler:
             if v.document_root:
                 real_roots[v.document_root.rstrip("/") or "/"] = root_real
             self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
-                                                 real_roots)
+                                                 real_roots, SectionWalker(v, cfg))
         self._date_cache = (0, b"")
         self._response_started = False
         self._tls_conn = None               # the current connection's SSL.Connection, if TLS
@@ -270,6 +278,8 @@ class ConnectionHandler:
         self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
         self._url_memo: dict[bytes, tuple] = {}
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
+        self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
+        self._loaded = {m.removesuffix("_module") for m in cfg.loaded_modules}
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -534,11 +544,6 @@ class ConnectionHandler:
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
             return self._respond_error(stream, vhost, rec, 501, close=not keep_alive, client=client)
-        if method == "OPTIONS":
-            return self._send(stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
-        if method not in ("GET", "HEAD"):
-            return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
-                                       client=client, extra=[(b"Allow", ALLOW)])
         memo = self._url_memo            # url_path is pure: memoise it per request target
         parsed = memo.get(target)
         if parsed is None:
@@ -564,38 +569,128 @@ class ConnectionHandler:
         fpath = path
         try:
             root, fpath = map_to_root(path, vhost.document_root, vhost.aliases)
-            root_real = rt.real_roots.get(root)
-            res = resolve_file(fpath, root, follow_symlinks=vhost.options_follow_symlinks,
-                               if_owner_match=vhost.options_symlinks_if_owner_match,
-                               root_real=root_real, open_file=True, open_files=self._open_files)
-            if res.is_dir:
+        except PathError as e:
+            error_log.info("http", "HP03010", f"{e.reason}: {path}", client=client)
+            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
+        r = _Req(method, path, query, headers, req.version, line, client_addr, local,
+                 tls_state is not None, vhost)
+        wpath, is_dir = _locate(fpath)
+        conf, denied = self._per_dir(rt, r, wpath, is_dir, path, client)
+        if denied is not None:
+            return self._deny(stream, vhost, rec, denied, keep_alive, client, conf)
+        # the handler: OPTIONS answers, GET/HEAD/POST get the file (as Apache's default
+        # handler), every other method 405 -- all after the access checks
+        if method == "OPTIONS":
+            return self._send(stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
+        if method not in ("GET", "HEAD", "POST"):
+            return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
+                                       client=client, extra=[(b"Allow", ALLOW)], conf=conf)
+        opts = effective_options(conf)
+        follow, owner = "followsymlinks" in opts, "symlinksifownermatch" in opts
+        try:
+            if is_dir:
                 if not path.endswith("/"):
                     loc = self._absolute(site, vhost, host, quote_path(path + "/")) + ("?" + query.decode("latin-1") if query else "")
                     return self._respond_error(stream, vhost, rec, 301, close=not keep_alive, client=client,
-                                               extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc)
-                for name in vhost.directory_index:
+                                               extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc,
+                                               conf=conf)
+                res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
+                                   root_real="/")
+                index = conf.directory_index if conf.directory_index is not UNSET else vhost.directory_index
+                failed = None
+                for name in index:
+                    cand = os.path.join(fpath, name)
+                    cconf, cdenied = self._per_dir(rt, r, cand, False, path + name, client)
+                    if cdenied is not None:
+                        if cdenied.status == 401 and len(index) == 1:
+                            return self._deny(stream, vhost, rec, cdenied, keep_alive, client, cconf)
+                        failed = (cdenied, cconf)
+                        continue
+                    copts = effective_options(cconf)
                     try:
-                        cand = resolve_file(os.path.join(fpath, name), root,
-                                            follow_symlinks=vhost.options_follow_symlinks,
-                                            if_owner_match=vhost.options_symlinks_if_owner_match,
-                                            root_real=root_real, open_file=True,
-                                            open_files=self._open_files)
+                        c = resolve_file(cand, root, follow_symlinks="followsymlinks" in copts,
+                                         if_owner_match="symlinksifownermatch" in copts,
+                                         root_real="/", open_file=True,
+                                         open_files=self._open_files)
                     except PathError:
                         continue
-                    if not cand.is_dir:
-                        res = cand
+                    if not c.is_dir:
+                        res, conf = c, cconf
                         break
                 else:
-                    error_log.error("http", "HP03011", f"directory index forbidden by rule (no "
-                                    f"DirectoryIndex file, no listings): {res.path}/", client=client)
-                    return self._respond_error(stream, vhost, rec, 403, close=not keep_alive, client=client)
+                    if failed is not None:
+                        return self._deny(stream, vhost, rec, failed[0], keep_alive, client, failed[1])
+                    if "autoindex" in self._loaded:
+                        error_log.error("http", "HP03011", f"Cannot serve directory {res.path}/: No "
+                                        f"matching DirectoryIndex found, and server-generated directory "
+                                        f"index forbidden by Options directive", client=client)
+                        return self._respond_error(stream, vhost, rec, 403, close=not keep_alive,
+                                                   client=client, conf=conf)
+                    error_log.error("http", "HP03011", f"Attempt to serve directory: {res.path}/",
+                                    client=client)
+                    return self._respond_error(stream, vhost, rec, 404, close=not keep_alive,
+                                               client=client, conf=conf)
+            else:
+                res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
+                                   root_real="/", open_file=True, open_files=self._open_files)
         except PathError as e:
             if e.status == 404:
                 error_log.info("http", "HP03010", f"File does not exist: {fpath}", client=client)
             else:
                 error_log.error("http", "HP03012", f"{e.reason}: {fpath}", client=client)
-            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
+            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive,
+                                       client=client, conf=conf)
+        if conf.add_types is not UNSET and conf.add_types != vhost.add_types:
+            rt = self._with_types(rt, conf.add_types)
         return self._serve_file(stream, rt, rec, res, method, headers, keep_alive, served, client)
+
+    # --- per-directory configuration and access ---------------------------------------------
+    def _facts(self, r: "_Req", filename: str) -> RequestFacts:
+        return RequestFacts(method=r.method, remote_ip=r.client_addr[0] if r.client_addr else "",
+                            local_ip=str(r.local[0]), local_port=int(r.local[1]),
+                            headers=r.headers, uri=r.uri, query=r.query.decode("latin-1"),
+                            https=r.https, protocol="HTTP/" + r.version,
+                            request_line=r.line, filename=filename,
+                            document_root=r.vhost.document_root,
+                            server_name=r.vhost.server_name)
+
+    def _per_dir(self, rt: VHostRuntime, r: "_Req", filename: str, is_dir: bool, uri: str,
+                 client: str):
+        """(merged per-directory config, None when access is allowed or the Outcome)."""
+        walked = rt.walker.lookup(filename, is_dir, uri)
+        if walked.error is not None:
+            error_log.alert("http", "HP03030", str(walked.error), client=client)
+            return walked.conf, access.Outcome(500)
+        conf = walked.conf
+        facts = None
+        if conf.ifs or walked.env:
+            facts = self._facts(r, filename)
+            facts.env_vars = dict(walked.env)
+            if conf.ifs:
+                conf = rt.walker.apply_ifs(conf, facts)
+        if (conf.authz is UNSET and conf.auth_type is UNSET and conf.satisfy is UNSET
+                and conf.order is UNSET and conf.allows is UNSET and conf.denies is UNSET):
+            return conf, None
+        out = access.check(conf, facts or self._facts(r, filename), r.headers.get("authorization"))
+        if out.status == 0:
+            return conf, None
+        if out.msgid:
+            (error_log.info if out.status == 401 and out.msgid == "HP03044" else error_log.error)(
+                "http", out.msgid, out.text, client=client)
+        return conf, out
+
+    def _deny(self, stream, vhost: VHost, rec, out, keep_alive: bool, client: str, conf) -> bool:
+        return self._respond_error(stream, vhost, rec, out.status, close=not keep_alive,
+                                   client=client, extra=list(out.headers), conf=conf)
+
+    def _with_types(self, rt: VHostRuntime, add_types: tuple) -> VHostRuntime:
+        key = (id(rt), add_types)
+        got = self._typed_runtimes.get(key)
+        if got is None:
+            got = dataclasses.replace(rt, mime=MimeTypes(rt.vhost.types_config, add_types))
+            if len(self._typed_runtimes) < 256:
+                self._typed_runtimes[key] = got
+        return got
 
     def _absolute(self, site: Site, vhost: VHost, host: str, path: str) -> str:
         scheme = "https" if site.ssl else "http"
@@ -720,12 +815,15 @@ class ConnectionHandler:
         return ok and keep_alive
 
     def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
-                       extra=(), location: str | None = None) -> bool:
+                       extra=(), location: str | None = None, conf=None) -> bool:
         rt = self.runtime(vhost)
         hdrs = list(extra)
         body = error_body(status, location) if status != 304 else b""
         ctype = b"text/html; charset=iso-8859-1"
-        doc = rt.error_docs.get(status) if status >= 400 else None
+        docs = rt.error_docs
+        if conf is not None and conf.error_documents is not UNSET:
+            docs = dict(conf.error_documents)
+        doc = docs.get(status) if status >= 400 else None
         if doc:
             if doc.startswith(("http://", "https://")):
                 status = 302
@@ -779,6 +877,40 @@ class ConnectionHandler:
                 AccessLogs.write(fd, render(rec))
             except Exception as e:
                 error_log.error("http", "HP03001", f"access log line failed: {e}")
+
+
+class _Req(NamedTuple):
+    """What the per-directory phases need of a request (built once per request)."""
+    method: str
+    uri: str
+    query: bytes
+    headers: dict
+    version: str
+    line: str
+    client_addr: tuple | None
+    local: tuple
+    https: bool
+    vhost: VHost
+
+
+def _locate(path: str) -> tuple[str, bool]:
+    """(the path the section walk uses, is it a directory): the path itself, or -- when a
+    file stands where a directory was expected (extra path info) -- that file, as Apache's
+    directory walk stops there."""
+    try:
+        return path, stat.S_ISDIR(os.stat(path).st_mode)
+    except NotADirectoryError:
+        p = path.rstrip("/")
+        while "/" in p:
+            p = p.rpartition("/")[0]
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            return (p, False) if stat.S_ISREG(st.st_mode) else (path, False)
+        return path, False
+    except (OSError, ValueError):
+        return path, False
 
 
 def _num(x: float) -> str:

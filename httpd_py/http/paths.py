@@ -149,6 +149,8 @@ def find_redirect(path: str, query: bytes, redirects: tuple[RedirectSpec, ...]) 
 def map_to_root(path: str, document_root: str, aliases: tuple[AliasSpec, ...]) -> tuple[str, str]:
     """(root, file path) for a normalised URL path: the first matching Alias, else DocumentRoot."""
     for a in aliases:
+        if len(a.url_path) > 1 and a.url_path.endswith("/") and not path.startswith(a.url_path):
+            continue            # "Alias /x/ ..." requires the trailing slash (mod_alias)
         rest = _prefix_rest(path, a.url_path)
         if rest is not None:
             target = a.target

@@ -195,9 +195,24 @@ def test_apache_answers_as_intended(row: Row, apache_stock_answers):
         f"answered {got}")
 
 
+# Rows where httpd-py deliberately refuses what Apache serves (listed in docs/interop.md): the
+# modules that would serve them (mod_autoindex's listing, mod_status) are not built yet, and a
+# module not built refuses rather than serving something else.
+DOCUMENTED = {
+    "dir-without-index": (200, 403, "mod_autoindex listings are not built: 403, never a file"),
+    "server-status": (200, 404, "mod_status is not built yet"),
+    "server-status-auto": (200, 404, "mod_status is not built yet"),
+}
+
+
 @pytest.mark.parametrize("row", CORPUS, ids=_ids(CORPUS))
 def test_httpd_py_answers_as_apache(row: Row, apache_stock_answers, httpd_py_stock_answers):
     theirs, ours = apache_stock_answers[row.id], httpd_py_stock_answers[row.id]
+    if row.id in DOCUMENTED:
+        apache, httpd_py, _why = DOCUMENTED[row.id]
+        assert (theirs.status, ours.status) == (apache, httpd_py), (
+            f"documented difference changed: Apache {theirs}, httpd-py {ours}")
+        return
     assert ours.status == theirs.status, (
         f"{row.method} {row.target}: Apache {theirs.status}, httpd-py {ours}")
 
