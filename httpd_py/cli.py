@@ -238,9 +238,12 @@ def _run(argv: list[str]) -> int:
                 out.append(dump.dump_includes(cfg))
             sys.stdout.write("".join(out))
             return 0
-        from httpd_py.config import check
+        from httpd_py.config import check, ignored_summary
         for w in check(cfg):
             _log.error_log.warn("core", "HP00102", w)
+        summary = ignored_summary(cfg)
+        if summary:
+            _log.error_log.warn("core", "HP00901", summary)
         if "DUMP_CERTS" in o.defines:
             sys.stdout.write(dump.dump_certs(cfg))
         sys.stderr.write("Syntax OK\n")

@@ -6,7 +6,7 @@ runs the post-config checks, and wraps the result in a ``ServerApp``.  Nothing i
 the App is made: all of that happens in ``before_fork``, in the master, still as root:
 
 1. the main ErrorLog is opened and becomes the process-wide error log (workers inherit it);
-2. directives accepted but not implemented are logged once (HP00901);
+2. directives accepted but not implemented are logged in one grouped line (HP00901);
 3. the stapling service is created and initialised (socache, mutexes; its lock and cache files
    are handed to User/Group as Apache's ``ap_unixd_set_global_mutex_perms`` does, so workers
    can re-open them after dropping privileges);
@@ -82,9 +82,10 @@ class ServerApp:
         previous = (el.fd, el.level, dict(el.module_levels))
         try:
             log.configure(self._log_fd, main.log_level, dict(main.module_log_levels))
-            for name, where in cfg.ignored_directives:
-                log.error_log.warn(MOD, "HP00901",
-                                   f"{name} ({where}) is accepted but has no effect in httpd-py")
+            from httpd_py.config import ignored_summary
+            summary = ignored_summary(cfg)
+            if summary:
+                log.error_log.warn(MOD, "HP00901", summary)
             from httpd_py.stapling.service import StaplingService
             self.stapling = StaplingService.from_config(cfg)
             if self.stapling is not None:

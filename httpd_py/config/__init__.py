@@ -123,3 +123,24 @@ def load_htaccess(path: str, text: str, cfg: ServerConfig, overrides, override_l
         from httpd_py.modules.authz_core import check_negative_only
         check_negative_only(conf.authz)
     return conf
+
+
+def ignored_summary(cfg: ServerConfig) -> str | None:
+    """One line for everything accepted but without effect, grouped by module with counts
+    (HP00901 at start-up; also printed by -t)."""
+    if not cfg.ignored_directives:
+        return None
+    groups: dict[str, dict[str, int]] = {}
+    for name, _where in cfg.ignored_directives:
+        d = directives.lookup(name.split()[0].rstrip(">"))
+        mod = d.module if d is not None else "?"
+        per = groups.setdefault(mod, {})
+        per[name] = per.get(name, 0) + 1
+    parts = []
+    for mod in sorted(groups, key=lambda m: (-sum(groups[m].values()), m)):
+        names = ", ".join(f"{n}" + (f" x{c}" if c > 1 else "")
+                          for n, c in sorted(groups[mod].items()))
+        parts.append(f"{mod} ({sum(groups[mod].values())}: {names})")
+    n = len(cfg.ignored_directives)
+    return (f"{n} directive{'s' if n != 1 else ''} accepted without effect in httpd-py "
+            f"(not built yet; nothing that decides access): " + "; ".join(parts))

@@ -193,6 +193,12 @@ def _walk_node(node: Node, w: Walk) -> None:
     if d.handler is not None:
         d.handler(w, args)
     if not d.used:
+        from httpd_py.config.perdir import fail_closed
+        why = fail_closed(d.name, args)
+        if why:
+            raise ConfigError(f"{d.name}: {why}; refused rather than ignored (it changes who "
+                              f"may see what). Remove it, or put it in <IfModule> of a module "
+                              f"that is not loaded")
         w.ignored.append((d.name, loc))
 
 

@@ -86,6 +86,7 @@ class DirConf:
     error_documents: Any = UNSET         # ((status, document), ...) later wins
     add_types: Any = UNSET               # ((ext, type), ...) later wins
     limit_request_body: Any = UNSET
+    require_ssl: Any = UNSET             # SSLRequireSSL
     # mod_authz_core
     authz: Any = UNSET                   # modules.authz_core.Container (the section's Require tree)
     auth_merging: Any = UNSET            # "off" | "and" | "or"

@@ -909,8 +909,8 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted)", _validate_int, used=U, syntax="bytes"),
         D("SSLRequire", SSL, "D", ITERATE, "", "Legacy access expression (accepted)", _nothing,
           used=U, syntax="expression"),
-        D("SSLRequireSSL", SSL, "D", RAW, "", "Refuse plain HTTP (accepted)", _nothing,
-          used=U),
+        D("SSLRequireSSL", SSL, "D", RAW, "", "Refuse (403) requests not made over TLS",
+          lambda w, a: w.set("require_ssl", True), override="authconfig"),
         D("SSLSessionCache", SSL, "S", TAKE1, "none", "Session cache (accepted; httpd-py uses "
           "session tickets)", _ssl_session_cache,
           syntax="none|nonenotnull|shmcb:path[(bytes)]|dbm:path|memcache:host[:port],...|"

@@ -36,9 +36,21 @@ DIFFERENCES = """## Deliberate differences from Apache httpd 2.4
   of the first word).  An `Include` cycle is reported at the `Include` that closes the loop (the
   same place Apache reports after recursing 128 levels).  `User`/`Group` names that do not
   exist are errors with their line (Apache exits with AH00543/AH00544 and no line).
-- **Scope.** `<Directory>`, `<Location>`, `<Files>`, `<If>` and `<Limit>` bodies are checked as
-  Apache checks them, but httpd-py keeps per-server settings only.  `<VirtualHost>` addresses
-  given as host names are not resolved (no DNS at load time).
+- **Scope.** `<Directory>`, `<DirectoryMatch>`, `<Files>`, `<FilesMatch>`, `<Location>`,
+  `<LocationMatch>`, `<If>`/`<ElseIf>`/`<Else>`, `<Limit>`/`<LimitExcept>` and `.htaccess`
+  files are applied as Apache applies them (see docs/architecture.md, "The request path").
+  `<VirtualHost>` addresses given as host names are not resolved (no DNS at load time).
+- **Fail closed.** Directives that are not built and would change who may see what are refused
+  at start-up and by `-t`, with the file and line: `RewriteRule`, `ProxyPass`,
+  `ProxyPassMatch`, `ProxyRemote*`, `ProxyRequests On`, `AllowMethods`, `RemoteIPHeader`,
+  `SSLRequire`, `SSLVerifyClient` other than `none`, `SetHandler`/`AddHandler` of a handler
+  that would run the file (server-status, server-info, type-map and the like are accepted),
+  `Require` providers not built (ldap, dbm, dbd, file-owner, ...),
+  `AuthType` other than Basic/None, `AuthBasicProvider` other than file, and `Require env`/`Allow from env=` of a variable that only `SetEnvIf`/`BrowserMatch` would set.
+  The other accepted directives are one grouped HP00901 line at start-up and on `-t`
+  (`Options MultiViews` among them: without negotiation a request gets 404 where Apache might
+  pick a variant, never more than Apache serves).
+- **`.ht*` names** are never served, even where a config grants them.
 
 """.splitlines()
 
@@ -58,8 +70,10 @@ def render() -> str:
         "Context: **S** server config only (not in `<VirtualHost>`), **SV** server config and",
         "`<VirtualHost>`, **A** anywhere (also `<Directory>`-like sections), **D** only inside",
         "`<Directory>`-like sections.  *Read* directives run while the files are read (as in Apache).",
-        "Rows marked *accepted* are validated like Apache but have no effect in httpd-py; they are",
-        "listed once at start-up as ignored.  **httpd-py only** rows are extensions.",
+        "Rows without a mark are applied as Apache applies them.  Rows marked *accepted* are",
+        "validated like Apache but have no effect in httpd-py; they are summed up in one line at",
+        "start-up and on `-t`.  **httpd-py only** rows are extensions.  *.htaccess: X* names the",
+        "AllowOverride class that lets a `.htaccess` file use the directive.",
         "",
         "Directives of the other modules Apache ships (" +
         f"{sum(1 for d in directives.TABLE.values() if d.module not in modules.IMPLEMENTED and not d.ext and d.module != 'mod_version.c')}"
@@ -84,6 +98,9 @@ def render() -> str:
                 notes.append("*read*")
             if not d.used:
                 notes.append("*accepted*")
+            if d.override:
+                notes.append("*.htaccess: " + ("any class" if d.override == "any"
+                                               else d.override.capitalize()) + "*")
             doc = d.doc + (" (" + ", ".join(notes) + ")" if notes else "")
             out.append(f"| {name} | {_cell(syntax)} | {d.where} | {_cell(d.default)} | "
                        f"{_cell(doc)} |")

@@ -13,7 +13,6 @@ user.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,14 +224,10 @@ class VHost:
         return None
 
     def matches_name(self, host: str) -> bool:
-        """Does ``host`` (SNI or Host header, no port) match ServerName or a ServerAlias?"""
-        host = host.lower().rstrip(".")
-        if host == self.server_name:
-            return True
-        for alias in self.server_aliases:
-            if alias == host or (any(c in alias for c in "*?[") and fnmatch.fnmatchcase(host, alias)):
-                return True
-        return False
+        """Does ``host`` (SNI or Host header, no port) match ServerName or a ServerAlias?
+        Apache's rules, in ``config/vhosts.py``."""
+        from httpd_py.config.vhosts import name_matches
+        return name_matches(self, host)
 
 
 @dataclass(frozen=True)
@@ -299,41 +294,20 @@ class ServerConfig:
         return MutexSpec(name=name, directory=self.default_runtime_dir)
 
     def select_vhost(self, local_ip: str, local_port: int, host: str | None) -> VHost:
-        """The vhost Apache would pick for a connection to local_ip:local_port and a name.
-
-        Exact IP:port groups first, then "*"/"_default_" groups for the port, then any-port
-        groups; within the group the first vhost whose ServerName/ServerAlias matches ``host``
-        (SNI or Host), else the group's first vhost.  No group at all: the main server.
-        """
-        group = None
-        groups = self.vhost_groups or self._groups_from_addrs()
-        for want in ("ip", "wild", "default"):
-            for g in groups:
-                if g.port is not None and g.port != local_port:
-                    continue
-                if (want == "ip" and g.host == local_ip) or \
-                        (want == "wild" and g.host == "*") or \
-                        (want == "default" and g.host == "_default_"):
-                    group = g
-                    break
-            if group is not None:
-                break
-        if group is None:
-            return self.main
-        if host:
-            for i in group.vhosts:
-                if self.vhosts[i].matches_name(host):
-                    return self.vhosts[i]
-        return self.vhosts[group.vhosts[0]]
+        """The vhost Apache would pick for a connection to local_ip:local_port and a name
+        (SNI or Host, None when absent): the same selection the server makes, from
+        ``config/vhosts.py`` (groups from each vhost's addresses, built once per config)."""
+        index = self.__dict__.get("_vhost_index")
+        if index is None:
+            from httpd_py.config.vhosts import VHostIndex
+            index = VHostIndex(self.vhosts, self.main)
+            object.__setattr__(self, "_vhost_index", index)     # a cache, not a field
+        return index.select(local_ip, local_port, host)
 
     def _groups_from_addrs(self) -> tuple[VHostGroup, ...]:
-        """vhost_groups for a ServerConfig built by hand (tests), from each vhost's addrs."""
-        groups: dict[tuple[str, int | None], list[int]] = {}
-        for i, v in enumerate(self.vhosts):
-            for a in v.addrs:
-                key = ("*" if a.host == "_default_" else a.host, a.port)
-                groups.setdefault(key, []).append(i)
-        return tuple(VHostGroup(h, p, tuple(dict.fromkeys(ix))) for (h, p), ix in groups.items())
+        """vhost_groups computed from each vhost's addrs (``config/vhosts.py``'s grouping)."""
+        from httpd_py.config.vhosts import build_groups
+        return tuple(VHostGroup(h, p, tuple(ix)) for (h, p), ix in build_groups(self.vhosts).items())
 
     def all_vhosts(self) -> tuple[VHost, ...]:
         """The main server followed by every <VirtualHost>."""

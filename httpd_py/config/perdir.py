@@ -18,31 +18,55 @@ from httpd_py.errors import ConfigError
 
 
 def options(w, args):
-    signed = [a[:1] in ("+", "-") for a in args]
-    if any(signed) and not all(signed):
-        raise ConfigError("Either all Options must start with + or -, or no Option may.")
-    base = None if (signed and signed[0]) else set()
-    add, remove = set(), set()
-    for a in args:
-        op = a[:1] if a[:1] in ("+", "-") else ""
-        name = a[1:] if op else a
-        items = dirconf.OPTION_WORDS.get(name.lower())
+    """Options as Apache's core parses it: a first word without +/- (or All/None first) makes
+    the line a replacement; +/- words adjust; All and None only first and unsigned."""
+    base: set | None = None
+    add: set = set()
+    remove: set = set()
+    merge = all_none = False
+    for i, a in enumerate(args):
+        first = i == 0
+        action = a[:1] if a[:1] in ("+", "-") else ""
+        word = a[1:] if action else a
+        if action:
+            if not merge and not all_none and not first:
+                raise ConfigError("Either all Options must start with + or -, or no Option may.")
+            merge = True
+        elif first:
+            base = set()
+        elif merge:
+            raise ConfigError("Either all Options must start with + or -, or no Option may.")
+        lw = word.lower()
+        if lw in ("none", "all"):
+            shown = "None" if lw == "none" else "All"
+            if action:
+                raise ConfigError(f"You may not use 'Options +{shown}' or 'Options -{shown}'.")
+            if not first:
+                raise ConfigError(f"'Options {shown}' must be the first "
+                                  f"{'Option' if lw == 'none' else 'option'} given.")
+            all_none = True
+        items = dirconf.OPTION_WORDS.get(lw)
         if items is None:
-            raise ConfigError(f"Illegal option {name}")
-        if "multiviews" in items and op != "-":
-            raise ConfigError("Options MultiViews: content negotiation is not built into "
-                              "httpd-py yet (refused rather than ignored)")
+            raise ConfigError(f"Illegal option {word}")
         allowed = getattr(w, "allowed_options", None)
-        if allowed is not None and not set(items) <= allowed:
-            raise ConfigError(f"Option {name} not allowed here")
-        if op == "-":
+        if allowed is not None and items and not set(items) <= allowed:
+            raise ConfigError(f"Option {word} not allowed here")
+        if "multiviews" in items and action != "-":
+            # content negotiation is not built: a request for /foo gets 404 where Apache
+            # might serve foo.html -- never more than Apache; listed in the start-up summary
+            w.ignored.append(("Options MultiViews", w.loc))
+        if action == "-":
             remove |= set(items)
             add -= set(items)
-        elif base is not None:
-            base |= set(items)
-        else:
+            if base is not None:
+                base -= set(items)
+        elif action == "+":
             add |= set(items)
             remove -= set(items)
+            if base is not None:
+                base |= set(items)
+        else:
+            base = (base or set()) | set(items)
     spec = dirconf.OptionsSpec(frozenset(base) if base is not None else None,
                                frozenset(add), frozenset(remove))
     prev = w.own("options")
@@ -200,8 +224,8 @@ def rows(D, ITERATE, TAKE1, FLAG, RAW):
                                  "mod_authz_groupfile.c", "mod_access_compat.c")
     return [
         D("Options", C, "A", RAW, "FollowSymLinks", "Directory features: FollowSymLinks, "
-          "SymLinksIfOwnerMatch, Indexes applied; ExecCGI/Includes accepted (nothing runs them); "
-          "MultiViews refused", options, syntax="[+|-]option ...", override="options"),
+          "SymLinksIfOwnerMatch, Indexes applied; ExecCGI/Includes/MultiViews accepted (nothing "
+          "runs or negotiates them)", options, syntax="[+|-]option ...", override="options"),
         D("AllowOverride", C, "D", ITERATE, "None", "Which directive classes .htaccess files "
           "may use (only in <Directory>)", allow_override,
           syntax="All|None|directive-type[=option,...] ..."),
@@ -243,3 +267,48 @@ def rows(D, ITERATE, TAKE1, FLAG, RAW):
         D("Satisfy", AC, "D", TAKE1, "All", "Host rules and Require both (All) or either (Any)",
           satisfy, syntax="Any|All", override="authconfig"),
     ]
+
+
+# -- fail closed ------------------------------------------------------------------------------
+# Directives httpd-py does not implement whose absence would change who may see what (or serve
+# a script's source as a file): refused at start-up with file:line instead of being ignored.
+_HARMLESS_HANDLERS = frozenset({"server-status", "server-info", "ldap-status",
+                                "balancer-manager", "type-map", "default-handler", "none"})
+
+
+def _handler_words(args: list[str], first: int) -> str | None:
+    bad = [a for a in args[:first + 1][-1:] if a.lower() not in _HARMLESS_HANDLERS]
+    return (f"handler '{bad[0]}' is not built into httpd-py: the files it should run would "
+            f"be served as they are") if bad else None
+
+
+def _flag_on(name: str):
+    return lambda args: (f"{name} On is not built into httpd-py"
+                         if args and args[0].lower() == "on" else None)
+
+
+FAIL_CLOSED = {
+    "rewriterule": lambda a: "mod_rewrite is not built into httpd-py yet",
+    "proxypass": lambda a: "mod_proxy is not built into httpd-py yet",
+    "proxypassmatch": lambda a: "mod_proxy is not built into httpd-py yet",
+    "proxyremote": lambda a: "mod_proxy is not built into httpd-py yet",
+    "proxyremotematch": lambda a: "mod_proxy is not built into httpd-py yet",
+    "proxyrequests": _flag_on("ProxyRequests"),
+    "proxyexpressenable": _flag_on("ProxyExpressEnable"),
+    "allowmethods": lambda a: ("mod_allowmethods is not built into httpd-py"
+                               if [x for x in a if x.lower() != "reset"] else None),
+    "remoteipheader": lambda a: "mod_remoteip is not built: Require ip would see another "
+                                "client address than Apache",
+    "remoteipproxyprotocol": lambda a: "mod_remoteip is not built into httpd-py",
+    "sslrequire": lambda a: "SSLRequire is not built into httpd-py (use Require expr)",
+    "sslverifyclient": lambda a: (None if a and a[0].lower() == "none" else
+                                  "client certificates are not requested by httpd-py yet"),
+    "sethandler": lambda a: _handler_words(a, 0),
+    "addhandler": lambda a: _handler_words(a, 0),
+}
+
+
+def fail_closed(name: str, args: list[str]) -> str | None:
+    """Why a directive that is accepted but not implemented must be refused, or None."""
+    check = FAIL_CLOSED.get(name.lower())
+    return check(args) if check is not None else None

@@ -668,6 +668,10 @@ class ConnectionHandler:
             facts.env_vars = dict(walked.env)
             if conf.ifs:
                 conf = rt.walker.apply_ifs(conf, facts)
+        if conf.require_ssl is True and not r.https:
+            error_log.error("ssl", "HP03049", f"access to {filename} failed, reason: SSL "
+                            f"connection required", client=client)
+            return conf, access.Outcome(403)
         if (conf.authz is UNSET and conf.auth_type is UNSET and conf.satisfy is UNSET
                 and conf.order is UNSET and conf.allows is UNSET and conf.denies is UNSET):
             return conf, None

@@ -83,6 +83,12 @@ class Container:
         return any(i.applies(method) for i in self.items)
 
 
+#: method names Apache registers (ap_method_number_of)
+METHODS = frozenset("GET HEAD PUT POST DELETE CONNECT OPTIONS TRACE PATCH PROPFIND PROPPATCH "
+                    "MKCOL COPY MOVE LOCK UNLOCK VERSION-CONTROL CHECKOUT UNCHECKOUT CHECKIN "
+                    "UPDATE LABEL REPORT MKWORKSPACE MKACTIVITY BASELINE-CONTROL MERGE".split())
+
+
 # -- config time ------------------------------------------------------------------------------
 def parse_require(words: list[str], raw_args: str, methods: Methods | None,
                   *, loaded: frozenset | None = None) -> Rule:
@@ -93,7 +99,7 @@ def parse_require(words: list[str], raw_args: str, methods: Methods | None,
     if not words:
         raise ConfigError("Require requires at least one argument, specifies authorization "
                           "requirements")
-    name = words[0].lower()
+    name = words[0]             # provider names are case-sensitive, as Apache looks them up
     args = tuple(words[1:])
     if name in UNBUILT:
         raise ConfigError(f"Require {words[0]}: the '{name}' authorization provider is not "
@@ -121,7 +127,11 @@ def parse_require(words: list[str], raw_args: str, methods: Methods | None,
     elif name == "method":
         if not args:
             raise ConfigError("'Require method' requires at least one argument")
-        matcher = frozenset(a.upper() for a in args)
+        for a in args:
+            if a not in METHODS:
+                raise ConfigError(f"Invalid Method '{a}'")
+        # Apache numbers HEAD as GET
+        matcher = frozenset("GET" if a == "HEAD" else a for a in args)
     elif name == "expr":
         text = raw_args.strip()
         if not text:
@@ -198,7 +208,8 @@ def _provider(rule: Rule, req: AuthzRequest) -> str:
     if p in ("host", "forward-dns"):
         return GRANTED if rule.matcher.matches(req.remote_ip) else DENIED
     if p == "method":
-        return GRANTED if req.method in rule.matcher else DENIED
+        return GRANTED if ("GET" if req.method == "HEAD" else req.method) in rule.matcher \
+            else DENIED
     if p == "env":
         return GRANTED if any(n in req.env_vars for n in rule.args) else DENIED
     if p == "expr":

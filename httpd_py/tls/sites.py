@@ -12,10 +12,11 @@ Layout::
       context: the default vhost's Context; every Connection on this address is created with
                it, and its servername callback switches to the SNI-named vhost's Context
 
-Selection follows Apache 2.4: vhosts whose ``<VirtualHost>`` names the connection's exact IP and
-port win over ``*``/``_default_`` ones; with none, the main server answers.  Within the
-candidates the name (SNI, then Host) is matched against ServerName and ServerAlias (``*`` and
-``?`` wildcards, case-insensitive); no match means the first candidate.
+Selection is ``config/vhosts.py``'s (the one ``ServerConfig.select_vhost`` uses too): a Site is
+the address group Apache 2.4 picks for the connection's IP and port (exact IP:port, IP:*, *:port,
+*:*, else the main server alone), and ``select`` matches the SNI or Host name in that group
+(ServerName, then ServerAlias; first vhost that matches, in config order); no match means the
+first candidate.
 
 The servername callback is installed on every vhost Context (a vhost may be the default of one
 address and a name-based vhost of another), reads the per-connection ``TLSState`` from
@@ -23,42 +24,22 @@ address and a name-based vhost of another), reads the per-connection ``TLSState`
 """
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Callable
 
 from OpenSSL import SSL
 
+from httpd_py.config import vhosts as vhost_selection
 from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.log import error_log
 from httpd_py.tls.context import build_context
 
-_WILDCARD_HOSTS = ("*", "_default_", "")
 _NAME_MEMO = 1024
 
 
-def _norm_ip(host: str) -> str:
-    host = host.strip("[]").split("%", 1)[0]
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host.lower()
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip)
-
-
 def vhost_matches_name(vhost: VHost, name: str) -> bool:
-    """ServerName exactly, or a ServerAlias (wildcards allowed), case-insensitively."""
-    name = name.lower().rstrip(".")
-    if vhost.server_name and vhost.server_name.lower().split(":", 1)[0] == name:
-        return True
-    for alias in vhost.server_aliases:
-        alias = alias.lower()
-        if alias == name or (("*" in alias or "?" in alias) and fnmatchcase(name, alias)):
-            return True
-    return False
+    """ServerName, a plain ServerAlias or a wildcard one, case-insensitively (``config/vhosts``)."""
+    return vhost_selection.name_matches(vhost, name)
 
 
 @dataclass
@@ -72,16 +53,21 @@ class TLSState:
 
 @dataclass(eq=False)
 class Site:
-    ip: str                                 # "*" for the wildcard site
+    ip: str                                 # the group's IP, "*" for a wildcard or the main server
     port: int
-    vhosts: tuple[VHost, ...]
+    group: vhost_selection.Group
     context: SSL.Context | None
     sites: "Sites" = field(repr=False)
     _names: dict = field(default_factory=dict, repr=False)   # select() memo: name -> vhost/None
 
     @property
+    def vhosts(self) -> tuple[VHost, ...]:
+        """Candidate vhosts in config order; ``vhosts[0]`` is the address's default."""
+        return self.group.vhosts
+
+    @property
     def default(self) -> VHost:
-        return self.vhosts[0]
+        return self.group.vhosts[0]
 
     @property
     def ssl(self) -> bool:
@@ -96,11 +82,7 @@ class Site:
             return memo[name]
         except KeyError:
             pass
-        found = None
-        for v in self.vhosts:
-            if vhost_matches_name(v, name):
-                found = v
-                break
+        found = self.group.match(name)
         if len(memo) >= _NAME_MEMO:      # bounded: names come from clients (SNI, Host)
             memo.clear()
         memo[name] = found
@@ -119,7 +101,8 @@ class Sites:
     def __init__(self, cfg: ServerConfig, contexts_by_vhost: dict[int, SSL.Context]):
         self.cfg = cfg
         self.contexts_by_vhost = contexts_by_vhost
-        self._memo: dict[tuple[str, int], Site] = {}
+        self.index = vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
+        self._memo: dict[tuple[int, int], Site] = {}
         self._raw: dict[tuple[str, int], Site] = {}
 
     def contexts(self) -> list[SSL.Context]:
@@ -132,29 +115,14 @@ class Sites:
         # memoised on the address as the socket reports it (no ipaddress parsing per connection)
         site = self._raw.get((local_ip, port))
         if site is None:
-            ip = _norm_ip(local_ip)
-            site = self._memo.get((ip, port))
+            group = self.index.group_or_main(local_ip, port)
+            site = self._memo.get((id(group), port))
             if site is None:
-                site = self._memo[(ip, port)] = self._build_site(ip, port)
+                site = self._memo[(id(group), port)] = Site(
+                    group.host, port, group, self.contexts_by_vhost.get(id(group.vhosts[0])), self)
             if len(self._raw) < 4096:
                 self._raw[(local_ip, port)] = site
         return site
-
-    def _build_site(self, ip: str, port: int) -> Site:
-        exact, wild = [], []
-        for v in self.cfg.vhosts:
-            for a in v.addrs:
-                if a.port is not None and a.port != port:
-                    continue
-                if a.host in _WILDCARD_HOSTS:
-                    wild.append(v)
-                    break
-                if _norm_ip(a.host) == ip:
-                    exact.append(v)
-                    break
-        chosen, site_ip = (exact, ip) if exact else (wild, "*") if wild else ([self.cfg.main], "*")
-        default = chosen[0]
-        return Site(site_ip, port, tuple(chosen), self.contexts_by_vhost.get(id(default)), self)
 
 
 def _servername_callback(conn: SSL.Connection) -> None:

@@ -10,7 +10,8 @@ from tests.support.apache import SYNTAX_ERROR_AT, minimal_conf, run_apache_each
 from tests.support.tools import require_tool
 
 MODULES = ("mpm_prefork", "ssl", "socache_shmcb", "socache_redis", "socache_memcache",
-           "authz_core", "mime", "dir", "alias")
+           "authz_core", "authz_host", "authz_user", "authz_groupfile", "authn_core",
+           "authn_file", "auth_basic", "access_compat", "mime", "dir", "alias")
 CERT, KEY = "pki/a.test-rsa.pem", "pki/a.test-rsa.key"
 
 # One valid value per directive httpd-py implements (None: not sampled here).
@@ -61,7 +62,15 @@ SAMPLES = {
     "ServerTokens": "Prod", "ServerSignature": "Off", "HostnameLookups": "Off",
     "UseCanonicalName": "Off", "TraceEnable": "Off", "EnableSendfile": "On", "EnableMMAP": "Off",
     "NameVirtualHost": "*:80",
+    "AccessFileName": ".htaccess", "AllowOverrideList": "None", "AuthMerging": "And",
+    "AuthzSendForbiddenOnFailure": "Off", "AuthType": "Basic", "AuthName": "realm",
+    "AuthBasicProvider": "file", "AuthBasicAuthoritative": "On", "AuthUserFile": "/tmp/u",
+    "AuthGroupFile": "/tmp/g", "Order": "Deny,Allow", "Allow": "from 127.0.0.1",
+    "Deny": "from 10.0.0.0/8", "Satisfy": "All",
 }
+# httpd-py refuses these where Apache accepts them: not built, and they decide access
+# (docs/directives.md, "Fail closed").
+STRICTER = {("SSLRequire", "directory")}
 WRAP = {"main": "{d}\n", "vhost": "<VirtualHost *:18080>\n{d}\n</VirtualHost>\n",
         "directory": "<Directory />\n{d}\n</Directory>\n"}
 
@@ -104,7 +113,7 @@ def test_contexts_match_apache(tmp_path):
             ours, o_msg = True, ""
         except ConfigError as e:
             ours, o_msg = False, e.msg
-        if ours != a_ok:
+        if ours != a_ok and not (not ours and (name, ctx) in STRICTER):
             mismatches.append(f"{name} in {ctx}: Apache {'OK' if a_ok else a_msg}, "
                               f"httpd-py {'OK' if ours else o_msg}")
     assert not mismatches, "\n".join(mismatches)
