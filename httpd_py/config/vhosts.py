@@ -20,9 +20,10 @@ exact ServerName.  Names are taken as written: a ServerName is never a pattern, 
 a pattern only when it holds ``*`` or ``?`` (``[ab].example.com`` is a plain name, matched only
 by itself), ``*`` matches any run of characters (dots too, or none), ``?`` one character, and
 there is no bracket class and no escape.  An alias written with a trailing dot never matches.
-When no vhost matches, the first vhost (in the group's order) whose ``<VirtualHost>`` address is
-written as the name is taken (a ``Host: _default_`` picks the vhost declared ``_default_:PORT``),
-else the group's first vhost, its default.
+When no vhost matches a Host name, the first vhost (in the group's order) whose ``<VirtualHost>``
+address is written as the name is taken (a ``Host: _default_`` picks the vhost declared
+``_default_:PORT``), else the group's first vhost, its default.  An SNI name is matched by names
+only (``Group.match_names``), as mod_ssl does.
 
 Cost.  Group lookup is four dict probes.  A name is one dict probe among the group's plain names
 (first vhost per name), plus a scan of the wildcard aliases of the vhosts *before* that vhost
@@ -146,10 +147,23 @@ class Group:
         return self.vhosts[0]
 
     def match(self, name: str | None) -> VHost | None:
-        """The vhost ``name`` selects in this group, or None (no name, or nothing matched)."""
+        """The vhost a Host name selects in this group, or None (no name, nothing matched):
+        by ServerName/ServerAlias, else by the ``<VirtualHost>`` address as written."""
         if not name:
             return None
         name = norm_name(name)
+        found = self._match_names(name)
+        if found is None and name:
+            pos = self._addr_names.get(name)
+            found = None if pos is None else self.vhosts[pos]
+        return found
+
+    def match_names(self, name: str | None) -> VHost | None:
+        """Like ``match`` by ServerName/ServerAlias only: mod_ssl's SNI lookup, which never
+        compares the name with the ``<VirtualHost>`` address."""
+        return self._match_names(norm_name(name)) if name else None
+
+    def _match_names(self, name: str) -> VHost | None:
         if not name:
             return None
         n = len(self.vhosts)
@@ -159,10 +173,7 @@ class Group:
                 break
             if _wild_match(pattern, name):
                 return self.vhosts[pos]
-        if first < n:
-            return self.vhosts[first]
-        pos = self._addr_names.get(name)
-        return None if pos is None else self.vhosts[pos]
+        return self.vhosts[first] if first < n else None
 
     def select(self, name: str | None) -> VHost:
         """The vhost ``name`` selects, else the group's default."""

@@ -59,6 +59,7 @@ class Site:
     context: SSL.Context | None
     sites: "Sites" = field(repr=False)
     _names: dict = field(default_factory=dict, repr=False)   # select() memo: name -> vhost/None
+    _sni_names: dict = field(default_factory=dict, repr=False)   # select_sni()'s
 
     @property
     def vhosts(self) -> tuple[VHost, ...]:
@@ -74,15 +75,22 @@ class Site:
         return self.default.ssl.engine
 
     def select(self, name: str | None) -> VHost | None:
-        """The vhost that ``name`` names among this address's vhosts, or None."""
+        """The vhost that a Host name names among this address's vhosts, or None."""
+        return self._memoised(self._names, self.group.match, name)
+
+    def select_sni(self, name: str | None) -> VHost | None:
+        """The vhost that an SNI name names (ServerName/ServerAlias only), or None."""
+        return self._memoised(self._sni_names, self.group.match_names, name)
+
+    @staticmethod
+    def _memoised(memo: dict, match: Callable[[str], VHost | None], name: str | None) -> VHost | None:
         if not name:
             return None
-        memo = self._names
         try:
             return memo[name]
         except KeyError:
             pass
-        found = self.group.match(name)
+        found = match(name)
         if len(memo) >= _NAME_MEMO:      # bounded: names come from clients (SNI, Host)
             memo.clear()
         memo[name] = found
@@ -136,7 +144,7 @@ def _servername_callback(conn: SSL.Connection) -> None:
         name = raw.decode("ascii", "replace").lower().rstrip(".")
         state.servername = name
         site = state.site
-        vhost = site.select(name)
+        vhost = site.select_sni(name)
         state.sni_vhost = vhost
         if vhost is None:
             if site.default.ssl.strict_sni:

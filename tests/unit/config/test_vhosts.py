@@ -206,3 +206,15 @@ def test_select_vhost_builds_its_index_once():
     index = cfg.__dict__["_vhost_index"]
     cfg.select_vhost("127.0.0.1", 443, "b.test")
     assert cfg.__dict__["_vhost_index"] is index
+
+
+def test_sni_matches_names_only():
+    """mod_ssl looks an SNI name up among ServerName/ServerAlias, never the address as written."""
+    cfg = cfg_of("mixed")
+    group = vh.VHostIndex(cfg.vhosts, cfg.main).group_for("127.0.0.1", 443)
+    assert group.match("_default_").server_name == "a.test"
+    assert group.match_names("_default_") is None
+    assert group.match_names("Y.wild.test.").server_name == "a.test"
+    site = build_sites(cfg).site_for("127.0.0.1", 443)
+    assert site.select("_default_").server_name == "a.test" and site.select_sni("_default_") is None
+    assert site.select_sni("b.test").server_name == "b.test"
