@@ -40,8 +40,40 @@ def _argv(name: str, d: Path, conf: Path, alt: Path | None) -> tuple[list[str], 
     raise SystemExit(f"unknown server {name!r}")
 
 
+# Debian's stock per-directory sections (apache2.conf, security.conf, status.conf), all active
+# for every request of the keep-alive run: --sections stock
+STOCK_SECTIONS = """LoadModule authz_host_module {mods}/mod_authz_host.so
+LoadModule alias_module {mods}/mod_alias.so
+AccessFileName .htaccess
+<Directory />
+    Options FollowSymLinks
+    AllowOverride None
+    Require all denied
+</Directory>
+<Directory /usr/share>
+    AllowOverride None
+    Require all granted
+</Directory>
+<Directory {docroot}/>
+    Options Indexes FollowSymLinks
+    AllowOverride None
+    Require all granted
+</Directory>
+<FilesMatch "^\\.ht">
+    Require all denied
+</FilesMatch>
+<DirectoryMatch "/\\.git">
+    Require all denied
+</DirectoryMatch>
+<Location /server-status>
+    Require local
+</Location>
+"""
+
+
 def start_servers(work: Path, pki, kind: str, staple_der: bytes, names: list[str], *,
-                  workers: int = 4, tag: str = "", alt: Path | None = None) -> dict[str, bl.Server]:
+                  workers: int = 4, tag: str = "", alt: Path | None = None,
+                  sections: str = "none") -> dict[str, bl.Server]:
     leaf = pki.leaf("bench.test", kind)
     pairs = [(leaf.cert_file, leaf.key_file)]
     docroot = work / "htdocs"
@@ -57,7 +89,10 @@ def start_servers(work: Path, pki, kind: str, staple_der: bytes, names: list[str
             conf = bl.nginx_config(d, port, pairs, [staple], docroot=docroot)
             argv = [bl.need("nginx"), "-c", str(conf), "-e", str(d / "nginx-error.log")]
         else:
-            conf = bl.apache_config(d, port, pairs, stapling=True, docroot=docroot, workers=workers)
+            extra = (STOCK_SECTIONS.format(mods=bl.APACHE_MODULES, docroot=docroot)
+                     if sections == "stock" else "")
+            conf = bl.apache_config(d, port, pairs, stapling=True, docroot=docroot, workers=workers,
+                                    server_extra=extra)
             argv, env = _argv(name, d, conf, alt)
         servers[name] = bl.start(name, argv, port, d / "console.log", env=env)
     return servers
@@ -93,7 +128,8 @@ def _range(values: list[float], fmt: str) -> str:
 
 
 def keepalive_table(work: Path, pki, staple: bytes, args, c: int) -> None:
-    servers = start_servers(work, pki, "ec", staple, args.servers, workers=c, tag=f"-ka{c}", alt=args.alt)
+    servers = start_servers(work, pki, "ec", staple, args.servers, workers=c, tag=f"-ka{c}",
+                            alt=args.alt, sections=args.sections)
     try:
         for name, srv in servers.items():
             if name != "nginx":
@@ -110,7 +146,8 @@ def keepalive_table(work: Path, pki, staple: bytes, args, c: int) -> None:
     rps = {n: bl.median([x["per_s"] for x in v]) for n, v in runs.items()}
     print(f"Keep-alive GET of a 100-byte file over TLS 1.3 (ECDSA), wrk -t2 -c{c}, "
           f"{args.rounds} x {args.ka_seconds:g} s; prefork servers with StartServers = "
-          f"MinSpareServers = {c}, nginx 2 workers.")
+          f"MinSpareServers = {c}, nginx 2 workers; per-directory sections: {args.sections} "
+          f"({'Debian stock sections, all active' if args.sections == 'stock' else 'one <Directory>'}).")
     print()
     print("| server | requests/s (median) | range | vs apache2 | vs nginx | server CPU us/request |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -140,6 +177,8 @@ def main() -> int:
     ap.add_argument("--ka-connections", type=int, nargs="+", default=[16, 4],
                     help="wrk connections; each count gets prefork servers with that many workers")
     ap.add_argument("--ka-seconds", type=float, default=5.0)
+    ap.add_argument("--sections", choices=("none", "stock"), default="none",
+                    help="stock: Debian's default per-directory sections in the config")
     args = ap.parse_args()
     if args.alt is not None and "httpd-py-alt" not in args.servers:
         args.servers.append("httpd-py-alt")

@@ -78,10 +78,18 @@ def options(w, args):
         w.set("options_symlinks_if_owner_match", "symlinksifownermatch" in final)
 
 
-def allow_override(w, args):
+def _useless_outside_directory(w) -> bool:
+    """AllowOverride(List) in <Location>/<Files>/<If>: Apache warns (AH00114) and it does
+    nothing."""
     sec = w.dir_section.lname if w.dir_section is not None else ""
-    if sec not in ("<directory", "<directorymatch"):
-        raise ConfigError("AllowOverride not allowed here")
+    if sec in ("<directory", "<directorymatch"):
+        return False
+    w.warnings.append(f"Useless use of {w.name} in line {w.loc.line} of {w.loc.file}.")
+    return True
+
+
+def allow_override(w, args):
+    useless = _useless_outside_directory(w)
     classes: set[str] = set()
     opts = None
     for a in args:
@@ -105,13 +113,13 @@ def allow_override(w, args):
                 opts = frozenset(words)
         else:
             raise ConfigError(f"Illegal override option {a}")
-    w.set("allow_override", dirconf.Overrides(frozenset(classes), opts))
+    if not useless:
+        w.set("allow_override", dirconf.Overrides(frozenset(classes), opts))
 
 
 def allow_override_list(w, args):
-    sec = w.dir_section.lname if w.dir_section is not None else ""
-    if sec not in ("<directory", "<directorymatch"):
-        raise ConfigError("AllowOverrideList not allowed here")
+    if _useless_outside_directory(w):
+        return
     names = () if (len(args) == 1 and args[0].lower() == "none") else tuple(a.lower() for a in args)
     w.set("allow_override_list", names)
 

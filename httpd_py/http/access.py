@@ -111,6 +111,34 @@ class Outcome(NamedTuple):
 ALLOWED = Outcome(0)
 
 
+def _static(item) -> bool:
+    if isinstance(item, authz_core.Rule):
+        return item.provider == "all" and item.methods is None
+    return all(_static(i) for i in item.items)
+
+
+class _NoRequest:
+    method, remote_ip, local_ip, user, env_vars = "GET", "", "", None, {}
+
+
+def static_verdict(conf) -> Outcome | None:
+    """The access decision when it cannot depend on the request (no access configuration, or
+    only ``Require all`` rules without method limits): computed once per merged conf.  None:
+    the request decides (``check``)."""
+    if conf.satisfy is not UNSET or conf.order is not UNSET or conf.allows is not UNSET \
+            or conf.denies is not UNSET or conf.auth_type not in (UNSET, "none"):
+        return None
+    tree = conf.authz if conf.authz is not UNSET else None
+    if tree is None:
+        return ALLOWED
+    if not _static(tree):
+        return None
+    r = authz_core.check(tree, _NoRequest, auth_type=None, after_authn=False)
+    if r == authz_core.OK:
+        return ALLOWED
+    return Outcome(403, (), "HP03040", "")      # the caller adds the path to the log line
+
+
 def _order_for(conf, method: str) -> str:
     order = DENY_ALLOW
     if conf.order is not UNSET:

@@ -279,6 +279,7 @@ class ConnectionHandler:
         self._url_memo: dict[bytes, tuple] = {}
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
+        self._verdicts: dict = {}            # id(merged conf) -> (conf, access verdict or None)
         self._loaded = {m.removesuffix("_module") for m in cfg.loaded_modules}
 
     def _resolve_format(self, fmt: str) -> str:
@@ -672,15 +673,22 @@ class ConnectionHandler:
             error_log.error("ssl", "HP03049", f"access to {filename} failed, reason: SSL "
                             f"connection required", client=client)
             return conf, access.Outcome(403)
-        if (conf.authz is UNSET and conf.auth_type is UNSET and conf.satisfy is UNSET
-                and conf.order is UNSET and conf.allows is UNSET and conf.denies is UNSET):
-            return conf, None
-        out = access.check(conf, facts or self._facts(r, filename), r.headers.get("authorization"))
+        memo = self._verdicts.get(id(conf))
+        if memo is None or memo[0] is not conf:
+            memo = (conf, access.static_verdict(conf))
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            self._verdicts[id(conf)] = memo
+        out = memo[1]
+        if out is None:             # depends on the request: run the access phase
+            out = access.check(conf, facts or self._facts(r, filename),
+                               r.headers.get("authorization"))
         if out.status == 0:
             return conf, None
         if out.msgid:
             (error_log.info if out.status == 401 and out.msgid == "HP03044" else error_log.error)(
-                "http", out.msgid, out.text, client=client)
+                "http", out.msgid, out.text or f"client denied by server configuration: "
+                f"{filename}", client=client)
         return conf, out
 
     def _deny(self, stream, vhost: VHost, rec, out, keep_alive: bool, client: str, conf) -> bool:

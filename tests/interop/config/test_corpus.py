@@ -90,6 +90,13 @@ def test_case(name, root, capfd):
         if location(a_out) is None:
             assert "names no line" in (CORPUS / name).read_text().splitlines()[0], a_out
             assert location(o_out)[0] == str(case)
+        elif "Include cycle" in o_out:
+            # Apache recurses until its depth limit and prints a chain whose end depends on
+            # how much of it fits its message buffer (so on the length of the tmp path): the
+            # innermost location it shows is one of the cycle's Include lines, as ours is
+            o_file, o_line = location(o_out)
+            cycle = re.findall(r"line (\d+) of ([^:\n]+):", a_out)
+            assert (str(o_line), o_file) in cycle, f"Apache:\n{a_out[:2000]}\nhttpd-py:\n{o_out}"
         else:
             assert location(o_out) == location(a_out), f"Apache:\n{a_out}\nhttpd-py:\n{o_out}"
     elif kind == "lenient":
