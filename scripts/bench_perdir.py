@@ -1,6 +1,7 @@
 """Per-directory work per request, in-process: what the section walk (a cached lookup) and the
 access phase cost a keep-alive request, for a minimal config and for Debian's stock sections
-(plus a Basic-auth directory, a Require ip directory and an <If>), httpd-py's own code only.
+("stock"), and those plus a Basic-auth directory, a Require ip directory and an <If> on the
+Host header ("stock+"); httpd-py's own code only, no sockets.
 
     .venv/bin/python scripts/bench_perdir.py [--n 200000]
 
@@ -42,8 +43,9 @@ EXTRA = """
 
 def config(work: Path, docroot: Path, sections: str) -> Path:
     extra = ""
-    if sections == "stock":
+    if sections in ("stock", "stock+"):
         extra = bh.STOCK_SECTIONS.format(mods=bl.APACHE_MODULES, docroot=docroot)
+    if sections == "stock+":
         extra += "LoadModule auth_basic_module x\nLoadModule authn_file_module x\n"
         extra += "LoadModule authn_core_module x\n"
         extra += EXTRA.format(docroot=docroot, work=work)
@@ -93,11 +95,11 @@ def main() -> int:
         print()
         print("| config | request | us/request |")
         print("|---|---|---:|")
-        for sections in ("none", "stock"):
+        for sections in ("none", "stock", "stock+"):
             cfg = load(str(config(work, docroot, sections)), log_warnings=False)
             handler = connection.ConnectionHandler(cfg, sites=None)
             rows = [("/small.txt", plain), ("/a/b/c/small.txt", plain)]
-            if sections == "stock":
+            if sections == "stock+":
                 rows += [("/ip/small.txt", plain), ("/auth/small.txt", auth)]
             for target, headers in rows:
                 us = per_request_us(handler, cfg.main, target, headers, args.n)
