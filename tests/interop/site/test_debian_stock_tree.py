@@ -26,6 +26,7 @@ from typing import Iterator
 import pytest
 
 from tests.interop.site.sitetree import Answer, Row, answers_from
+from tests.support.apache import _alive
 from tests.support.tools import free_port, port_accepting, require_tool, wait_until
 
 SECRET = "/private/secret.txt"
@@ -159,14 +160,6 @@ def serving(argv: list[str], env: dict[str, str], what: str, *, daemon: bool) ->
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             wait_until(lambda: not _alive(pid), 20, what=f"{what} stopped")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @pytest.fixture(scope="module")
