@@ -79,8 +79,7 @@ def location_matches(sec: dirconf.Section, uri: str) -> bool:
         return sec.regex.search(uri) is not None
     pat = sec.pattern
     if sec.wildcard:
-        return fnmatch.fnmatchcase(uri, pat) and uri.count("/") == pat.count("/") or \
-            _fnmatch_pathname(pat, uri)
+        return _fnmatch_pathname(pat, uri)
     if not uri.startswith(pat):
         return False
     n = len(pat)
