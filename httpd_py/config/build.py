@@ -105,7 +105,22 @@ class Walk:
         """This section's (or server's) own value of a per-directory key, never inherited."""
         return self._target().get(key, default)
 
+    def _section_only_server(self, key: str) -> bool:
+        """A per-server setting written inside a section: Apache would apply it there; httpd-py
+        applies it per server only.  Redirects are refused (dropping one would serve what the
+        config sends elsewhere); the rest is listed as without effect.  True: drop it."""
+        if self.dir_section is None or key in _DIRCONF_FIELDS or key in _INTERNAL_KEYS:
+            return False
+        if key in ("redirects", "aliases"):
+            raise ConfigError(f"{self.name} inside <{self.dir_section.name.lstrip('<')}> is not "
+                              f"applied by httpd-py yet; refused rather than ignored (the URL "
+                              f"would serve something else). Use it outside the section.")
+        self.ignored.append((f"{self.name} (inside {self.dir_section.name}>)", self.loc))
+        return True
+
     def set(self, key: str, value: Any) -> None:
+        if self._section_only_server(key):
+            return
         self._target()[key] = value
         if self.dir_section is None:
             self.cur.locs[self.name.lower()] = self.loc
@@ -119,6 +134,8 @@ class Walk:
         return default
 
     def extend(self, key: str, items: tuple) -> None:
+        if self._section_only_server(key):
+            return
         t = self._target()
         old = t.get(key, ())
         t[key] = (*old, *items)
@@ -377,6 +394,24 @@ def _fill(cls, settings: dict, prefix: str, **extra):
     return cls(**kw)
 
 
+_INTERNAL_KEYS = frozenset({"ssl._cert_files", "ssl._key_files", "files", "ifs"})
+
+
+def _known_keys() -> frozenset:
+    names = {f.name for f in dataclasses.fields(VHost)}
+    names |= {"ssl." + f.name for f in dataclasses.fields(SSLConfig)}
+    names |= {"ssl.stapling." + f.name for f in dataclasses.fields(StaplingConfig)}
+    return frozenset(names | _DIRCONF_FIELDS | _INTERNAL_KEYS)
+
+
+def check_keys(settings: dict) -> None:
+    """Every key a handler wrote must be a field of the model (or a per-directory field): a
+    misspelled key is a bug caught at load time, never a silently lost setting."""
+    unknown = set(settings) - _known_keys()
+    if unknown:
+        raise AssertionError(f"directive handlers wrote unknown settings: {sorted(unknown)}")
+
+
 def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict,
            dir_conf=None, sections: tuple = ()) -> VHost:
     s = {**defaults, **settings}
@@ -401,6 +436,8 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
     }
     if "session_cache" in g:
         defaults["ssl.session_cache"] = g["session_cache"]
+    for sb in (w.main, *w.vhosts):
+        check_keys(sb.settings)
     main_settings, main_locs = _merge(w.main, None)
     main_dir = _dirconf(w.main.settings)
     main = _vhost(main_settings, main_locs, None, defaults, main_dir, tuple(w.main.sections))

@@ -277,7 +277,9 @@ def _alias(w, args):
     if section in ("<location", "<locationmatch"):
         if len(args) != 1:
             raise ConfigError("Alias must have one argument when used in a Location")
-        return          # <Location> bodies do not reach the model
+        raise ConfigError("Alias inside <Location> is not applied by httpd-py yet; refused "
+                          "rather than ignored (the URL would serve something else). Use "
+                          "'Alias URL-path file-path' outside the section.")
     if section:
         raise ConfigError("Alias cannot occur within directory context")
     if len(args) != 2:

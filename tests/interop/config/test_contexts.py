@@ -70,7 +70,8 @@ SAMPLES = {
 }
 # httpd-py refuses these where Apache accepts them: not built, and they decide access
 # (docs/directives.md, "Fail closed").
-STRICTER = {("SSLRequire", "directory")}
+STRICTER = {("SSLRequire", "directory"), ("Redirect", "directory"),
+            ("RedirectPermanent", "directory"), ("RedirectTemp", "directory")}
 WRAP = {"main": "{d}\n", "vhost": "<VirtualHost *:18080>\n{d}\n</VirtualHost>\n",
         "directory": "<Directory />\n{d}\n</Directory>\n"}
 
