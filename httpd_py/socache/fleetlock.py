@@ -13,8 +13,10 @@ keep ``ttl`` well above the work it protects).
 
 The TTL frees a lock whose holder died.  While the lock is busy, ``hold`` retries (1 ms doubling
 to 50 ms) until ``timeout``; when the server cannot be reached it logs HP05040 and yields False
-(the caller decides: work alone, or skip).  Every network wait is bounded by ``min(server
-timeout, time left)``.
+(the caller decides: work alone, or skip).  ``acquire`` is the same wait but yields which of
+the three it was (HELD, BUSY, UNREACHABLE): the stapler works alone when the fleet's server is
+unreachable and backs off when another server holds the lock.  Every network wait is bounded
+by ``min(server timeout, time left)``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ from httpd_py.config.model import ServerConfig, SocacheSpec
 from httpd_py.errors import ConfigError
 from httpd_py.log import error_log
 from httpd_py.socache.base import HP_FLEET_RELEASE, HP_FLEET_UNREACHABLE, MODULE
+
+# What ``acquire`` yields
+HELD, BUSY, UNREACHABLE = "held", "busy", "unreachable"
 
 _RELEASE_LUA = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
@@ -104,23 +109,32 @@ class FleetLock:
     @contextlib.contextmanager
     def hold(self, key: bytes, timeout: float = 0.0) -> Iterator[bool]:
         """Yield True while this process holds the fleet-wide lock for ``key``."""
+        with self.acquire(key, timeout) as state:
+            yield state == HELD
+
+    @contextlib.contextmanager
+    def acquire(self, key: bytes, timeout: float = 0.0) -> Iterator[str]:
+        """Yield HELD while this process holds the lock for ``key``; BUSY when another holder
+        kept it for ``timeout``; UNREACHABLE when the server could not be asked (HP05040)."""
         lkey = self._lock_key(key)
         token = os.urandom(16).hex().encode()
         deadline = time.monotonic() + max(timeout, 0.0)
         pause = 0.001
-        held = False
+        state = BUSY
         while True:
             left = deadline - time.monotonic()
             try:
-                held = self._try(lkey, token, max(left, 0.05) if timeout else self.timeout)
+                if self._try(lkey, token, max(left, 0.05) if timeout else self.timeout):
+                    state = HELD
             except Exception as e:  # noqa: BLE001 - unreachable: the caller decides
                 self.destroy()
                 host, port = self.server
                 error_log.warn(MODULE, HP_FLEET_UNREACHABLE,
                                f"fleet lock {self.name}: {host}:{port} unreachable: "
                                f"{type(e).__name__}: {e}")
+                state = UNREACHABLE
                 break
-            if held:
+            if state == HELD:
                 break
             left = deadline - time.monotonic()
             if left <= 0:
@@ -128,7 +142,7 @@ class FleetLock:
             time.sleep(min(pause, left))
             pause = min(pause * 2, 0.05)
         try:
-            yield held
+            yield state
         finally:
-            if held:
+            if state == HELD:
                 self._release(lkey, token)

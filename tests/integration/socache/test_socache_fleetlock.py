@@ -134,3 +134,21 @@ def test_hung_server_yields_false_within_timeout(provider, errlog):
             assert held is False
         assert time.monotonic() - t0 < 3
     assert "HP05040" in errlog.ids()
+
+
+def test_acquire_tells_busy_from_unreachable(redis_addr, errlog):
+    """The stapler backs off on BUSY (another server fetches) but works alone on UNREACHABLE."""
+    from httpd_py.socache.fleetlock import BUSY, HELD, UNREACHABLE
+    host, port = redis_addr
+    spec = SocacheSpec("redis", raw="redis", servers=((host, port),))
+    a = FleetLock(spec, "states-%d" % os.getpid(), ttl=10)
+    b = FleetLock(spec, "states-%d" % os.getpid(), ttl=10)
+    with a.acquire(b"k", timeout=0) as state:
+        assert state == HELD
+        with b.acquire(b"k", timeout=0.1) as other:
+            assert other == BUSY
+    down = FleetLock(SocacheSpec("redis", raw="redis", servers=(("127.0.0.1", free_port()),)),
+                     "states", ttl=10, timeout=0.5)
+    with down.acquire(b"k", timeout=0) as state:
+        assert state == UNREACHABLE
+    assert "HP05040" in errlog.ids()
