@@ -26,6 +26,20 @@ What a refresh stores (flag, TTL) and staples:
     no usable answer, FakeTryLater off  NEG.             Error  never
 
 A handshake never aborts because of stapling (Apache answers some failures with a fatal alert).
+
+Two tiers when SSLStaplingCache is a network cache (redis, memcache), so that a fleet cache
+outage is not a stapling outage::
+
+    local tier: anonymous shmcb, made in the master before fork   <- handshakes read this first
+        (ssl-stapling mutex around each call: shmcb is not mp-safe)
+    shared tier: the redis/memcache cache (mp-safe, no mutex)      <- the fleet's copy
+    staple store on disk (stapler.py)                              <- survives restarts
+
+``store`` writes both tiers (the local one first); ``lookup`` (the handshake's read) answers
+from the local tier, and goes to the shared one only on a local miss and only when the vhost
+refreshes on demand (background-mode workers never touch the network: the stapler writes
+every staple it fetches or adopts into the local tier).  ``lookup_shared`` is the stapler's
+view of the fleet.  Without a network cache there is one tier, the configured one.
 """
 from __future__ import annotations
 
@@ -71,6 +85,14 @@ HP_NO_RESPONSE = "HP04033"      # debug: no suitable response available (AH01957
 HP_STAPLING = "HP04034"         # debug: stapling the response (AH01956)
 HP_CALLBACK_ERROR = "HP04035"   # error: internal error in the status callback (no staple; handshake goes on)
 HP_NO_URL_AT_REFRESH = "HP04036"  # debug: no responder URL for this vhost: nothing to fetch
+HP_LOCAL_TIER = "HP04037"       # info: local shmcb tier in front of the network stapling cache
+HP_SHARED_STORE_FAILED = "HP04038"  # debug: stored locally, the shared (network) cache refused
+
+#: size of the local tier (Apache's shmcb default: room for ~400 staples)
+LOCAL_TIER_SIZE = 512000
+
+#: SSLStaplingCache providers that get a local tier in front of them
+NETWORK_PROVIDERS = ("redis", "memcache")
 
 # Staple decisions from a cache entry
 _STAPLE, _REFRESH, _NOTHING = "staple", "refresh", "nothing"
@@ -92,11 +114,14 @@ class RefreshResult:
 class StaplingService:
     def __init__(self, cfg: ServerConfig, table: CertTable, cache, *, stapling_mutex=None,
                  refresh_mutex=None, clock: Callable[[], float] = time.time,
-                 fetcher_factory: Callable[[], object] | None = None):
+                 fetcher_factory: Callable[[], object] | None = None, local=None):
         self.cfg = cfg
         self.table = table
         self.cache = cache
-        self.stapling_mutex = stapling_mutex        # None when the provider is mp_safe
+        self.local = local                          # shmcb in front of a network cache, or None
+        # None when nothing needs it; guards ``cache`` when that is not mp_safe (shmcb), else
+        # the local tier
+        self.stapling_mutex = stapling_mutex
         self.refresh_mutex = refresh_mutex
         self.clock = clock
         self.fetcher_factory = fetcher_factory
@@ -127,9 +152,15 @@ class StaplingService:
         from httpd_py import socache
         from httpd_py.socache.mutex import GlobalMutex
         cache = socache.create(cfg.stapling_cache, cfg)
-        stapling_mutex = None if getattr(cache, "mp_safe", False) else GlobalMutex(cfg.mutex("ssl-stapling"))
+        local = None
+        if getattr(cache, "name", "") in NETWORK_PROVIDERS:
+            from httpd_py.socache.shmcb import ShmcbCache
+            local = ShmcbCache(None, LOCAL_TIER_SIZE)      # anonymous: made in init(), pre-fork
+        needs_mutex = local is not None or not getattr(cache, "mp_safe", False)
+        stapling_mutex = GlobalMutex(cfg.mutex("ssl-stapling")) if needs_mutex else None
         refresh_mutex = GlobalMutex(cfg.mutex("ssl-stapling-refresh"))
-        return cls(cfg, collect(cfg), cache, stapling_mutex=stapling_mutex, refresh_mutex=refresh_mutex)
+        return cls(cfg, collect(cfg), cache, stapling_mutex=stapling_mutex,
+                   refresh_mutex=refresh_mutex, local=local)
 
     def init(self) -> None:
         """Master, before fork."""
@@ -138,6 +169,16 @@ class StaplingService:
         except Exception as e:
             error_log.emerg(MODULE, HP_CACHE_INIT, f"Could not initialize stapling cache ({e}). Exiting.")
             raise StartupError(f"could not initialize the stapling cache: {e}") from e
+        if self.local is not None:
+            try:
+                self.local.init("mod_ssl-staple")
+                error_log.info(MODULE, HP_LOCAL_TIER, f"stapling: local shared-memory tier "
+                               f"({self.local.geo.size} bytes) in front of the "
+                               f"{self.cache.name} cache: handshakes read it first")
+            except Exception as e:
+                error_log.emerg(MODULE, HP_CACHE_INIT, f"Could not initialize the local stapling "
+                                f"tier ({e}). Exiting.")
+                raise StartupError(f"could not initialize the local stapling tier: {e}") from e
         for m in (self.stapling_mutex, self.refresh_mutex):
             if m is None:
                 continue
@@ -171,6 +212,8 @@ class StaplingService:
         """Worker, after fork: re-attach the cache and mutexes; the responder client is made
         lazily in this process."""
         self.cache.child_init()
+        if self.local is not None:
+            self.local.child_init()
         for m in (self.stapling_mutex, self.refresh_mutex):
             if m is not None:
                 m.child_init()
@@ -216,10 +259,12 @@ class StaplingService:
             except Exception:
                 pass
         self._fetcher = None
-        try:
-            self.cache.destroy()
-        except Exception:
-            pass
+        for c in (self.cache, self.local):
+            try:
+                if c is not None:
+                    c.destroy()
+            except Exception:
+                pass
         for m in (self.stapling_mutex, self.refresh_mutex):
             if m is not None and hasattr(m, "destroy"):
                 try:
@@ -232,21 +277,29 @@ class StaplingService:
     # -- cache access ----------------------------------------------------------------------
     @contextlib.contextmanager
     def cache_mutex_hold(self):
-        """The ssl-stapling mutex around one cache call, when the provider needs it."""
-        if self.stapling_mutex is None:
+        """The ssl-stapling mutex around one call to the configured cache, when it needs it
+        (not with a local tier: the network cache is mp-safe and the mutex is the local tier's)."""
+        if not self._locked(self.cache):
             yield True
             return
         with self.stapling_mutex.hold() as held:
             yield held
 
-    def lookup(self, info: CertInfo, now: float | None = None) -> entrylib.Entry | None:
-        now = self.clock() if now is None else now
+    def _locked(self, cache) -> bool:
+        """Whether calls to ``cache`` (the local tier or the configured cache) take the mutex."""
+        return self.stapling_mutex is not None and (cache is self.local or self.local is None)
+
+    def _retrieve(self, cache, info: CertInfo, now: float) -> bytes | None:
         try:
-            with self.cache_mutex_hold():
-                value = self.cache.retrieve(info.key, now=now)
+            if self._locked(cache):
+                with self.stapling_mutex.hold():
+                    return cache.retrieve(info.key, now=now)
+            return cache.retrieve(info.key, now=now)
         except Exception as e:  # providers should not raise; if one does, it is a miss
             error_log.warn(MODULE, HP_CACHE_CORRUPT, f"stapling cache lookup for {info.label} failed: {e}")
             return None
+
+    def _decode(self, info: CertInfo, value: bytes | None) -> entrylib.Entry | None:
         if value is None:
             return None
         e = entrylib.decode(value)
@@ -255,8 +308,35 @@ class StaplingService:
                            f"stapling cache record for {info.label} is unusable ({len(value)} bytes): a miss")
         return e
 
+    def lookup(self, info: CertInfo, now: float | None = None, *,
+               shared: bool = True) -> entrylib.Entry | None:
+        """The handshake's read: the local tier, then (``shared``) the configured cache."""
+        now = self.clock() if now is None else now
+        if self.local is not None:
+            e = self._decode(info, self._retrieve(self.local, info, now))
+            if e is not None or not shared:
+                return e
+        return self._decode(info, self._retrieve(self.cache, info, now))
+
+    def lookup_shared(self, info: CertInfo, now: float | None = None) -> entrylib.Entry | None:
+        """The configured cache only: what the fleet holds (the stapler's adopt and reseed)."""
+        now = self.clock() if now is None else now
+        return self._decode(info, self._retrieve(self.cache, info, now))
+
+    def lookup_local(self, info: CertInfo, now: float | None = None) -> entrylib.Entry | None:
+        """The local tier only (None when there is none: then ``lookup_shared`` is the cache)."""
+        if self.local is None:
+            return None
+        now = self.clock() if now is None else now
+        return self._decode(info, self._retrieve(self.local, info, now))
+
     def store(self, info: CertInfo, flag: int, der: bytes, scfg: StaplingConfig,
-              now: float | None = None, expires_at: float | None = None) -> bool:
+              now: float | None = None, expires_at: float | None = None, *,
+              local: bool = True, shared: bool = True) -> bool:
+        """Cache a record in the local tier (if any) and the configured cache.  True when the
+        handshakes of this server can read it (the local tier, or the one cache, took it); a
+        shared cache that refuses while the local tier took it is only a debug line (the
+        provider logs its own error)."""
         now = self.clock() if now is None else now
         try:
             value = entrylib.encode(flag, der)
@@ -266,14 +346,27 @@ class StaplingService:
             return False
         until = entrylib.expires_at(flag, now, scfg) if expires_at is None else expires_at
         why = "cache full or unavailable"
-        try:
-            with self.cache_mutex_hold():
-                ok = bool(self.cache.store(info.key, value, until, now=now))
-        except Exception as e:  # providers should not raise; if one does, the store failed
-            ok, why = False, f"{type(e).__name__}: {e}"
+        local_ok = shared_ok = None
+        if self.local is not None and local:
+            try:
+                with (self.stapling_mutex.hold() if self.stapling_mutex is not None else _held()):
+                    local_ok = bool(self.local.store(info.key, value, until, now=now))
+            except Exception as e:
+                local_ok, why = False, f"local tier: {type(e).__name__}: {e}"
+        if shared or self.local is None:
+            try:
+                with self.cache_mutex_hold():
+                    shared_ok = bool(self.cache.store(info.key, value, until, now=now))
+            except Exception as e:  # providers should not raise; if one does, the store failed
+                shared_ok, why = False, f"{type(e).__name__}: {e}"
+        ok = local_ok if local_ok is not None else bool(shared_ok)
         if ok:
-            error_log.debug(MODULE, HP_STORED, f"stapling: cached {'valid' if flag else 'error'} "
-                            f"response for {info.label} ({len(der)} bytes) for {until - now:.0f}s")
+            if error_log.enabled(MODULE, "debug"):
+                error_log.debug(MODULE, HP_STORED, f"stapling: cached {'valid' if flag else 'error'} "
+                                f"response for {info.label} ({len(der)} bytes) for {until - now:.0f}s")
+                if shared_ok is False:
+                    error_log.debug(MODULE, HP_SHARED_STORE_FAILED, f"stapling: {info.label} "
+                                    f"cached locally only: the {self.cache.name} cache refused it")
         else:
             error_log.error(MODULE, HP_STORE_FAILED,
                             f"stapling cache store error for {info.label} ({why})")
@@ -340,7 +433,10 @@ class StaplingService:
         """The bytes to staple for ``info`` in ``vhost`` (b"": none).  May fetch (on demand)."""
         scfg = vhost.ssl.stapling
         now = self.clock() if now is None else now
-        e = self.lookup(info, now)
+        # background mode: the stapler puts every staple in the local tier; a worker never
+        # waits on the network (a dead redis)
+        background = self.background and scfg.refresh == "background"
+        e = self.lookup(info, now, shared=not background)
         action, staple = self.decide(info, e, scfg, now)
         debug = error_log.enabled(MODULE, "debug")      # the hot path formats nothing otherwise
         if action != _REFRESH:
@@ -349,7 +445,7 @@ class StaplingService:
             return staple
         if e is None and debug:
             error_log.debug(MODULE, HP_CACHE_MISS, f"stapling: no cached response for {info.label}")
-        if self.background and scfg.refresh == "background":
+        if background:
             return b""          # the background stapler fetches; handshakes never wait
         if not info.urls_for(scfg):
             error_log.debug(MODULE, HP_NO_URL_AT_REFRESH, f"stapling: no responder URL for {info.label}")

@@ -16,13 +16,19 @@ One refresh of one certificate (``refresh_one``)::
 
     cache holds a newer valid response (another process or server fetched it)? adopt it, done
     take the per-certificate refresh lock: the server's ssl-stapling-refresh mutex, and with a
-    redis/memcache SSLStaplingCache the fleet-wide lock (FleetLock); busy: look again shortly
+    redis/memcache SSLStaplingCache the fleet-wide lock (FleetLock); busy: look again shortly;
+    the fleet's server unreachable: go on under this server's mutex alone (HP04820), and
+    rejoin the fleet-wide lock as soon as it answers again (HP04821)
     look in the cache again (double check)
     fetch (one total deadline: SSLStaplingResponderTimeout), validate (verdict)
     valid          -> cache it until nextUpdate - skew, store it on disk, renew in the window
     not valid, the last good one is still servable -> keep it; back off (keep-last-good)
     not valid, nothing left -> Apache's error entry (FakeTryLater / ReturnResponderErrors
                        apply), back off
+
+With a network SSLStaplingCache every staple stored or adopted also goes to the service's
+local shared-memory tier, which is what the workers read: a redis outage costs neither a
+staple nor a handshake's time.
 
 Log ids HP04800-HP04899 (module "ssl").
 """
@@ -45,6 +51,8 @@ from httpd_py.stapling import verdict as verdictlib
 from httpd_py.stapling.fetch import Fetcher
 from httpd_py.stapling.service import error_entry
 from httpd_py.stapling.store import Record, StapleStore, default_dir
+
+from httpd_py.socache.fleetlock import BUSY as BUSY_LOCK, HELD, UNREACHABLE
 
 # Everything the helper needs is imported here, in the master: the helper runs as User/Group,
 # which may not be able to read the Python installation to import anything lazily.
@@ -121,6 +129,8 @@ class Stapler:
         self._fetchers_lock = threading.Lock()
         self.states: dict[bytes, CertState] = {}
         self._refuse_logged: dict[bytes, float] = {}
+        self._alone = False                   # the fleet lock's server is unreachable
+        self._alone_lock = threading.Lock()
         self._created_pid = os.getpid()
         bg = background_vhosts(self.cfg)
         bg_ids = {id(v) for v in bg}
@@ -155,14 +165,22 @@ class Stapler:
     # -- cache access (serialised: the ssl-stapling mutex is per process, not per thread) --
 
     def _lookup(self, st: CertState, now: float):
+        """What a handshake would read (the local tier first)."""
         with self._cache_lock:
             return self.service.lookup(st.info, now=now)
 
-    def _store(self, st: CertState, flag: int, der: bytes, now: float, expires_at: float) -> bool:
+    def _lookup_shared(self, st: CertState, now: float):
+        """What the fleet holds: the configured cache (redis, memcache), not the local tier."""
+        lookup = getattr(self.service, "lookup_shared", None) or self.service.lookup
+        with self._cache_lock:
+            return lookup(st.info, now=now)
+
+    def _store(self, st: CertState, flag: int, der: bytes, now: float, expires_at: float,
+               **tiers: bool) -> bool:
         with self._cache_lock:
             try:
                 return bool(self.service.store(st.info, flag, der, st.scfg, now=now,
-                                               expires_at=expires_at))
+                                               expires_at=expires_at, **tiers))
             except TypeError:
                 # a service without the expires_at argument: write the record ourselves
                 try:
@@ -216,8 +234,8 @@ class Stapler:
         r.this_update, r.next_update, r.cert_status = v.this_update, v.next_update, v.kind
 
     def _cached_good(self, st: CertState, now: float):
-        """A valid response in the cache newer than ours: (der, verdict) or None."""
-        e = self._lookup(st, now)
+        """A valid response in the (shared) cache newer than ours: (der, verdict) or None."""
+        e = self._lookup_shared(st, now)
         if e is None or e.flag != entry.VALID or not e.der:
             return None
         if st.record.der is not None and e.der == st.record.der:
@@ -337,10 +355,27 @@ class Stapler:
                     yield False
                     return
             if self.fleet_lock is not None:
-                if not stack.enter_context(self.fleet_lock.hold(st.info.key, timeout)):
+                state = stack.enter_context(self.fleet_lock.acquire(st.info.key, timeout))
+                if state == BUSY_LOCK:
                     yield False
                     return
+                self._fleet_reached(state != UNREACHABLE, st)
             yield True
+
+    def _fleet_reached(self, reachable: bool, st: CertState) -> None:
+        """Log the fleet lock's server going away (refresh alone) and coming back, once each."""
+        with self._alone_lock:
+            if reachable == (not self._alone):
+                return
+            self._alone = not reachable
+        if reachable:
+            log.error_log.notice(MOD, "HP04821", f"fleet-wide refresh lock reachable again "
+                                 f"(refreshing {st.label}): one refresh per certificate for the "
+                                 f"whole fleet again")
+        else:
+            log.error_log.warn(MOD, "HP04820", f"fleet-wide refresh lock unreachable "
+                               f"(refreshing {st.label}): this server refreshes on its own, one "
+                               f"refresh at a time per certificate, until it is back")
 
     def refresh_one(self, st: CertState, now: float | None = None, lock_timeout: float = 0.0) -> str:
         """Bring one certificate's staple up to date (see the module docstring); an outcome.
@@ -379,6 +414,9 @@ class Stapler:
             return False
         der, v = newer
         self._accept_good(st, der, v, now, fetched_at=now)
+        if getattr(self.service, "local", None) is not None:    # what this server's workers read
+            self._store(st, entry.VALID, der, now, schedule.serve_until(st.good, st.policy),
+                        shared=False)
         return now < schedule.renew_start(st.good, st.policy)
 
     def _adopted(self, st: CertState) -> str:
@@ -392,22 +430,35 @@ class Stapler:
         return ADOPTED
 
     def reseed(self, now: float | None = None) -> int:
-        """Put every servable last-good response back into the cache if the cache lost it
-        (a redis or memcached restart, an eviction); leaves newer responses alone.  Count."""
+        """Put every servable last-good response back into the cache tiers that lost it (a
+        redis or memcached restart, an eviction); leaves newer responses alone.  Count."""
         now = self.clock() if now is None else now
         n = 0
         for st in self.states.values():
             if st.in_flight or not st.servable(now):
                 continue
-            e = self._lookup(st, now)
-            if e is not None and e.flag == entry.VALID and e.der:
-                continue
-            if self._store(st, entry.VALID, st.record.der, now,
-                           schedule.serve_until(st.good, st.policy)):
+            if self._ensure_cached(st, now):
                 n += 1
                 log.error_log.info(MOD, "HP04817", f"OCSP response for {st.label} was missing "
                                    f"from the stapling cache: stored it again")
         return n
+
+    def _ensure_cached(self, st: CertState, now: float) -> bool:
+        """Store the last good response in each tier without a valid entry; True if stored."""
+        def missing(e) -> bool:
+            return e is None or e.flag != entry.VALID or not e.der
+        until = schedule.serve_until(st.good, st.policy)
+        if getattr(self.service, "local", None) is None:
+            if not missing(self._lookup(st, now)):
+                return False
+            return self._store(st, entry.VALID, st.record.der, now, until)
+        with self._cache_lock:
+            local_missing = missing(self.service.lookup_local(st.info, now))
+        shared_missing = missing(self._lookup_shared(st, now))
+        if not (local_missing or shared_missing):
+            return False
+        return self._store(st, entry.VALID, st.record.der, now, until,
+                           local=local_missing, shared=shared_missing)
 
     def _fetch_and_store(self, st: CertState, now: float) -> str:
         scfg = st.scfg
@@ -452,9 +503,7 @@ class Stapler:
         decision = schedule.after_fetch(False, st.good, st.policy, now)
         st.next_at = schedule.retry_at(rec.failures, now, st.policy, self.rand())
         if decision == schedule.KEEP:
-            e = self._lookup(st, now)
-            if e is None or e.flag != entry.VALID:     # the cache lost it meanwhile
-                self._store(st, entry.VALID, rec.der, now, schedule.serve_until(st.good, st.policy))
+            self._ensure_cached(st, now)                # a tier lost it meanwhile
             rec.next_refresh = st.next_at
             self._save(st)
             log.error_log.warn(MOD, "HP04803", f"OCSP refresh for {st.label} failed ({error}); "
