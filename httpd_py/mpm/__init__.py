@@ -33,4 +33,6 @@ Error-log ids (module ``mpm_prefork``), stable:
     HP01025 error   App.shutdown failed
     HP01026 error   PidFile could not be moved at restart
     HP01027 debug   SIGWINCH from the terminal (a resize) ignored
+    HP01028 info    a restart's configuration load ended (time, forks meanwhile); a restart asked
+                    during a load follows it; debug: a fork put off (a thread inside OpenSSL)
 """

@@ -8,8 +8,12 @@ Shape (gunicorn's arbiter for the loop, Apache's prefork for the behaviour)::
     serve():  signal handlers only append to a queue; set_wakeup_fd wakes the loop.
               fork StartServers workers and app.helpers(); PidFile; "resuming normal operations"
               loop: select(self-pipe, 1 s tick) -> reap (waitpid(-1, WNOHANG) until nothing
-                    is left) -> act on queued signals -> once a second: spare maintenance and
-                    due helper restarts
+                    is left) -> act on queued signals -> commit a finished restart load ->
+                    once a second: spare maintenance and due helper restarts
+    restart:  HUP/USR1 start a loader thread: load_app(); resolve + bind (under the fork gate);
+              before_fork.  The loop keeps reaping, replacing workers (old generation) and taking
+              signals; when the thread ends it wakes the loop, which commits on the main thread
+              (listeners swapped, old workers signalled, new ones forked) or logs HP01006.
 
 Signals (as Apache): TERM/INT stop (workers die at once; TERM again at 3, 5, 7 s, KILL at 9 s);
 HUP restart (fresh config, old workers get TERM); USR1 graceful restart (old workers finish their
@@ -20,6 +24,21 @@ ignored (Apache -DFOREGROUND stops when its terminal is resized).  A restart who
 before_fork keeps the old generation serving and logs HP01006.  A worker of the current
 generation that exits with ``worker.BOOT_ERROR`` halts the server (exit status 1): respawning a
 worker that cannot start would loop forever.
+
+Why a thread and not a forked loader: the generation a load builds (TLS contexts, the stapling
+service, open logs, sockets) must live in the master that forks the workers; a loader process
+could only hand back bytes.  The thread only builds objects, and every fork stays on the main
+thread.  Forking while another thread runs is safe for the child unless that thread holds a lock
+the child will need.  Python's own locks (import, threading, logging) are reset at fork; the
+ErrorLog has none (the child gets its generation's ErrorLog setting back, since a loading
+before_fork may have pointed it at the new file).  What is left are C libraries called with the
+GIL released: OpenSSL (pyOpenSSL's cffi calls, ssl, hashlib, our tls/) and glibc's resolver and
+NSS.  Holding the GIL, the master sees each thread's innermost Python frame; a thread inside one
+of those calls (``fork_hazard``), or the loader inside the fork gate (privileges.resolve and
+bind_all), puts the fork off by FORK_RETRY.  The stapling prefetch spends its time waiting on
+sockets, where forking is safe.  A stop during a load waits for the thread (up to
+LOADER_STOP_WAIT) and shuts the unused generation down; a restart asked during a load runs
+after it (as Apache, whose master takes it after its blocking load).
 
 Spare maintenance (Apache's perform_idle_server_maintenance): idle = current-generation workers
 whose slot says starting or idle.  More than MaxSpareServers: one idle worker is told to stop
@@ -52,6 +71,8 @@ from httpd_py.mpm.worker import BOOT_ERROR, Worker, _die_with_parent, run_in_chi
 MOD = "mpm_prefork"
 MAX_SPAWN_RATE = 32
 REFILL_INTERVAL = 0.2
+FORK_RETRY = 0.02          # a fork put off by the loader thread is retried this soon
+LOADER_STOP_WAIT = 30.0    # a stop waits this long for a running restart's load to finish
 HELPER_MAX_BACKOFF = 60.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
             signal.SIGCHLD)
@@ -82,6 +103,103 @@ class _PendingHelper:
     generation: int
     due: float
     failures: int
+
+
+@dataclass
+class _Prepared:
+    """A generation bound and ``before_fork``-ed, not yet current."""
+    app: object
+    creds: "privileges.Credentials | None"
+    listeners: list[Listener]
+    fresh: list[Listener]
+
+
+class _Loader:
+    """One restart's configuration load (``load_app`` + bind + ``before_fork``) on a thread.
+
+    The thread only builds objects; the main loop keeps reaping, replacing workers and taking
+    signals meanwhile, and commits the result (or logs HP01006) once the thread has ended.
+    """
+
+    def __init__(self, master: "Master", graceful: bool):
+        self.master = master
+        self.graceful = graceful
+        self.started = time.monotonic()
+        self.prepared: _Prepared | None = None
+        self.error: BaseException | None = None
+        self.forks = 0                   # workers and helpers forked while it ran
+        self.deferred = 0                # forks put off because the thread was in a C library
+        self.thread = threading.Thread(target=self._run, name="httpd-config-loader", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            app = self.master.load_app()
+            self.prepared = self.master._prepare_generation(app)
+        except BaseException as e:                                # noqa: BLE001
+            self.error = e
+        finally:
+            try:
+                os.write(self.master._wake_w, b"L")             # wake the loop
+            except OSError:
+                pass
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+
+_hazard_prefixes: tuple[str, ...] | None = None
+# Calls that release the GIL inside glibc's resolver (its locks are not reset in a child).
+_HAZARD_CALLS = frozenset({"getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
+                           "getnameinfo", "getfqdn"})
+
+
+def _hazard_paths() -> tuple[str, ...]:
+    """Where Python code calls into OpenSSL with the GIL released (pyOpenSSL's cffi calls, the
+    ssl and hashlib modules, our own tls/ package): a thread inside may hold an OpenSSL lock."""
+    global _hazard_prefixes
+    if _hazard_prefixes is None:
+        import importlib.util
+        out = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tls")
+               + os.sep]
+        for name in ("OpenSSL", "cryptography", "cffi", "ssl", "hashlib"):
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is None or not spec.origin:
+                continue
+            if spec.submodule_search_locations:
+                out.append(os.path.dirname(spec.origin) + os.sep)
+            else:
+                out.append(spec.origin)
+        _hazard_prefixes = tuple(out)
+    return _hazard_prefixes
+
+
+def fork_hazard() -> str | None:
+    """Why forking now could leave a lock held forever in the child, or None.
+
+    The caller holds the GIL, so every other thread is either between two bytecodes (it holds
+    no C lock then) or inside a C call that released the GIL.  Such a call can only be reached
+    from Python, so the thread's innermost Python frame names it: a frame in a package that
+    calls OpenSSL without the GIL, or in a resolver call, is a hazard.
+    """
+    me = threading.get_ident()
+    paths = _hazard_paths()
+    for ident, frame in sys._current_frames().items():
+        if ident == me:
+            continue
+        code = frame.f_code
+        if code.co_filename.startswith(paths) or code.co_name in _HAZARD_CALLS:
+            return f"{code.co_name} ({code.co_filename}:{frame.f_lineno})"
+    return None
+
+
+class _ForkDeferred(Exception):
+    """Not now: the restart's loader thread might hold a lock (retried shortly)."""
 
 
 def _signame(sig: int) -> str:
@@ -121,6 +239,10 @@ class Master:
         self._last_refill = 0.0
         self.pid_file: str | None = None
         self._wake_r = self._wake_w = -1
+        self.loader: _Loader | None = None
+        self._restart_pending: bool | None = None      # graceful flag of a restart asked mid-load
+        self._fork_gate = threading.Lock()             # the loader binds under it; forks take it
+        self._log_state: tuple | None = None           # the current generation's ErrorLog setting
 
     # ------------------------------------------------------------------------------------------
     # setup: everything that can fail with a message on the terminal, before any detaching
@@ -138,28 +260,53 @@ class Master:
 
     def _install_generation(self, app) -> None:
         """Bind and prepare ``app``; on success it becomes the current generation."""
+        self._commit_generation(self._prepare_generation(app))
+
+    def _prepare_generation(self, app) -> "_Prepared":
+        """Resolve, bind and ``before_fork`` a new generation without installing it.
+
+        Runs on the loader thread during a restart, so it changes no state of the master.
+        Resolving and binding hold the fork gate: no worker forks while glibc's NSS or a
+        half-done bind_all could be copied into it.  A worker forked later shares the fresh
+        listeners; if the generation fails they are shut down for every process (unlisten).
+        """
         cfg = app.config
-        creds = privileges.resolve(cfg.user, cfg.group)
-        keep = {lst.key: lst for lst in self.listeners}
-        listeners = bind_all(cfg.listens, cfg.prefork.listen_backlog, keep)
-        fresh = [lst for lst in listeners if lst.key not in keep]
+        with self._fork_gate:
+            creds = privileges.resolve(cfg.user, cfg.group)
+            keep = {lst.key: lst for lst in self.listeners}
+            listeners = bind_all(cfg.listens, cfg.prefork.listen_backlog, keep)
+            fresh = [lst for lst in listeners if lst.key not in keep]
         try:
             app.before_fork(listeners)
         except HttpdError:
-            for lst in fresh:
-                lst.close()
+            self._drop_unborn(fresh)
             raise
         except Exception as e:                                    # noqa: BLE001
-            for lst in fresh:
-                lst.close()
+            self._drop_unborn(fresh)
             log.error_log.debug(MOD, "HP01023", traceback.format_exc())
             raise StartupError(f"{type(e).__name__}: {e}") from e
+        except BaseException:
+            self._drop_unborn(fresh)
+            raise
+        return _Prepared(app, creds, listeners, fresh)
+
+    def _drop_unborn(self, fresh: list[Listener]) -> None:
+        # unlisten: a worker forked during the load shares these sockets
+        for lst in fresh:
+            lst.close(unlisten=True)
+
+    def _commit_generation(self, prepared: "_Prepared") -> None:
+        """Make a prepared generation current (main thread, no fork in between)."""
+        app, creds, listeners = prepared.app, prepared.creds, prepared.listeners
+        cfg = app.config
         kept = {lst.key for lst in listeners}
         for lst in self.listeners:
             if lst.key not in kept:
                 lst.close(unlisten=True)
         self.listeners = listeners
         self.app = app
+        self._log_state = (log.error_log.fd, log.error_log.level,
+                           dict(log.error_log.module_levels))
         creds_changed = creds != self.creds or self.generation == 0
         self.creds = creds
         self.generation += 1
@@ -272,6 +419,8 @@ class Master:
                 elif sig == signal.SIGUSR1:
                     log.error_log.notice(MOD, "HP01004", "Graceful restart requested, doing restart")
                     self._restart(graceful=True)
+            if self.loader is not None and self.loader.done():
+                self._finish_restart()
             now = time.monotonic()
             if now >= next_tick:
                 self._maintain()
@@ -289,25 +438,52 @@ class Master:
     # processes
     # ------------------------------------------------------------------------------------------
     def _fork(self) -> int:
-        """fork() with the handled signals blocked, so the child resets them before any arrives."""
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+        """fork() with the handled signals blocked, so the child resets them before any arrives.
+
+        While a restart's loader thread runs, a fork is put off (``_ForkDeferred``) when the
+        thread could hold a lock the child would inherit held: inside the fork gate (NSS,
+        binding) or inside a C library call (``fork_hazard``).
+        """
+        if not self._fork_gate.acquire(blocking=False):
+            raise _ForkDeferred("the restart is binding its listeners")
         try:
-            pid = os.fork()
-        except OSError:
+            loading = self.loader is not None and not self.loader.done()
+            if loading:
+                hazard = fork_hazard()
+                if hazard is not None:
+                    self.loader.deferred += 1
+                    if self.loader.deferred == 1 or self.loader.deferred % 500 == 0:
+                        log.error_log.debug(MOD, "HP01028", f"fork put off while the restart "
+                                           f"loads ({self.loader.deferred}x): a thread is in "
+                                           f"{hazard}")
+                    raise _ForkDeferred(hazard)
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
+            try:
+                pid = os.fork()
+            except OSError:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+                raise
+            if pid == 0:
+                # the child: drop the master's loop state before anything can run
+                signal.set_wakeup_fd(-1)
+                for fd in (self._wake_r, self._wake_w):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                self.sig_queue = []
+                self.loader = None
+                if self._log_state is not None:
+                    # a loading generation may have pointed the ErrorLog at its own file
+                    log.error_log.fd, log.error_log.level, log.error_log.module_levels = \
+                        self._log_state
+                return 0
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
-            raise
-        if pid == 0:
-            # the child: drop the master's loop state before anything can run
-            signal.set_wakeup_fd(-1)
-            for fd in (self._wake_r, self._wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            self.sig_queue = []
-            return 0
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        return pid
+            if loading:
+                self.loader.forks += 1
+            return pid
+        finally:
+            self._fork_gate.release()
 
     def _free_slots(self) -> list[int]:
         limit = min(len(self.board.slots), max(1, self.app.config.prefork.max_request_workers))
@@ -320,6 +496,10 @@ class Master:
         slot.claim(0, self.generation)
         try:
             pid = self._fork()
+        except _ForkDeferred:
+            slot.release()
+            self._retry_forks_soon()
+            return None
         except OSError as e:
             slot.release()
             log.error_log.error(MOD, "HP01024", f"fork: Unable to fork new process: {e}")
@@ -341,15 +521,25 @@ class Master:
     def _spawn_workers(self, n: int) -> int:
         started = 0
         for slot_index in self._free_slots()[:max(0, n)]:
-            if self._spawn_worker(slot_index) is not None:
-                started += 1
+            if self._spawn_worker(slot_index) is None:
+                break
+            started += 1
         return started
+
+    def _retry_forks_soon(self) -> None:
+        """A fork was put off: run the refill maintenance again in FORK_RETRY."""
+        self._refill = True
+        self._last_refill = time.monotonic() - REFILL_INTERVAL + FORK_RETRY
 
     def _start_helper(self, name: str, target: Callable[[], None], generation: int,
                       failures: int = 0) -> None:
         master_pid = os.getpid()
         try:
             pid = self._fork()
+        except _ForkDeferred:
+            self.pending_helpers.append(_PendingHelper(name, target, generation,
+                                                       time.monotonic() + FORK_RETRY, failures))
+            return
         except OSError as e:
             log.error_log.error(MOD, "HP01024", f"fork: Unable to fork helper {name}: {e}")
             self.pending_helpers.append(_PendingHelper(name, target, generation,
@@ -492,15 +682,56 @@ class Master:
             pass
 
     def _restart(self, graceful: bool) -> None:
-        old_app, old_gen, old_pid_file = self.app, self.generation, self.pid_file
-        try:
-            new_app = self.load_app()
-            self._install_generation(new_app)
-        except Exception as e:                                    # noqa: BLE001
-            msg = str(e).replace("\n", " ")
+        """Start loading the next generation on the loader thread (the loop commits it)."""
+        if self.loader is not None:
+            # Apache would take this signal after its (blocking) load: one more restart follows
+            self._restart_pending = graceful and (self._restart_pending is not False)
+            log.error_log.info(MOD, "HP01028", "a restart is already loading the configuration; "
+                               "another one follows it")
+            return
+        self.loader = _Loader(self, graceful)
+        self.loader.start()
+
+    def _finish_restart(self) -> None:
+        """The loader thread ended: commit its generation, or keep the old one (HP01006)."""
+        loader, self.loader = self.loader, None
+        loader.thread.join()
+        took = time.monotonic() - loader.started
+        if loader.prepared is None:
+            e = loader.error
+            msg = str(e).replace("\n", " ") if e is not None else "the load did not finish"
             log.error_log.error(MOD, "HP01006",
                                 f"restart failed, the old configuration keeps serving: {msg}")
+        else:
+            self._switch_generation(loader.prepared, loader.graceful)
+        log.error_log.info(MOD, "HP01028",
+                           f"configuration loaded in {took:.3f} s; meanwhile {loader.forks} "
+                           f"processes were forked ({loader.deferred} forks put off)")
+        pending, self._restart_pending = self._restart_pending, None
+        if pending is not None:
+            self._restart(pending)
+
+    def _abandon_load(self) -> None:
+        """Stopping while a restart loads: wait for the thread, then undo what it built."""
+        loader, self.loader = self.loader, None
+        self._restart_pending = None
+        if loader is None:
             return
+        loader.thread.join(LOADER_STOP_WAIT)
+        if loader.thread.is_alive():
+            log.error_log.error(MOD, "HP01028", f"the restart's configuration load did not end "
+                                f"within {LOADER_STOP_WAIT:g} s; stopping without it")
+            return
+        if loader.prepared is not None:
+            self._drop_unborn(loader.prepared.fresh)
+            try:
+                loader.prepared.app.shutdown(False)
+            except Exception as e:                                # noqa: BLE001
+                log.error_log.error(MOD, "HP01025", f"shutting down the unused generation: {e}")
+
+    def _switch_generation(self, prepared: _Prepared, graceful: bool) -> None:
+        old_app, old_gen, old_pid_file = self.app, self.generation, self.pid_file
+        self._commit_generation(prepared)
         if self.write_pidfile and self.pid_file != old_pid_file:
             try:
                 if old_pid_file:
@@ -551,6 +782,7 @@ class Master:
                     break
             self.sig_queue = []
         self._reclaim()
+        self._abandon_load()
         try:
             self.app.shutdown(graceful, final=True)
         except Exception as e:                                    # noqa: BLE001

@@ -8,6 +8,7 @@ would.  Spec keys::
     listens: [[host, port], ...]       prefork: {start_servers: 2, ...}   pid_file, error_log
     log_level ("info")   tag (echoed in replies)   fail_boot (child_init raises)
     helper_file (a helper writes "<pid>\n" there, then blocks)   user, group
+    load_delay (seconds before_fork sleeps: a restart whose config load is slow)
 
 Protocol, one line at a time on a kept-alive connection: the client sends ``<text>\n``; the
 worker answers ``<pid> <tag> <text>\n``.  After an answer it closes when ``slot.stopping()``
@@ -56,6 +57,9 @@ class EchoApp:
         if path:
             self.log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         log.configure(self.log_fd, self.spec.get("log_level", "info"))
+        if self.spec.get("load_delay"):
+            import time
+            time.sleep(float(self.spec["load_delay"]))
 
     def child_init(self) -> None:
         if self.spec.get("fail_boot"):

@@ -137,3 +137,42 @@ def test_k_messages_without_a_running_server(tmp_path, capsys):
     assert "Usage" in capsys.readouterr().err
     assert control.scoreboard_path("/run/httpd.pid") == "/run/httpd.scoreboard"
     assert control.scoreboard_path("/run/pidfile") == "/run/pidfile.scoreboard"
+
+
+def test_fork_hazard_names_a_thread_inside_an_openssl_binding(monkeypatch):
+    import threading
+    import time as _time
+
+    from httpd_py.mpm import master
+
+    release = threading.Event()
+
+    def blocked_in_binding() -> None:     # stands for a cffi call into OpenSSL (GIL released)
+        release.wait(5)
+
+    t = threading.Thread(target=blocked_in_binding, daemon=True)
+    t.start()
+    try:
+        _time.sleep(0.05)
+        assert master.fork_hazard() is None          # a thread waiting elsewhere is no hazard
+        monkeypatch.setattr(master, "_hazard_prefixes", master._hazard_paths() + (__file__,))
+        # its innermost frame is threading's wait, not this file: still no hazard
+        assert master.fork_hazard() is None
+        monkeypatch.setattr(master, "_hazard_prefixes",
+                            master._hazard_paths() + (threading.__file__,))
+        assert "wait" in master.fork_hazard()
+    finally:
+        release.set()
+        t.join()
+    assert any(p.endswith(os.sep.join(("httpd_py", "tls", ""))) for p in master._hazard_paths())
+    assert any("OpenSSL" in p for p in master._hazard_paths())
+
+
+def test_fork_is_put_off_while_the_loader_holds_the_fork_gate():
+    from httpd_py.mpm.master import Master, _ForkDeferred
+
+    m = Master(lambda: None, write_pidfile=False)
+    with m._fork_gate:
+        with pytest.raises(_ForkDeferred):
+            m._fork()
+    assert not m._fork_gate.locked()
