@@ -791,8 +791,9 @@ def _rows() -> list[Directive]:
         D("MemcacheConnTTL", M, "SV", TAKE1, "15s", "How long an idle memcached connection is "
           "kept", _memcache_ttl, syntax="time[ms|s]"),
     ]
-    from httpd_py.config import perdir
+    from httpd_py.config import perdir, reqtimeout_rows
     rows += perdir.rows(D, ITERATE, TAKE1, FLAG, RAW)
+    rows += reqtimeout_rows.rows(D, RAW)
     rows += _ssl_rows(D, SSL)
     return rows
 

@@ -210,6 +210,9 @@ class VHost:
     dir: Any = None
     sections: tuple = ()
     access_file_name: tuple[str, ...] = (".htaccess",)
+    # RequestReadTimeout (http/reqtimeout.ReadTimeouts); None: no line (the module's defaults
+    # apply when reqtimeout_module is loaded)
+    request_read_timeout: Any = None
     # Where each directive that shaped this vhost was read (lower-case name -> Location); list
     # directives add "name#i" per entry (e.g. "sslcertificatefile#0").  Inherited from the main
     # server where the vhost did not set the directive itself.  For post-config errors.

@@ -46,7 +46,7 @@ IMPLEMENTED = frozenset({"core.c", "http_core.c", "mod_so.c", "mod_unixd.c", "pr
                          "mod_dir.c", "mod_alias.c", "mod_log_config.c", "mod_authz_core.c",
                          "mod_authz_host.c", "mod_authz_user.c", "mod_authz_groupfile.c",
                          "mod_authn_core.c", "mod_authn_file.c", "mod_auth_basic.c",
-                         "mod_access_compat.c"})
+                         "mod_access_compat.c", "mod_reqtimeout.c"})
 
 
 def short(module_id: str) -> str:

@@ -11,7 +11,7 @@ from tests.support.tools import require_tool
 
 MODULES = ("mpm_prefork", "ssl", "socache_shmcb", "socache_redis", "socache_memcache",
            "authz_core", "authz_host", "authz_user", "authz_groupfile", "authn_core",
-           "authn_file", "auth_basic", "access_compat", "mime", "dir", "alias")
+           "authn_file", "auth_basic", "access_compat", "mime", "dir", "alias", "reqtimeout")
 CERT, KEY = "pki/a.test-rsa.pem", "pki/a.test-rsa.key"
 
 # One valid value per directive httpd-py implements (None: not sampled here).
@@ -67,6 +67,7 @@ SAMPLES = {
     "AuthBasicProvider": "file", "AuthBasicAuthoritative": "On", "AuthUserFile": "/tmp/u",
     "AuthGroupFile": "/tmp/g", "Order": "Deny,Allow", "Allow": "from 127.0.0.1",
     "Deny": "from 10.0.0.0/8", "Satisfy": "All",
+    "RequestReadTimeout": "header=20-40,MinRate=500 body=20,MinRate=500",
 }
 # httpd-py refuses these where Apache accepts them: not built, and they decide access
 # (docs/directives.md, "Fail closed").
