@@ -11,13 +11,22 @@ server needs, with the server's limits built in, in a few microseconds.
 * returns ``(RequestHead, consumed)`` for a complete head;
 * raises ``ProtocolError(status, reason)``: 414 request line over LimitRequestLine, 400 header
   field over LimitRequestFieldSize, more fields than LimitRequestFields, malformed syntax,
-  obs-fold, missing or repeated Host on HTTP/1.1, bad or conflicting Content-Length,
-  Transfer-Encoding with Content-Length; 505 for an HTTP version other than 1.0 and 1.1; 501 for
-  a Transfer-Encoding other than chunked.
+  a continuation line before any field, missing or repeated Host on HTTP/1.1, an invalid Host;
+  501 for a method Apache does not know under ``HttpProtocolOptions RegisteredMethods``.
 
-Rules from RFC 9112: empty lines before the request line are skipped; lines may end in CRLF or
-a bare LF; no whitespace between a field name and its colon; field values are trimmed.
-Bodies are not parsed: the connection layer answers a request with a body and closes.
+``HttpProtocolOptions`` (``Limits.strict``, ``registered_methods``, ``allow09``), as Apache
+2.4.71 answers (observed):
+
+* Strict (default): every line ends in CRLF (a bare LF anywhere in the head, even in an empty
+  line before the request line: 400); the request line is exactly ``METHOD SP target SP
+  HTTP/d.d`` (two spaces, a tab, a trailing space, ``http/1.1``, ``HTTP/01.1``: 400); the target
+  is ``/path``, an absolute URI, or ``*`` for OPTIONS.  Unsafe: a bare LF ends a line too.
+* ``HTTP/0.9``, ``HTTP/0.x``: 400; ``HTTP/2.0``, ``HTTP/1.2``: served as HTTP/1.1 (as Apache);
+  ``GET /x`` with no version is HTTP/0.9 (Allow0.9, the default: ``version == "0.9"``, the
+  answer is the bare body), or 400 under Require1.0.
+* obs-fold continuation lines are joined to the field before them (Apache accepts them).
+
+Content-Length and Transfer-Encoding are judged by ``http.body.request_framing``.
 """
 from __future__ import annotations
 
@@ -25,8 +34,20 @@ import re
 from dataclasses import dataclass
 
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP/(\d)\.(\d)")
+_LOOSE_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]+([^\x00-\x20\x7f]+)[ \t]+HTTP/(\d)\.(\d)[ \t]*")
+_REQUEST_09 = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+)")
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_ABSOLUTE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST = re.compile(r"(?:[A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
+_GOOD_HOSTS: set[str] = set()          # Host values already found valid (they repeat)
+
+# Apache's registered methods (ap_method_registry: the RFC 2616/2518/3253 ones)
+REGISTERED_METHODS = frozenset((
+    "GET", "HEAD", "PUT", "POST", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PROPFIND",
+    "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "VERSION-CONTROL", "CHECKOUT",
+    "UNCHECKOUT", "CHECKIN", "UPDATE", "LABEL", "REPORT", "MKWORKSPACE", "MKACTIVITY",
+    "BASELINE-CONTROL", "MERGE", "INVALID"))
 
 
 class ProtocolError(Exception):
@@ -41,31 +62,44 @@ class Limits:
     request_line: int = 8190
     field_size: int = 8190
     fields: int = 100
+    strict: bool = True                 # HttpProtocolOptions Strict (False: Unsafe)
+    registered_methods: bool = False    # RegisteredMethods (False: LenientMethods)
+    allow09: bool = True                # Allow0.9 (False: Require1.0)
 
 
 @dataclass
 class RequestHead:
     method: str
     target: bytes
-    version: str                       # "1.1" or "1.0"
+    version: str                       # "1.1", "1.0" or "0.9" (HTTP/2.0 and 1.2 read as "1.1")
     headers: dict[str, str]            # lower-case name -> value (repeated fields joined ", ")
     raw_headers: list[tuple[bytes, bytes]]
-    body: bool                         # Content-Length > 0 or Transfer-Encoding present
+    body: bool                         # Transfer-Encoding, or Content-Length not "0"
     keep_alive: bool                   # what the client asks for (before server policy)
     size: int = 0                      # bytes of the head, as received
+    protocol: str = ""                 # the request line's protocol when not "HTTP/" + version
 
     @property
     def request_line(self) -> str:
-        return f"{self.method} {self.target.decode('latin-1')} HTTP/{self.version}"
+        if self.version == "0.9":
+            return f"{self.method} {self.target.decode('latin-1')}"
+        return f"{self.method} {self.target.decode('latin-1')} {self.protocol or 'HTTP/' + self.version}"
 
 
 def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[RequestHead, int] | None:
     n = len(buf)
     pos = 0
+    strict = limits.strict
     # skip empty lines before the request line (RFC 9112 section 2.2)
     while pos < n and buf[pos] in (0x0D, 0x0A):
-        if buf[pos] == 0x0D and pos + 1 < n and buf[pos + 1] != 0x0A:
-            raise ProtocolError(400, "bare CR before the request line")
+        if buf[pos] == 0x0D:
+            if pos + 1 >= n:
+                return None
+            if buf[pos + 1] != 0x0A:
+                raise ProtocolError(400, "bare CR before the request line")
+            pos += 1
+        elif strict:
+            raise ProtocolError(400, "bare LF before the request line")
         pos += 1
         if pos > 64:
             raise ProtocolError(400, "too many empty lines before the request line")
@@ -77,34 +111,76 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
     line_end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
     if line_end - pos > limits.request_line:
         raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}")
+    if strict and line_end == nl:
+        raise ProtocolError(400, "request line not ended by CRLF")
     # the whole head must be present before we parse the fields
-    end = buf.find(b"\n\r\n", nl)
-    end2 = buf.find(b"\n\n", nl)
-    if end2 >= 0 and (end < 0 or end2 < end):
-        head_end, consumed = end2, end2 + 2
-    elif end >= 0:
-        head_end, consumed = end, end + 3
+    if strict:
+        end = buf.find(b"\r\n\r\n", nl - 1)
+        stop = n if end < 0 else end + 4
+        if buf.count(b"\n", nl, stop) != buf.count(b"\r\n", nl - 1, stop):
+            raise ProtocolError(400, "bare LF in the request head")
+        head_end, consumed = end + 1, end + 4
     else:
-        # incomplete: enforce the field limits on what has arrived
-        _check_partial_fields(buf, nl + 1, limits)
-        return None
-    m = _REQUEST_LINE.fullmatch(bytes(buf[pos:line_end]))
+        end = buf.find(b"\n\r\n", nl)
+        end2 = buf.find(b"\n\n", nl)
+        if end2 >= 0 and (end < 0 or end2 < end):
+            head_end, consumed = end2, end2 + 2
+            end = end2
+        elif end >= 0:
+            head_end, consumed = end, end + 3
+    if end < 0:
+        line = bytes(buf[pos:line_end])
+        if b" HTTP/" not in line and _REQUEST_09.fullmatch(line):
+            head_end, consumed = nl, nl + 1      # HTTP/0.9: the request line is the request
+        else:
+            # incomplete: enforce the field limits on what has arrived
+            _check_partial_fields(buf, nl + 1, limits)
+            return None
+    line = bytes(buf[pos:line_end])
+    m = (_REQUEST_LINE if strict else _LOOSE_REQUEST_LINE).fullmatch(line)
     if m is None:
-        raise ProtocolError(400, "malformed request line")
+        m09 = _REQUEST_09.fullmatch(line)
+        if m09 is None:
+            raise ProtocolError(400, "malformed request line")
+        if not limits.allow09:
+            raise ProtocolError(400, "HTTP/0.9 request refused (HttpProtocolOptions Require1.0)")
+        return RequestHead(m09.group(1).decode("ascii"), m09.group(2), "0.9", {}, [], False,
+                           False, nl + 1 - pos), nl + 1
     method, target, major, minor = m.group(1), m.group(2), m.group(3), m.group(4)
-    if major != b"1" or minor not in (b"0", b"1"):
-        raise ProtocolError(505, "HTTP version not supported")
-    version = "1.1" if minor == b"1" else "1.0"
+    protocol = ""
+    if major == b"1" and minor in (b"0", b"1"):
+        version = "1.1" if minor == b"1" else "1.0"
+    elif major == b"0":
+        raise ProtocolError(400, "HTTP/0.x request line")
+    else:
+        version, protocol = "1.1", f"HTTP/{major.decode()}.{minor.decode()}"
+    smethod = method.decode("ascii")
+    if target[0] != 0x2F and not (target == b"*" and smethod == "OPTIONS") and (
+            _ABSOLUTE.match(target) is None):
+        raise ProtocolError(400, "invalid request target")
+    if limits.registered_methods and smethod not in REGISTERED_METHODS:
+        raise ProtocolError(501, f"unregistered method {smethod}")
     headers: dict[str, str] = {}
     raw: list[tuple[bytes, bytes]] = []
     if head_end > nl:
+        key = ""
         for line in bytes(buf[nl + 1:head_end]).split(b"\n"):
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > limits.field_size:
                 raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}")
             if line[:1] in (b" ", b"\t"):
-                raise ProtocolError(400, "obsolete line folding in header")
+                # obs-fold: Apache joins the continuation to the field before it
+                if not key:
+                    raise ProtocolError(400, "continuation line before any header field")
+                more = line.strip(b" \t")
+                if _BAD_VALUE.search(more):
+                    raise ProtocolError(400, "control character in header value")
+                name, value = raw[-1]
+                value = value + b" " + more if value else more
+                raw[-1] = (name, value)
+                headers[key] = headers[key] + " " + more.decode("latin-1") if headers[key] else more.decode("latin-1")
+                continue
             fm = _FIELD.fullmatch(line)
             if fm is None:
                 raise ProtocolError(400, "malformed header field")
@@ -112,41 +188,35 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
             if _BAD_VALUE.search(value):
                 raise ProtocolError(400, "control character in header value")
             raw.append((name, value))
-            if len(raw) > limits.fields:
+            if len(raw) > limits.fields and limits.fields:
                 raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields")
             key = name.decode("ascii").lower()
             sval = value.decode("latin-1")
             if key in headers:
-                if key in ("host", "content-length"):
-                    if key == "host" or headers[key] != sval:
-                        raise ProtocolError(400, f"repeated {key} header")
-                    continue
+                if key == "host":
+                    raise ProtocolError(400, f"repeated {key} header")
                 headers[key] = headers[key] + ", " + sval
             else:
                 headers[key] = sval
-    if version == "1.1" and "host" not in headers:
-        raise ProtocolError(400, "HTTP/1.1 request without Host")
-    body = False
-    te = headers.get("transfer-encoding")
+    host = headers.get("host")
+    if host is None:
+        if version == "1.1":
+            raise ProtocolError(400, "HTTP/1.1 request without Host")
+    elif host not in _GOOD_HOSTS:
+        if _HOST.fullmatch(host) is None or not host or host[0] == ":":
+            raise ProtocolError(400, f"invalid Host {host!r}")
+        if len(_GOOD_HOSTS) < 256:
+            _GOOD_HOSTS.add(host)
     cl = headers.get("content-length")
-    if te is not None:
-        if cl is not None:
-            raise ProtocolError(400, "both Transfer-Encoding and Content-Length")
-        if te.lower().split(",")[-1].strip() != "chunked":
-            raise ProtocolError(501, "unsupported Transfer-Encoding")
-        body = True
-    elif cl is not None:
-        if not cl.isdigit() or not cl.isascii():
-            raise ProtocolError(400, "bad Content-Length")
-        body = int(cl) > 0
+    body = "transfer-encoding" in headers or (cl is not None and cl != "0")
     connection = headers.get("connection")
     if connection is None:
         keep = version == "1.1"
     else:
         conn_tokens = {t.strip().lower() for t in connection.split(",")}
         keep = ("close" not in conn_tokens) if version == "1.1" else ("keep-alive" in conn_tokens)
-    return RequestHead(method.decode("ascii"), bytes(target), version, headers, raw, body, keep,
-                       consumed - pos), consumed
+    return RequestHead(smethod, bytes(target), version, headers, raw, body, keep,
+                       consumed - pos, protocol), consumed
 
 
 def _check_partial_fields(buf, start: int, limits: Limits) -> None:
