@@ -108,6 +108,24 @@ def _int(key: str | None, minimum: int | None = 0, maximum: int | None = None,
     return h
 
 
+_HTTP_PROTOCOL_OPTIONS = {"strict": (0, "Strict"), "unsafe": (0, "Unsafe"),
+                          "registeredmethods": (1, "RegisteredMethods"),
+                          "lenientmethods": (1, "LenientMethods"),
+                          "allow0.9": (2, "Allow0.9"), "require1.0": (2, "Require1.0")}
+
+
+def _http_protocol_options(w, args):
+    """HttpProtocolOptions: each word sets one of three choices; the others keep Apache's
+    defaults (Strict LenientMethods Allow0.9)."""
+    opts = ["Strict", "LenientMethods", "Allow0.9"]
+    for a in args:
+        got = _HTTP_PROTOCOL_OPTIONS.get(a.lower())
+        if got is None:
+            raise ConfigError(f"HttpProtocolOptions: Illegal option {a}")
+        opts[got[0]] = got[1]
+    w.set("http_protocol_options", tuple(opts))
+
+
 _TIME = re.compile(r"([0-9]+)(ms|s|mi|h)?\Z", re.I)
 
 
@@ -692,6 +710,11 @@ def _rows() -> list[Directive]:
           "bytes", _int("limit_request_field_size", 0, 65534), syntax="bytes"),
         D("LimitRequestFields", C, "SV", TAKE1, "100", "Most request header lines (0: "
           "unlimited)", _int("limit_request_fields", 0, 32767), syntax="number"),
+        D("HttpProtocolOptions", C, "SV", ITERATE, "Strict LenientMethods Allow0.9",
+          "HTTP/1 request parsing: Strict or Unsafe (bare LF line ends, loose request line), "
+          "RegisteredMethods (unknown methods 501 at once) or LenientMethods, Allow0.9 or "
+          "Require1.0", _http_protocol_options,
+          syntax="[Strict|Unsafe] [RegisteredMethods|LenientMethods] [Allow0.9|Require1.0]"),
         D("LimitRequestBody", C, "A", TAKE1, "0", "Largest request body, in bytes (0: "
           "unlimited)", _int("limit_request_body", 0, 2 ** 63 - 1), syntax="bytes"),
         D("PidFile", C, "S", TAKE1, "logs/httpd.pid", "File holding the master's process id",

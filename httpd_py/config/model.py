@@ -202,6 +202,7 @@ class VHost:
     limit_request_field_size: int = 8190
     limit_request_fields: int = 100
     limit_request_body: int = 0
+    http_protocol_options: tuple = ("Strict", "LenientMethods", "Allow0.9")
     ssl: SSLConfig = field(default_factory=SSLConfig)
     # Per-directory configuration (config/dirconf.py): the server's own defaults (directives
     # outside any section, the main server's merged under a vhost's), its <Directory*> and

@@ -69,6 +69,7 @@ from httpd_py.http.access import RequestFacts
 from httpd_py.http.walk import SectionWalker
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
+from httpd_py.http.body import BodyReader, Framing, request_framing
 from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
 from httpd_py.http.paths import (OpenFiles, PathError, find_redirect, map_to_root, quote_path,
                                  resolve_file, url_path)
@@ -91,6 +92,9 @@ _SOL_SOCKET, _SO_RCVTIMEO, _SO_SNDTIMEO = socket.SOL_SOCKET, socket.SO_RCVTIMEO,
 _IPPROTO_TCP, _TCP_NODELAY = socket.IPPROTO_TCP, socket.TCP_NODELAY
 _WILDCARD_BINDS = frozenset(("", "0.0.0.0", "::", "*"))
 _CONDITIONAL = frozenset(("if-match", "if-unmodified-since", "if-none-match", "if-modified-since"))
+# statuses after which Apache closes the connection (ap_status_drops_connection)
+DROPS_CONNECTION = frozenset((400, 408, 411, 413, 414, 417, 500, 501, 503))
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _MESSAGES = {
     301: "The document has moved <a href=\"{loc}\">here</a>.",
@@ -104,7 +108,11 @@ _MESSAGES = {
     410: "The requested resource is no longer available on this server and there is no "
          "forwarding address. Please remove all references to this resource.",
     412: "The precondition on the request for this URL evaluated to false.",
+    413: "The requested resource does not allow request data with {method} requests, or the "
+         "amount of data provided in the request exceeds the capacity limit.",
     414: "The requested URL's length exceeds the capacity limit for this server.",
+    417: "The expectation given in the Expect request-header field could not be met by this "
+         "server.",
     416: "None of the range-specifier values in the Range request-header field overlap the "
          "current extent of the selected resource.",
     421: "The client needs a new connection for this request as the requested host name does "
@@ -122,8 +130,10 @@ def reason(status: int) -> str:
     return _REASONS.get(status, "Unknown")
 
 
-def error_body(status: int, location: str | None = None) -> bytes:
+def error_body(status: int, location: str | None = None, method: str = "GET") -> bytes:
     msg = _MESSAGES.get(status, "")
+    if status == 413:
+        msg = msg.format(method=method)
     if location is not None:
         msg = msg.format(loc=location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
     r = reason(status)
@@ -281,6 +291,10 @@ class ConnectionHandler:
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
         self._verdicts: dict = {}            # id(merged conf) -> (conf, access verdict or None)
         self._loaded = {m.removesuffix("_module") for m in cfg.loaded_modules}
+        self._pending: _PendingBody | None = None   # the current request's unread body
+        self._body_limit = 0                # LimitRequestBody for it (0: unlimited)
+        self._body_failed = False           # reading it failed: close after the response
+        self._force_close = False           # Content-Length with Transfer-Encoding, Expect
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -394,8 +408,10 @@ class ConnectionHandler:
         d = site.default
         limits = self._limits.get(id(d))
         if limits is None:
+            po = d.http_protocol_options
             limits = self._limits[id(d)] = Limits(d.limit_request_line, d.limit_request_field_size,
-                                                  d.limit_request_fields)
+                                                  d.limit_request_fields, po[0] == "Strict",
+                                                  po[1] == "RegisteredMethods", po[2] == "Allow0.9")
         buf = bytearray()
         served = 0
         poller = None
@@ -449,6 +465,29 @@ class ConnectionHandler:
                 buf += data
             head, consumed = parsed
             del buf[:consumed]
+            # ---- the body's framing; the body itself is read just before the response
+            try:
+                framing = request_framing(head) if head.body else None
+            except ProtocolError as e:
+                self._early_error(stream, d, e.status, client, "HP03004", e.reason)
+                return _LINGER
+            self._force_close = framing is not None and framing.close
+            expecting = False
+            expect = head.headers.get("expect")
+            if expect is not None and head.version != "0.9":
+                if expect.strip().lower() != "100-continue":
+                    self._early_error(stream, d, 417, client, "HP03006",
+                                      f"unsupported Expect: {expect}")
+                    return _LINGER
+                expecting = head.version == "1.1"
+                if framing is None or not framing.has_body:
+                    self._force_close = True     # as Apache: no 100 was sent, close after
+            if framing is not None and framing.has_body:
+                self._pending = _PendingBody(framing, expecting, buf, stream, limits, read_size)
+            else:
+                self._pending = None
+            self._body_failed = False
+            self._body_limit = d.limit_request_body
             served += 1
             if slot is not None:
                 try:
@@ -465,10 +504,12 @@ class ConnectionHandler:
                 if not self._response_started:
                     self._early_error(stream, d, 500, client, None, None)
                 return _LINGER
+            if self._pending is not None or self._body_failed:
+                return _LINGER               # the body was not (fully) read
             if not keep:
                 # Apache lingers on every close; we do when unread bytes could turn our close
-                # into a RST that destroys the response in flight (a body, pipelined requests).
-                return _LINGER if (buf or head.body) else _CLOSE
+                # into a RST that destroys the response in flight (pipelined requests).
+                return _LINGER if buf else _CLOSE
 
     def _early_error(self, stream, d: VHost, status: int, client: str, msgid: str | None,
                      text: str | None) -> None:
@@ -483,6 +524,43 @@ class ConnectionHandler:
             stream.sendall(head + body)
         except (StreamTimeout, StreamClosed):
             pass
+
+    def _read_body(self, rec) -> int:
+        """Read (and discard) the pending request body before a response: 0 when it was read
+        whole (bytes after it stay in the connection buffer), else the status that replaces
+        the response (413 over LimitRequestBody, 400 bad chunking, 408 timeout), after which
+        the connection closes.  ``Expect: 100-continue`` gets its 100 here, when the body is
+        going to be read (not when a Content-Length over the limit refuses it first)."""
+        p, self._pending = self._pending, None
+        try:
+            reader = BodyReader(p.framing, self._body_limit, p.limits)
+            if p.expecting:
+                p.stream.sendall(CONTINUE)
+            buf = p.buf
+            data = bytes(buf)
+            buf.clear()
+            while True:
+                if data:
+                    _, done = reader.feed(data)
+                    if done:
+                        buf += reader.leftover
+                        return 0
+                data = p.stream.recv(p.read_size)
+                if not data:
+                    self._body_failed = True
+                    return 400
+        except ProtocolError as e:
+            error_log.info("http", "HP03007", f"request body refused ({e.status}): {e.reason}",
+                           client=rec.remote_ip)
+            status = e.status
+        except StreamTimeout:
+            error_log.info("http", "HP03005", "timeout reading the request body",
+                           client=rec.remote_ip)
+            status = 408
+        except StreamClosed:
+            status = 400
+        self._body_failed = True
+        return status
 
     def _date(self) -> bytes:
         now = int(time.time())
@@ -505,7 +583,7 @@ class ConnectionHandler:
         rec = RequestRecord(remote_ip=client_addr[0] if client_addr else "-",
                             remote_port=client_addr[1] if client_addr else 0,
                             local_ip=str(local[0]), local_port=int(local[1]), request_line=line,
-                            method=method, protocol="HTTP/" + req.version, start=start,
+                            method=method, protocol=req.protocol or "HTTP/" + req.version, start=start,
                             request_headers=headers, host_header=headers.get("host", ""),
                             ssl_protocol=ssl_info[0] if ssl_info else None,
                             ssl_cipher=ssl_info[1] if ssl_info else None,
@@ -540,7 +618,10 @@ class ConnectionHandler:
         rec.server_name = vhost.server_name
         rt = self._runtimes[id(vhost)]
 
-        keep_alive = (vhost.keep_alive and req.keep_alive and not req.body and
+        if vhost.limit_request_body != self._body_limit:
+            self._body_limit = vhost.limit_request_body
+        keep_alive = (vhost.keep_alive and req.keep_alive and not self._force_close and
+                      req.version != "0.9" and
                       (slot is None or not _stopping(slot)) and
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
@@ -577,6 +658,8 @@ class ConnectionHandler:
                  tls_state is not None, vhost)
         wpath, is_dir = _locate(fpath)
         conf, denied = self._per_dir(rt, r, wpath, is_dir, path, client)
+        if conf.limit_request_body is not UNSET:
+            self._body_limit = conf.limit_request_body
         if denied is not None:
             return self._deny(stream, vhost, rec, denied, keep_alive, client, conf)
         # the handler: OPTIONS answers, GET/HEAD/POST get the file (as Apache's default
@@ -779,6 +862,23 @@ class ConnectionHandler:
 
     def _send(self, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
               keep_alive: bool, served: int, no_length: bool = False) -> bool:
+        if self._pending is not None:
+            failed = self._read_body(rec)
+            if failed:
+                status, keep_alive, no_length = failed, False, False
+                hdrs = [(b"Content-Type", b"text/html; charset=iso-8859-1")]
+                body = error_body(failed, method=rec.method)
+        if rec.protocol == "HTTP/0.9":
+            # HTTP/0.9: the body alone, then close (Apache's Allow0.9)
+            self._response_started = True
+            try:
+                stream.sendall(body)
+            except (StreamTimeout, StreamClosed):
+                pass
+            rec.status, rec.bytes_sent, rec.keepalive = status, len(body), False
+            if rt.logs:
+                self._log(rt, rec, [])
+            return False
         out = self._response_headers(rt, rec, hdrs, keep_alive, served)
         if not no_length:
             out.append((b"Content-Length", b"%d" % len(body)))
@@ -801,6 +901,11 @@ class ConnectionHandler:
 
     def _send_large(self, stream, rt, rec, status, hdrs, fd, first, length, keep_alive, served,
                     client) -> bool:
+        if self._pending is not None or rec.protocol == "HTTP/0.9":
+            failed = self._read_body(rec) if self._pending is not None else 0
+            if failed or rec.protocol == "HTTP/0.9":
+                return self._send(stream, rt, rec, status, hdrs,
+                                  b"" if failed else os.pread(fd, length, first), keep_alive, served)
         out = self._response_headers(rt, rec, hdrs, keep_alive, served)
         out.append((b"Content-Length", b"%d" % length))
         sent = 0
@@ -829,6 +934,8 @@ class ConnectionHandler:
     def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
                        extra=(), location: str | None = None, conf=None) -> bool:
         rt = self.runtime(vhost)
+        if status in DROPS_CONNECTION:
+            close = True
         hdrs = list(extra)
         body = error_body(status, location) if status != 304 else b""
         ctype = b"text/html; charset=iso-8859-1"
@@ -889,6 +996,16 @@ class ConnectionHandler:
                 AccessLogs.write(fd, render(rec))
             except Exception as e:
                 error_log.error("http", "HP03001", f"access log line failed: {e}")
+
+
+class _PendingBody(NamedTuple):
+    """A request body not read yet: read by ``_read_body`` just before the response."""
+    framing: Framing
+    expecting: bool                     # Expect: 100-continue on HTTP/1.1
+    buf: bytearray                      # the connection buffer (the body's first bytes)
+    stream: object
+    limits: Limits
+    read_size: int
 
 
 class _Req(NamedTuple):

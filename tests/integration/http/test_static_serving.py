@@ -330,11 +330,17 @@ def test_http10_keep_alive(site):
         assert s.recv(10) == b""
 
 
-def test_request_with_body_answered_then_closed(site):
+def test_request_body_is_read_and_the_connection_kept(site):
     with socket.create_connection(("127.0.0.1", site.port), timeout=10) as s:
-        s.sendall(b"POST /index.html HTTP/1.1\r\nHost: www.test\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000)
+        s.sendall(b"POST /index.html HTTP/1.1\r\nHost: www.test\r\nContent-Length: 100000\r\n\r\n"
+                  + b"x" * 100000 + b"GET /index.html HTTP/1.1\r\nHost: www.test\r\n\r\n")
+        r1, r2 = _read_responses(s, 2)
+        assert r1.startswith(b"HTTP/1.1 200 ") and b"Keep-Alive: " in r1
+        assert r2.startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"POST /index.html HTTP/1.1\r\nHost: www.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\nz\r\n")
         (r,) = _read_responses(s, 1)
-        assert r.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in r
+        assert r.startswith(b"HTTP/1.1 400 ") and b"Connection: close" in r
 
 
 def test_graceful_stop_ends_keep_alive_after_the_current_request(site):
