@@ -35,4 +35,7 @@ Error-log ids (module ``mpm_prefork``), stable:
     HP01027 debug   SIGWINCH from the terminal (a resize) ignored
     HP01028 info    a restart's configuration load ended (time, forks meanwhile); a restart asked
                     during a load follows it; debug: a fork put off (a thread inside OpenSSL)
+    HP01029 error   every worker busy and connections queued (MaxRequestWorkers reached), with the
+                    scoreboard's state counts and oldest requests; once per generation and episode
+    HP01030 info    the queue pressure is over (no queue for 10 s): how long, peak queued
 """

@@ -54,6 +54,8 @@ from __future__ import annotations
 import os
 import select
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -65,7 +67,7 @@ from httpd_py import log
 from httpd_py.errors import HttpdError, StartupError
 from httpd_py.mpm import pidfile, privileges
 from httpd_py.mpm.listeners import Listener, bind_all
-from httpd_py.mpm.scoreboard import IDLE, STARTING, Scoreboard
+from httpd_py.mpm.scoreboard import IDLE, STARTING, STATE_LETTERS, STATE_NAMES, Pressure, Scoreboard
 from httpd_py.mpm.worker import BOOT_ERROR, Worker, _die_with_parent, run_in_child
 
 MOD = "mpm_prefork"
@@ -73,6 +75,8 @@ MAX_SPAWN_RATE = 32
 REFILL_INTERVAL = 0.2
 FORK_RETRY = 0.02          # a fork put off by the loader thread is retried this soon
 LOADER_STOP_WAIT = 30.0    # a stop waits this long for a running restart's load to finish
+PRESSURE_REARM = 10.0      # a queue-pressure episode ends after this long without pressure
+_TCP_INFO_UNACKED = 24     # struct tcp_info: tcpi_unacked, the accept queue of a LISTEN socket
 HELPER_MAX_BACKOFF = 60.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
             signal.SIGCHLD)
@@ -243,6 +247,9 @@ class Master:
         self._restart_pending: bool | None = None      # graceful flag of a restart asked mid-load
         self._fork_gate = threading.Lock()             # the loader binds under it; forks take it
         self._log_state: tuple | None = None           # the current generation's ErrorLog setting
+        self._pressure = Pressure()                    # what the scoreboard header shows
+        self._pressure_seen = 0.0                      # monotonic: last check under pressure
+        self._pressure_logged = False                  # HP01029 written for this episode
 
     # ------------------------------------------------------------------------------------------
     # setup: everything that can fail with a message on the terminal, before any detaching
@@ -424,6 +431,7 @@ class Master:
             now = time.monotonic()
             if now >= next_tick:
                 self._maintain()
+                self._check_pressure(now)
                 self._start_due_helpers(now)
                 next_tick = now + 1.0
                 self._refill = False
@@ -572,6 +580,7 @@ class Master:
         pf = self.app.config.prefork
         self.spawn_rate = 1
         self.maxed_logged = False
+        self._pressure_logged = False       # once per generation and episode
         self._spawn_workers(max(1, pf.start_servers))
         try:
             helpers = list(self.app.helpers())
@@ -671,6 +680,69 @@ class Master:
             self.spawn_rate = min(MAX_SPAWN_RATE, self.spawn_rate * 2)
         else:
             self.spawn_rate = 1
+
+    def queued_connections(self) -> int:
+        """Connections waiting in the listeners' accept queues (Linux: tcp_info of a LISTEN
+        socket reports its accept-queue length as tcpi_unacked); 1 when one is only readable."""
+        total = 0
+        for lst in self.listeners:
+            try:
+                info = lst.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+                total += struct.unpack_from("<I", info, _TCP_INFO_UNACKED)[0]
+            except (OSError, struct.error, AttributeError):
+                try:
+                    total += bool(select.select([lst.sock], [], [], 0)[0])
+                except (OSError, ValueError):
+                    pass
+        return total
+
+    def _check_pressure(self, now: float) -> None:
+        """Every worker busy and connections queued: HP01029 once per generation and episode,
+        with the scoreboard's picture; the header shows busy_since/queued (see scoreboard)."""
+        saturated = not self._free_slots() and not self.idle_workers()
+        queued = self.queued_connections() if saturated else 0
+        p = self._pressure
+        if saturated and queued:
+            self._pressure_seen = now
+            if not p.busy_since:
+                p = Pressure(time.time(), queued, queued, p.episodes + 1)
+            else:
+                p = Pressure(p.busy_since, queued, max(p.queued_peak, queued), p.episodes)
+            self._set_pressure(p)
+            if not self._pressure_logged:
+                self._pressure_logged = True
+                log.error_log.error(MOD, "HP01029", self._pressure_picture(queued))
+        elif p.busy_since and now - self._pressure_seen >= PRESSURE_REARM:
+            took = time.time() - p.busy_since - (now - self._pressure_seen)
+            log.error_log.info(MOD, "HP01030",
+                               f"no connection queued for {PRESSURE_REARM:g} s: every worker was "
+                               f"busy with connections waiting for {max(0.0, took):.1f} s, "
+                               f"at most {p.queued_peak} queued")
+            self._set_pressure(Pressure(0.0, 0, 0, p.episodes))
+            self._pressure_logged = False
+        elif p.busy_since and p.queued:
+            self._set_pressure(Pressure(p.busy_since, 0, p.queued_peak, p.episodes))
+
+    def _set_pressure(self, p: Pressure) -> None:
+        self._pressure = p
+        self.board.set_pressure(p)
+
+    def _pressure_picture(self, queued: int) -> str:
+        """Apache's AH00161 with the scoreboard: state letters counted, the oldest requests."""
+        infos = [self.board.slots[w.slot].read() for w in self.workers.values()]
+        counts: dict[str, int] = {}
+        for i in infos:
+            letter = STATE_LETTERS[STATE_NAMES.index(i.state)]
+            counts[letter] = counts.get(letter, 0) + 1
+        picture = " ".join(f"{k}={counts.get(k, 0)}" for k in "RWKC_S" if counts.get(k) or k == "_")
+        now = time.time()
+        oldest = sorted((i for i in infos if i.state not in ("idle", "starting", "dead")),
+                        key=lambda i: i.last_used)[:3]
+        lines = "; ".join(f"pid {i.pid} {i.state} {now - i.last_used:.1f} s "
+                          f"\"{i.request[:80]}\"" for i in oldest)
+        return (f"server reached MaxRequestWorkers setting, consider raising the "
+                f"MaxRequestWorkers setting: all {len(infos)} workers busy, {queued} "
+                f"connection(s) queued ({picture}); oldest: {lines or '-'}")
 
     # ------------------------------------------------------------------------------------------
     # restart and stop

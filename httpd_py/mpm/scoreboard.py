@@ -7,7 +7,13 @@ FILE`` and the tests can read it from outside); otherwise it is anonymous.
 
 Layout (little-endian, fixed size, no locks: each slot has one writer)::
 
-    header (64 bytes):  magic "HPSB0001" | master pid u32 | generation u32 | slots u32 | pad
+    header (64 bytes):  magic "HPSB0001" | master pid u32 | generation u32 | slots u32 | pad 4 |
+                        busy_since f64 | queued u32 | queued_peak u32 | episodes u32 | pad
+        busy_since: wall-clock time since when every worker has been busy with connections
+        waiting in the listen queue (0.0: not now); queued: connections waiting at the last
+        check (the kernel's accept-queue length, summed over the listeners); queued_peak: the
+        most seen in this episode; episodes: how many such episodes since the start.  Written by
+        the master once a second (Apache shows the same pressure only as "0 idle workers").
     slot i (SLOT_SIZE bytes, at 64 + i * SLOT_SIZE):
         pid u32 | generation u32 | state u8 | pad 7 |
         requests u64 | connections u64 | last_used f64 |
@@ -27,6 +33,8 @@ from dataclasses import dataclass
 
 MAGIC = b"HPSB0001"
 HEADER = struct.Struct("<8sIII")
+PRESSURE = struct.Struct("<dIII")
+PRESSURE_OFFSET = 24
 HEADER_SIZE = 64
 REQUEST_MAX = 128
 _SLOT_HEAD = struct.Struct("<IIB7xQQdH")
@@ -51,6 +59,15 @@ class SlotInfo:
     connections: int
     last_used: float
     request: str
+
+
+@dataclass(frozen=True)
+class Pressure:
+    """The header's queue-pressure fields (see the layout)."""
+    busy_since: float = 0.0
+    queued: int = 0
+    queued_peak: int = 0
+    episodes: int = 0
 
 
 class Slot:
@@ -145,6 +162,14 @@ class Scoreboard:
     def set_generation(self, generation: int) -> None:
         HEADER.pack_into(self.mm, 0, MAGIC, os.getpid(), generation, len(self.slots))
 
+    @property
+    def pressure(self) -> Pressure:
+        return Pressure(*PRESSURE.unpack_from(self.mm, PRESSURE_OFFSET))
+
+    def set_pressure(self, p: Pressure) -> None:
+        PRESSURE.pack_into(self.mm, PRESSURE_OFFSET, p.busy_since, p.queued, p.queued_peak,
+                           p.episodes)
+
     def snapshot(self) -> list[SlotInfo]:
         return [s.read() for s in self.slots]
 
@@ -166,6 +191,7 @@ class BoardView:
     master_pid: int
     generation: int
     slots: list[SlotInfo]
+    pressure: Pressure = Pressure()
 
     def workers(self, generation: int | None = None) -> list[SlotInfo]:
         """Slots holding a live worker (of ``generation`` when given)."""
@@ -193,7 +219,8 @@ def read_board(path: str) -> BoardView:
         line = data[start:start + min(ln, REQUEST_MAX)].decode("utf-8", "replace")
         name = STATE_NAMES[state] if state < len(STATE_NAMES) else "dead"
         slots.append(SlotInfo(i, pid, g, name, requests, conns, last_used, line))
-    return BoardView(master, gen, slots)
+    pressure = Pressure(*PRESSURE.unpack_from(data, PRESSURE_OFFSET))
+    return BoardView(master, gen, slots, pressure)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"master pid {view.master_pid}, generation {view.generation}, {len(live)} workers, "
           f"{view.count('starting', 'idle')} idle")
     print("".join(STATE_LETTERS[STATE_NAMES.index(s.state)] for s in view.slots))
+    p = view.pressure
+    if p.busy_since:
+        print(f"all workers busy since {time.strftime('%H:%M:%S', time.localtime(p.busy_since))} "
+              f"({max(0.0, time.time() - p.busy_since):.0f} s), {p.queued} connections queued "
+              f"(peak {p.queued_peak})")
+    else:
+        print(f"not saturated; {p.episodes} episode(s) of every worker busy with connections "
+              f"queued since the start")
     for s in live:
         print(f"{s.index:4d} pid {s.pid:7d} gen {s.generation:3d} {s.state:9s} "
               f"req {s.requests:6d} conn {s.connections:6d} {s.request}")

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -390,3 +393,46 @@ def test_spawn_rate_doubles_while_short_of_spares(make_server):
                what="idle workers up to MinSpareServers")
     assert "spawning 8 children" in srv.log()
     assert 10 <= len(srv.worker_pids()) <= 20
+
+
+def test_every_worker_busy_with_connections_queued_is_logged_once_and_on_the_scoreboard(
+        make_server):
+    srv = make_server(prefork={"start_servers": 2, "min_spare_servers": 1,
+                               "max_spare_servers": 3, "max_request_workers": 2,
+                               "server_limit": 4})
+    srv.start()
+    wait_until(lambda: srv.board().count("idle") == 2, 5, what="2 idle workers")
+    hold = threading.Event()
+    answers: list[str] = []
+
+    def slow_client(i: int) -> None:     # holds its connection until told (bounded: 10 s)
+        try:
+            with srv.connect() as c:
+                answers.append(c.ask(f"GET /slow/{i} HTTP/1.1")[2])
+                hold.wait(10)
+        except OSError as e:
+            answers.append(f"error {e}")
+
+    clients = [threading.Thread(target=slow_client, args=(i,), daemon=True) for i in range(4)]
+    for t in clients:
+        t.start()
+    try:
+        srv.wait_log("HP01029", timeout=5)     # MaxRequestWorkers reached, connections queued
+        view = srv.board()
+        assert view.pressure.busy_since > 0 and view.pressure.queued == 2, view.pressure
+        assert view.count("keepalive") == 2
+        out = subprocess.run([sys.executable, "-m", "httpd_py.mpm.scoreboard", srv.scoreboard],
+                             capture_output=True, text=True, timeout=10).stdout
+        assert "all workers busy since" in out and "2 connections queued" in out, out
+        line = next(ln for ln in srv.log().splitlines() if " HP01029: " in ln)
+        assert "K=2" in line and "_=0" in line and "2 connection(s) queued" in line, line
+        assert "GET /slow/" in line, line                         # the oldest request lines
+        time.sleep(2.2)                                          # two more ticks, still busy
+    finally:
+        hold.set()
+        for t in clients:
+            t.join(15)
+    assert sorted(answers) == [f"GET /slow/{i} HTTP/1.1" for i in range(4)], answers
+    assert srv.count_log("HP01029") == 1
+    wait_until(lambda: srv.board().pressure.queued == 0, 3, what="the queue drained")
+    assert srv.board().pressure.episodes == 1

@@ -176,3 +176,54 @@ def test_fork_is_put_off_while_the_loader_holds_the_fork_gate():
         with pytest.raises(_ForkDeferred):
             m._fork()
     assert not m._fork_gate.locked()
+
+
+def test_queue_pressure_logged_once_per_episode_and_on_the_scoreboard(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from httpd_py import log
+    from httpd_py.mpm import master as mm
+    from httpd_py.mpm.master import Master, WorkerProc
+
+    r, w = os.pipe()
+    monkeypatch.setattr(log, "error_log", log.ErrorLog(w, "info"))
+    m = Master(lambda: None, write_pidfile=False)
+    m.app = SimpleNamespace(config=ServerConfig(
+        config_file="x", server_root="/", main=VHost(), vhosts=(), listens=(),
+        prefork=PreforkConfig(max_request_workers=2)))
+    m.board = Scoreboard(4, str(tmp_path / "sb"))
+    m.generation = 1
+    for slot, pid in enumerate((101, 102)):
+        m.board.slots[slot].claim(pid, 1)
+        m.board.slots[slot].record_request(f"GET /{pid} HTTP/1.1")
+        m.board.slots[slot].set_state("writing")
+        m.workers[pid] = WorkerProc(pid, slot, 1)
+    queued = [3]
+    monkeypatch.setattr(m, "queued_connections", lambda: queued[0])
+
+    m._check_pressure(100.0)
+    m._check_pressure(101.0)
+    queued[0] = 5
+    m._check_pressure(102.0)
+    view = read_board(str(tmp_path / "sb"))
+    assert view.pressure.busy_since > 0 and view.pressure.queued == 5
+    assert view.pressure.queued_peak == 5 and view.pressure.episodes == 1
+    queued[0] = 0                                    # gone, but not for long: same episode
+    m._check_pressure(103.0)
+    assert read_board(str(tmp_path / "sb")).pressure.queued == 0
+    queued[0] = 1
+    m._check_pressure(104.0)
+    queued[0] = 0
+    m._check_pressure(104.0 + mm.PRESSURE_REARM)     # gone for PRESSURE_REARM: episode over
+    assert read_board(str(tmp_path / "sb")).pressure.busy_since == 0.0
+    queued[0] = 2                                    # and back: logged again
+    m._check_pressure(200.0)
+    assert read_board(str(tmp_path / "sb")).pressure.episodes == 2
+    os.close(w)
+    text = os.read(r, 1 << 16).decode()
+    os.close(r)
+    assert text.count(" HP01029: ") == 2 and text.count(" HP01030: ") == 1, text
+    first = text.splitlines()[0]
+    assert "W=2" in first and "_=0" in first and "3 connection(s) queued" in first, first
+    assert 'GET /101 HTTP/1.1' in first and "at most 5 queued" in text
+    m.board.close()
