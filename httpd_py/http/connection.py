@@ -11,8 +11,10 @@ then fails handshakes with WantReadError.  A kernel timeout surfaces as WantRead
 pyOpenSSL or EAGAIN from the socket: both mean "timed out".  The idle wait between keep-alive
 requests is a poll() bounded by KeepAliveTimeout (cheaper than switching SO_RCVTIMEO twice per
 request).  Request heads are parsed by ``http.protocol`` (our own sans-I/O parser: h11 cost
-about half of a small-file request's CPU); a request with a body is answered and the
-connection closed, with a short lingering close so the answer is not lost to a RST.
+about half of a small-file request's CPU).  A request body (``http.body``) is read and
+discarded just before the response (``_read_body``), as Apache discards it; the connection is
+kept after a whole body and closed, with a short lingering close so the answer is not lost to
+a RST, after a body error.
 
 Per request: parse head -> choose vhost -> Redirect -> Alias/DocumentRoot mapping
 (``http.paths``) -> open and check the file (containment checked on the opened descriptor) ->
@@ -37,7 +39,8 @@ Vhost selection on TLS addresses (Apache 2.4's mod_ssl rules):
 
 Log ids (module "http" unless noted): HP03001 unexpected exception, HP03002 request line too
 long (414), HP03003 header field too long / too many fields (400), HP03004 malformed request
-(400), HP03005 timeout reading a request, HP03010 file does not exist (404), HP03011 directory
+(400), HP03005 timeout reading a request, HP03006 Expect other than 100-continue (417),
+HP03007 request body refused (413, 400), HP03010 file does not exist (404), HP03011 directory
 without index (403), HP03012 access refused by path rules (403), HP03013 ErrorDocument failed,
 HP03014 client went away while sending, HP03020 TypesConfig missing; ssl: HP02001 handshake
 failed (plain HTTP on a TLS port also gets Apache's readable 400), HP02002 handshake timed out,
