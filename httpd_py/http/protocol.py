@@ -113,6 +113,20 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}")
     if strict and line_end == nl:
         raise ProtocolError(400, "request line not ended by CRLF")
+    line = bytes(buf[pos:line_end])
+    m = (_REQUEST_LINE if strict else _LOOSE_REQUEST_LINE).fullmatch(line)
+    if m is None:
+        # decided on the request line alone, whatever follows it (so the verdict does not
+        # depend on how the bytes arrive): HTTP/0.9 (no version: no header fields) or 400
+        m09 = _REQUEST_09.fullmatch(line)
+        if m09 is None:
+            raise ProtocolError(400, "malformed request line")
+        if not limits.allow09:
+            raise ProtocolError(400, "HTTP/0.9 request refused (HttpProtocolOptions Require1.0)")
+        if m09.group(2)[:1] != b"/" and _ABSOLUTE.match(m09.group(2)) is None:
+            raise ProtocolError(400, "invalid request target")
+        return RequestHead(m09.group(1).decode("ascii"), m09.group(2), "0.9", {}, [], False,
+                           False, nl + 1 - pos), nl + 1
     # the whole head must be present before we parse the fields
     if strict:
         end = buf.find(b"\r\n\r\n", nl - 1)
@@ -129,23 +143,9 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         elif end >= 0:
             head_end, consumed = end, end + 3
     if end < 0:
-        line = bytes(buf[pos:line_end])
-        if b" HTTP/" not in line and _REQUEST_09.fullmatch(line):
-            head_end, consumed = nl, nl + 1      # HTTP/0.9: the request line is the request
-        else:
-            # incomplete: enforce the field limits on what has arrived
-            _check_partial_fields(buf, nl + 1, limits)
-            return None
-    line = bytes(buf[pos:line_end])
-    m = (_REQUEST_LINE if strict else _LOOSE_REQUEST_LINE).fullmatch(line)
-    if m is None:
-        m09 = _REQUEST_09.fullmatch(line)
-        if m09 is None:
-            raise ProtocolError(400, "malformed request line")
-        if not limits.allow09:
-            raise ProtocolError(400, "HTTP/0.9 request refused (HttpProtocolOptions Require1.0)")
-        return RequestHead(m09.group(1).decode("ascii"), m09.group(2), "0.9", {}, [], False,
-                           False, nl + 1 - pos), nl + 1
+        # incomplete: enforce the field limits on what has arrived
+        _check_partial_fields(buf, nl + 1, limits)
+        return None
     method, target, major, minor = m.group(1), m.group(2), m.group(3), m.group(4)
     protocol = ""
     if major == b"1" and minor in (b"0", b"1"):

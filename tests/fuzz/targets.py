@@ -66,7 +66,7 @@ class Invariant(AssertionError):
 #     head is incomplete, an HTTP/0.9 request (target "HTTP/2.1") once "\r\n\r\n" arrives.  The
 #     verdict depends on how the client's bytes arrive (the fuzz runs skip splits where either
 #     side is HTTP/0.9)
-OPEN_FINDINGS: frozenset[str] = frozenset({"head-09-split"})
+OPEN_FINDINGS: frozenset[str] = frozenset()
 
 
 def _check(cond: bool, what: str) -> None:
