@@ -69,6 +69,7 @@ from httpd_py.config.dirconf import effective_options
 from httpd_py.config.model import UNSET, ServerConfig, VHost
 from httpd_py.http import access
 from httpd_py.http.access import RequestFacts
+from httpd_py.http.reqtimeout import Deadlines, ReadTimeouts
 from httpd_py.http.walk import SectionWalker
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
@@ -293,6 +294,8 @@ class ConnectionHandler:
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
         self._verdicts: dict = {}            # id(merged conf) -> (conf, access verdict or None)
+        self._read_timeouts: dict = {}       # id(vhost) -> resolved RequestReadTimeout
+        self._deadlines: Deadlines | None = None   # this connection's (mod_reqtimeout loaded)
         self._loaded = {m.removesuffix("_module") for m in cfg.loaded_modules}
         self._pending: _PendingBody | None = None   # the current request's unread body
         self._body_limit = 0                # LimitRequestBody for it (0: unlimited)
@@ -373,6 +376,7 @@ class ConnectionHandler:
         tls_state = None
         ssl_info = (None, None)
         self._tls_conn = None
+        dl = self._deadlines = self._new_deadlines(default)
         if site.ssl:
             if site.context is None:
                 raise RuntimeError(f"SSL address {local} has no TLS context")
@@ -381,7 +385,13 @@ class ConnectionHandler:
             conn.set_app_data(tls_state)
             conn.set_accept_state()
             try:
-                conn.do_handshake()
+                if dl is not None and dl.limits("handshake").enabled:
+                    if not _handshake_with_deadline(conn, sock, dl, default.timeout):
+                        error_log.info("reqtimeout", "HP03050", "Request handshake read timeout",
+                                       client=client)
+                        return None
+                else:
+                    conn.do_handshake()
             except (SSL.WantReadError, SSL.WantWriteError):
                 error_log.info("ssl", "HP02002", "TLS handshake timed out", client=client)
                 return None
@@ -396,6 +406,8 @@ class ConnectionHandler:
             self._tls_conn = conn       # protocol and cipher are read only for an access log
         else:
             stream = PlainStream(sock)
+        if dl is not None:
+            dl.start("header", time.monotonic())
         how = self._http_loop(sock, stream, site, tls_state, ssl_info, client_addr, local, slot, client)
         if how == _EOF:
             return stream
@@ -424,6 +436,7 @@ class ConnectionHandler:
             # ---- read one request head (pipelined bytes may already be in buf)
             start = time.time() if buf else None
             waited = False
+            idle_polled = False         # the keep-alive wait just saw the socket readable
             while True:
                 if buf:
                     try:
@@ -452,7 +465,15 @@ class ConnectionHandler:
                     if not poller.poll(min(500, keep_alive_ms)) and not _wait_readable(
                             poller, keep_alive_ms - min(500, keep_alive_ms), slot):
                         return _CLOSE
-                    waited = True
+                    waited = idle_polled = True
+                dl = self._deadlines
+                if dl is not None and not idle_polled and not stream.pending():
+                    # mod_reqtimeout: wait no longer than the header stage allows
+                    if poller is None:
+                        poller = select.poll()
+                        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+                    if not _poll_deadline(poller, dl, d.timeout):
+                        return self._header_timeout(stream, d, buf, client)
                 try:
                     data = stream.recv(read_size)
                 except StreamTimeout:
@@ -465,9 +486,23 @@ class ConnectionHandler:
                     return _EOF
                 if start is None:
                     start = time.time()
+                if dl is not None:
+                    now = time.monotonic()
+                    if dl.stage is None:        # the first byte after a keep-alive wait
+                        dl.start("header", now)
+                    dl.received(len(data), now)
+                    if dl.expired(now):
+                        buf += data
+                        return self._header_timeout(stream, d, buf, client)
+                idle_polled = False
                 buf += data
             head, consumed = parsed
             del buf[:consumed]
+            if self._deadlines is not None:
+                if head.body:
+                    self._deadlines.start("body", time.monotonic())
+                else:
+                    self._deadlines.stop()
             # ---- the body's framing; the body itself is read just before the response
             try:
                 framing = request_framing(head) if head.body else None
@@ -486,7 +521,9 @@ class ConnectionHandler:
                 if framing is None or not framing.has_body:
                     self._force_close = True     # as Apache: no 100 was sent, close after
             if framing is not None and framing.has_body:
-                self._pending = _PendingBody(framing, expecting, buf, stream, limits, read_size)
+                self._pending = _PendingBody(framing, expecting, buf, stream, limits, read_size,
+                                             sock)
+                self._body_timeout = d.timeout
             else:
                 self._pending = None
             self._body_failed = False
@@ -507,12 +544,33 @@ class ConnectionHandler:
                 if not self._response_started:
                     self._early_error(stream, d, 500, client, None, None)
                 return _LINGER
+            if self._deadlines is not None:
+                self._deadlines.stop()
             if self._pending is not None or self._body_failed:
                 return _LINGER               # the body was not (fully) read
             if not keep:
                 # Apache lingers on every close; we do when unread bytes could turn our close
                 # into a RST that destroys the response in flight (pipelined requests).
                 return _LINGER if buf else _CLOSE
+
+    def _new_deadlines(self, vhost: VHost) -> Deadlines | None:
+        """This connection's mod_reqtimeout deadlines (None: the module is not loaded)."""
+        if "reqtimeout" not in self._loaded:
+            return None
+        t = self._read_timeouts.get(id(vhost))
+        if t is None:
+            t = self._read_timeouts[id(vhost)] = (vhost.request_read_timeout
+                                                  or ReadTimeouts()).resolved()
+        return Deadlines(t)
+
+    def _header_timeout(self, stream, d: VHost, buf: bytearray, client: str) -> int:
+        """The header stage ran out: 408 once the request line is complete, else a silent
+        close (as mod_reqtimeout); logged as Apache's AH01382."""
+        error_log.info("reqtimeout", "HP03050", "Request header read timeout", client=client)
+        if b"\n" in buf.lstrip(b"\r\n"):
+            self._early_error(stream, d, 408, client, None, None)
+            return _LINGER
+        return _CLOSE
 
     def _early_error(self, stream, d: VHost, status: int, client: str, msgid: str | None,
                      text: str | None) -> None:
@@ -542,22 +600,41 @@ class ConnectionHandler:
             buf = p.buf
             data = bytes(buf)
             buf.clear()
+            dl = self._deadlines
+            poller = None
             while True:
                 if data:
                     _, done = reader.feed(data)
                     if done:
                         buf += reader.leftover
+                        if dl is not None:
+                            dl.stop()
                         return 0
+                if dl is not None and not p.stream.pending():
+                    if poller is None:
+                        poller = select.poll()
+                        poller.register(p.sock.fileno(), select.POLLIN | select.POLLPRI)
+                    if not _poll_deadline(poller, dl, self._body_timeout):
+                        raise _BodyDeadline()
                 data = p.stream.recv(p.read_size)
                 if not data:
                     self._body_failed = True
                     return 400
+                if dl is not None:
+                    now = time.monotonic()
+                    dl.received(len(data), now)
+                    if dl.expired(now):
+                        raise _BodyDeadline()
         except ProtocolError as e:
             error_log.info("http", "HP03007", f"request body refused ({e.status}): {e.reason}",
                            client=rec.remote_ip)
             status = e.status
         except StreamTimeout:
             error_log.info("http", "HP03005", "timeout reading the request body",
+                           client=rec.remote_ip)
+            status = 408
+        except _BodyDeadline:
+            error_log.info("reqtimeout", "HP03050", "Request body read timeout",
                            client=rec.remote_ip)
             status = 408
         except StreamClosed:
@@ -1009,6 +1086,11 @@ class _PendingBody(NamedTuple):
     stream: object
     limits: Limits
     read_size: int
+    sock: socket.socket
+
+
+class _BodyDeadline(Exception):
+    """mod_reqtimeout's body stage ran out."""
 
 
 class _Req(NamedTuple):
@@ -1072,6 +1154,43 @@ def _stopping(slot) -> bool:
         return bool(slot.stopping())
     except Exception:
         return False
+
+
+def _poll_deadline(poller, dl: Deadlines, timeout: float) -> bool:
+    """Wait until the socket is readable, at most Timeout and what the stage has left (with
+    Apache's 1 s floor per read); False when the stage's deadline passed with nothing to read."""
+    while True:
+        now = time.monotonic()
+        left = dl.read_timeout(now)
+        wait = timeout if left is None else min(timeout, left)
+        if poller.poll(max(0, int(wait * 1000))):
+            return True
+        if dl.expired(time.monotonic()) or left is None or wait >= timeout:
+            return False
+
+
+def _handshake_with_deadline(conn, sock: socket.socket, dl: Deadlines, timeout: float) -> bool:
+    """The TLS handshake, non-blocking, within mod_reqtimeout's handshake stage (and Timeout per
+    wait): False when the stage ran out (the caller closes silently, as Apache)."""
+    dl.start("handshake", time.monotonic())
+    poller = select.poll()
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                conn.do_handshake()
+                return True
+            except SSL.WantReadError:
+                poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+            except SSL.WantWriteError:
+                poller.register(sock.fileno(), select.POLLOUT)
+            ready = _poll_deadline(poller, dl, timeout)
+            poller.unregister(sock.fileno())
+            if not ready:
+                return False
+    finally:
+        sock.setblocking(True)
+        dl.stop()
 
 
 def _wait_readable(poller, timeout_ms: int, slot) -> bool:
