@@ -40,10 +40,12 @@ def _argv(name: str, d: Path, conf: Path, alt: Path | None) -> tuple[list[str], 
     raise SystemExit(f"unknown server {name!r}")
 
 
-# Debian's stock per-directory sections (apache2.conf, security.conf, status.conf), all active
+# Debian's stock per-directory sections (apache2.conf, security.conf, status.conf), all active,
+# and mod_reqtimeout loaded with its defaults (as Debian loads it)
 # for every request of the keep-alive run: --sections stock
 STOCK_SECTIONS = """LoadModule authz_host_module {mods}/mod_authz_host.so
 LoadModule alias_module {mods}/mod_alias.so
+LoadModule reqtimeout_module {mods}/mod_reqtimeout.so
 AccessFileName .htaccess
 <Directory />
     Options FollowSymLinks
