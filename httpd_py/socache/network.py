@@ -87,6 +87,11 @@ class NetworkCache:
         self._last_used[i] = mono
         return c
 
+    def retry_now(self) -> None:
+        """Stop skipping failed servers: the caller saw them answer again (the stapler's fleet
+        lock on the same server), so the next call tries them at once."""
+        self._down_until = [0.0] * len(self.servers)
+
     def _failed(self, i: int, what: str, e: Exception) -> None:
         self.counters["errors"] += 1
         host, port = self.servers[i]

@@ -330,6 +330,14 @@ class StaplingService:
         now = self.clock() if now is None else now
         return self._decode(info, self._retrieve(self.local, info, now))
 
+    def shared_back(self) -> None:
+        """The fleet's server answered again (the stapler holds the fleet lock after an
+        outage): the network cache stops skipping it (it skips a failed server for 1 s), so the
+        double check and the store of this refresh reach the fleet."""
+        retry = getattr(self.cache, "retry_now", None)
+        if retry is not None:
+            retry()
+
     def store(self, info: CertInfo, flag: int, der: bytes, scfg: StaplingConfig,
               now: float | None = None, expires_at: float | None = None, *,
               local: bool = True, shared: bool = True) -> bool:

@@ -369,6 +369,10 @@ class Stapler:
                 return
             self._alone = not reachable
         if reachable:
+            back = getattr(self.service, "shared_back", None)
+            if back is not None:
+                with self._cache_lock:
+                    back()
             log.error_log.notice(MOD, "HP04821", f"fleet-wide refresh lock reachable again "
                                  f"(refreshing {st.label}): one refresh per certificate for the "
                                  f"whole fleet again")

@@ -35,6 +35,7 @@ class FakeNetworkCache:
         self.data: dict[bytes, tuple[bytes, float]] = {}
         self.down = False
         self.calls = 0
+        self.retried = 0
 
     def init(self, namespace):
         pass
@@ -61,6 +62,9 @@ class FakeNetworkCache:
 
     def remove(self, key):
         self.data.pop(key, None)
+
+    def retry_now(self):                  # the stapler saw the fleet's server answer again
+        self.retried += 1
 
     def flush(self):                       # a redis restart without persistence
         self.data.clear()
@@ -223,3 +227,4 @@ def test_stapler_refreshes_alone_while_the_fleet_lock_is_unreachable_then_rejoin
     after = [responder.count(x) - a for x, a in zip(keys, alone)]
     assert all(1 <= c <= 3 for c in after), after      # <= one per server after the return
     assert ADOPTED in outcomes and errlog.ids().count("HP04821") == 3
+    assert net.retried == 3                            # each server stopped skipping redis
