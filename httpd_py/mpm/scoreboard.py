@@ -85,6 +85,7 @@ class Slot:
         self.index = index
         self.offset = HEADER_SIZE + index * SLOT_SIZE
         self._stop_requested = False
+        self.stop_pending = None        # the worker's check for a blocked, pending SIGUSR1
 
     # --- worker side --------------------------------------------------------------------------
     def set_state(self, state: str | int) -> None:
@@ -107,7 +108,10 @@ class Slot:
         struct.pack_into("<Q", mm, off + 24, struct.unpack_from("<Q", mm, off + 24)[0] + 1)
 
     def stopping(self) -> bool:
-        return self._stop_requested
+        if self._stop_requested:
+            return True
+        pending = self.stop_pending
+        return pending is not None and pending()
 
     def request_stop(self) -> None:
         self._stop_requested = True

@@ -43,6 +43,13 @@ def _die_with_parent(master_pid: int) -> None:
         os._exit(0)
 
 
+_USR1 = {signal.SIGUSR1}
+
+
+def _usr1_pending() -> bool:
+    return signal.SIGUSR1 in signal.sigpending()
+
+
 class Worker:
     def __init__(self, app, listeners: Sequence, slot: Slot, creds, master_pid: int,
                  max_connections: int = 0):
@@ -168,6 +175,12 @@ class Worker:
         self.connections += 1
         self.slot.count_connection()
         self.slot.set_state("reading")
+        # SIGUSR1 (graceful) is held back while a connection is served: a handler running
+        # during a blocking read on a socket with SO_RCVTIMEO ends that read (the kernel does
+        # not restart it), which OpenSSL and the loop would take for a timeout.  The loop sees
+        # a pending SIGUSR1 through slot.stopping() and finishes the connection as Apache does.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
+        self.slot.stop_pending = _usr1_pending
         try:
             conn.setblocking(True)
             self.app.handle_connection(conn, addr, lst, self.slot)
@@ -184,6 +197,8 @@ class Worker:
             except OSError:
                 pass
             self.slot.set_state("idle")
+            self.slot.stop_pending = None
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)   # a pending one runs now
 
 
 def run_in_child(worker: Worker) -> "NoReturn":  # noqa: F821

@@ -6,7 +6,8 @@ OpenSSL reports it as WANT_READ and the connection loop takes that for the kerne
 * a handshake waiting for the ClientHello is dropped at once (HP02002 "TLS handshake timed out");
 * a request whose head is half read is answered 408 at once (HP03005).
 
-xfail (strict) until httpd_py is fixed: an XPASS then says the marker can go."""
+Fixed: the worker holds SIGUSR1 back while it serves a connection and sees it pending through
+slot.stopping() (mpm/worker.py); these tests keep it fixed."""
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ from httpd_py.devtools.pki import make_pki
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
 import soaklib  # noqa: E402
 
-BUG = "SIGUSR1 (graceful) interrupts a worker's blocking TLS read: taken for a timeout"
+
 
 
 @pytest.fixture
@@ -47,7 +48,6 @@ def graceful(s: soaklib.Server) -> None:
     time.sleep(0.5)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_graceful_restart_lets_a_handshake_in_progress_finish(server):
     raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:
@@ -62,7 +62,6 @@ def test_graceful_restart_lets_a_handshake_in_progress_finish(server):
     assert server.count("HP02002") == 0
 
 
-@pytest.mark.xfail(strict=True, reason=BUG)
 def test_graceful_restart_lets_a_half_read_request_finish(server):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE

@@ -4,7 +4,7 @@ Three real httpd-py servers (prefork master, workers, stapler helper) share one 
 redis-server as SSLStaplingCache; one in-process OCSP responder counts requests per serial and
 dates its responses 30 s long, so every server refreshes every ~6-8 s.  Clients handshake
 throughout, asking for the staple.  Redis is stopped for longer than a response is served
-(35 s > 28 s), so every staple served at the end of the outage was fetched during it by a
+(60 s > 28 s), so every staple served at the end of the outage was fetched during it by a
 server on its own, then restarted empty.
 
 Asserted: every status-requesting handshake, before, during and after the outage, carried a
@@ -35,7 +35,7 @@ from tests.unit.stapling_bg.conftest import ClockedResponder
 
 VALIDITY = 30.0           # thisUpdate = fetch - 1 s; served until nextUpdate - skew = fetch + 28 s
 RENEW_WINDOW = 22         # renew from fetch + 6 s (+ up to 2.2 s jitter)
-OUTAGE = 35.0             # > 28 s: staples at the end of the outage were fetched during it
+OUTAGE = 60.0             # as the issue asks; > 28 s: staples at its end were fetched during it
 AFTER = 20.0              # observed after redis returns: about three renew intervals
 KINDS = ("rsa", "ec")
 
