@@ -66,7 +66,7 @@ SAMPLES = {
     "AuthzSendForbiddenOnFailure": "Off", "AuthType": "Basic", "AuthName": "realm",
     "AuthBasicProvider": "file", "AuthBasicAuthoritative": "On", "AuthUserFile": "/tmp/u",
     "AuthGroupFile": "/tmp/g", "Order": "Deny,Allow", "Allow": "from 127.0.0.1",
-    "Deny": "from 10.0.0.0/8", "Satisfy": "All",
+    "Deny": "from 10.0.0.0/8", "Satisfy": "All", "HttpProtocolOptions": "Strict",
     "RequestReadTimeout": "header=20-40,MinRate=500 body=20,MinRate=500",
 }
 # httpd-py refuses these where Apache accepts them: not built, and they decide access
