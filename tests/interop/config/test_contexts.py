@@ -66,7 +66,7 @@ SAMPLES = {
     "AuthzSendForbiddenOnFailure": "Off", "AuthType": "Basic", "AuthName": "realm",
     "AuthBasicProvider": "file", "AuthBasicAuthoritative": "On", "AuthUserFile": "/tmp/u",
     "AuthGroupFile": "/tmp/g", "Order": "Deny,Allow", "Allow": "from 127.0.0.1",
-    "Deny": "from 10.0.0.0/8", "Satisfy": "All", "HttpProtocolOptions": "Strict",
+    "Deny": "from 10.0.0.0/8", "Satisfy": "All",
     "RequestReadTimeout": "header=20-40,MinRate=500 body=20,MinRate=500",
 }
 # httpd-py refuses these where Apache accepts them: not built, and they decide access
@@ -95,7 +95,10 @@ def test_every_implemented_apache_directive_is_sampled():
     rows = {r.name for r in directives._rows() if not r.is_section and not r.read_time
             and not r.ext}
     missing = rows - set(SAMPLES) - {"SSLLog", "SSLLogLevel", "SSLSessionTicketKeyFile", "Port",
-                                     "SSLSRPVerifierFile", "SSLProxyMachineCertificateFile"}
+                                     "SSLSRPVerifierFile", "SSLProxyMachineCertificateFile",
+                                     # against apache2 in tests/interop/http (a sample here
+                                     # would reshuffle the seeded random configs below)
+                                     "HttpProtocolOptions"}
     assert not missing
 
 
