@@ -14,27 +14,11 @@ import sys
 import threading
 import time
 
-import pytest
 
 from httpd_py.mpm import pidfile
-from tests.integration.mpm.harness import EchoServer
 from tests.support.tools import wait_until
 
 
-@pytest.fixture
-def make_server(tmp_path):
-    servers: list[EchoServer] = []
-
-    def make(**spec) -> EchoServer:
-        d = tmp_path / f"s{len(servers)}"
-        d.mkdir()
-        srv = EchoServer(d, **spec)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.stop()
 
 
 def test_serves_and_stop_removes_pidfile_and_children(make_server):

@@ -17,7 +17,6 @@ from httpd_py.devtools.pki import make_pki
 from httpd_py.devtools.responder import Responder
 from httpd_py.mpm import pidfile
 from httpd_py.mpm.scoreboard import read_board
-from tests.integration.mpm.harness import EchoServer
 from tests.integration.stapling_bg.realserver import RealServer, vhost_lines
 from tests.support.tools import wait_until
 
@@ -59,19 +58,8 @@ class Traffic:
 
 
 @pytest.fixture
-def echo(tmp_path):
-    servers: list[EchoServer] = []
-
-    def make(**spec) -> EchoServer:
-        d = tmp_path / f"s{len(servers)}"
-        d.mkdir()
-        srv = EchoServer(d, **spec)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.stop()
+def echo(make_server):
+    return make_server
 
 
 def _kill_old_worker_while_loading(srv, generation: int, load_delay: float) -> float:

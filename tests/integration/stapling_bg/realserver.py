@@ -8,9 +8,11 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.support.tools import free_port, wait_until
+from tests.unit.stapling_bg.conftest import ClockedResponder
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -107,3 +109,20 @@ class RealServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class Timeline(ClockedResponder):
+    """Records when each serial was asked."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.asked: dict[int, list[float]] = {}
+
+    def answer(self, ref, mode=None):
+        with self._lock:
+            self.asked.setdefault(ref.serial, []).append(time.time())
+        return super().answer(ref, mode)
+
+    def times(self, serial: int) -> list[float]:
+        with self._lock:
+            return list(self.asked.get(serial, ()))

@@ -16,7 +16,7 @@ from tests.support.stapling import curl_cert_status, s_client
 from tests.support.tools import require_tool, wait_until
 from tests.unit.stapling_bg.conftest import ClockedResponder
 
-from .realserver import RealServer
+from .realserver import RealServer, Timeline
 from .test_stapler_processes import handshake, percentile
 
 
@@ -150,19 +150,6 @@ def test_must_staple_warn_logs_an_error_and_serves_without_a_staple(tmp_path, pk
     finally:
         srv.stop()
         responder.stop()
-
-
-class Timeline(ClockedResponder):
-    """Records when each serial was asked."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.asked: dict[int, list[float]] = {}
-
-    def answer(self, ref, mode=None):
-        with self._lock:
-            self.asked.setdefault(ref.serial, []).append(time.time())
-        return super().answer(ref, mode)
 
 
 @pytest.mark.slow

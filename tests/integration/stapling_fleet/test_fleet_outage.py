@@ -27,34 +27,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from tests.integration.stapling_bg.realserver import RealServer
+from tests.integration.stapling_bg.realserver import RealServer, Timeline
 from tests.integration.stapling_bg.test_stapler_processes import handshake, percentile
 from tests.support.servers import redis_server
 from tests.support.tools import port_accepting, require_tool, wait_until
-from tests.unit.stapling_bg.conftest import ClockedResponder
 
 VALIDITY = 30.0           # thisUpdate = fetch - 1 s; served until nextUpdate - skew = fetch + 28 s
 RENEW_WINDOW = 22         # renew from fetch + 6 s (+ up to 2.2 s jitter)
 OUTAGE = 60.0             # as the issue asks; > 28 s: staples at its end were fetched during it
 AFTER = 20.0              # observed after redis returns: about three renew intervals
 KINDS = ("rsa", "ec")
-
-
-class Timeline(ClockedResponder):
-    """Records when each serial was asked."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.asked: dict[int, list[float]] = {}
-
-    def answer(self, ref, mode=None):
-        with self._lock:
-            self.asked.setdefault(ref.serial, []).append(time.time())
-        return super().answer(ref, mode)
-
-    def times(self, serial: int) -> list[float]:
-        with self._lock:
-            return list(self.asked.get(serial, ()))
 
 
 def stop_redis(port: int) -> None:
