@@ -62,7 +62,6 @@ def test_head_http09_target_that_looks_like_a_version_same_verdict_however_split
     T.head((T.CORPUS / "head" / "crash-http09-target-looks-like-version").read_bytes(), strict=True)
 
 
-@pytest.mark.skipif("chunked" not in T.TARGETS, reason="httpd_py.http.body not there yet")
 def test_chunked_trailer_field_does_not_crash():
     """A trailer field raised AttributeError ('int' has no fullmatch): fixed in body.py."""
     T.chunked((T.CORPUS / "chunked" / "crash-trailer-regex-rebound").read_bytes(), strict=True)
@@ -189,7 +188,6 @@ CHUNK_TOKENS = [b"0", b"5", b"a", b"F", b"000", b"fffffffffffffffff", b" ", b"\t
                 b"\r\n", b"\n", b"\r", b"hello", b"X: y", b"  folded", b":", b"\x00", b"\x7f"]
 
 
-@pytest.mark.skipif("chunked" not in T.TARGETS, reason="httpd_py.http.body not there yet")
 @FAST
 @given(st.sampled_from([b"", b"L", b"C\x05"]), _joined(CHUNK_TOKENS, [b"", b"\r\n"]))
 def test_chunked_shaped(opt, body):
