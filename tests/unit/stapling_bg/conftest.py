@@ -95,3 +95,17 @@ def replace_stapling(cfg: ServerConfig, **kw) -> ServerConfig:
     vhosts = tuple(dataclasses.replace(v, ssl=dataclasses.replace(
         v.ssl, stapling=dataclasses.replace(v.ssl.stapling, **kw))) for v in cfg.vhosts)
     return dataclasses.replace(cfg, vhosts=vhosts)
+
+
+@pytest.fixture
+def clock():
+    """A settable clock for one test."""
+    return Clock()
+
+
+@pytest.fixture
+def responder(pki, clock):
+    """An in-process responder dated by ``clock``: 2-day responses."""
+    r = ClockedResponder.for_pki(pki, clock=clock, validity=dt.timedelta(days=2))
+    with r:
+        yield r

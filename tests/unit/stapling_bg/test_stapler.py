@@ -7,13 +7,12 @@ import datetime as dt
 import json
 import random
 
-import pytest
 
 from httpd_py.stapling import entry, schedule
 from httpd_py.stapling.stapler import ADOPTED, FETCHED, KEPT, FAILED, Stapler
 from httpd_py.stapling.store import StapleStore
 
-from .conftest import Clock, ClockedResponder, make_config, replace_stapling
+from .conftest import ClockedResponder, make_config, replace_stapling
 
 DAY = 86400.0
 
@@ -29,18 +28,6 @@ def make_service(cfg, monkeypatch=None):
         mp.delattr(staplerlib, "attach")
         svc.init()
     return svc
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def responder(pki, clock):
-    r = ClockedResponder.for_pki(pki, clock=clock, validity=dt.timedelta(days=2))
-    with r:
-        yield r
 
 
 def serials(pki, names=("a.test", "b.test"), kinds=("rsa", "ec")):

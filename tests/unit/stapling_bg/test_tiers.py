@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import random
 
-import pytest
 
 from httpd_py.config.model import SocacheSpec
 from httpd_py.socache.fleetlock import BUSY, HELD, UNREACHABLE
@@ -18,7 +16,7 @@ from httpd_py.stapling import entry
 from httpd_py.stapling.stapler import ADOPTED, BUSY as BUSY_OUTCOME, FETCHED, Stapler
 from httpd_py.stapling.store import StapleStore
 
-from .conftest import Clock, ClockedResponder, make_config, replace_stapling
+from .conftest import make_config, replace_stapling
 from .test_stapler import make_service, serials
 
 DAY = 86400.0
@@ -92,18 +90,6 @@ class FakeFleetLock:
             yield HELD
         finally:
             del self.holders[key]
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def responder(pki, clock):
-    r = ClockedResponder.for_pki(pki, clock=clock, validity=dt.timedelta(days=2))
-    with r:
-        yield r
 
 
 REDIS = SocacheSpec("redis", raw="redis:127.0.0.1:9", servers=(("127.0.0.1", 9),))
