@@ -157,7 +157,7 @@ def head(data: bytes, *, strict: bool = False) -> None:
 def _body_outcome(framing, limit, limits, pieces, strict):
     try:
         r = _body.BodyReader(framing, limit, limits)
-        out, done = [], False
+        out, done = [], r.done      # Content-Length: 0 is done before any byte is fed
         for p in pieces:
             b, done = r.feed(p)
             _check(isinstance(b, bytes), "feed returned non-bytes")
