@@ -109,7 +109,8 @@ class Walk:
         """A per-server setting written inside a section: Apache would apply it there; httpd-py
         applies it per server only.  Redirects are refused (dropping one would serve what the
         config sends elsewhere); the rest is listed as without effect.  True: drop it."""
-        if self.dir_section is None or key in _DIRCONF_FIELDS or key in _INTERNAL_KEYS:
+        if self.dir_section is None or key in _DIRCONF_FIELDS or key in _INTERNAL_KEYS \
+                or key.startswith("dir."):
             return False
         if key in ("redirects", "aliases"):
             raise ConfigError(f"{self.name} inside <{self.dir_section.name.lstrip('<')}> is not "
@@ -298,6 +299,9 @@ _DIRCONF_FIELDS = frozenset(f.name for f in dataclasses.fields(dirconf.DirConf))
 
 def _dirconf(settings: dict) -> dirconf.DirConf:
     kw = {k: v for k, v in settings.items() if k in _DIRCONF_FIELDS}
+    mods = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("dir.")))
+    if mods:
+        kw["mods"] = mods
     return dirconf.DirConf(**kw) if kw else dirconf.EMPTY
 
 
@@ -365,7 +369,13 @@ def _merge(main: ServerBuild, own: ServerBuild | None) -> tuple[dict, dict]:
     merged = dict(main.settings)
     for key, value in own.settings.items():
         how = _LIST_MERGE.get(key)
-        if how == "both":
+        if key.startswith("srv."):
+            rule = dirconf.MOD_MERGE.get(key, "override")
+            if key in main.settings and rule != "override":
+                value = (main.settings[key] + value if rule == "concat"
+                         else rule(main.settings[key], value))
+            merged[key] = value
+        elif how == "both":
             merged[key] = (*value, *main.settings.get(key, ()))
         elif how == "after":
             merged[key] = (*main.settings.get(key, ()), *value)
@@ -407,7 +417,8 @@ def _known_keys() -> frozenset:
 def check_keys(settings: dict) -> None:
     """Every key a handler wrote must be a field of the model (or a per-directory field): a
     misspelled key is a bug caught at load time, never a silently lost setting."""
-    unknown = set(settings) - _known_keys()
+    unknown = {k for k in set(settings) - _known_keys()
+               if not (k.startswith(("dir.", "srv.")) and k in dirconf.MOD_MERGE)}
     if unknown:
         raise AssertionError(f"directive handlers wrote unknown settings: {sorted(unknown)}")
 
@@ -421,6 +432,7 @@ def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict
     stapling = _fill(StaplingConfig, s, "ssl.stapling.")
     ssl = _fill(SSLConfig, s, "ssl.", certificates=pairs, stapling=stapling)
     return _fill(VHost, s, "", ssl=ssl, dir=dir_conf or dirconf.EMPTY, sections=sections,
+                 mods=tuple(sorted((k, v) for k, v in s.items() if k.startswith("srv."))),
                  location=build.location if build else None,
                  addrs=build.addrs if build else (),
                  locations=tuple(locs.items()))
@@ -498,6 +510,7 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
         vhost_groups=vhost_groups,
         warnings=tuple(warnings),
         includes=tuple(includes),
+        mods=tuple(sorted((k, v) for k, v in g.items() if k.startswith("glob."))),
     )
 
 

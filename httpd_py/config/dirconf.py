@@ -105,9 +105,20 @@ class DirConf:
     # nested sections (apply only where this one does)
     files: tuple = ()
     ifs: tuple = ()
+    # the per-directory settings of httpd_py/modules/* (Apache's per-module config vector):
+    # ((key, value), ...) sorted by key; keys are "dir.<module>.<name>", written by a row's
+    # handler with w.set/w.extend and merged by the rule the module registered (``register``)
+    mods: tuple = ()
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (UNSET, ()) for f in dataclasses.fields(self))
+
+    def mod(self, key: str, default: Any = None) -> Any:
+        """A module's merged per-directory value (``default`` when no section set it)."""
+        for k, v in self.mods:
+            if k == key:
+                return v
+        return default
 
 
 EMPTY = DirConf()
@@ -115,6 +126,41 @@ EMPTY = DirConf()
 # How a field of a later section combines with the earlier value.
 _AFTER = ("error_documents", "add_types", "allows", "denies", "order")
 _CONCAT = ("files", "ifs")
+
+
+# How a module key combines a later section's value with the inherited one: "override" (the
+# default: the later wins), "concat" (inherited items, then the later's: lists of actions), or
+# a function (base, new) -> merged.  Modules register their keys at import.
+MOD_MERGE: dict[str, Any] = {}
+
+
+def register(key: str, how: Any = "override") -> str:
+    """Declare a module's settings key and its merge rule; returns the key.  The prefix says
+    where it lives: "dir." per directory (DirConf.mods), "srv." per server (VHost.mods, a
+    vhost's value over the main server's by the same rule), "glob." server-wide
+    (ServerConfig.mods)."""
+    if not key.startswith(("dir.", "srv.", "glob.")):
+        raise ValueError(f"module key {key!r} must start with dir., srv. or glob.")
+    MOD_MERGE[key] = how
+    return key
+
+
+def merge_mods(base: tuple, new: tuple) -> tuple:
+    """Merge two ``mods`` tuples key by key with the registered rules."""
+    if not new:
+        return base
+    if not base:
+        return new
+    out = dict(base)
+    for k, v in new:
+        if k in out:
+            how = MOD_MERGE.get(k, "override")
+            if how == "concat":
+                v = out[k] + v
+            elif callable(how):
+                v = how(out[k], v)
+        out[k] = v
+    return tuple(sorted(out.items()))
 
 
 def merge(base: DirConf, new: DirConf) -> DirConf:
@@ -129,6 +175,8 @@ def merge(base: DirConf, new: DirConf) -> DirConf:
         b, n = getattr(base, name), getattr(new, name)
         if name in _CONCAT:
             kw[name] = b + n
+        elif name == "mods":
+            kw[name] = merge_mods(b, n)
         elif n is UNSET:
             kw[name] = b
         elif b is UNSET:

@@ -1030,11 +1030,34 @@ _OVERRIDES = {
 }
 
 
+def module_rows() -> list[Directive]:
+    """The rows of every module file in ``httpd_py/modules/`` that defines ``rows()``: each
+    such file holds its module's directives, per-directory settings and hooks (STYLE.md).
+    Importing it registers its merge rules (dirconf.register) and its request hooks
+    (http/hooks.py).  Its rows' ``module`` (e.g. "mod_headers.c") counts as implemented."""
+    import importlib
+    import pkgutil
+    import httpd_py.modules as pkg
+    rows: list[Directive] = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"httpd_py.modules.{info.name}")
+        fn = getattr(mod, "rows", None)
+        if callable(fn):
+            rows.extend(fn())
+    return rows
+
+
 def build_table() -> dict[str, Directive]:
     import dataclasses
     from httpd_py.config import perdir
     rows = _rows()
     table = {r.name.lower(): r for r in rows}
+    extra = module_rows()
+    for r in extra:
+        if r.name.lower() in table:
+            raise AssertionError(f"directive {r.name} has two rows")
+        table[r.name.lower()] = r
+    modules.IMPLEMENTED = modules.IMPLEMENTED | {r.module for r in extra}
     for r in _ignored_rows(set(table)):
         table[r.name.lower()] = r
     for lname, cls in _OVERRIDES.items():

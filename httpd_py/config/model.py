@@ -218,6 +218,16 @@ class VHost:
     # directives add "name#i" per entry (e.g. "sslcertificatefile#0").  Inherited from the main
     # server where the vhost did not set the directive itself.  For post-config errors.
     locations: tuple[tuple[str, Location], ...] = ()
+    # per-server settings of httpd_py/modules/* ("srv.<module>.<name>", value), sorted by key;
+    # see dirconf.register
+    mods: tuple = ()
+
+    def mod(self, key: str, default: Any = None) -> Any:
+        """A module's per-server value for this vhost (``default`` when not set)."""
+        for k, v in self.mods:
+            if k == key:
+                return v
+        return default
 
     def where(self, directive: str) -> Location | None:
         """Location of the line that set ``directive`` (case-insensitive) for this vhost."""
@@ -286,6 +296,14 @@ class ServerConfig:
     warnings: tuple[str, ...] = ()                              # non-fatal findings of the load
     includes: tuple[tuple[int, int, str], ...] = ()             # (depth, Include line, file) read
     define_values: tuple[tuple[str, str], ...] = ()             # Define NAME value ("" if none)
+    mods: tuple = ()                     # server-wide module settings ("glob.<module>.<name>", value)
+
+    def mod(self, key: str, default: Any = None) -> Any:
+        """A module's server-wide value (``default`` when not set)."""
+        for k, v in self.mods:
+            if k == key:
+                return v
+        return default
 
     def mutex(self, name: str) -> MutexSpec:
         """Effective settings of mutex ``name`` (a default spec if none was configured)."""
