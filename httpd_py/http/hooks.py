@@ -20,6 +20,13 @@ Phases, in order:
                         returns ``OK``; Alias/DocumentRoot then do not run.
 ``header_parser(req)``  after the section walk (``req.conf`` merged), before access (mod_setenvif's
                         per-directory rules, mod_headers' ``RequestHeader ... early``)
+``type_checker(req)``   after the walk, for a file: sets ``req.content_type``, ``content_language``,
+                        ``content_encoding``, ``charset`` and ``handler`` (AddHandler) from the
+                        file name (mod_mime); the core's TypesConfig/AddType answer is already in
+                        ``req.content_type`` when hooks run
+``negotiate(req, directory, name)``  the file does not exist and Options MultiViews is on (or a
+                        hook wants a say): return the variant's full path (it is then walked and
+                        access-checked like the file itself) or None (mod_negotiation)
 ``fixups(req)``         after access, before the handler (mod_env, mod_headers' RequestHeader,
                         mod_rewrite's per-directory rules, mod_mime's type checker results are
                         already in ``req.content_type``)
@@ -115,6 +122,7 @@ class Request:
     content_type: str | None = None       # mod_mime's decision for the file
     content_language: tuple = ()
     content_encoding: str | None = None
+    charset: str | None = None
     headers_out: list = field(default_factory=list)      # added to a successful response
     err_headers_out: list = field(default_factory=list)  # added to every response
     internal_redirect: str | None = None
@@ -137,6 +145,8 @@ OutputHook = Callable[[Request, Response], Response]
 POST_READ: list[Hook] = []
 TRANSLATE: list[Hook] = []
 HEADER_PARSER: list[Hook] = []
+TYPE_CHECKER: list[Hook] = []
+NEGOTIATE: list[Callable[[Request, str, str], Any]] = []
 FIXUPS: list[Hook] = []
 HANDLERS: dict[str, Hook] = {}
 DIRECTORY_LISTING: list[Callable[[Request, str], Any]] = []
