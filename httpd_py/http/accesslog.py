@@ -57,6 +57,7 @@ class RequestRecord:
     http10: bool = False
     head_bytes: int = 0                           # response head size (for %O)
     request_bytes: int = 0                        # request head size (for %I)
+    env: dict = field(default_factory=dict)       # the request's environment (hooks.Request.env)
 
 
 def escape(s: str) -> str:
