@@ -4,10 +4,12 @@
              [-k start|restart|graceful|graceful-stop|stop] [-v] [-V] [-h] [-l] [-L] [-t] [-T]
              [-S] [-X] [-M] [-e level] [-E file]
     httpd-py stapling-status -f file [--json]
+    httpd-py ocsp check CERT [--issuer FILE] [--url URL] [--timeout S] [--json]
 
 Errors print Apache's ``AH00526: Syntax error on line N of FILE:`` and the message on stderr and
 exit 1; nothing ever prints a traceback (an unexpected exception becomes one line, exit 1).
-``-t`` also runs the post-config checks Apache only runs at start-up.
+``-t`` also runs the post-config checks Apache only runs at start-up, and the stapling
+preflight (``stapling/preflight.py``; ``-D NO_STAPLING_PREFLIGHT`` skips it).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from httpd_py import log as _log
 from httpd_py.errors import ConfigError, HttpdError
 
 PROG = "httpd-py"
-VERSION = "0.1.0"
+from httpd_py.version import VERSION  # noqa: E402  (one place)
 APACHE_COMPAT = "2.4.71"
 DEFAULT_ROOT = "/etc/httpd-py"
 DEFAULT_CONF = "httpd.conf"
@@ -51,10 +53,12 @@ Options:
   -M                 : a synonym for -t -D DUMP_MODULES
   -t -D DUMP_INCLUDES: show all included configuration files
   -t -D DUMP_CERTS   : show the server certificates
-  -t                 : run syntax check for config files (and the post-config checks)
+  -t                 : run syntax check for config files (and the post-config checks,
+                       and the stapling preflight unless -D NO_STAPLING_PREFLIGHT)
   -T                 : start without DocumentRoot(s) check
   -X                 : debug mode (only one worker, do not detach)
   {PROG} stapling-status -f file [--json] : OCSP staple state of every certificate
+  {PROG} ocsp check CERT [--issuer F] [--url U] : ask CERT's OCSP responder (exit 0/1/2)
 """
 
 
@@ -184,6 +188,9 @@ def _run(argv: list[str]) -> int:
     if argv and argv[0] == "stapling-status":
         from httpd_py.stapling import status
         return int(status.main(argv[1:]) or 0)
+    if argv and argv[0] == "ocsp":
+        from httpd_py.stapling import preflight
+        return int(preflight.ocsp_main(argv[1:]) or 0)
     try:
         o = parse_args(argv)
     except UsageError as e:
@@ -246,6 +253,9 @@ def _run(argv: list[str]) -> int:
             _log.error_log.warn("core", "HP00901", summary)
         if "DUMP_CERTS" in o.defines:
             sys.stdout.write(dump.dump_certs(cfg))
+        from httpd_py.stapling import preflight
+        if preflight.wanted(cfg, o.defines) and preflight.run(cfg):
+            return 1            # Must-Staple strict without a usable response: HP07002
         sys.stderr.write("Syntax OK\n")
         return 0
     action = o.action or "start"

@@ -735,27 +735,10 @@ def _rows() -> list[Directive]:
         D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
           _user_group("group"), syntax="unix-group"),
         # core keywords Apache validates; accepted without effect in httpd-py
-        D("ServerTokens", C, "S", TAKE1, "Full", "Server header detail (accepted; httpd-py "
-          "sends its own)", _one_of(("prod", "productonly", "major", "minor", "min", "minimal",
-                                     "os", "full"),
-                                    "ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', "
-                                    "'Minor', 'Min(imal)', 'OS', or 'Full'"),
-          used=False, syntax="Prod|Major|Minor|Min|OS|Full"),
-        D("ServerSignature", C, "A", TAKE1, "Off", "Footer on server-generated pages "
-          "(accepted)", _one_of(("on", "off", "email"),
-                                "ServerSignature: use one of: off | on | email"),
-          used=False, syntax="On|Off|EMail"),
         D("HostnameLookups", C, "A", TAKE1, "Off", "Reverse DNS of clients (accepted; never "
           "done)", _one_of(("on", "off", "double"),
                            "parameter must be 'on', 'off', or 'double'"),
           used=False, syntax="On|Off|Double"),
-        D("UseCanonicalName", C, "A", TAKE1, "Off", "How self-referential URLs are built "
-          "(accepted)", _one_of(("on", "off", "dns"), "parameter must be 'on', 'off', or 'dns'"),
-          used=False, syntax="On|Off|DNS"),
-        D("TraceEnable", C, "SV", TAKE1, "On", "TRACE requests (accepted; httpd-py answers 405)",
-          _one_of(("on", "off", "extended"),
-                  "TraceEnable must be one of 'on', 'off', or 'extended'"),
-          used=False, syntax="On|Off|extended"),
         D("EnableSendfile", C, "A", TAKE1, "Off", "sendfile(2) for static files (accepted)",
           _one_of(("on", "off"), "parameter must be 'on' or 'off'"), used=False,
           syntax="On|Off"),

@@ -311,7 +311,6 @@ FAIL_CLOSED = {
     "sslrequire": lambda a: "SSLRequire is not built into httpd-py (use Require expr)",
     "sslverifyclient": lambda a: (None if a and a[0].lower() == "none" else
                                   "client certificates are not requested by httpd-py yet"),
-    "sethandler": lambda a: _handler_words(a, 0),
     "addhandler": lambda a: _handler_words(a, 0),
 }
 

@@ -79,8 +79,13 @@ from httpd_py.http.paths import (OpenFiles, PathError, find_redirect, map_to_roo
                                  resolve_file, url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
                                   if_range_allows, make_etag, parse_range)
+from httpd_py.http import hooks
+from httpd_py.http.hooks import OK, TAKEN, FileBody, Request, Response
 from httpd_py.log import error_log
+from httpd_py.modules import core_http
+from httpd_py.modules import core_http as core_keys
 from httpd_py.tls.sites import Site, Sites, TLSState
+from httpd_py.version import server_token
 
 SERVER_HEADER = b"httpd-py"
 _EOF, _CLOSE, _LINGER = 0, 1, 2          # how a connection's HTTP loop ended
@@ -134,7 +139,8 @@ def reason(status: int) -> str:
     return _REASONS.get(status, "Unknown")
 
 
-def error_body(status: int, location: str | None = None, method: str = "GET") -> bytes:
+def error_body(status: int, location: str | None = None, method: str = "GET",
+               signature: str = "") -> bytes:
     msg = _MESSAGES.get(status, "")
     if status == 413:
         msg = msg.format(method=method)
@@ -143,7 +149,7 @@ def error_body(status: int, location: str | None = None, method: str = "GET") ->
     r = reason(status)
     return (f'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
             f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n<p>{msg}</p>\n"
-            f"</body></html>\n").encode()
+            + (f"<hr>\n{signature}" if signature else "") + "</body></html>\n").encode()
 
 
 _TIMEVALS: dict[float, bytes] = {}
@@ -286,6 +292,8 @@ class ConnectionHandler:
             self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
                                                  real_roots, SectionWalker(v, cfg))
         self._date_cache = (0, b"")
+        self._server_token = server_token(cfg.mod(core_keys.SERVER_TOKENS, "full"))
+        self._server_header = self._server_token.encode()
         self._response_started = False
         self._tls_conn = None               # the current connection's SSL.Connection, if TLS
         self._limits: dict[int, Limits] = {}
@@ -723,41 +731,226 @@ class ConnectionHandler:
             return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
         path, query = parsed
         rec.url_path, rec.query = path, query.decode("latin-1")
-        redir = find_redirect(path, query, vhost.redirects) if vhost.redirects else None
-        if redir is not None:
-            extra = [(b"Location", redir.location.encode("latin-1", "replace"))] if redir.location else []
-            return self._respond_error(stream, vhost, rec, redir.status, close=not keep_alive,
-                                       client=client, extra=extra, location=redir.location)
-        fpath = path
+        ca = client_addr or ("-", 0)
+        r = Request(method, path, rec.query, headers, req.version, line, ca[0], ca[1],
+                    rec.local_ip, rec.local_port, tls_state is not None, vhost,
+                    hostname=hostname, unparsed_uri=target.decode("latin-1"), start=start,
+                    server=self.cfg, scheme="https" if site.ssl else "http")
+        rec.env = r.env
+        if self._pending is not None:
+            r.body = _BodyStream(self, rec)
+        r.take_over = lambda: self._take_over(stream)
+        c = _Ctx(stream, site, rt, rec, keep_alive, served, client, host)
+        return self._pipeline(c, r)
+
+    # --- the phases ---------------------------------------------------------------------------
+    def _pipeline(self, c: "_Ctx", r: Request) -> bool:
+        """post_read -> (translate -> map -> walk -> access -> fixups -> handler), again for
+        each internal redirect a hook asks for (bounded by LimitInternalRecursion)."""
+        if hooks.POST_READ:
+            d = hooks.run(hooks.POST_READ, r)
+            if d is not None:
+                return self._decision(c, r, d)
+        limit = r.vhost.mod(core_keys.LIMIT_RECURSION, (10, 10))[0]
+        while True:
+            got = self._serve_uri(c, r)
+            if got is not _REDIRECT:
+                return got
+            if r.redirect_count >= limit:
+                error_log.error("core", "HP03060", f"Request exceeded the limit of {limit} "
+                                "internal redirects due to probable configuration error. Use "
+                                "'LimitInternalRecursion' to increase the limit if necessary.",
+                                client=c.client)
+                r.internal_redirect = None
+                return self._error(c, r, 500)
+            nr = self._redirected(c, r)
+            if not isinstance(nr, Request):
+                return nr
+            r = nr
+
+    def _redirected(self, c: "_Ctx", r: Request):
+        """The request an internal redirect makes (Apache's internal_internal_redirect): the
+        new URI, the environment with REDIRECT_ names, REDIRECT_URL and REDIRECT_STATUS."""
+        new = r.internal_redirect or "/"
+        r.internal_redirect = None
+        p, qmark, q = new.partition("?")
         try:
-            root, fpath = map_to_root(path, vhost.document_root, vhost.aliases)
+            path, _ = url_path(p.encode("latin-1", "replace"))
         except PathError as e:
-            error_log.info("http", "HP03010", f"{e.reason}: {path}", client=client)
-            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
-        r = _Req(method, path, query, headers, req.version, line, client_addr, local,
-                 tls_state is not None, vhost)
-        wpath, is_dir = _locate(fpath)
-        conf, denied = self._per_dir(rt, r, wpath, is_dir, path, client)
+            return self._error(c, r, e.status)
+        env = {"REDIRECT_" + k: v for k, v in r.env.items()}
+        env["REDIRECT_URL"] = r.uri
+        env["REDIRECT_STATUS"] = "200"
+        if r.query:
+            env["REDIRECT_QUERY_STRING"] = r.query
+        nr = dataclasses.replace(r, uri=path, query=q if qmark else "", filename="",
+                                 path_info="", is_dir=False, conf=None, env=env,
+                                 notes=dict(r.notes), handler=None, content_type=None,
+                                 content_language=(), content_encoding=None, charset=None,
+                                 headers_out=[], err_headers_out=list(r.err_headers_out),
+                                 internal_redirect=None, redirect_count=r.redirect_count + 1)
+        c.rec.env = nr.env
+        return nr
+
+    def _serve_uri(self, c: "_Ctx", r: Request):
+        client = c.client
+        mapped = False
+        if hooks.TRANSLATE:
+            d = hooks.run_first(hooks.TRANSLATE, r)
+            if d is not None:
+                if r.internal_redirect is not None:
+                    return _REDIRECT
+                if isinstance(d, int) and d == OK:
+                    mapped = True
+                else:
+                    return self._decision(c, r, d)
+        if r.method == "TRACE":         # core's map_to_storage hook: before any access check
+            return self._trace(c, r)
+        if mapped:
+            root, fpath = "/", r.filename
+        else:
+            d = self._alias_redirects(c, r)
+            if d is not None:
+                return d
+            try:
+                root, fpath = self._map(r)
+            except PathError as e:
+                error_log.info("http", "HP03010", f"{e.reason}: {r.uri}", client=client)
+                return self._error(c, r, e.status)
+            r.filename = fpath
+        if fpath.startswith("proxy:"):
+            wpath, is_dir = fpath, False
+        else:
+            wpath, is_dir = _locate(fpath)
+        r.is_dir = is_dir
+        conf, denied = self._per_dir(c.rt, r, wpath, is_dir, r.uri, client, main=True)
+        r.conf = conf
         if conf.limit_request_body is not UNSET:
             self._body_limit = conf.limit_request_body
         if denied is not None:
-            return self._deny(stream, vhost, rec, denied, keep_alive, client, conf)
-        # the handler: OPTIONS answers, GET/HEAD/POST get the file (as Apache's default
-        # handler), every other method 405 -- all after the access checks
+            return self._deny(c, r, denied, conf)
+        if hooks.TYPE_CHECKER and not is_dir and not fpath.startswith("proxy:"):
+            self._type_check(c, r, fpath, conf)
+        if hooks.FIXUPS:
+            d = hooks.run(hooks.FIXUPS, r)
+            if r.internal_redirect is not None:
+                return _REDIRECT
+            if d is not None:
+                return self._decision(c, r, d)
+        name = r.handler or conf.mod(core_keys.HANDLER)
+        if name and name != "none":
+            h = hooks.HANDLERS.get(name)
+            if h is None:
+                # a SetHandler of a page httpd-py does not build: nothing is served
+                return self._error(c, r, 404)
+            d = h(r)
+            if d == TAKEN:
+                self._force_close = True
+                return False
+            if r.internal_redirect is not None:
+                return _REDIRECT
+            return self._decision(c, r, d)
+        return self._default_handler(c, r, root, fpath, is_dir, conf)
+
+    def _map(self, r: Request) -> tuple[str, str]:
+        """Alias, AliasMatch, then DocumentRoot (mod_alias's translate, then core's)."""
+        v = r.vhost
+        am = v.mod(core_keys.ALIAS_MATCH) if v.mods else None
+        if am:
+            for spec in am:
+                m = spec.regex.search(r.uri)
+                if m is not None:
+                    target = core_http.substitute(spec.target, m)
+                    return "/", target
+        return map_to_root(r.uri, v.document_root, v.aliases)
+
+    def _alias_redirects(self, c: "_Ctx", r: Request):
+        """Redirect* and RedirectMatch (mod_alias): an absolute Location, as Apache builds it
+        from a URL-path target."""
+        v = r.vhost
+        loc = status = None
+        if v.redirects:
+            redir = find_redirect(r.uri, r.query.encode("latin-1"), v.redirects)
+            if redir is not None:
+                status, loc = redir.status, redir.location
+        if status is None and v.mods:
+            rm = v.mod(core_keys.REDIRECT_MATCH)
+            for spec in rm or ():
+                m = spec.regex.search(r.uri)
+                if m is None:
+                    continue
+                status = spec.status
+                if spec.target is not None and status != 410:
+                    loc = core_http.substitute(spec.target, m)
+                break
+        if status is None:
+            return None
+        extra = []
+        if loc:
+            if loc.startswith("/"):
+                loc = self._self_url(c, r, loc)
+            extra = [("Location", loc)]
+        return self._error(c, r, status, extra=extra, location=loc)
+
+    def _self_url(self, c: "_Ctx", r: Request, path: str) -> str:
+        """An absolute URL on this server (ap_construct_url): the Host header's name unless
+        UseCanonicalName On, the port when it is not the scheme's default."""
+        canonical = r.conf.mod(core_keys.CANONICAL_NAME, "off") if r.conf is not None else \
+            r.vhost.dir.mod(core_keys.CANONICAL_NAME, "off") if r.vhost.dir is not None else "off"
+        return self._absolute(c.site, r.vhost, "" if canonical == "on" else c.host, path)
+
+    def _type_check(self, c: "_Ctx", r: Request, path: str, conf) -> None:
+        rt = c.rt
+        if conf.add_types is not UNSET and conf.add_types != r.vhost.add_types:
+            rt = self._with_types(rt, conf.add_types)
+        r.content_type = rt.mime.lookup(path)
+        saved = r.filename
+        r.filename = path
+        for h in hooks.TYPE_CHECKER:
+            h(r)
+        r.filename = saved if saved else path
+
+    def _trace(self, c: "_Ctx", r: Request) -> bool:
+        """TRACE as Apache's core: echoed as message/http (TraceEnable On, the default), 405
+        when Off, a body refused (413) unless extended.  Before access checks, as Apache."""
+        how = r.vhost.mod(core_keys.TRACE_ENABLE, "on")
+        if how == "off":
+            error_log.error("http", "HP03061", "TRACE denied by server configuration",
+                            client=c.client)
+            return self._error(c, r, 405, extra=[("Allow", ALLOW.decode())])
+        if r.body is not None and how != "extended":
+            error_log.error("http", "HP03062", "TRACE with a request body is not allowed",
+                            client=c.client)
+            return self._error(c, r, 413)
+        lines = [r.request_line]
+        hin = c.rec.request_headers
+        raw = getattr(hin, "raw", None)
+        for n, v in (raw if raw is not None else hin.items()):
+            lines.append(f"{n}: {v}")
+        body = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        if how == "extended" and r.body is not None:
+            body += r.body.read_all()
+        return self._finish(c, r, Response(200, [], body, content_type="message/http"))
+
+    def _default_handler(self, c: "_Ctx", r: Request, root: str, fpath: str, is_dir: bool,
+                         conf) -> bool:
+        """Apache's default handler: OPTIONS answered, GET/HEAD/POST get the file (a directory:
+        its DirectoryIndex, a listing, or 403/404), every other method 405."""
+        method, client, vhost, rt = r.method, c.client, r.vhost, c.rt
+        if fpath.startswith("proxy:"):
+            return self._error(c, r, 404)
         if method == "OPTIONS":
-            return self._send(stream, rt, rec, 200, [(b"Allow", ALLOW)], b"", keep_alive, served)
+            return self._finish(c, r, Response(200, [("Allow", ALLOW.decode())], b""))
         if method not in ("GET", "HEAD", "POST"):
-            return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
-                                       client=client, extra=[(b"Allow", ALLOW)], conf=conf)
+            return self._error(c, r, 405, extra=[("Allow", ALLOW.decode())])
         opts = effective_options(conf)
         follow, owner = "followsymlinks" in opts, "symlinksifownermatch" in opts
+        path = r.uri
         try:
             if is_dir:
                 if not path.endswith("/"):
-                    loc = self._absolute(site, vhost, host, quote_path(path + "/")) + ("?" + query.decode("latin-1") if query else "")
-                    return self._respond_error(stream, vhost, rec, 301, close=not keep_alive, client=client,
-                                               extra=[(b"Location", loc.encode("latin-1", "replace"))], location=loc,
-                                               conf=conf)
+                    loc = self._self_url(c, r, quote_path(path + "/")) + ("?" + r.query if r.query else "")
+                    return self._error(c, r, 301, extra=[("Location", loc)], location=loc)
                 res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
                                    root_real="/")
                 index = conf.directory_index if conf.directory_index is not UNSET else vhost.directory_index
@@ -767,71 +960,126 @@ class ConnectionHandler:
                     cconf, cdenied = self._per_dir(rt, r, cand, False, path + name, client)
                     if cdenied is not None:
                         if cdenied.status == 401 and len(index) == 1:
-                            return self._deny(stream, vhost, rec, cdenied, keep_alive, client, cconf)
+                            return self._deny(c, r, cdenied, cconf)
                         failed = (cdenied, cconf)
                         continue
                     copts = effective_options(cconf)
                     try:
-                        c = resolve_file(cand, root, follow_symlinks="followsymlinks" in copts,
-                                         if_owner_match="symlinksifownermatch" in copts,
-                                         root_real="/", open_file=True,
-                                         open_files=self._open_files)
+                        cres = resolve_file(cand, root, follow_symlinks="followsymlinks" in copts,
+                                            if_owner_match="symlinksifownermatch" in copts,
+                                            root_real="/", open_file=True,
+                                            open_files=self._open_files)
                     except PathError:
                         continue
-                    if not c.is_dir:
-                        res, conf = c, cconf
+                    if not cres.is_dir:
+                        res, conf = cres, cconf
+                        r.conf, r.filename, r.is_dir = cconf, cres.path, False
+                        if hooks.TYPE_CHECKER:
+                            self._type_check(c, r, cres.path, cconf)
                         break
                 else:
                     if failed is not None:
-                        return self._deny(stream, vhost, rec, failed[0], keep_alive, client, failed[1])
+                        return self._deny(c, r, failed[0], failed[1])
                     if "autoindex" in self._loaded:
+                        if "indexes" in opts and hooks.DIRECTORY_LISTING:
+                            for h in hooks.DIRECTORY_LISTING:
+                                d = h(r, res.path)
+                                if d is not None:
+                                    return self._decision(c, r, d)
                         error_log.error("http", "HP03011", f"Cannot serve directory {res.path}/: No "
                                         f"matching DirectoryIndex found, and server-generated directory "
                                         f"index forbidden by Options directive", client=client)
-                        return self._respond_error(stream, vhost, rec, 403, close=not keep_alive,
-                                                   client=client, conf=conf)
+                        return self._error(c, r, 403)
                     error_log.error("http", "HP03011", f"Attempt to serve directory: {res.path}/",
                                     client=client)
-                    return self._respond_error(stream, vhost, rec, 404, close=not keep_alive,
-                                               client=client, conf=conf)
+                    return self._error(c, r, 404)
             else:
-                res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
-                                   root_real="/", open_file=True, open_files=self._open_files)
+                try:
+                    res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
+                                       root_real="/", open_file=True, open_files=self._open_files)
+                except PathError as e:
+                    if e.status != 404 or not hooks.NEGOTIATE or "multiviews" not in opts:
+                        raise
+                    got = self._negotiate(c, r, root, fpath)
+                    if got is None:
+                        raise
+                    if not isinstance(got, tuple):
+                        return got
+                    res, conf = got
         except PathError as e:
             if e.status == 404:
                 error_log.info("http", "HP03010", f"File does not exist: {fpath}", client=client)
             else:
                 error_log.error("http", "HP03012", f"{e.reason}: {fpath}", client=client)
-            return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive,
-                                       client=client, conf=conf)
-        if conf.add_types is not UNSET and conf.add_types != vhost.add_types:
-            rt = self._with_types(rt, conf.add_types)
-        return self._serve_file(stream, rt, rec, res, method, headers, keep_alive, served, client)
+            return self._error(c, r, e.status)
+        if r.content_type is None and not hooks.TYPE_CHECKER:
+            rt2 = rt
+            if conf.add_types is not UNSET and conf.add_types != vhost.add_types:
+                rt2 = self._with_types(rt, conf.add_types)
+            r.content_type = rt2.mime.lookup(res.path)
+        elif r.content_type is None and is_dir:
+            r.content_type = c.rt.mime.lookup(res.path)
+        return self._serve_file(c, r, res, conf)
+
+    def _negotiate(self, c: "_Ctx", r: Request, root: str, fpath: str):
+        """mod_negotiation's MultiViews: a hook picks a variant of a missing file; it is walked
+        and access-checked like the file.  None: no variant (404 stands); a bool: answered."""
+        directory, _, name = fpath.rpartition("/")
+        for h in hooks.NEGOTIATE:
+            got = h(r, directory or "/", name)
+            if got is None:
+                continue
+            if not isinstance(got, str):
+                return self._decision(c, r, got)
+            vconf, vdenied = self._per_dir(c.rt, r, got, False, r.uri, c.client)
+            if vdenied is not None:
+                return self._deny(c, r, vdenied, vconf)
+            vopts = effective_options(vconf)
+            res = resolve_file(got, root, follow_symlinks="followsymlinks" in vopts,
+                               if_owner_match="symlinksifownermatch" in vopts, root_real="/",
+                               open_file=True, open_files=self._open_files)
+            r.conf, r.filename = vconf, res.path
+            self._type_check(c, r, res.path, vconf)
+            return res, vconf
+        return None
 
     # --- per-directory configuration and access ---------------------------------------------
-    def _facts(self, r: "_Req", filename: str) -> RequestFacts:
-        return RequestFacts(method=r.method, remote_ip=r.client_addr[0] if r.client_addr else "",
-                            local_ip=str(r.local[0]), local_port=int(r.local[1]),
-                            headers=r.headers, uri=r.uri, query=r.query.decode("latin-1"),
+    def _facts(self, r: Request, filename: str) -> RequestFacts:
+        return RequestFacts(method=r.method, remote_ip=r.client_ip if r.client_ip != "-" else "",
+                            local_ip=r.local_ip, local_port=r.local_port,
+                            headers=r.headers, uri=r.uri, query=r.query,
                             https=r.https, protocol="HTTP/" + r.version,
-                            request_line=r.line, filename=filename,
+                            request_line=r.request_line, filename=filename,
                             document_root=r.vhost.document_root,
                             server_name=r.vhost.server_name)
 
-    def _per_dir(self, rt: VHostRuntime, r: "_Req", filename: str, is_dir: bool, uri: str,
-                 client: str):
-        """(merged per-directory config, None when access is allowed or the Outcome)."""
+    def _per_dir(self, rt: VHostRuntime, r: Request, filename: str, is_dir: bool, uri: str,
+                 client: str, main: bool = False):
+        """(merged per-directory config, None when access is allowed or the Outcome).  For the
+        request itself (``main``) the header_parser hooks run between the walk and access."""
         walked = rt.walker.lookup(filename, is_dir, uri)
         if walked.error is not None:
             error_log.alert("http", "HP03030", str(walked.error), client=client)
             return walked.conf, access.Outcome(500)
         conf = walked.conf
         facts = None
-        if conf.ifs or walked.env:
+        if conf.ifs or walked.env or r.env:
             facts = self._facts(r, filename)
-            facts.env_vars = dict(walked.env)
+            facts.env_vars = {**dict(walked.env), **r.env} if r.env else dict(walked.env)
             if conf.ifs:
                 conf = rt.walker.apply_ifs(conf, facts)
+        if main and hooks.HEADER_PARSER:
+            r.conf = conf
+            if walked.env:
+                for k, v in walked.env:
+                    r.env.setdefault(k, v)
+            d = hooks.run(hooks.HEADER_PARSER, r)
+            if isinstance(d, int) and d >= 100:
+                return conf, access.Outcome(d)
+            if r.env:
+                if facts is None:
+                    facts = self._facts(r, filename)
+                facts.env_vars = {**dict(walked.env), **r.env}
         if conf.require_ssl is True and not r.https:
             error_log.error("ssl", "HP03049", f"access to {filename} failed, reason: SSL "
                             f"connection required", client=client)
@@ -854,9 +1102,19 @@ class ConnectionHandler:
                 f"{filename}", client=client)
         return conf, out
 
-    def _deny(self, stream, vhost: VHost, rec, out, keep_alive: bool, client: str, conf) -> bool:
-        return self._respond_error(stream, vhost, rec, out.status, close=not keep_alive,
-                                   client=client, extra=list(out.headers), conf=conf)
+    def _deny(self, c: "_Ctx", r: Request, out, conf) -> bool:
+        return self._error(c, r, out.status, conf=conf,
+                           extra=[(n.decode("latin-1") if isinstance(n, bytes) else n,
+                                   v.decode("latin-1") if isinstance(v, bytes) else v)
+                                  for n, v in out.headers])
+
+    def _decision(self, c: "_Ctx", r: Request, d) -> bool:
+        """Send what a hook decided: a Response, or an HTTP status (its error page)."""
+        if isinstance(d, Response):
+            return self._finish(c, r, d)
+        if isinstance(d, int) and not isinstance(d, bool) and d >= 100:
+            return self._error(c, r, d)
+        raise RuntimeError(f"a hook returned {d!r} (expected None, OK, a status or a Response)")
 
     def _with_types(self, rt: VHostRuntime, add_types: tuple) -> VHostRuntime:
         key = (id(rt), add_types)
@@ -876,54 +1134,168 @@ class ConnectionHandler:
                 host = f"{host}:{site.port}"
         return f"{scheme}://{host}{path}"
 
-    def _serve_file(self, stream, rt: VHostRuntime, rec, res, method: str,
-                    headers: dict[str, str], keep_alive: bool, served: int, client: str) -> bool:
+    def _serve_file(self, c: "_Ctx", r: Request, res, conf) -> bool:
         fd, st, path = res.fd, res.st, res.path
+        method, headers = r.method, r.headers
         try:
             size = st.st_size
             mtime = min(st.st_mtime, time.time())
-            etag = make_etag(size, st.st_mtime_ns)
-            validators = [(b"Last-Modified", http_date(mtime).encode()), (b"ETag", etag.encode())]
-            cond = (evaluate_conditionals(method, headers, etag, mtime)
+            spec = conf.mod(core_keys.FILE_ETAG) if conf.mods else None
+            if spec is None or spec == _DEFAULT_ETAG:
+                etag = make_etag(size, st.st_mtime_ns)
+            else:
+                etag = _etag(spec, st)
+            validators = [("Last-Modified", http_date(mtime))]
+            if etag is not None:
+                validators.append(("ETag", etag))
+            cond = (evaluate_conditionals(method, headers, etag or "", mtime)
                     if not headers.keys().isdisjoint(_CONDITIONAL) else None)
             if cond == 304:
-                return self._send(stream, rt, rec, 304, validators, b"", keep_alive, served,
-                                  no_length=True)
+                return self._finish(c, r, Response(304, validators, b""))
             if cond == 412:
-                return self._respond_error(stream, rt.vhost, rec, 412, close=not keep_alive, client=client)
-            ctype = rt.mime.lookup(path)
-            hdrs = list(validators)
-            hdrs.append((b"Accept-Ranges", b"bytes"))
+                return self._error(c, r, 412)
+            hdrs = validators
+            hdrs.append(("Accept-Ranges", "bytes"))
+            ctype = r.content_type
             if ctype:
-                hdrs.append((b"Content-Type", ctype.encode("latin-1")))
+                if r.charset and "charset=" not in ctype.lower():
+                    ctype = f"{ctype}; charset={r.charset}"
+                hdrs.append(("Content-Type", self._default_charset(r, ctype)))
+            if r.content_language:
+                hdrs.append(("Content-Language", ", ".join(r.content_language)))
+            if r.content_encoding:
+                hdrs.append(("Content-Encoding", r.content_encoding))
             status, first, length = 200, 0, size
             rng = parse_range(headers["range"], size) if method == "GET" and "range" in headers else None
-            if rng is not None and if_range_allows(headers.get("if-range"), etag, mtime):
+            if rng is not None and if_range_allows(headers.get("if-range"), etag or "", mtime):
                 if rng == UNSATISFIABLE:
-                    return self._respond_error(stream, rt.vhost, rec, 416, close=not keep_alive,
-                                               client=client, extra=[(b"Content-Range", f"bytes */{size}".encode())])
+                    return self._error(c, r, 416, extra=[("Content-Range", f"bytes */{size}")])
                 first, last = rng
                 status, length = 206, last - first + 1
-                hdrs.append((b"Content-Range", f"bytes {first}-{last}/{size}".encode()))
-            if method == "HEAD":
-                hdrs.append((b"Content-Length", str(length).encode()))
-                return self._send(stream, rt, rec, status, hdrs, b"", keep_alive, served,
-                                  no_length=True)
-            if length <= SMALL_FILE:
-                body = os.pread(fd, length, first)
-                return self._send(stream, rt, rec, status, hdrs, body, keep_alive, served)
-            return self._send_large(stream, rt, rec, status, hdrs, fd, first, length,
-                                    keep_alive, served, client)
+                hdrs.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+            return self._finish(c, r, Response(status, hdrs, FileBody(fd, first, length, path)))
         finally:
             if not res.kept:
                 os.close(fd)
+
+    def _default_charset(self, r: Request, ctype: str) -> str:
+        """AddDefaultCharset: text/plain and text/html without a charset get one."""
+        conf = r.conf
+        if conf is None or not conf.mods:
+            return ctype
+        cs = conf.mod(core_keys.DEFAULT_CHARSET)
+        if cs and "charset=" not in ctype.lower():
+            base = ctype.split(";", 1)[0].strip().lower()
+            if base in ("text/plain", "text/html"):
+                return f"{ctype}; charset={cs}"
+        return ctype
+
+    def _finish(self, c: "_Ctx", r: Request | None, resp: Response) -> bool:
+        """Send a response: the request's headers_out/err_headers_out, the output hooks
+        (mod_deflate, mod_headers), then head and body (bytes, a file, or a stream)."""
+        status = resp.status
+        if r is not None:
+            if r.err_headers_out:
+                resp.headers = [*resp.headers, *r.err_headers_out]
+            if r.headers_out and status < 400 and not resp.error_page:
+                resp.headers = [*resp.headers, *r.headers_out]
+            if hooks.OUTPUT:
+                resp = hooks.filter_output(r, resp)
+                status = resp.status
+        hdrs = [(n.encode("latin-1") if isinstance(n, str) else n,
+                 v.encode("latin-1") if isinstance(v, str) else v)
+                for n, v in resp.headers]
+        if resp.content_type is not None and not any(n.lower() == b"content-type" for n, _ in hdrs):
+            hdrs.append((b"Content-Type", resp.content_type.encode("latin-1")))
+        keep = c.keep_alive and status not in DROPS_CONNECTION and not self._force_close
+        body = resp.body
+        head_only = c.rec.method == "HEAD"
+        no_length = status == 304 or status == 204 or status < 200
+        if isinstance(body, FileBody):
+            if head_only or no_length:
+                if not no_length:
+                    hdrs.append((b"Content-Length", b"%d" % body.length))
+                return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
+                                  no_length=True)
+            if body.length <= SMALL_FILE:
+                return self._send(c.stream, c.rt, c.rec, status, hdrs,
+                                  os.pread(body.fd, body.length, body.offset), keep, c.served)
+            return self._send_large(c.stream, c.rt, c.rec, status, hdrs, body.fd, body.offset,
+                                    body.length, keep, c.served, c.client)
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            if no_length:
+                return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
+                                  no_length=True)
+            if head_only:
+                if not any(n.lower() == b"content-length" for n, _ in hdrs):
+                    hdrs.append((b"Content-Length", b"%d" % len(body)))
+                return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
+                                  no_length=True)
+            return self._send(c.stream, c.rt, c.rec, status, hdrs, bytes(body), keep, c.served)
+        return self._send_stream(c, status, hdrs, body, keep, head_only or no_length)
+
+    def _send_stream(self, c: "_Ctx", status: int, hdrs: list, body, keep: bool,
+                     no_body: bool) -> bool:
+        """A streamed body (an iterator of bytes): chunked to HTTP/1.1 clients unless the
+        handler gave a Content-Length; to HTTP/1.0 clients the connection's end ends it."""
+        rec = c.rec
+        if self._pending is not None:
+            failed = self._read_body(rec)
+            if failed:
+                _close_iter(body)
+                return self._send(c.stream, c.rt, rec, failed, [(b"Content-Type", b"text/html; charset=iso-8859-1")],
+                                  error_body(failed, method=rec.method), False, c.served)
+        has_length = any(n.lower() == b"content-length" for n, _ in hdrs)
+        chunked = not has_length and not no_body and rec.protocol == "HTTP/1.1"
+        if not has_length and not chunked and not no_body:
+            keep = False
+        out = self._response_headers(c.rt, rec, hdrs, keep, c.served)
+        if chunked:
+            out.append((b"Transfer-Encoding", b"chunked"))
+        head = response_head(status, reason(status), out)
+        rec.head_bytes = len(head)
+        self._response_started = True
+        sent, ok = 0, True
+        try:
+            c.stream.sendall(head)
+            if no_body:
+                _close_iter(body)
+            else:
+                for piece in body:
+                    if not piece:
+                        continue
+                    c.stream.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                    sent += len(piece)
+                if chunked:
+                    c.stream.sendall(b"0\r\n\r\n")
+        except (StreamTimeout, StreamClosed) as e:
+            error_log.info("http", "HP03014", f"client went away after {sent} bytes: {e}",
+                           client=c.client)
+            _close_iter(body)
+            ok = False
+        except Exception as e:         # the producer failed mid-body: the client must see it
+            error_log.error("http", "HP03015", f"response body failed after {sent} bytes: "
+                            f"{type(e).__name__}: {e}", client=c.client)
+            _close_iter(body)
+            ok = False
+        rec.status, rec.bytes_sent, rec.keepalive = status, sent, keep and ok
+        if c.rt.logs:
+            self._log(c.rt, rec, out)
+        return ok and keep
+
+    def _take_over(self, stream):
+        """A handler takes the connection (protocol upgrade): the stream, with the bytes
+        already read after the request head put back in front."""
+        self._force_close = True
+        self._response_started = True
+        return stream
 
     def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:
         v = rt.vhost
         now = int(time.time())
         if self._date_cache[0] != now:
             self._date_cache = (now, http_date(now).encode())
-        out = [(b"Date", self._date_cache[1]), (b"Server", SERVER_HEADER)]
+        out = [(b"Date", self._date_cache[1]), (b"Server", self._server_header)]
         out.extend(hdrs)
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
@@ -1011,14 +1383,14 @@ class ConnectionHandler:
         self._log(rt, rec, out)
         return ok and keep_alive
 
-    def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
-                       extra=(), location: str | None = None, conf=None) -> bool:
-        rt = self.runtime(vhost)
-        if status in DROPS_CONNECTION:
-            close = True
-        hdrs = list(extra)
-        body = error_body(status, location) if status != 304 else b""
-        ctype = b"text/html; charset=iso-8859-1"
+    def _error_page(self, rt: VHostRuntime, status: int, location: str | None, conf, method: str,
+                    client: str, signature: str = ""):
+        """(status, headers, body, content type) of an error response: ErrorDocument (local
+        file, external URL -> 302, or text) or the built-in page with the ServerSignature."""
+        hdrs: list = []
+        body = error_body(status, location, method=method, signature=signature) \
+            if status != 304 else b""
+        ctype = "text/html; charset=iso-8859-1"
         docs = rt.error_docs
         if conf is not None and conf.error_documents is not UNSET:
             docs = dict(conf.error_documents)
@@ -1026,21 +1398,70 @@ class ConnectionHandler:
         if doc:
             if doc.startswith(("http://", "https://")):
                 status = 302
-                hdrs = [(b"Location", doc.encode("latin-1", "replace"))]
-                body = error_body(302, doc)
+                hdrs = [("Location", doc)]
+                body = error_body(302, doc, signature=signature)
             elif doc.startswith("/"):
                 got = self._error_document(rt, doc, client)
                 if got is not None:
-                    body, ctype = got
+                    body, ctype = got[0], got[1].decode("latin-1")
             else:
                 body = (doc[1:] if doc.startswith('"') else doc).encode("utf-8", "replace")
-                ctype = b"text/html"
-        hdrs.append((b"Content-Type", ctype))
+                ctype = "text/html"
+        return status, hdrs, body, ctype
+
+    def _signature(self, c: "_Ctx", r: Request | None, vhost: VHost, conf) -> str:
+        """ServerSignature's footer line (core's ap_psignature), "" when Off."""
+        base = conf if conf is not None else vhost.dir
+        how = base.mod(core_keys.SERVER_SIGNATURE, "off") if base is not None and base.mods else "off"
+        if how == "off":
+            return ""
+        canonical = base.mod(core_keys.CANONICAL_NAME, "off")
+        host = _hostname(c.host) if c.host and canonical != "on" else ""
+        name = host or vhost.server_name or c.site.ip
+        port = c.host.rpartition(":")[2] if (c.host and canonical != "on" and ":" in c.host
+                                              and not c.host.endswith("]")) else str(c.rec.local_port)
+        who = _html_escape(name)
+        if how == "email" and vhost.server_admin:
+            who = f'<a href="mailto:{_html_escape(vhost.server_admin)}">{who}</a>'
+        return f"<address>{self._server_token} Server at {who} Port {port}</address>\n"
+
+    def _error(self, c: "_Ctx", r: Request, status: int, *, conf=None, extra=(),
+               location: str | None = None) -> bool:
+        """An error (or redirect) response for a request in the pipeline: the error page, the
+        request's err_headers_out, the output hooks."""
+        conf = conf if conf is not None else r.conf
+        sig = self._signature(c, r, r.vhost, conf)
+        status, hdrs, body, ctype = self._error_page(c.rt if r.vhost is c.rt.vhost else
+                                                     self.runtime(r.vhost), status, location,
+                                                     conf, r.method, c.client, sig)
+        return self._finish(c, r, Response(status, hdrs or list(extra), body, content_type=ctype,
+                                           error_page=True))
+
+    def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
+                       extra=(), location: str | None = None, conf=None) -> bool:
+        """An error before the request has entered the pipeline (no hooks run)."""
+        rt = self.runtime(vhost)
+        if status in DROPS_CONNECTION:
+            close = True
+        sig = ""
+        if vhost.dir is not None and vhost.dir.mods:
+            c = _Ctx(stream, None, rt, rec, not close, rec.requests_on_connection, client,
+                     rec.host_header)
+            try:
+                c.site = self.sites.site_for(rec.local_ip, rec.local_port)
+                sig = self._signature(c, None, vhost, conf)
+            except Exception:
+                sig = ""
+        status, hdrs, body, ctype = self._error_page(rt, status, location, conf, rec.method,
+                                                     client, sig)
+        out = list(extra) if not hdrs else []
+        out += [(n.encode("latin-1", "replace"), v.encode("latin-1", "replace")) for n, v in hdrs]
+        out.append((b"Content-Type", ctype.encode("latin-1")))
         if rec.method == "HEAD":
-            hdrs.append((b"Content-Length", str(len(body)).encode()))
-            return self._send(stream, rt, rec, status, hdrs, b"", not close, rec.requests_on_connection,
+            out.append((b"Content-Length", str(len(body)).encode()))
+            return self._send(stream, rt, rec, status, out, b"", not close, rec.requests_on_connection,
                               no_length=True) and not close
-        return self._send(stream, rt, rec, status, hdrs, body, not close,
+        return self._send(stream, rt, rec, status, out, body, not close,
                           rec.requests_on_connection) and not close
 
     def _error_document(self, rt: VHostRuntime, doc: str, client: str):
@@ -1089,22 +1510,122 @@ class _PendingBody(NamedTuple):
     sock: socket.socket
 
 
+class _Ctx:
+    """One request's sending state (what every response of the request needs)."""
+    __slots__ = ("stream", "site", "rt", "rec", "keep_alive", "served", "client", "host")
+
+    def __init__(self, stream, site, rt, rec, keep_alive, served, client, host):
+        self.stream, self.site, self.rt, self.rec = stream, site, rt, rec
+        self.keep_alive, self.served, self.client, self.host = keep_alive, served, client, host
+
+
+_REDIRECT = object()        # _serve_uri: a hook asked for an internal redirect
+_DEFAULT_ETAG = core_http.FileETagSpec()
+
+
+def _etag(spec, st) -> str | None:
+    """FileETag's components (core.c's ap_make_etag, hex, dash-joined), None for FileETag None."""
+    parts = []
+    if spec.inode:
+        parts.append(f"{st.st_ino:x}")
+    if spec.size:
+        parts.append(f"{st.st_size:x}")
+    if spec.mtime:
+        parts.append(f"{st.st_mtime_ns // 1000:x}")
+    return f'"{"-".join(parts)}"' if parts else None
+
+
+def _html_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _close_iter(it) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+class _BodyStream:
+    """``Request.body``: the request body for a handler that reads it (a proxy), decoded from
+    its framing, under LimitRequestBody and mod_reqtimeout's body stage.  What it does not
+    read is discarded before the response, as before."""
+
+    def __init__(self, handler: "ConnectionHandler", rec):
+        self._h, self._rec = handler, rec
+        self._reader = None
+        self._out = bytearray()
+        self.done = False
+        p = handler._pending
+        self.expecting_continue = bool(p and p.expecting)
+        self.length = p.framing.length if p is not None and p.framing.kind != "chunked" else None
+
+    def read(self, n: int = 65536) -> bytes:
+        """Up to n bytes of the body; b"" at its end.  Raises ProtocolError (413, 400) or
+        TimeoutError (408) when the body cannot be read."""
+        if not self._out and not self.done:
+            self._fill()
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        return data
+
+    def read_all(self) -> bytes:
+        parts = []
+        while True:
+            d = self.read(1 << 20)
+            if not d:
+                return b"".join(parts)
+            parts.append(d)
+
+    def _fill(self) -> None:
+        h = self._h
+        p = h._pending
+        if p is None:
+            self.done = True
+            return
+        if self._reader is None:
+            self._reader = BodyReader(p.framing, h._body_limit, p.limits)
+            if p.expecting:
+                p.stream.sendall(CONTINUE)
+            if p.buf:
+                data = bytes(p.buf)
+                p.buf.clear()
+                if self._take(data, p):
+                    return
+                if self._out:
+                    return
+        while not self._out and not self.done:
+            try:
+                data = p.stream.recv(p.read_size)
+            except StreamTimeout:
+                h._body_failed = True
+                h._pending = None
+                raise TimeoutError("timeout reading the request body") from None
+            if not data:
+                h._body_failed = True
+                h._pending = None
+                raise ProtocolError(400, "the client closed the connection inside the body")
+            self._take(data, p)
+
+    def _take(self, data: bytes, p) -> bool:
+        try:
+            out, done = self._reader.feed(data)
+        except ProtocolError:
+            self._h._body_failed = True
+            self._h._pending = None
+            raise
+        self._out += out
+        if done:
+            p.buf += self._reader.leftover
+            self._h._pending = None
+            self.done = True
+        return done
+
+
 class _BodyDeadline(Exception):
     """mod_reqtimeout's body stage ran out."""
-
-
-class _Req(NamedTuple):
-    """What the per-directory phases need of a request (built once per request)."""
-    method: str
-    uri: str
-    query: bytes
-    headers: dict
-    version: str
-    line: str
-    client_addr: tuple | None
-    local: tuple
-    https: bool
-    vhost: VHost
 
 
 def _locate(path: str) -> tuple[str, bool]:
