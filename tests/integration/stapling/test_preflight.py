@@ -242,3 +242,42 @@ def test_ocsp_check_usage(world, tmp_path):
     assert p.returncode == 2 and "usage: httpd-py ocsp" in p.stderr
     p, _ = run("ocsp", "check", str(tmp_path / "missing.pem"))
     assert p.returncode == 2 and "cannot read" in p.stderr and "Traceback" not in p.stderr
+
+
+# ---- httpd-py stapling-status of a real server ------------------------------------------------
+
+def test_stapling_status_says_whether_the_server_runs(world, tmp_path):
+    """Running (PidFile + live process): "stapled", age since the fetch; stopped: "stored" and
+    "not running" (it used to say "stapled (good)" with the server stopped)."""
+    from tests.support.server import httpd
+    tmp, pki, leaves, responder, impostor_file = world
+    leaf, port = leaves["good.test"], free_port()
+    text = f"""Listen 127.0.0.1:{port}
+DocumentRoot "{tmp_path}"
+DefaultRuntimeDir "{tmp_path}/run"
+SSLStaplingCache "shmcb:{tmp_path}/run/stapling(128000)"
+<VirtualHost 127.0.0.1:{port}>
+  ServerName good.test
+  SSLEngine on
+  SSLCertificateFile {leaf.cert_file}
+  SSLCertificateKeyFile {leaf.key_file}
+  SSLUseStapling on
+</VirtualHost>
+"""
+
+    def status(conf):
+        p, _ = run("stapling-status", "-f", str(conf), "--json")
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    with httpd(tmp_path, text) as srv:
+        rep = status(srv.conf)
+        assert rep["server"]["running"] and rep["server"]["pid"] == srv.pid()
+        assert [c["state"] for c in rep["certificates"]] == ["stapled"]
+        assert 0 <= rep["certificates"][0]["age"] < 60
+        p, _ = run("stapling-status", "-f", str(srv.conf))
+        assert f"server        running (pid {srv.pid()}, PidFile " in p.stdout
+        assert "state         stapled (good)" in p.stdout
+    rep = status(srv.conf)
+    assert not rep["server"]["running"] and "not running" in rep["server"]["detail"]
+    assert [c["state"] for c in rep["certificates"]] == ["stored"]

@@ -1,8 +1,10 @@
 """stapling-status: a real configuration file, the real stapler's store, text and JSON output."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import os
 import random
 
 import pytest
@@ -52,12 +54,18 @@ def test_json_reports_every_stapled_certificate(served, capsys):
     rep = json.loads(capsys.readouterr().out)
     certs = {c["label"] or c["subject"]: c for c in rep["certificates"]}
     assert len(certs) == 2
+    assert rep["server"]["running"] is False and "not running (no PidFile" in rep["server"]["detail"]
+    assert rep["stapling"] == "on" and rep["note"] is None
     for c in rep["certificates"]:
-        assert c["state"] == "stapled" and c["cert_status"] == "good"
+        # valid and servable, but no server runs to staple it (PidFile absent): "stored"
+        assert c["state"] == "stored" and c["cert_status"] == "good"
+        # age counts from the fetch, not from thisUpdate (which the responder backdates 60 s)
+        assert 0 <= c["age"] < 30 and c["response_age"] >= 59
+        assert c["fetched_at"] - c["this_update"] >= 59
         assert c["requests"] == 1 and c["failures"] == 0 and c["last_error"] is None
         assert c["responder"].startswith("http://127.0.0.1:")
         assert c["this_update"] < c["next_update"] and c["valid_until"] == c["next_update"] - 300
-        assert c["next_refresh"] > c["this_update"] and 0 <= c["age"] < 3600
+        assert c["next_refresh"] > c["this_update"]
         key = bytes.fromhex(c["key"])
         assert stapler.states[key].record.serial == c["serial"]
     assert [c["must_staple"] for c in rep["certificates"]].count(True) == 1
@@ -68,7 +76,8 @@ def test_text_output(served, capsys):
     conf, _, _ = served
     assert status.main(["-f", str(conf)]) == 0
     out = capsys.readouterr().out
-    for word in ("state         stapled (good)", "must-staple: yes (warn)", "must-staple: no",
+    for word in ("server        not running (no PidFile", "state         stored (good)",
+                 "must-staple: yes (warn)", "must-staple: no", " s since fetch",
                  "responder     http://127.0.0.1:", "next refresh", "requests      1",
                  "last error    -"):
         assert word in out
@@ -120,3 +129,48 @@ def test_cli_dispatches_stapling_status(served, capsys):
     from httpd_py import cli
     assert cli.main(["stapling-status", "-f", str(conf), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["certificates"]) == 2
+
+
+def test_stapled_only_while_the_server_runs(served, tmp_path):
+    """The PidFile decides: a live httpd-py pid -> "stapled"; no file, a dead pid or a pid of
+    another program -> "stored" (the response would be served once the server starts)."""
+    import subprocess
+    import sys
+    conf, cfg, _ = served
+    pid_file = tmp_path / "httpd.pid"
+    cfg = dataclasses.replace(cfg, pid_file=str(pid_file))
+
+    def states():
+        return {c["state"] for c in status.report(cfg)["certificates"]}, \
+            status.server_state(cfg)
+
+    got, srv = states()
+    assert got == {"stored"} and not srv.running and "no PidFile" in srv.detail
+    # a process whose command line names httpd_py, alive until its stdin closes
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "httpd_py"],
+                            stdin=subprocess.PIPE)
+    try:
+        pid_file.write_text(f"{proc.pid}\n")
+        got, srv = states()
+        assert got == {"stapled"} and srv.running and srv.pid == proc.pid
+        assert srv.detail == f"running (pid {proc.pid}, PidFile {pid_file})"
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
+    got, srv = states()                       # the same pid, now gone: a stale PidFile
+    assert got == {"stored"} and not srv.running and f"pid {proc.pid} is gone" in srv.detail
+    pid_file.write_text(f"{os.getpid()}\n")  # alive, but pytest is not httpd-py
+    got, srv = states()
+    assert got == {"stored"} and "is another program" in srv.detail
+
+
+def test_a_config_without_stapling_says_so(tmp_path, capsys):
+    conf = tmp_path / "plain.conf"
+    conf.write_text(f"ServerRoot {tmp_path}\nListen 127.0.0.1:8080\nDocumentRoot {tmp_path}\n")
+    assert status.main(["-f", str(conf)]) == 0
+    out = capsys.readouterr().out
+    assert "stapling is off: no SSL virtual host has SSLUseStapling on" in out
+    assert "no certificate is stapled (SSLUseStapling on" not in out
+    assert status.main(["-f", str(conf), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["stapling"] == "off" and rep["certificates"] == [] and "SSLUseStapling" in rep["note"]
