@@ -21,9 +21,10 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
-from httpd_py import log
+from httpd_py import log, metrics
 from httpd_py.config.model import ServerConfig
 from httpd_py.errors import StartupError
+from httpd_py.modules import status as mod_status
 from httpd_py.mpm import control, privileges
 
 MOD = "core"
@@ -87,10 +88,14 @@ class ServerApp:
             if summary:
                 log.error_log.warn(MOD, "HP00901", summary)
             from httpd_py.stapling.service import StaplingService
+            metrics.create(max(1, cfg.prefork.server_limit))
+            metrics.use_master()            # the stapler's prefetch counts as the master's
             self.stapling = StaplingService.from_config(cfg)
             if self.stapling is not None:
                 self.stapling.init()
                 _chown_ipc(self.stapling, privileges.resolve(cfg.user, cfg.group))
+            mod_status.configure(cfg, self.stapling)
+            metrics.use_scratch()           # warm-up handshakes are not counted
             from httpd_py.http.connection import ConnectionHandler
             from httpd_py.tls.sites import build_sites
             callback_for = self.stapling.callback_for if self.stapling is not None else None
@@ -111,7 +116,8 @@ class ServerApp:
             raise
 
     def helpers(self) -> list[tuple[str, Callable[[], None]]]:
-        return self.stapling.helpers() if self.stapling is not None else []
+        found = self.stapling.helpers() if self.stapling is not None else []
+        return [(name, metrics.as_helper(i, fn)) for i, (name, fn) in enumerate(found)]
 
     def shutdown(self, graceful: bool, final: bool = False) -> None:
         if self.handler is not None:
@@ -135,6 +141,7 @@ class ServerApp:
 
     # --- worker -------------------------------------------------------------------------------
     def child_init(self) -> None:
+        metrics.use_scratch()
         if self.stapling is not None:
             self.stapling.child_init()
         child_init = getattr(self.handler, "child_init", None)
@@ -146,6 +153,7 @@ class ServerApp:
         warm_up(self.sites, status_request=self._warm_status)
 
     def handle_connection(self, sock, client_addr, listener, slot) -> None:
+        metrics.enter(slot)
         self.handler(sock, client_addr, listener.addr, slot)
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import crypto
 
+from httpd_py import metrics
 from httpd_py.config.model import VHost
 from httpd_py.log import error_log
 from httpd_py.stapling.muststaple import StapleRequired
@@ -60,6 +61,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             hit = reuse.get(der)
             if hit is not None:
                 if hit[1] <= clock() < hit[2]:        # (a clock stepped back ends it too)
+                    metrics.staple(True)
                     return hit[0]
                 del reuse[der]
             info = known.get(der, False)
@@ -70,6 +72,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             if info is None:
                 error_log.info(MODULE, HP_NOT_CONFIGURED, "stapling not supported for the selected "
                                f"certificate of {vhost.server_name or 'the main server'}")
+                metrics.staple(False)
                 return b""
             staple = service.staple_for(info, vhost)
             if not isinstance(staple, bytes):
@@ -86,6 +89,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             if not staple and stapler is not None and stapler.refuse(info, vhost):
                 refuse = info.label     # SSLStaplingMustStaple strict (issue 6): abort below
             else:
+                metrics.staple(bool(staple))
                 return staple
         except Exception as e:  # anything raised here would abort the handshake
             try:
@@ -96,6 +100,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             return b""
         # The one deliberate abort: a Must-Staple certificate without a staple under
         # SSLStaplingMustStaple strict.  pyOpenSSL turns the exception into a fatal alert.
+        metrics.staple(False)
         raise StapleRequired(refuse)
 
     return ocsp_status_callback

@@ -29,6 +29,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from httpd_py import metrics
 from httpd_py.stapling.request import get_url
 
 MAX_RESPONSE = 10239            # a cache record holds at most 10240 bytes including the flag
@@ -188,8 +189,14 @@ class Fetcher:
         except Exception:
             pass
 
-    def fetch(self, url: str, req_der: bytes, *, deadline: float, proxy_url: str | None = None,
-              max_size: int = MAX_RESPONSE) -> FetchResult:
+    def fetch(self, url: str, req_der: bytes, **kw) -> FetchResult:
+        """One request to ``url`` (``_fetch``), counted for /metrics by outcome and latency."""
+        r = self._fetch(url, req_der, **kw)
+        metrics.responder_request(r.error, r.elapsed)
+        return r
+
+    def _fetch(self, url: str, req_der: bytes, *, deadline: float, proxy_url: str | None = None,
+               max_size: int = MAX_RESPONSE) -> FetchResult:
         """One request to ``url``; ``deadline`` is absolute, on the time.monotonic() clock."""
         start = time.monotonic()
         method = ""
