@@ -245,6 +245,10 @@ def _iso(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+def _short(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
 def _utc(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
@@ -531,8 +535,8 @@ def _stapling_auto(snap: Snapshot) -> list[str]:
 
 
 # -- the HTML page --------------------------------------------------------------------------------------
-_STYLE = ("table.stapling{border-collapse:collapse}"
-          "table.stapling td,table.stapling th{border:1px solid #999;padding:2px 6px}"
+_STYLE = ("table.stapling{border-collapse:collapse;font-size:smaller}"
+          "table.stapling td,table.stapling th{border:1px solid #999;padding:2px 4px}"
           "td.good{background:#cfc}td.revoked{background:#fcc}td.unknown,td.none{background:#ffc}")
 
 
@@ -648,16 +652,18 @@ def _stapling_html(snap: Snapshot, notable: bool) -> list[str]:
     heads = ("Certificate", "Virtual hosts", "OCSP responder", "Status", "thisUpdate",
              "nextUpdate", "Fetched at", "Age since fetch", "Next refresh", "Last error",
              "Responder requests", "Failures", "Must-Staple")
-    out = ["<hr>", "<h2>OCSP Stapling Status:</h2>"]
+    out = ["<hr>", "<h2>OCSP Stapling Status:</h2>", "<p>Times in UTC.</p>"]
     out.append("<p>" if notable else '<table class="stapling" id="stapling"><tr>'
                + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for c in snap.stapling:
         err = c["last_error"] or "-"
         if c["last_error"] and c["last_error_at"]:
             err += f" ({_utc(c['last_error_at'])})"
-        cells = (c["label"], ", ".join(c["vhosts"]), c["responder"] or "-", c["status"],
-                 _utc(c["this_update"]), _utc(c["next_update"]), _utc(c["fetched_at"]),
-                 "-" if c["age"] is None else f"{int(c['age'])} s", _utc(c["next_refresh"]),
+        serial = c["serial"] if len(c["serial"]) <= 16 else c["serial"][:12] + "..."
+        cells = (f"{c['key_type']} serial {serial}", ", ".join(c["vhosts"]),
+                 c["responder"] or "-", c["status"],
+                 _short(c["this_update"]), _short(c["next_update"]), _short(c["fetched_at"]),
+                 "-" if c["age"] is None else f"{int(c['age'])} s", _short(c["next_refresh"]),
                  err, "-" if c["requests"] is None else str(c["requests"]),
                  "-" if c["failures"] is None else str(c["failures"]),
                  ("yes" + (f" ({c['must_staple_mode']})" if c["must_staple_mode"] else ""))
