@@ -617,7 +617,10 @@ def _workers_html(snap: Snapshot, notable: bool) -> list[str]:
         else:
             out.append("<tr>" + "".join(f"<td>{'<b>' + c + '</b>' if i == 0 else c}</td>"
                                         for i, c in enumerate(cells)) + "</tr>")
-    out.append("</p>" if notable else "</table>")
+    if notable:
+        out.append("</p>")
+        return out
+    out.append("</table>")
     out.append(" <hr /> <table>")
     for h, d in (("Srv", "Child Server number - generation"), ("PID", "OS process ID"),
                  ("Acc", "Number of accesses this connection / this child / this slot"),

@@ -371,7 +371,8 @@ def warm_up() -> bool:
         for use_get in (True, False):
             f = Fetcher(use_get=use_get)
             try:
-                ok = f.fetch(f"http://127.0.0.1:{port}/", b"\x30\x00", deadline=time.monotonic() + 3).ok and ok
+                ok = f._fetch(f"http://127.0.0.1:{port}/", b"\x30\x00",   # (not counted)
+                              deadline=time.monotonic() + 3).ok and ok
             finally:
                 f.close()
         t.join(3)
