@@ -7,9 +7,11 @@ the App is made: all of that happens in ``before_fork``, in the master, still as
 
 1. the main ErrorLog is opened and becomes the process-wide error log (workers inherit it);
 2. directives accepted but not implemented are logged in one grouped line (HP00901);
-3. the stapling service is created and initialised (socache, mutexes; its lock and cache files
-   are handed to User/Group as Apache's ``ap_unixd_set_global_mutex_perms`` does, so workers
-   can re-open them after dropping privileges);
+3. the stapling service is created and initialised (socache, mutexes, and the background
+   stapler wired in here: ``init(attach=stapler.attach)``); its lock and cache files and the
+   staple store are handed to User/Group (``mpm.privileges.hand_over``, as Apache's
+   ``ap_unixd_set_global_mutex_perms``), so workers and helpers can use them after dropping
+   privileges;
 4. every TLS context is built (pyOpenSSL contexts cannot change once used, so all before fork)
    with the stapling callback, and the HTTP connection handler (which opens the CustomLogs).
 
@@ -26,6 +28,8 @@ from httpd_py.config.model import ServerConfig
 from httpd_py.errors import StartupError
 from httpd_py.modules import status as mod_status
 from httpd_py.mpm import control, privileges
+from httpd_py.stapling import stapler
+from httpd_py.stapling.service import StaplingService
 
 MOD = "core"
 
@@ -43,24 +47,6 @@ def _open_error_log(path: str) -> int | None:
     except OSError as e:
         raise StartupError(f"(13){e.strerror}: could not open error log file {path}.\n"
                            "Unable to open logs") from None
-
-
-def _chown_ipc(stapling, creds: privileges.Credentials | None) -> None:
-    """Give the stapling cache's and mutexes' files to the workers' user (root only)."""
-    if creds is None or os.geteuid() != 0:
-        return
-    paths = []
-    for m in (getattr(stapling, "stapling_mutex", None), getattr(stapling, "refresh_mutex", None)):
-        if m is not None and getattr(m, "path", None):
-            paths.append(m.path)
-    cache_path = getattr(getattr(stapling, "cache", None), "path", None)
-    if cache_path:
-        paths.append(cache_path)
-    for p in paths:
-        try:
-            os.chown(p, creds.uid, creds.gid)
-        except OSError as e:
-            log.error_log.warn(MOD, "HP00903", f"cannot give {p} to {creds.user}: {e}")
 
 
 class ServerApp:
@@ -87,13 +73,14 @@ class ServerApp:
             summary = ignored_summary(cfg)
             if summary:
                 log.error_log.warn(MOD, "HP00901", summary)
-            from httpd_py.stapling.service import StaplingService
             metrics.create(max(1, cfg.prefork.server_limit))
             metrics.use_master()            # the stapler's prefetch counts as the master's
             self.stapling = StaplingService.from_config(cfg)
             if self.stapling is not None:
-                self.stapling.init()
-                _chown_ipc(self.stapling, privileges.resolve(cfg.user, cfg.group))
+                self.stapling.init(attach=stapler.attach)
+                creds = privileges.resolve(cfg.user, cfg.group)
+                for path, e in privileges.hand_over(self.stapling.runtime_paths(), creds):
+                    log.error_log.warn(MOD, "HP00903", f"cannot give {path} to {creds.user}: {e}")
             mod_status.configure(cfg, self.stapling)
             metrics.use_scratch()           # warm-up handshakes are not counted
             from httpd_py.http.connection import ConnectionHandler
@@ -125,10 +112,7 @@ class ServerApp:
             self.handler = None
         if self.stapling is not None:
             try:
-                try:
-                    self.stapling.shutdown(unlink_locks=final)
-                except TypeError:
-                    self.stapling.shutdown()
+                self.stapling.shutdown(unlink_locks=final)
             finally:
                 self.stapling = None
         if self._log_fd is not None and log.error_log.fd != self._log_fd:

@@ -30,6 +30,7 @@ Content-Length and Transfer-Encoding are judged by ``http.body.request_framing``
 """
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
@@ -50,11 +51,18 @@ REGISTERED_METHODS = frozenset((
     "BASELINE-CONTROL", "MERGE", "INVALID"))
 
 
+class HeadFault(enum.Enum):
+    """What is wrong with a request head (callers branch on this, not on ``reason``)."""
+    MALFORMED = "malformed"
+    LIMIT = "limit"          # over LimitRequestLine, LimitRequestFieldSize or LimitRequestFields
+
+
 class ProtocolError(Exception):
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, kind: HeadFault = HeadFault.MALFORMED):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -106,11 +114,11 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
     nl = buf.find(b"\n", pos)
     if nl < 0:
         if n - pos > limits.request_line + 1:
-            raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}")
+            raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}", HeadFault.LIMIT)
         return None
     line_end = nl - 1 if nl > pos and buf[nl - 1] == 0x0D else nl
     if line_end - pos > limits.request_line:
-        raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}")
+        raise ProtocolError(414, f"request line longer than LimitRequestLine {limits.request_line}", HeadFault.LIMIT)
     if strict and line_end == nl:
         raise ProtocolError(400, "request line not ended by CRLF")
     line = bytes(buf[pos:line_end])
@@ -168,7 +176,7 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
             if line.endswith(b"\r"):
                 line = line[:-1]
             if len(line) > limits.field_size:
-                raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}")
+                raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}", HeadFault.LIMIT)
             if line[:1] in (b" ", b"\t"):
                 # obs-fold: Apache joins the continuation to the field before it
                 if not key:
@@ -189,7 +197,7 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
                 raise ProtocolError(400, "control character in header value")
             raw.append((name, value))
             if len(raw) > limits.fields and limits.fields:
-                raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields")
+                raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields", HeadFault.LIMIT)
             key = name.decode("ascii").lower()
             sval = value.decode("latin-1")
             if key in headers:
@@ -227,13 +235,13 @@ def _check_partial_fields(buf, start: int, limits: Limits) -> None:
         nl = buf.find(b"\n", pos)
         if nl < 0:
             if n - pos > limits.field_size + 1:
-                raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}")
+                raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}", HeadFault.LIMIT)
             return
         if nl - pos > limits.field_size + 1:
-            raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}")
+            raise ProtocolError(400, f"header field longer than LimitRequestFieldSize {limits.field_size}", HeadFault.LIMIT)
         count += 1
         if count > limits.fields:
-            raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields")
+            raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields", HeadFault.LIMIT)
         pos = nl + 1
 
 

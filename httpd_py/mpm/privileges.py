@@ -81,6 +81,22 @@ def resolve(user: str | None, group: str | None, *, euid: int | None = None) -> 
     return Credentials(uid, gid, uname, implicit)
 
 
+def hand_over(paths, creds: Credentials | None) -> list[tuple[str, OSError]]:
+    """Give ``paths`` (lock files, cache files, the staple store) to the workers' user and group
+    when the master runs as root (Apache's ``ap_unixd_set_global_mutex_perms``), so that workers
+    and helpers can use them after dropping privileges.  Returns the paths that could not be
+    given, with the error (the caller logs them).  Nothing to do without credentials."""
+    if creds is None or os.geteuid() != 0:
+        return []
+    failed = []
+    for p in paths:
+        try:
+            os.chown(p, creds.uid, creds.gid)
+        except OSError as e:
+            failed.append((p, e))
+    return failed
+
+
 def drop(creds: Credentials | None) -> None:
     """Switch this process to ``creds`` for good (group first, then supplementary, then user)."""
     if creds is None:

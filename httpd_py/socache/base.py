@@ -43,6 +43,7 @@ class Provider(Protocol):
     name: str               # "shmcb", "dbm", "redis", "memcache", "none"
     mp_safe: bool           # False: the caller serialises calls with a GlobalMutex
     max_entry_size: int     # key + value bytes above which store() refuses (logged)
+    path: str | None        # its file once init() ran (shmcb with a path, dbm), else None
 
     def init(self, namespace: str) -> None:
         """Master, before fork.  ``namespace`` ("ssl_stapling", ...) separates users of a server."""
@@ -75,6 +76,7 @@ class NoneProvider:
     name = "none"
     mp_safe = True
     max_entry_size = 0
+    path = None
 
     def init(self, namespace: str) -> None:
         pass

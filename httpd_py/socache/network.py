@@ -29,6 +29,7 @@ def unwrap(v: bytes | None, now: float | None) -> bytes | None:
 class NetworkCache:
     name = ""
     mp_safe = True
+    path = None                    # nothing on disk
     error_id = ""                  # HP id logged when a server call fails
 
     def __init__(self, servers, default_port: int, timeout: float, idle_ttl: float,

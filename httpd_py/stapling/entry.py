@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from httpd_py.stapling import verdict as V
+
 VALID = 1
 ERROR = 0
 MAX_RECORD = 10240                  # mod_ssl MAX_STAPLING_DER, flag included
@@ -60,3 +62,20 @@ def expires_at(flag: int, now: float, stapling_cfg) -> float:
     """Absolute expiry: now + SSLStaplingStandardCacheTimeout (valid) or ErrorCacheTimeout."""
     ttl = stapling_cfg.standard_cache_timeout if flag == VALID else stapling_cfg.error_cache_timeout
     return now + ttl
+
+
+def error_entry(der: bytes | None, verdict: V.Verdict | None, scfg) -> tuple[int, bytes]:
+    """The (flag, DER) a refresh stores when nothing valid came back (pure; both refresh paths
+    store it through ``stapling/refresh.py``).
+
+    * an error response (non-successful status, or ``unknown``): (ERROR, its DER);
+    * only invalid answers (bad signature, wrong CertID, times...): (ERROR, b"") "nothing";
+    * no usable answer at all (``der``/``verdict`` None: down, timeout, HTTP error, not DER):
+      FakeTryLater on: (ERROR, synthesized tryLater); off: (ERROR, b"").
+    Stapling an ERROR entry's DER is then up to SSLStaplingReturnResponderErrors.
+    """
+    if verdict is not None and der and verdict.error:
+        return ERROR, der
+    if verdict is not None:
+        return ERROR, b""
+    return ERROR, (V.try_later_der() if scfg.fake_try_later else b"")

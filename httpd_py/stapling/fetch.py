@@ -17,6 +17,7 @@ nothing raises past this module.
 """
 from __future__ import annotations
 
+import enum
 import ipaddress
 import socket
 import threading
@@ -34,16 +35,29 @@ from httpd_py.stapling.request import get_url
 
 MAX_RESPONSE = 10239            # a cache record holds at most 10240 bytes including the flag
 
-# error kinds
+
+class FetchError(enum.StrEnum):
+    """Why a fetch brought no body (a str, so logs and the staple store keep their words)."""
+    OK = ""
+    TIMEOUT = "timeout"                  # the total deadline passed (SSLStaplingResponderTimeout)
+    CONNECT = "connect"
+    DNS = "dns"
+    HTTP_STATUS = "http-status"
+    TOO_BIG = "too-big"
+    UNSUPPORTED_URL = "unsupported-url"
+    OTHER = "other"
+
+
 OK, TIMEOUT, CONNECT, DNS, HTTP_STATUS, TOO_BIG, UNSUPPORTED_URL, OTHER = (
-    "", "timeout", "connect", "dns", "http-status", "too-big", "unsupported-url", "other")
+    FetchError.OK, FetchError.TIMEOUT, FetchError.CONNECT, FetchError.DNS,
+    FetchError.HTTP_STATUS, FetchError.TOO_BIG, FetchError.UNSUPPORTED_URL, FetchError.OTHER)
 
 
 @dataclass(frozen=True)
 class FetchResult:
     ok: bool
     der: bytes = b""
-    error: str = OK
+    error: FetchError = OK
     detail: str = ""
     url: str = ""
     method: str = ""

@@ -1,10 +1,13 @@
 """StaplingService: what the server calls, and mod_ssl's on-demand refresh.
 
-Lifecycle (server.py): ``from_config(cfg)`` at configuration time (None when nothing staples),
-``init()`` in the master before fork (stapling cache, the ``ssl-stapling`` mutex when the cache is
-not safe across processes, the ``ssl-stapling-refresh`` mutex, and the background stapler when
-issue 6's ``stapler`` module is present), ``child_init()`` in every worker after fork,
-``callback_for(vhost)`` for each vhost's TLS context, ``helpers()``, ``shutdown()``.
+Lifecycle (server.py): ``from_config(cfg)`` at configuration time (None when nothing staples;
+``config.check`` has already refused SSLUseStapling without SSLStaplingCache, AH01958),
+``init(attach=stapler.attach)`` in the master before fork (stapling cache, the ``ssl-stapling``
+mutex when the cache is not safe across processes, the ``ssl-stapling-refresh`` mutex, then the
+background stapler the server wires in: this module never imports ``stapler``),
+``child_init()`` in every worker after fork, ``callback_for(vhost)`` for each vhost's TLS
+context, ``helpers()``, ``runtime_paths()`` (the files the server hands to User/Group),
+``shutdown()``.
 
 The handshake path (``staple_for``), as Apache's stapling_cb with its defects fixed:
 
@@ -15,7 +18,8 @@ The handshake path (``staple_for``), as Apache's stapling_cb with its defects fi
     miss or stale VALID, on-demand refresh:
         hold ssl-stapling-refresh for THIS certificate (others go on)
         look again (another process may have fetched)
-        fetch every responder URL in turn under ONE deadline, validate, store, staple
+        refresh.refresh: every responder URL in turn under ONE deadline, validate, store,
+        staple (the core the background stapler uses too)
 
 What a refresh stores (flag, TTL) and staples:
 
@@ -47,29 +51,37 @@ import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from httpd_py import socache
 from httpd_py.config.model import ServerConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
+from httpd_py.socache.mutex import GlobalMutex
+from httpd_py.socache.shmcb import ShmcbCache
 from httpd_py.stapling import entry as entrylib
 from httpd_py.stapling import fetch as fetchlib
+from httpd_py.stapling import refresh as refreshlib
 from httpd_py.stapling import verdict as V
 from httpd_py.stapling.certinfo import CertInfo, CertTable, collect, stapling_vhosts
+from httpd_py.stapling.refresh import Attempt, Failure, Outcome
+
+if TYPE_CHECKING:       # the server wires the stapler in; at run time this module never imports it
+    from httpd_py.stapling.stapler import Stapler
 
 MODULE = "ssl"
-HP_NO_CACHE = "HP04006"         # emerg: SSLUseStapling on without SSLStaplingCache (AH01958)
 HP_CACHE_INIT = "HP04005"       # emerg: stapling cache init failed (AH01872)
 HP_MUTEX_INIT = "HP04007"       # emerg: a stapling mutex cannot be created (AH01959)
 HP_READY = "HP04008"            # info: stapling ready (n certificates, cache, refresh mode)
+HP_WARM_UP_INCOMPLETE = "HP11001"  # debug: the responder client's warm-up did not complete
+HP_MEMO_WARM_UP = "HP11002"     # debug: a cached response could not be judged at warm-up
 HP_STAPLER_ATTACH = "HP04009"   # error: the background stapler could not start (on-demand used)
 HP_CACHE_HIT = "HP04010"        # debug: cached response found (AH01933)
 HP_NOT_CONFIGURED = "HP04011"   # info: stapling not supported for this certificate (AH01926)
 HP_CACHE_MISS = "HP04012"       # debug: no cached response (AH01930)
 HP_CACHE_STALE = "HP04013"      # debug: cached response expired, renewing (AH01937)
 HP_CACHE_CORRUPT = "HP04014"    # warn: cache record unusable, treated as a miss (AH01931/AH01932)
-HP_RENEWING = "HP04020"         # debug: querying responder (AH01938)
+HP_RENEWING = refreshlib.HP_RENEWING  # debug: querying responder (AH01938)
 HP_FETCHED = "HP04021"          # info: response fetched (status, url, bytes, ms)
 HP_UNREACHABLE = "HP04022"      # error: responder unreachable / HTTP error / too big (AH01941)
 HP_DEADLINE = "HP04023"         # error: SSLStaplingResponderTimeout deadline passed (AH01941)
@@ -97,18 +109,8 @@ NETWORK_PROVIDERS = ("redis", "memcache")
 # Staple decisions from a cache entry
 _STAPLE, _REFRESH, _NOTHING = "staple", "refresh", "nothing"
 
-
-@dataclass(frozen=True)
-class RefreshResult:
-    """What one refresh did: the verdict of the response kept (None if none), the flag stored
-    (None: nothing stored), the DER stored, whether the store succeeded, the staple for this
-    handshake (b"" if none) and an error kind from fetch or "invalid"/"no-url"."""
-    verdict: V.Verdict | None
-    flag: int | None
-    der: bytes
-    stored: bool
-    staple: bytes
-    error: str = ""
+#: what the server wires in: builds the background stapler for a service (None: nothing to do)
+Attach = Callable[["StaplingService"], "Stapler | None"]
 
 
 class StaplingService:
@@ -125,45 +127,35 @@ class StaplingService:
         self.refresh_mutex = refresh_mutex
         self.clock = clock
         self.fetcher_factory = fetcher_factory
-        self.background = False                     # set by the issue-6 stapler when it runs
-        self.stapler = None
+        self.background = False                     # True once init() attached a stapler
+        self.stapler: Stapler | None = None
         self._helpers: list[tuple[str, Callable]] = []
         self._fetcher = None
         self._fetcher_pid = 0
         self._memo: dict[bytes, tuple[bytes, V.Verdict]] = {}
         self._memo_lock = threading.Lock()
 
-    @property
-    def config(self) -> ServerConfig:
-        return self.cfg
-
     # -- construction and lifecycle --------------------------------------------------------
     @classmethod
     def from_config(cls, cfg: ServerConfig) -> "StaplingService | None":
-        vhosts = stapling_vhosts(cfg)
-        if not vhosts:
+        if not stapling_vhosts(cfg):
             return None
-        if cfg.stapling_cache is None or cfg.stapling_cache.provider == "none":
-            where = vhosts[0].location
-            msg = ("SSLStapling: no stapling cache available: SSLUseStapling on"
-                   + (f" ({where})" if where else "") + " needs SSLStaplingCache")
-            error_log.emerg(MODULE, HP_NO_CACHE, msg)
-            raise StartupError(msg)
-        from httpd_py import socache
-        from httpd_py.socache.mutex import GlobalMutex
+        # config.check() refused SSLUseStapling without SSLStaplingCache (AH01958) and
+        # socache.check() built this provider once already, with the directive's file:line
+        assert cfg.stapling_cache is not None, "config.check() must run first"
         cache = socache.create(cfg.stapling_cache, cfg)
         local = None
-        if getattr(cache, "name", "") in NETWORK_PROVIDERS:
-            from httpd_py.socache.shmcb import ShmcbCache
+        if cache.name in NETWORK_PROVIDERS:
             local = ShmcbCache(None, LOCAL_TIER_SIZE)      # anonymous: made in init(), pre-fork
-        needs_mutex = local is not None or not getattr(cache, "mp_safe", False)
+        needs_mutex = local is not None or not cache.mp_safe
         stapling_mutex = GlobalMutex(cfg.mutex("ssl-stapling")) if needs_mutex else None
         refresh_mutex = GlobalMutex(cfg.mutex("ssl-stapling-refresh"))
         return cls(cfg, collect(cfg), cache, stapling_mutex=stapling_mutex,
                    refresh_mutex=refresh_mutex, local=local)
 
-    def init(self) -> None:
-        """Master, before fork."""
+    def init(self, attach: Attach | None = None) -> None:
+        """Master, before fork.  ``attach`` (``stapler.attach``, wired in by the server) builds
+        the background stapler, which prefetches every staple before the workers fork."""
         try:
             self.cache.init("mod_ssl-staple")
         except Exception as e:
@@ -186,22 +178,22 @@ class StaplingService:
                 m.create()
             except Exception as e:
                 error_log.emerg(MODULE, HP_MUTEX_INIT, f"cannot create stapling mutex "
-                                f"{getattr(getattr(m, 'spec', None), 'name', '?')}: {e}")
+                                f"{m.spec.name}: {e}")
                 raise StartupError(f"cannot create a stapling mutex: {e}") from e
-        try:
-            from httpd_py.stapling import stapler as staplerlib
-        except ImportError:
-            staplerlib = None
-        if staplerlib is not None and hasattr(staplerlib, "attach"):
+        if attach is not None:
             try:
-                self.stapler = staplerlib.attach(self)
+                self.stapler = attach(self)
             except Exception as e:
-                self.background = False
+                self.stapler = None
                 error_log.error(MODULE, HP_STAPLER_ATTACH, f"background stapler not started ({e}): "
                                 "stapling refreshes on demand")
+            self.background = self.stapler is not None
+            if self.stapler is not None:
+                self._helpers.append(self.stapler.helper())
         # workers may run as a user who cannot read Python's library: load now what a fetch needs
         if self.fetcher_factory is None and not fetchlib.warm_up():
-            error_log.debug(MODULE, HP_READY, "stapling: responder client warm-up did not complete")
+            error_log.debug(MODULE, HP_WARM_UP_INCOMPLETE,
+                            "stapling: responder client warm-up did not complete")
         self.warm_memo()
         mode = "background" if self.background else "on-demand"
         error_log.info(MODULE, HP_READY, f"OCSP stapling ready: {len(self.table)} certificate(s), "
@@ -236,18 +228,28 @@ class StaplingService:
                     self._inspected(info, e.der, now, skew)
                     warmed += 1
             except Exception as exc:  # a warm-up must never stop start-up
-                error_log.debug(MODULE, HP_READY, f"stapling: memo warm-up for {info.label}: {exc}")
+                error_log.debug(MODULE, HP_MEMO_WARM_UP,
+                                f"stapling: memo warm-up for {info.label}: {exc}")
         return warmed
 
     def callback_for(self, vhost: VHost):
         from httpd_py.stapling.callback import ocsp_callback_for
         return ocsp_callback_for(self, vhost)
 
-    def add_helper(self, name: str, fn: Callable) -> None:
-        self._helpers.append((name, fn))
-
     def helpers(self) -> list[tuple[str, Callable]]:
         return list(self._helpers)
+
+    def runtime_paths(self) -> list[str]:
+        """Files and directories the workers and helpers use after dropping privileges: lock
+        files, the cache file, the staple store and its records (the server hands them to
+        User/Group through ``mpm.privileges``, as Apache's ``ap_unixd_set_global_mutex_perms``)."""
+        paths = [m.path for m in (self.stapling_mutex, self.refresh_mutex)
+                 if m is not None and m.path]
+        if self.cache.path:                                 # file-backed providers only
+            paths.append(self.cache.path)
+        if self.stapler is not None:
+            paths.extend(self.stapler.store_paths())
+        return paths
 
     def shutdown(self, *, unlink_locks: bool = False) -> None:
         """Master, end of a generation.  Lock files are kept by default: at a restart the next
@@ -266,11 +268,9 @@ class StaplingService:
             except Exception:
                 pass
         for m in (self.stapling_mutex, self.refresh_mutex):
-            if m is not None and hasattr(m, "destroy"):
+            if m is not None:
                 try:
                     m.destroy(unlink=unlink_locks)
-                except TypeError:
-                    m.destroy()
                 except Exception:
                     pass
 
@@ -474,7 +474,7 @@ class StaplingService:
                 error_log.debug(MODULE, HP_NO_REFRESH_NEEDED,
                                 f"stapling: response for {info.label} refreshed meanwhile")
                 return staple
-            return self.refresh(info, vhost, now).staple
+            return self.refresh(info, vhost, now).staple(scfg)
 
     # -- fetching --------------------------------------------------------------------------
     def fetcher(self):
@@ -488,103 +488,66 @@ class StaplingService:
             self._fetcher_pid = pid
         return self._fetcher
 
-    def refresh(self, info: CertInfo, vhost: VHost, now: float | None = None) -> RefreshResult:
-        """Fetch, validate and store a response for ``info`` with ``vhost``'s settings.
+    def refresh(self, info: CertInfo, vhost: VHost, now: float | None = None) -> Outcome:
+        """Fetch, validate and store a response for ``info`` with ``vhost``'s settings, through
+        the refresh core (``stapling/refresh.py``), logging each attempt as mod_ssl does.
 
         The caller holds the refresh mutex for ``info.key``.  Never raises.
         """
-        F = fetchlib
         scfg = vhost.ssl.stapling
-        urls = info.urls_for(scfg)
-        if not urls:
-            return RefreshResult(None, None, b"", False, b"", "no-url")
-        fetcher = self.fetcher()
-        deadline = time.monotonic() + scfg.responder_timeout
-        error_resp: tuple[bytes, V.Verdict] | None = None
-        saw_invalid = False
-        last_error = ""
-        for url in urls:
-            error_log.debug(MODULE, HP_RENEWING, f"stapling: querying {url} for {info.label}")
-            r = fetcher.fetch(url, info.request_der, deadline=deadline, proxy_url=scfg.proxy_url,
-                              max_size=entrylib.MAX_RECORD - 1)
-            if not r.ok:
-                last_error = r.error
-                if r.error == F.TIMEOUT:
-                    error_log.error(MODULE, HP_DEADLINE,
-                                    f"stapling: responder {url} for {info.label}: no answer within "
-                                    f"SSLStaplingResponderTimeout {scfg.responder_timeout:g}s ({r.detail})")
-                    break
-                error_log.error(MODULE, HP_UNREACHABLE,
-                                f"stapling: responder error from {url} for {info.label}: {r.error}: {r.detail}")
-                continue
-            vnow = self.clock() if now is None else max(now, self.clock())
-            v = V.check_response(r.der, info.cid, info.issuer, vnow, skew=scfg.response_time_skew,
-                                 max_age=scfg.response_max_age)
-            if v.kind == V.INVALID and v.reason.startswith("unparsable"):
-                # not an OCSP response at all (an HTML page, garbage): the responder failed
-                last_error = "content"
-                error_log.error(MODULE, HP_UNREACHABLE, f"stapling: responder {url} for {info.label} "
-                                f"sent no OCSP response ({len(r.der)} bytes, {v.reason})")
-                continue
-            error_log.info(MODULE, HP_FETCHED, f"stapling: fetched OCSP response for {info.label} from "
-                           f"{url} ({r.method}, {len(r.der)} bytes, {r.elapsed * 1000:.0f} ms): "
-                           f"{v.response_status or 'unparsed'}, {v.kind}")
-            if v.valid:
-                if v.kind == V.REVOKED:
-                    error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
-                                    f"revoked (reason: {v.revocation_reason or 'unspecified'}) for "
-                                    f"{info.label}")
-                stored = self.store(info, entrylib.VALID, r.der, scfg, now=self.clock())
-                return RefreshResult(v, entrylib.VALID, r.der, stored, r.der)
-            if v.error:
-                if v.kind == V.RESPONDER_ERROR:
-                    error_log.error(MODULE, HP_RESPONDER_STATUS,
-                                    f"stapling: responder {url} answered {v.response_status} for {info.label}")
-                else:
-                    error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
-                                    f"unknown for {info.label}")
-                if error_resp is None:
-                    error_resp = (r.der, v)
-                continue
-            saw_invalid = True
-            last_error = "invalid"
-            error_log.error(MODULE, HP_REFUSED, f"stapling: refused response from {url} for "
-                            f"{info.label}: {v.reason}; not stapled")
-        store_now = self.clock()
-        if error_resp is not None:
-            der, v = error_resp
-        elif saw_invalid:
-            der, v = b"", V.invalid("every answer was refused")
-        else:
-            der, v = None, None
-        flag, der = error_entry(der, v, scfg)
-        if der == V.try_later_der() and error_resp is None:
+
+        def store(flag: int, der: bytes, t: float, until: float) -> bool:
+            return self.store(info, flag, der, scfg, now=t, expires_at=until)
+
+        out = refreshlib.refresh(info, scfg, fetcher=self.fetcher(), store=store,
+                                 clock=self.clock, now=now,
+                                 on_attempt=lambda a: self._log_attempt(info, scfg, a))
+        if out.failure is Failure.NO_URL:
+            return out
+        if out.synthesized:
             error_log.info(MODULE, HP_FAKE_TRYLATER, f"stapling: no answer from any responder for "
                            f"{info.label}: caching a synthesized tryLater for "
                            f"{scfg.error_cache_timeout}s (SSLStaplingFakeTryLater)")
-            v = V.Verdict(V.RESPONDER_ERROR, "synthesized tryLater", response_status="tryLater")
-        elif not der:
+        elif not out.valid and not out.der:
             error_log.debug(MODULE, HP_NO_RESPONSE, f"stapling: no suitable response for {info.label}")
-        stored = self.store(info, flag, der, scfg, now=store_now)
-        return RefreshResult(v if der else None, flag, der, stored,
-                             der if (der and scfg.return_responder_errors) else b"",
-                             (v.kind if error_resp is not None else last_error))
+        return out
 
-
-def error_entry(der: bytes | None, verdict: V.Verdict | None, scfg: StaplingConfig) -> tuple[int, bytes]:
-    """The (flag, DER) a refresh stores when nothing valid came back (pure).
-
-    * an error response (non-successful status, or ``unknown``): (ERROR, its DER);
-    * only invalid answers (bad signature, wrong CertID, times...): (ERROR, b"") "nothing";
-    * no usable answer at all (``der``/``verdict`` None: down, timeout, HTTP error, not DER):
-      FakeTryLater on: (ERROR, synthesized tryLater); off: (ERROR, b"").
-    Stapling an ERROR entry's DER is then up to SSLStaplingReturnResponderErrors.
-    """
-    if verdict is not None and der and verdict.error:
-        return entrylib.ERROR, der
-    if verdict is not None:
-        return entrylib.ERROR, b""
-    return entrylib.ERROR, (V.try_later_der() if scfg.fake_try_later else b"")
+    @staticmethod
+    def _log_attempt(info: CertInfo, scfg: StaplingConfig, a: Attempt) -> None:
+        """mod_ssl's lines for one responder request (AH01941, AH01936, AH01944, AH02969)."""
+        r, v, url = a.result, a.verdict, a.url
+        failure = a.failure
+        if failure is Failure.TIMEOUT:
+            error_log.error(MODULE, HP_DEADLINE,
+                            f"stapling: responder {url} for {info.label}: no answer within "
+                            f"SSLStaplingResponderTimeout {scfg.responder_timeout:g}s ({r.detail})")
+            return
+        if not r.ok:
+            error_log.error(MODULE, HP_UNREACHABLE,
+                            f"stapling: responder error from {url} for {info.label}: {r.error}: {r.detail}")
+            return
+        if failure is Failure.CONTENT:
+            # not an OCSP response at all (an HTML page, garbage): the responder failed
+            error_log.error(MODULE, HP_UNREACHABLE, f"stapling: responder {url} for {info.label} "
+                            f"sent no OCSP response ({len(r.der)} bytes, {v.reason})")
+            return
+        error_log.info(MODULE, HP_FETCHED, f"stapling: fetched OCSP response for {info.label} from "
+                       f"{url} ({r.method}, {len(r.der)} bytes, {r.elapsed * 1000:.0f} ms): "
+                       f"{v.response_status or 'unparsed'}, {v.kind}")
+        if failure is None:
+            if v.kind == V.REVOKED:
+                error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+                                f"revoked (reason: {v.revocation_reason or 'unspecified'}) for "
+                                f"{info.label}")
+        elif failure is Failure.RESPONDER_ERROR:
+            error_log.error(MODULE, HP_RESPONDER_STATUS,
+                            f"stapling: responder {url} answered {v.response_status} for {info.label}")
+        elif failure is Failure.UNKNOWN:
+            error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+                            f"unknown for {info.label}")
+        else:
+            error_log.error(MODULE, HP_REFUSED, f"stapling: refused response from {url} for "
+                            f"{info.label}: {v.reason}; not stapled")
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 ``SSLStaplingRefresh background`` (the default).  Workers only read the stapling cache; all
 responder I/O happens here, in two places:
 
-* ``prefetch`` in the master before the workers fork (``attach``, called from the stapling
-  service's ``init``): load the staple store, check each stored response again (CertID,
+* ``prefetch`` in the master before the workers fork (``attach``, which the server hands to
+  the stapling service's ``init``): load the staple store, check each stored response again (CertID,
   signature, times: an expired or mismatched one is never served), seed the cache with the
   good ones, then fetch what is still missing, in parallel, bounded by the responder timeout.
   So the first client after a start or restart finds its staple, even with the responder down.
@@ -20,7 +20,8 @@ One refresh of one certificate (``refresh_one``)::
     the fleet's server unreachable: go on under this server's mutex alone (HP04820), and
     rejoin the fleet-wide lock as soon as it answers again (HP04821)
     look in the cache again (double check)
-    fetch (one total deadline: SSLStaplingResponderTimeout), validate (verdict)
+    refresh.refresh, the core the on-demand path uses too: fetch (one total deadline:
+    SSLStaplingResponderTimeout), validate (verdict), store:
     valid          -> cache it until nextUpdate - skew, store it on disk, renew in the window
     not valid, the last good one is still servable -> keep it; back off (keep-last-good)
     not valid, nothing left -> Apache's error entry (FakeTryLater / ReturnResponderErrors
@@ -43,16 +44,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from httpd_py import log
+from httpd_py.config.model import ServerConfig, StaplingConfig
+from httpd_py.socache.fleetlock import BUSY as BUSY_LOCK, UNREACHABLE, FleetLock
 from httpd_py.stapling import entry, muststaple, schedule
+from httpd_py.stapling import refresh as refreshlib
 from httpd_py.stapling import verdict as verdictlib
+from httpd_py.stapling.certinfo import CertInfo
 from httpd_py.stapling.fetch import Fetcher
-from httpd_py.stapling.service import error_entry
 from httpd_py.stapling.store import Record, StapleStore, default_dir
 
-from httpd_py.socache.fleetlock import BUSY as BUSY_LOCK, HELD, UNREACHABLE
+if TYPE_CHECKING:       # the stapler works on the service the server made (no import cycle)
+    from httpd_py.stapling.service import StaplingService
 
 # Everything the helper needs is imported here, in the master: the helper runs as User/Group,
 # which may not be able to read the Python installation to import anything lazily.
@@ -82,8 +87,8 @@ def _fmt(t: float | None) -> str:
 @dataclass
 class CertState:
     """The stapler's view of one certificate."""
-    info: object                          # stapling.certinfo.CertInfo
-    scfg: object                          # config.model.StaplingConfig of its first vhost
+    info: CertInfo
+    scfg: StaplingConfig                  # of its first background vhost
     policy: schedule.Policy
     must_staple: bool
     record: Record
@@ -95,13 +100,13 @@ class CertState:
 
     @property
     def label(self) -> str:
-        return getattr(self.info, "label", "") or self.record.subject
+        return self.info.label or self.record.subject
 
     def servable(self, now: float) -> bool:
         return self.good is not None and schedule.is_servable(self.good, self.policy, now)
 
 
-def background_vhosts(cfg) -> list:
+def background_vhosts(cfg: ServerConfig) -> list:
     """Vhosts that staple with SSLStaplingRefresh background."""
     return [v for v in cfg.all_vhosts()
             if v.ssl.engine and v.ssl.stapling.enabled and v.ssl.stapling.refresh == "background"]
@@ -110,13 +115,13 @@ def background_vhosts(cfg) -> list:
 class Stapler:
     """Background refresh over a ``StaplingService`` (its table, cache, mutex and store)."""
 
-    def __init__(self, service, *, store: StapleStore | None = None,
+    def __init__(self, service: StaplingService, *, store: StapleStore | None = None,
                  clock: Callable[[], float] = time.time,
                  rand: Callable[[], float] = random.random,
-                 fetcher_factory: Callable[[], object] | None = None,
-                 fleet_lock=None, max_parallel: int = MAX_PARALLEL):
+                 fetcher_factory: Callable[[], Fetcher] | None = None,
+                 fleet_lock: FleetLock | None = None, max_parallel: int = MAX_PARALLEL):
         self.service = service
-        self.cfg = service.config if hasattr(service, "config") else service.cfg
+        self.cfg = service.cfg
         self.store = store
         self.clock = clock
         self.rand = rand
@@ -152,9 +157,9 @@ class Stapler:
     # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def from_service(cls, service, **kw) -> "Stapler":
+    def from_service(cls, service: StaplingService, **kw) -> "Stapler":
         """A stapler with the store directory and fleet lock the configuration asks for."""
-        cfg = service.config if hasattr(service, "config") else service.cfg
+        cfg = service.cfg
         if "store" not in kw:
             d = default_dir(cfg)
             kw["store"] = StapleStore(d) if d else None
@@ -171,25 +176,14 @@ class Stapler:
 
     def _lookup_shared(self, st: CertState, now: float):
         """What the fleet holds: the configured cache (redis, memcache), not the local tier."""
-        lookup = getattr(self.service, "lookup_shared", None) or self.service.lookup
         with self._cache_lock:
-            return lookup(st.info, now=now)
+            return self.service.lookup_shared(st.info, now=now)
 
     def _store(self, st: CertState, flag: int, der: bytes, now: float, expires_at: float,
                **tiers: bool) -> bool:
         with self._cache_lock:
-            try:
-                return bool(self.service.store(st.info, flag, der, st.scfg, now=now,
-                                               expires_at=expires_at, **tiers))
-            except TypeError:
-                # a service without the expires_at argument: write the record ourselves
-                try:
-                    value = entry.encode(flag, der)
-                except entry.TooBig:
-                    return False
-                hold = getattr(self.service, "cache_mutex_hold", None)
-                with (hold() if hold else _nullhold()):
-                    return bool(self.service.cache.store(st.info.key, value, expires_at, now=now))
+            return self.service.store(st.info, flag, der, st.scfg, now=now,
+                                      expires_at=expires_at, **tiers)
 
     def _save(self, st: CertState) -> None:
         if self.store is None:
@@ -221,10 +215,8 @@ class Stapler:
 
     # -- judging responses ----------------------------------------------------------------
 
-    def _judge(self, st: CertState, der: bytes, now: float):
-        return verdictlib.check_response(der, st.info.cid, st.info.issuer, now,
-                                         skew=st.scfg.response_time_skew,
-                                         max_age=st.scfg.response_max_age)
+    def _judge(self, st: CertState, der: bytes, now: float) -> verdictlib.Verdict:
+        return refreshlib.judge(st.info, der, st.scfg, now)
 
     def _accept_good(self, st: CertState, der: bytes, v, now: float, *, fetched_at: float) -> None:
         st.good = schedule.Times(fetched_at=fetched_at, this_update=v.this_update,
@@ -258,7 +250,6 @@ class Stapler:
         if self.store is not None:
             try:
                 self.store.ensure()
-                self._chown_store()
             except Exception as e:
                 log.error_log.warn(MOD, "HP04809", f"staple store unusable, staples will not "
                                    f"survive restarts: {e}")
@@ -326,22 +317,13 @@ class Stapler:
             st.next_at = now
         st.record.next_refresh = st.next_at
 
-    def _chown_store(self) -> None:
-        """Helpers run as User/Group (nobody/nogroup when unset): give them the store when we
-        are root, as Apache gives its runtime files to User.  (stapling must not import mpm,
-        so the few lines of mpm.privileges.resolve that matter are repeated here.)"""
-        if os.geteuid() != 0:
-            return
-        ids = worker_ids(self.cfg.user, self.cfg.group)
-        if ids is None:
-            return
-        uid, gid = ids
-        os.chown(self.store.directory, uid, gid)
-        for key in self.store.keys():
-            try:
-                os.chown(self.store.path(key), uid, gid)
-            except OSError:
-                pass
+    def store_paths(self) -> list[str]:
+        """The staple store and its records: the helper, running as User/Group, writes them
+        (the server hands them over through ``mpm.privileges``, as Apache gives its runtime
+        files to User)."""
+        if self.store is None:
+            return []
+        return [self.store.directory, *(self.store.path(k) for k in self.store.keys())]
 
     # -- one refresh -------------------------------------------------------------------------
 
@@ -349,7 +331,7 @@ class Stapler:
     def _locks(self, st: CertState, timeout: float):
         """Hold the per-certificate refresh locks (server-wide, then fleet-wide); yield held."""
         with ExitStack() as stack:
-            mutex = getattr(self.service, "refresh_mutex", None)
+            mutex = self.service.refresh_mutex
             if mutex is not None:
                 if not stack.enter_context(mutex.hold(key=st.info.key, timeout=timeout)):
                     yield False
@@ -369,10 +351,8 @@ class Stapler:
                 return
             self._alone = not reachable
         if reachable:
-            back = getattr(self.service, "shared_back", None)
-            if back is not None:
-                with self._cache_lock:
-                    back()
+            with self._cache_lock:
+                self.service.shared_back()
             log.error_log.notice(MOD, "HP04821", f"fleet-wide refresh lock reachable again "
                                  f"(refreshing {st.label}): one refresh per certificate for the "
                                  f"whole fleet again")
@@ -418,7 +398,7 @@ class Stapler:
             return False
         der, v = newer
         self._accept_good(st, der, v, now, fetched_at=now)
-        if getattr(self.service, "local", None) is not None:    # what this server's workers read
+        if self.service.local is not None:              # what this server's workers read
             self._store(st, entry.VALID, der, now, schedule.serve_until(st.good, st.policy),
                         shared=False)
         return now < schedule.renew_start(st.good, st.policy)
@@ -452,7 +432,7 @@ class Stapler:
         def missing(e) -> bool:
             return e is None or e.flag != entry.VALID or not e.der
         until = schedule.serve_until(st.good, st.policy)
-        if getattr(self.service, "local", None) is None:
+        if self.service.local is None:
             if not missing(self._lookup(st, now)):
                 return False
             return self._store(st, entry.VALID, st.record.der, now, until)
@@ -465,29 +445,32 @@ class Stapler:
                            local=local_missing, shared=shared_missing)
 
     def _fetch_and_store(self, st: CertState, now: float) -> str:
+        """One refresh through the core (``refresh.refresh``), then the stapler's bookkeeping:
+        the record, the schedule, keep-last-good, the log line."""
         scfg = st.scfg
-        urls = st.info.urls_for(scfg)
         rec = st.record
         rec.last_attempt = now
-        judged: dict[bytes, object] = {}
 
-        def accept(r) -> bool:          # try the next AIA URL after an unusable answer
-            if not r.ok:
-                return False
-            judged[r.der] = v = self._judge(st, r.der, self.clock())
-            return v.valid
+        def valid_until(v: verdictlib.Verdict, t: float) -> float:
+            return schedule.serve_until(schedule.Times(fetched_at=t, this_update=v.this_update,
+                                                       next_update=v.next_update), st.policy)
 
-        result, attempts = self._fetcher().fetch_any(urls, st.info.request_der,
-                                                     timeout=scfg.responder_timeout,
-                                                     proxy_url=scfg.proxy_url, accept=accept)
-        rec.requests += sum(1 for a in attempts if a.method)
+        def keep(t: float) -> bool:
+            return schedule.after_fetch(False, st.good, st.policy, t) == schedule.KEEP
+
+        def store(flag: int, der: bytes, t: float, until: float) -> bool:
+            return self._store(st, flag, der, t, until)
+
+        out = refreshlib.refresh(st.info, scfg, fetcher=self._fetcher(), store=store,
+                                 clock=self.clock,
+                                 policy=refreshlib.Policy(valid_until=valid_until, keep=keep))
+        rec.requests += sum(1 for a in out.attempts if a.result.method)
         now = self.clock()
-        v = (judged.get(result.der) or self._judge(st, result.der, now)) if result.ok else None
-        if v is not None and v.valid:
-            self._accept_good(st, result.der, v, now, fetched_at=now)
+        if out.valid:
+            v = out.verdict
+            self._accept_good(st, out.der, v, now, fetched_at=now)
             rec.failures, rec.last_error = 0, None
-            until = schedule.serve_until(st.good, st.policy)
-            stored = self._store(st, entry.VALID, result.der, now, until)
+            until = out.expires_at
             st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
             rec.next_refresh = st.next_at
             self._save(st)
@@ -496,17 +479,15 @@ class Stapler:
                                     f"(serial {rec.serial}) is REVOKED; stapling that answer")
             log.error_log.info(MOD, "HP04802", f"OCSP response for {st.label} fetched "
                                f"({v.kind}, nextUpdate {_fmt(v.next_update)}), "
-                               f"{'cached' if stored else 'NOT cached'} until {_fmt(until)}, "
+                               f"{'cached' if out.stored else 'NOT cached'} until {_fmt(until)}, "
                                f"next refresh {_fmt(st.next_at)}")
             return FETCHED
         # a failure of some kind
-        error = (f"{result.error}: {result.detail}".rstrip(": ") if not result.ok
-                 else f"{v.kind}: {v.reason}")
+        error = out.describe()
         rec.failures += 1
         rec.last_error = error
-        decision = schedule.after_fetch(False, st.good, st.policy, now)
         st.next_at = schedule.retry_at(rec.failures, now, st.policy, self.rand())
-        if decision == schedule.KEEP:
+        if out.kept:
             self._ensure_cached(st, now)                # a tier lost it meanwhile
             rec.next_refresh = st.next_at
             self._save(st)
@@ -515,9 +496,7 @@ class Stapler:
                                f"{_fmt(schedule.serve_until(st.good, st.policy))}; "
                                f"retry {_fmt(st.next_at)}")
             return KEPT
-        # the same entry as on-demand mode
-        flag, der = error_entry(result.der if result.ok else None, v, scfg)
-        self._store(st, flag, der, now, now + scfg.error_cache_timeout)
+        # the core stored the same error entry as on-demand mode
         st.good = None
         rec.next_refresh = st.next_at
         self._save(st)
@@ -591,13 +570,10 @@ class Stapler:
         """Let the service judge every cached staple once here, in the master: workers forked
         afterwards inherit its per-process verdict memo, so their first handshakes do not pay
         for decoding and verifying the response."""
-        decide = getattr(self.service, "decide", None)
-        if decide is None:
-            return
         now = self.clock()
         for st in self.states.values():
             try:
-                decide(st.info, self._lookup(st, now), st.scfg, now)
+                self.service.decide(st.info, self._lookup(st, now), st.scfg, now)
             except Exception:
                 pass
 
@@ -620,9 +596,7 @@ class Stapler:
         if os.getpid() != self._created_pid:
             # a forked helper: our own cache connections and lock descriptors.  (Under -X the
             # helper is a thread of the worker, which already did child_init.)
-            child_init = getattr(self.service, "child_init", None)
-            if child_init is not None:
-                child_init()
+            self.service.child_init()
             if self.fleet_lock is not None:
                 self.fleet_lock.child_init()
         self.close_fetchers()
@@ -674,14 +648,10 @@ class Stapler:
         return ("ssl-stapler", self.run)
 
 
-def make_fleet_lock(cfg):
+def make_fleet_lock(cfg: ServerConfig) -> FleetLock | None:
     """A fleet-wide lock when the stapling cache is shared between machines (redis, memcache)."""
     spec = cfg.stapling_cache
     if spec is None or spec.provider not in ("redis", "memcache"):
-        return None
-    try:
-        from httpd_py.socache.fleetlock import FleetLock
-    except ImportError:
         return None
     ttl = max((v.ssl.stapling.responder_timeout for v in background_vhosts(cfg)), default=10.0)
     try:
@@ -692,58 +662,22 @@ def make_fleet_lock(cfg):
         return None
 
 
-def attach(service) -> Stapler | None:
-    """Called by ``StaplingService.init`` in the master: prefetch and register the helper.
-
-    Returns None (nothing to do) when no vhost staples in background mode.
+def attach(service: StaplingService) -> Stapler | None:
+    """What the server hands to ``StaplingService.init`` in the master: a stapler that has
+    prefetched every staple (the service then runs its ``helper()`` and reads no responder in
+    the handshake).  None (nothing to do) when no vhost staples in background mode.
     """
-    if not background_vhosts(service.config if hasattr(service, "config") else service.cfg):
+    if not background_vhosts(service.cfg):
         return None
     stapler = Stapler.from_service(service)
     if not stapler.states:
         return None
-    service.background = True
     stapler.prefetch()
-    service.add_helper(*stapler.helper())
     return stapler
-
-
-def worker_ids(user: str | None, group: str | None) -> tuple[int, int] | None:
-    """(uid, gid) the master's children run as (User, Group; nobody/nogroup by default)."""
-    import grp
-    import pwd
-
-    def uid_of(spec: str):
-        try:
-            return pwd.getpwuid(int(spec[1:])) if spec.startswith("#") else pwd.getpwnam(spec)
-        except (KeyError, ValueError):
-            return None
-
-    def gid_of(spec: str):
-        try:
-            return int(spec[1:]) if spec.startswith("#") else grp.getgrnam(spec).gr_gid
-        except (KeyError, ValueError):
-            return None
-
-    pw = uid_of(user or "nobody")
-    if pw is None:
-        return None
-    if group:
-        gid = gid_of(group)
-    elif user is None:
-        gid = gid_of("nogroup")
-    else:
-        gid = pw.pw_gid
-    return (pw.pw_uid, pw.pw_gid if gid is None else gid)
 
 
 def _default_fetcher():
     return Fetcher()
-
-
-@contextmanager
-def _nullhold():
-    yield True
 
 
 class _StopSignal:

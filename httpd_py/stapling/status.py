@@ -200,7 +200,7 @@ def report(cfg, now: float | None = None, *, table=None, server: ServerState | N
                     servable = False
                 if v.valid and servable:
                     item["state"] = STAPLED if server.running else STORED
-                elif v.valid or "expired" in v.reason or "older" in v.reason:
+                elif v.valid or (v.problem is not None and v.problem.outdated):
                     item["state"] = EXPIRED
                 else:
                     item["state"] = INVALID

@@ -19,6 +19,7 @@ staple; ``invalid`` is never stapled.  ``check_response`` never raises.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 from dataclasses import dataclass, replace
 
@@ -33,6 +34,25 @@ from httpd_py.stapling import der as derlib
 from httpd_py.stapling.certid import CertID, issuer_key_bits
 
 GOOD, REVOKED, UNKNOWN, RESPONDER_ERROR, INVALID = "good", "revoked", "unknown", "responder-error", "invalid"
+
+
+class Problem(enum.Enum):
+    """Why a verdict is ``invalid``: callers branch on this, never on ``reason``'s wording."""
+    UNPARSABLE = "unparsable"          # not an OCSP response at all (HTML, garbage)
+    MALFORMED = "malformed"            # an OCSP response with a broken inner structure
+    NO_CERTID = "certid"               # no SingleResponse for our certificate
+    SIGNER = "signer"                  # neither the issuer nor an authorised delegated signer
+    SIGNATURE = "signature"            # the signature does not verify
+    NOT_YET_VALID = "future"           # thisUpdate after now + skew
+    TOO_OLD = "too-old"                # thisUpdate before now - SSLStaplingResponseMaxAge
+    EXPIRED = "expired"                # nextUpdate before now - skew
+    BAD_TIMES = "times"                # no thisUpdate, or nextUpdate before thisUpdate
+    INTERNAL = "internal"              # a bug while validating
+
+    @property
+    def outdated(self) -> bool:
+        """Times that were fine once: the response aged out (``stapling-status`` says expired)."""
+        return self in (Problem.TOO_OLD, Problem.EXPIRED)
 
 # OCSPResponseStatus -> the RFC 6960 names Apache and openssl print
 STATUS_NAMES = {
@@ -77,6 +97,7 @@ class Verdict:
     next_update: float | None = None
     revocation_time: float | None = None
     revocation_reason: str | None = None
+    problem: Problem | None = None      # set exactly when kind is INVALID
 
     @property
     def valid(self) -> bool:
@@ -97,25 +118,31 @@ class Verdict:
         OpenSSL's OCSP_check_validity: thisUpdate <= now + skew; with a MaxAge, thisUpdate >=
         now - maxage; nextUpdate (when present) >= now - skew and >= thisUpdate.
         """
+        found = self._time_problem(now, skew, max_age)
+        return None if found is None else found[1]
+
+    def _time_problem(self, now: float, skew: float,
+                      max_age: float | None) -> tuple[Problem, str] | None:
         if self.this_update is None:
-            return None if self.kind == RESPONDER_ERROR else "no thisUpdate"
+            return None if self.kind == RESPONDER_ERROR else (Problem.BAD_TIMES, "no thisUpdate")
         if self.this_update > now + skew:
-            return "thisUpdate is in the future"
+            return Problem.NOT_YET_VALID, "thisUpdate is in the future"
         if max_age is not None and self.this_update < now - max_age:
-            return "thisUpdate is older than SSLStaplingResponseMaxAge"
+            return Problem.TOO_OLD, "thisUpdate is older than SSLStaplingResponseMaxAge"
         if self.next_update is not None:
             if self.next_update < self.this_update:
-                return "nextUpdate precedes thisUpdate"
+                return Problem.BAD_TIMES, "nextUpdate precedes thisUpdate"
             if self.next_update < now - skew:
-                return "response expired (nextUpdate passed)"
+                return Problem.EXPIRED, "response expired (nextUpdate passed)"
         return None
 
     def at(self, now: float, skew: float, max_age: float | None) -> "Verdict":
         """This verdict judged at ``now``: unchanged, or ``invalid`` for a time problem."""
         if self.kind in (INVALID, RESPONDER_ERROR):
             return self
-        problem = self.time_problem(now, skew, max_age)
-        return self if problem is None else replace(self, kind=INVALID, reason=problem)
+        found = self._time_problem(now, skew, max_age)
+        return self if found is None else replace(self, kind=INVALID, problem=found[0],
+                                                  reason=found[1])
 
     def expires_at(self, skew: float, max_age: float | None) -> float | None:
         """The first moment the times stop being acceptable (None: never, per OpenSSL)."""
@@ -127,8 +154,8 @@ class Verdict:
         return min(ends) if ends else None
 
 
-def invalid(reason: str, **kw) -> Verdict:
-    return Verdict(INVALID, reason, **kw)
+def invalid(reason: str, problem: Problem = Problem.MALFORMED, **kw) -> Verdict:
+    return Verdict(INVALID, reason, problem=problem, **kw)
 
 
 def _ts(d: dt.datetime | None) -> float | None:
@@ -252,7 +279,7 @@ def inspect(der: bytes, cid: CertID, issuer: x509.Certificate, now: float, *,
     try:
         resp = ocsp.load_der_ocsp_response(der)
     except Exception as e:
-        return invalid(f"unparsable response ({type(e).__name__})")
+        return invalid(f"unparsable response ({type(e).__name__})", Problem.UNPARSABLE)
     try:
         status = resp.response_status
         if status != ocsp.OCSPResponseStatus.SUCCESSFUL:
@@ -271,13 +298,14 @@ def inspect(der: bytes, cid: CertID, issuer: x509.Certificate, now: float, *,
                 single = s
                 break
         if single is None:
-            return invalid("certificate ID not present in response", response_status="successful")
+            return invalid("certificate ID not present in response", Problem.NO_CERTID,
+                           response_status="successful")
         key, reason = _find_signer(resp, issuer, cid, now, skew)
         if key is None:
-            return invalid(reason, response_status="successful")
+            return invalid(reason, Problem.SIGNER, response_status="successful")
         problem = verify_signature(key, oid, params, signature, tbs)
         if problem is not None:
-            return invalid(problem, response_status="successful")
+            return invalid(problem, Problem.SIGNATURE, response_status="successful")
         cs = single.certificate_status
         kind = {ocsp.OCSPCertStatus.GOOD: GOOD, ocsp.OCSPCertStatus.REVOKED: REVOKED,
                 ocsp.OCSPCertStatus.UNKNOWN: UNKNOWN}[cs]
@@ -299,7 +327,8 @@ def check_response(der: bytes, cid: CertID, issuer: x509.Certificate, now: float
     try:
         return inspect(der, cid, issuer, now, skew=skew).at(now, skew, max_age)
     except Exception as e:  # never raise past this boundary
-        return invalid(f"internal error validating response ({type(e).__name__})")
+        return invalid(f"internal error validating response ({type(e).__name__})",
+                       Problem.INTERNAL)
 
 
 _TRY_LATER: bytes | None = None

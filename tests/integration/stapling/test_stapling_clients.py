@@ -13,6 +13,7 @@ import pytest
 from httpd_py.config.model import SocacheSpec, StaplingConfig
 from httpd_py.devtools.responder import Responder
 from httpd_py.stapling.service import StaplingService
+from httpd_py.stapling.stapler import attach
 from tests.support.stapling import (curl_cert_status, handshakes_from_two_clients, pki_with_revoked,
                                    s_client)
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
@@ -55,7 +56,7 @@ class Server:
         self.workers = workers
 
     def __enter__(self):
-        self.svc.init()
+        self.svc.init(attach=attach)
         self._cm = serve(self.cfg, self.tmp, workers=self.workers, log_level="info",
                          ocsp_callback_for=self.svc.callback_for)
         self.running = self._cm.__enter__()

@@ -15,6 +15,7 @@ from httpd_py.devtools.responder import MODES, Responder
 from httpd_py.stapling import verdict as V
 from httpd_py.stapling.certid import CertID
 from httpd_py.stapling.service import StaplingService
+from httpd_py.stapling.stapler import attach
 from tests.support.stapling import connect, staple_context, status_request
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.support.tools import free_port
@@ -59,7 +60,7 @@ def hostile(tmp_path_factory):
                               default_runtime_dir=str(tmp))
     with Responder.for_pki(pki, port=rport, drip_interval=0.3) as responder:
         svc = StaplingService.from_config(cfg)
-        svc.init()
+        svc.init(attach=attach)
         try:
             with serve(cfg, tmp, workers=2, log_level="info", ocsp_callback_for=svc.callback_for) as running:
                 yield pki, names, running, responder

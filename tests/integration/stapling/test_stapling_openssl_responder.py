@@ -17,6 +17,7 @@ from httpd_py.stapling import verdict as V
 from httpd_py.stapling.certid import CertID
 from httpd_py.stapling.request import build_request
 from httpd_py.stapling.service import StaplingService
+from httpd_py.stapling.stapler import attach
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.support.tools import free_port, require_tool
 
@@ -65,7 +66,7 @@ def test_server_staples_openssl_responses(world, tmp_path):
                               stapling_cache=SocacheSpec("shmcb", raw="shmcb", size=512000),
                               default_runtime_dir=str(tmp_path))
     svc = StaplingService.from_config(cfg)
-    svc.init()
+    svc.init(attach=attach)
     r.reset_counts()
     try:
         with serve(cfg, tmp_path, workers=2, ocsp_callback_for=svc.callback_for) as running:

@@ -16,6 +16,7 @@ from OpenSSL import SSL
 
 from httpd_py.config.model import SocacheSpec, StaplingConfig
 from httpd_py.stapling.service import StaplingService
+from httpd_py.stapling.stapler import attach
 from tests.support.stapling import connect, staple_context, status_request
 from tests.support.tlshttp_harness import config, serve, ssl_for, vhost
 from tests.unit.stapling_bg.conftest import ClockedResponder
@@ -97,7 +98,7 @@ def test_kill_9_of_everything_then_restart_with_responder_down_staples_from_the_
     responder = short_lived_responder(pki, validity=600.0).start()
     cfg = make_cfg(tmp_path, pki, responder.url, validity=600.0)
     svc1 = StaplingService.from_config(cfg)
-    svc1.init()
+    svc1.init(attach=attach)
     with serve(cfg, tmp_path, workers=2, ocsp_callback_for=svc1.callback_for) as srv:
         with helper_process(svc1) as helper:
             before = staples_by_job(srv.port)
@@ -107,7 +108,7 @@ def test_kill_9_of_everything_then_restart_with_responder_down_staples_from_the_
     responder.stop()                               # and the responder is down for the restart
     # no svc1.shutdown(): a crash.  A new generation with a fresh (anonymous) cache:
     svc2 = StaplingService.from_config(cfg)
-    svc2.init()
+    svc2.init(attach=attach)
     try:
         assert responder.requests == 4             # nothing was asked on the way back up
         (tmp_path / "gen2").mkdir()

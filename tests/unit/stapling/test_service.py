@@ -393,12 +393,15 @@ def test_issuer_from_ca_file_when_chain_missing(pki, clock, tmp_path):
 
 
 def test_from_config_none_when_nothing_staples_and_error_without_cache(pki):
-    from httpd_py.errors import StartupError
+    # AH01958 is checked once, by the post-config checks (config/checks.py), before any
+    # service is made
+    from httpd_py.config import check
+    from httpd_py.errors import ConfigError
     cfg = ServerConfig(config_file="/dev/null", server_root="/", main=VHost(), vhosts=(), listens=())
     assert StaplingService.from_config(cfg) is None
     cfg = dataclasses.replace(cfg, vhosts=(vhost(pki),))
-    with pytest.raises(StartupError, match="SSLStaplingCache"):
-        StaplingService.from_config(cfg)
+    with pytest.raises(ConfigError, match="SSLStaplingCache"):
+        check(cfg)
 
 
 @pytest.mark.parametrize("der,kind,fake,expect", [
@@ -409,6 +412,6 @@ def test_from_config_none_when_nothing_staples_and_error_without_cache(pki):
     (None, None, False, (E.ERROR, b"")),
 ])
 def test_error_entry_is_pure_and_shared(der, kind, fake, expect):
-    from httpd_py.stapling.service import error_entry
+    from httpd_py.stapling.entry import error_entry
     v = None if kind is None else V.Verdict(kind, "x")
     assert error_entry(der, v, StaplingConfig(fake_try_later=fake)) == expect

@@ -18,15 +18,11 @@ DAY = 86400.0
 
 
 def make_service(cfg, monkeypatch=None):
-    """The real service, initialised WITHOUT the automatic attach (each test drives its own
-    Stapler with a settable clock)."""
-    import pytest as _pytest
-    from httpd_py.stapling import stapler as staplerlib
+    """The real service, initialised WITHOUT the stapler the server wires in (each test drives
+    its own Stapler with a settable clock)."""
     from httpd_py.stapling.service import StaplingService
     svc = StaplingService.from_config(cfg)
-    with _pytest.MonkeyPatch.context() as mp:
-        mp.delattr(staplerlib, "attach")
-        svc.init()
+    svc.init()
     return svc
 
 
@@ -57,12 +53,14 @@ def test_prefetch_fetches_each_certificate_once_and_seeds_the_cache(tmp_path, pk
         # cached until nextUpdate - skew, far beyond StandardCacheTimeout (3600)
         assert cached(svc, st, clock() + DAY) is not None
     assert "HP04801" in errlog.ids() and errlog.ids().count("HP04802") == 4
-    # the helper runs as User/Group (nobody/nogroup here): the store is theirs
+    # the helper runs as User/Group (nobody/nogroup here): the server hands the store over
     import os
-    from httpd_py.stapling.stapler import worker_ids
+    from httpd_py.mpm import privileges
+    creds = privileges.resolve(None, None)
+    assert privileges.hand_over(stapler.store_paths(), creds) == []
     if os.geteuid() == 0:
         st_ = os.stat(tmp_path / "store")
-        assert (st_.st_uid, st_.st_gid) == worker_ids(None, None)
+        assert (st_.st_uid, st_.st_gid) == (creds.uid, creds.gid)
 
 
 def test_one_request_per_certificate_per_window_for_a_week(tmp_path, pki, responder, clock):
@@ -293,9 +291,10 @@ def test_refuse_only_for_must_staple_certificates_in_strict_mode(tmp_path, pki, 
 
 def test_attach_in_service_init_prefetches_and_registers_the_helper(tmp_path, pki, responder):
     from httpd_py.stapling.service import StaplingService
+    from httpd_py.stapling.stapler import attach
     svc = StaplingService.from_config(make_config(tmp_path, pki, responder.url,
                                                   store_dir=str(tmp_path / "st")))
-    svc.init()                                     # calls stapler.attach(svc)
+    svc.init(attach=attach)                        # as the server wires it
     assert svc.background and svc.stapler is not None
     assert [name for name, _ in svc.helpers()] == ["ssl-stapler"]
     assert responder.requests == 4                 # the prefetch, before any worker exists
@@ -304,8 +303,9 @@ def test_attach_in_service_init_prefetches_and_registers_the_helper(tmp_path, pk
 
 def test_attach_leaves_on_demand_configurations_alone(tmp_path, pki, responder):
     from httpd_py.stapling.service import StaplingService
+    from httpd_py.stapling.stapler import attach
     svc = StaplingService.from_config(make_config(tmp_path, pki, responder.url, refresh="on-demand"))
-    svc.init()
+    svc.init(attach=attach)
     assert not svc.background and svc.stapler is None and svc.helpers() == []
     assert responder.requests == 0
 
