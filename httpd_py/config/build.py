@@ -90,7 +90,7 @@ class Walk:
         self.dir_target: dict[str, Any] = {}      # the current section's own settings
         self.limit = None                         # authz_core.Methods inside <Limit*>
         self.prev_name = ""                       # the previous directive in this scope
-        self.setenv_vars: dict[str, Location] = {}   # variables SetEnvIf*/BrowserMatch* set
+        self.setenv_vars: dict[str, Location] = {}   # variables only unbuilt directives set
         self.env_uses: list[tuple[str, str, Location]] = []   # (var, directive, where)
         self.refused: list[tuple[str, Location, str]] = []    # fail-closed (name, where, why)
         self.htaccess = None                      # dirconf.Overrides when reading a .htaccess
@@ -537,15 +537,16 @@ def _check_authz(main: VHost, vhosts: list[VHost]) -> None:
 
 
 def _check_env_uses(w: Walk) -> None:
-    """Fail closed: an access rule that reads a variable only SetEnvIf/BrowserMatch would set
-    (mod_setenvif is not built) could grant or deny differently from Apache: refuse it."""
+    """Fail closed: an access rule that reads a variable only a directive httpd-py does not
+    build would set (``w.setenv_vars``) could grant or deny differently from Apache: refuse it.
+    SetEnvIf/BrowserMatch are built (modules/setenvif.py) and set nothing here; a variable that
+    nothing sets is simply absent, and Apache denies on it too."""
     for var, what, loc in w.env_uses:
         if var in w.setenv_vars:
             src = w.setenv_vars[var]
-            raise ConfigError(f"{what} {var}: the variable is set by mod_setenvif "
-                              f"({src.file}:{src.line}), which httpd-py does not build; "
-                              f"refused rather than deciding access without it",
-                              loc.file, loc.line)
+            raise ConfigError(f"{what} {var}: the variable is set by a directive httpd-py does "
+                              f"not build ({src.file}:{src.line}); refused rather than deciding "
+                              f"access without it", loc.file, loc.line)
 
 
 def _prefork(g: dict, warnings: list[str]) -> PreforkConfig:

@@ -1032,7 +1032,6 @@ def module_rows() -> list[Directive]:
 
 def build_table() -> dict[str, Directive]:
     import dataclasses
-    from httpd_py.config import perdir
     rows = _rows()
     table = {r.name.lower(): r for r in rows}
     extra = module_rows()
@@ -1046,9 +1045,6 @@ def build_table() -> dict[str, Directive]:
     for lname, cls in _OVERRIDES.items():
         if lname in table and not table[lname].override:
             table[lname] = dataclasses.replace(table[lname], override=cls)
-    for lname in ("setenvif", "setenvifnocase", "browsermatch", "browsermatchnocase"):
-        if lname in table:
-            table[lname] = dataclasses.replace(table[lname], handler=perdir.setenvif_names)
     return table
 
 

@@ -47,7 +47,7 @@ DIFFERENCES = """## Deliberate differences from Apache httpd 2.4
   that would run the file (server-status, server-info, type-map and the like are accepted),
   `Require` providers not built (ldap, dbm, dbd, file-owner, ...),
   `AuthType` other than Basic/None, `AuthBasicProvider` other than file, `Redirect*` and
-  one-argument `Alias` inside a section (applied per server only so far), and `Require env`/`Allow from env=` of a variable that only `SetEnvIf`/`BrowserMatch` would set.
+  one-argument `Alias` inside a section (applied per server only so far).
   The other accepted directives are one grouped HP00901 line at start-up and on `-t`
   (`Options MultiViews` among them: without negotiation a request gets 404 where Apache might
   pick a variant, never more than Apache serves; and per-server directives written inside a

@@ -216,16 +216,6 @@ def satisfy(w, args):
     w.set("satisfy", parse_satisfy(args[0]))
 
 
-def setenvif_names(w, args):
-    """SetEnvIf*/BrowserMatch* are not built: remember the variables they would set, so that an
-    access rule reading one of them is refused (build.check_env_uses)."""
-    first = 1 if w.name.lower().startswith("browsermatch") else 2
-    for a in args[first:]:
-        name = a.lstrip("!").split("=", 1)[0]
-        if name:
-            w.setenv_vars.setdefault(name, w.loc)
-
-
 def rows(D, ITERATE, TAKE1, FLAG, RAW):
     C, AZ, AN, AB, AF, AG, AC = ("core.c", "mod_authz_core.c", "mod_authn_core.c",
                                  "mod_auth_basic.c", "mod_authn_file.c",

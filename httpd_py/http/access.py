@@ -55,6 +55,21 @@ class RequestFacts:
         self.group_file = None
         self.auth_type = None
 
+    @classmethod
+    def of(cls, req) -> "RequestFacts":
+        """The facts of a ``hooks.Request``; ``env_vars`` IS ``req.env`` (what SetEnvIf set in
+        post_read/header_parser), so ``Require env`` and ``Allow from env=`` see it."""
+        vhost = req.vhost
+        f = cls(method=req.method, remote_ip=req.client_ip, local_ip=req.local_ip,
+                local_port=req.local_port, headers=req.headers, uri=req.uri, query=req.query,
+                https=req.https, protocol="HTTP/" + req.version, request_line=req.request_line,
+                filename=req.filename,
+                document_root=vhost.document_root if vhost is not None else "",
+                server_name=vhost.server_name if vhost is not None else "")
+        f.env_vars = req.env
+        f.user = req.user
+        return f
+
     # authz_core.AuthzRequest
     def env(self, name: str) -> str:
         return self.env_vars.get(name, "")
