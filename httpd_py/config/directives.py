@@ -209,6 +209,8 @@ def _server_name(w, args):
     if not m or not m.group(2) or re.search(r"[\s/]", m.group(2)):
         raise ConfigError(f"Invalid ServerName \"{v}\" use a fully qualified domain name")
     w.set("server_name", m.group(2).lower())
+    if m.group(3):
+        w.set("srv.core.server_name_port", int(m.group(3)))
 
 
 def _document_root(w, args):
@@ -287,6 +289,8 @@ def _directory_index(w, args):
 def _add_type(w, args):
     mime = args[0].lower()
     w.extend("add_types", tuple((e.lower().lstrip("."), mime) for e in args[1:]))
+    from httpd_py.modules import mime as mod_mime      # mod_mime's table (RemoveType order)
+    mod_mime.add_type_row(w, args)
 
 
 def _alias(w, args):

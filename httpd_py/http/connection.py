@@ -112,10 +112,10 @@ _MESSAGES = {
     400: "Your browser sent a request that this server could not understand.",
     403: "You don't have permission to access this resource.",
     404: "The requested URL was not found on this server.",
-    405: "The requested method is not allowed for this URL.",
+    405: "The requested method {method} is not allowed for this URL.",
     408: "Server timeout waiting for the HTTP request from the client.",
     410: "The requested resource is no longer available on this server and there is no "
-         "forwarding address. Please remove all references to this resource.",
+         "forwarding address.\nPlease remove all references to this resource.",
     412: "The precondition on the request for this URL evaluated to false.",
     413: "The requested resource does not allow request data with {method} requests, or the "
          "amount of data provided in the request exceeds the capacity limit.",
@@ -142,12 +142,13 @@ def reason(status: int) -> str:
 def error_body(status: int, location: str | None = None, method: str = "GET",
                signature: str = "") -> bytes:
     msg = _MESSAGES.get(status, "")
-    if status == 413:
+    if status in (405, 413):
         msg = msg.format(method=method)
     if location is not None:
         msg = msg.format(loc=location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
     r = reason(status)
-    return (f'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
+    return (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
+            f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
             f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n<p>{msg}</p>\n"
             + (f"<hr>\n{signature}" if signature else "") + "</body></html>\n").encode()
 
@@ -735,7 +736,8 @@ class ConnectionHandler:
         r = Request(method, path, rec.query, headers, req.version, line, ca[0], ca[1],
                     rec.local_ip, rec.local_port, tls_state is not None, vhost,
                     hostname=hostname, unparsed_uri=target.decode("latin-1"), start=start,
-                    server=self.cfg, scheme="https" if site.ssl else "http")
+                    server=self.cfg, scheme="https" if site.ssl else "http",
+                    raw_headers=req.raw_headers)
         rec.env = r.env
         if self._pending is not None:
             r.body = _BodyStream(self, rec)
@@ -882,6 +884,8 @@ class ConnectionHandler:
                 status = spec.status
                 if spec.target is not None and status != 410:
                     loc = core_http.substitute(spec.target, m)
+                    if r.query and "?" not in loc:
+                        loc += "?" + r.query
                 break
         if status is None:
             return None
@@ -895,9 +899,13 @@ class ConnectionHandler:
     def _self_url(self, c: "_Ctx", r: Request, path: str) -> str:
         """An absolute URL on this server (ap_construct_url): the Host header's name unless
         UseCanonicalName On, the port when it is not the scheme's default."""
-        canonical = r.conf.mod(core_keys.CANONICAL_NAME, "off") if r.conf is not None else \
-            r.vhost.dir.mod(core_keys.CANONICAL_NAME, "off") if r.vhost.dir is not None else "off"
-        return self._absolute(c.site, r.vhost, "" if canonical == "on" else c.host, path)
+        conf = r.conf if r.conf is not None else r.vhost.dir
+        canonical = conf.mod(core_keys.CANONICAL_NAME, "off") if conf is not None else "off"
+        if canonical != "on" and not c.host:
+            return self._absolute(c.site, r.vhost, "", path)
+        name, port = self._name_port(c, r.vhost, canonical)
+        default = 443 if c.site.ssl else 80
+        return f"{'https' if c.site.ssl else 'http'}://{name}{'' if port == default else f':{port}'}{path}"
 
     def _type_check(self, c: "_Ctx", r: Request, path: str, conf) -> None:
         rt = c.rt
@@ -917,16 +925,14 @@ class ConnectionHandler:
         if how == "off":
             error_log.error("http", "HP03061", "TRACE denied by server configuration",
                             client=c.client)
-            return self._error(c, r, 405, extra=[("Allow", ALLOW.decode())])
+            return self._error(c, r, 405, extra=[("Allow", "")])
         if r.body is not None and how != "extended":
             error_log.error("http", "HP03062", "TRACE with a request body is not allowed",
                             client=c.client)
             return self._error(c, r, 413)
         lines = [r.request_line]
-        hin = c.rec.request_headers
-        raw = getattr(hin, "raw", None)
-        for n, v in (raw if raw is not None else hin.items()):
-            lines.append(f"{n}: {v}")
+        for n, v in r.raw_headers:
+            lines.append(f"{n.decode('latin-1')}: {v.decode('latin-1')}")
         body = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         if how == "extended" and r.body is not None:
             body += r.body.read_all()
@@ -940,9 +946,9 @@ class ConnectionHandler:
         if fpath.startswith("proxy:"):
             return self._error(c, r, 404)
         if method == "OPTIONS":
-            return self._finish(c, r, Response(200, [("Allow", ALLOW.decode())], b""))
+            return self._finish(c, r, Response(200, [("Allow", _allow(r.vhost))], b""))
         if method not in ("GET", "HEAD", "POST"):
-            return self._error(c, r, 405, extra=[("Allow", ALLOW.decode())])
+            return self._error(c, r, 405, extra=[("Allow", _allow(r.vhost))])
         opts = effective_options(conf)
         follow, owner = "followsymlinks" in opts, "symlinksifownermatch" in opts
         path = r.uri
@@ -1141,6 +1147,8 @@ class ConnectionHandler:
             size = st.st_size
             mtime = min(st.st_mtime, time.time())
             spec = conf.mod(core_keys.FILE_ETAG) if conf.mods else None
+            if isinstance(spec, tuple):         # +/- words, or () (no setting)
+                spec = core_http.resolve_etag(spec)
             if spec is None or spec == _DEFAULT_ETAG:
                 etag = make_etag(size, st.st_mtime_ns)
             else:
@@ -1227,7 +1235,7 @@ class ConnectionHandler:
                 return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
                                   no_length=True)
             if head_only:
-                if not any(n.lower() == b"content-length" for n, _ in hdrs):
+                if not resp.error_page and not any(n.lower() == b"content-length" for n, _ in hdrs):
                     hdrs.append((b"Content-Length", b"%d" % len(body)))
                 return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
                                   no_length=True)
@@ -1415,15 +1423,28 @@ class ConnectionHandler:
         how = base.mod(core_keys.SERVER_SIGNATURE, "off") if base is not None and base.mods else "off"
         if how == "off":
             return ""
-        canonical = base.mod(core_keys.CANONICAL_NAME, "off")
-        host = _hostname(c.host) if c.host and canonical != "on" else ""
-        name = host or vhost.server_name or c.site.ip
-        port = c.host.rpartition(":")[2] if (c.host and canonical != "on" and ":" in c.host
-                                              and not c.host.endswith("]")) else str(c.rec.local_port)
+        name, port = self._name_port(c, vhost, base.mod(core_keys.CANONICAL_NAME, "off"))
         who = _html_escape(name)
         if how == "email" and vhost.server_admin:
             who = f'<a href="mailto:{_html_escape(vhost.server_admin)}">{who}</a>'
         return f"<address>{self._server_token} Server at {who} Port {port}</address>\n"
+
+    def _name_port(self, c: "_Ctx", vhost: VHost, canonical: str) -> tuple[str, int]:
+        """The server name and port for self-referential URLs (ap_get_server_name_for_url /
+        ap_get_server_port): the Host header's (port: its own, else the scheme's default) with
+        UseCanonicalName Off, ServerName's with On."""
+        default = 443 if c.site is not None and c.site.ssl else 80
+        if canonical != "on" and c.host:
+            host = c.host
+            if host.startswith("["):
+                name, _, rest = host[1:].partition("]")
+                name = f"[{name}]"
+                port = rest[1:] if rest.startswith(":") else ""
+            else:
+                name, _, port = host.partition(":")
+            return name, int(port) if port.isdigit() else default
+        name = vhost.server_name or (c.site.ip if c.site is not None else "localhost")
+        return name, vhost.mod(core_keys.SERVER_NAME_PORT) or default
 
     def _error(self, c: "_Ctx", r: Request, status: int, *, conf=None, extra=(),
                location: str | None = None) -> bool:
@@ -1457,8 +1478,7 @@ class ConnectionHandler:
         out = list(extra) if not hdrs else []
         out += [(n.encode("latin-1", "replace"), v.encode("latin-1", "replace")) for n, v in hdrs]
         out.append((b"Content-Type", ctype.encode("latin-1")))
-        if rec.method == "HEAD":
-            out.append((b"Content-Length", str(len(body)).encode()))
+        if rec.method == "HEAD":            # Apache sends no Content-Length for these
             return self._send(stream, rt, rec, status, out, b"", not close, rec.requests_on_connection,
                               no_length=True) and not close
         return self._send(stream, rt, rec, status, out, body, not close,
@@ -1533,6 +1553,12 @@ def _etag(spec, st) -> str | None:
     if spec.mtime:
         parts.append(f"{st.st_mtime_ns // 1000:x}")
     return f'"{"-".join(parts)}"' if parts else None
+
+
+def _allow(vhost: VHost) -> str:
+    """The Allow header of the default handler (Apache's: TRACE while TraceEnable is not Off)."""
+    return "HEAD,GET,POST,OPTIONS" + (",TRACE" if vhost.mod(core_keys.TRACE_ENABLE, "on") != "off"
+                                      else "")
 
 
 def _html_escape(s: str) -> str:

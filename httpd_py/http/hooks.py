@@ -133,6 +133,7 @@ class Request:
     start: float = 0.0                    # time the request began (time.time())
     server: Any = None                    # the ServerConfig
     scheme: str = "http"
+    raw_headers: list = field(default_factory=list)  # [(name, value)] bytes, as received
 
     @property
     def server_name(self) -> str:

@@ -139,8 +139,12 @@ def find_redirect(path: str, query: bytes, redirects: tuple[RedirectSpec, ...]) 
             continue
         if r.target is None or r.status == 410:
             return RedirectTo(r.status, None)
-        loc = r.target.rstrip("/") + quote_path(rest) if rest else r.target
-        if query:
+        # mod_alias: the rest of the path appended to the target as is (a target ending in
+        # "/" gives "//"), the query string unless the target has one
+        if rest and len(path) >= len(r.url_path) and path.startswith(r.url_path):
+            rest = path[len(r.url_path):]       # after the prefix as written (mod_alias)
+        loc = r.target + quote_path(rest) if rest else r.target
+        if query and "?" not in r.target:
             loc += "?" + query.decode("latin-1")
         return RedirectTo(r.status, loc)
     return None

@@ -35,6 +35,7 @@ CANONICAL_NAME = register("dir.core.use_canonical_name")
 HANDLER = register("dir.core.handler")
 DEFAULT_CHARSET = register("dir.core.add_default_charset")
 LIMIT_RECURSION = register("srv.core.limit_internal_recursion")
+SERVER_NAME_PORT = register("srv.core.server_name_port")     # ServerName host:port's port
 REDIRECT_MATCH = register("srv.alias.redirect_match", "concat")
 ALIAS_MATCH = register("srv.alias.alias_match", "concat")
 
@@ -59,25 +60,30 @@ class FileETagSpec:
         return not (self.inode or self.mtime or self.size)
 
 
-def _merge_etag(base: FileETagSpec, new: "FileETagSpec | tuple") -> FileETagSpec:
-    if isinstance(new, FileETagSpec):
-        return new
-    inode, mtime, size = base.inode, base.mtime, base.size
-    for sign, comp in new:
-        on = sign == "+"
-        if comp == "inode":
-            inode = on
-        elif comp == "mtime":
-            mtime = on
-        elif comp == "size":
-            size = on
-        else:                   # all
-            inode = mtime = size = on
-    return FileETagSpec(inode, mtime, size)
+def _apply(base: "FileETagSpec | None", adj: tuple) -> "FileETagSpec | None":
+    """+/- words over an inherited setting, as core.c merges its bits: over no setting they
+    only add (removing from nothing leaves the default), over None they add to nothing."""
+    bits = {"inode": False, "mtime": False, "size": False}
+    if base is not None:
+        bits = {"inode": base.inode, "mtime": base.mtime, "size": base.size}
+    for sign, comp in adj:
+        for name in (("inode", "mtime", "size") if comp == "all" else (comp,)):
+            bits[name] = sign == "+"
+    if not any(bits.values()):
+        keep_none = base is not None and base.none and not any(sg == "+" for sg, _ in adj)
+        return base if keep_none else None
+    return FileETagSpec(**bits)
 
 
-FILE_ETAG = register("dir.core.file_etag", lambda b, n: _merge_etag(
-    b if isinstance(b, FileETagSpec) else _merge_etag(FileETagSpec(), b), n))
+def resolve_etag(spec) -> "FileETagSpec | None":
+    """A merged FileETag value: a spec, +/- words over no setting, or () / None (the default)."""
+    if isinstance(spec, FileETagSpec):
+        return spec
+    return _apply(None, spec) if spec else None
+
+
+FILE_ETAG = register("dir.core.file_etag", lambda b, n: n if isinstance(n, FileETagSpec)
+                     else _apply(resolve_etag(b), n) or ())
 
 
 @dataclass(frozen=True)
