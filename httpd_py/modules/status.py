@@ -470,9 +470,12 @@ def render_auto(snap: Snapshot, host: str, cfg) -> str:
                   f"CPUUser: {_g(cu)}", f"CPUSystem: {_g(cs)}",
                   f"CPUChildrenUser: {_g(ccu)}", f"CPUChildrenSystem: {_g(ccs)}"]
         cpu = cu + cs + ccu + ccs
-        if cpu:
+        uptime = int(snap.now - snap.restarted)
+        if cpu and uptime:                       # (as mod_status: only once there is an uptime)
             lines.append(f"CPULoad: {_g(cpu / up * 100)}")
-        lines += [f"Uptime: {up}", f"ReqPerSec: {_g(acc / up)}", f"BytesPerSec: {_g(nbytes / up)}"]
+        lines.append(f"Uptime: {uptime}")
+        if uptime:
+            lines += [f"ReqPerSec: {_g(acc / up)}", f"BytesPerSec: {_g(nbytes / up)}"]
         if acc:
             lines += [f"BytesPerReq: {_g(nbytes / acc)}", f"DurationPerReq: {_g(dur_ms / acc)}"]
     lines += [f"BusyWorkers: {snap.busy}", f"GracefulWorkers: {snap.graceful}",
