@@ -193,8 +193,6 @@ def test_apache_answers_as_intended(row: Row, apache_stock_answers):
 # module not built refuses rather than serving something else.
 DOCUMENTED = {
     "dir-without-index": (200, 403, "mod_autoindex listings are not built: 403, never a file"),
-    "server-status": (200, 404, "mod_status is not built yet"),
-    "server-status-auto": (200, 404, "mod_status is not built yet"),
 }
 
 
