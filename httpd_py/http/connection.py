@@ -74,7 +74,8 @@ from httpd_py.http.walk import SectionWalker
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.body import BodyReader, Framing, request_framing
-from httpd_py.http.protocol import Limits, ProtocolError, RequestHead, parse_head, response_head
+from httpd_py.http.protocol import (HeadFault, Limits, ProtocolError, RequestHead, parse_head,
+                                    response_head)
 from httpd_py.http.paths import (OpenFiles, PathError, find_redirect, map_to_root, quote_path,
                                  resolve_file, url_path)
 from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditionals, http_date,
@@ -84,6 +85,9 @@ from httpd_py.http.hooks import OK, TAKEN, FileBody, Request, Response
 from httpd_py.log import error_log
 from httpd_py.modules import core_http
 from httpd_py.modules import core_http as core_keys
+from httpd_py import metrics
+from httpd_py.tls.handshake import HandshakeFailure
+from httpd_py.tls.handshake import classify as classify_handshake
 from httpd_py.tls.sites import Site, Sites, TLSState
 from httpd_py.version import server_token
 
@@ -402,15 +406,18 @@ class ConnectionHandler:
                 else:
                     conn.do_handshake()
             except (SSL.WantReadError, SSL.WantWriteError):
+                metrics.handshake_failed()
                 error_log.info("ssl", "HP02002", "TLS handshake timed out", client=client)
                 return None
             except (SSL.Error, OSError) as e:
+                metrics.handshake_failed()
                 why = _ssl_err(e)
                 error_log.info("ssl", "HP02001", f"TLS handshake failed: {why}", client=client)
-                if "http request" in why:
+                if classify_handshake(e) is HandshakeFailure.PLAIN_HTTP:
                     # Apache answers plain HTTP on an SSL port with a readable 400
                     _plain_http_on_tls_port(sock, site)
                 return None
+            metrics.handshake(conn)
             stream = TLSStream(conn)
             self._tls_conn = conn       # protocol and cipher are read only for an access log
         else:
@@ -451,7 +458,7 @@ class ConnectionHandler:
                     try:
                         parsed = parse_head(buf, limits)
                     except ProtocolError as e:
-                        msgid = {414: "HP03002"}.get(e.status, "HP03003" if "Limit" in e.reason else "HP03004")
+                        msgid = {414: "HP03002"}.get(e.status, "HP03003" if e.kind is HeadFault.LIMIT else "HP03004")
                         self._early_error(stream, d, e.status, client, msgid, e.reason)
                         return _LINGER
                     if parsed is not None:
