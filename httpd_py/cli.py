@@ -248,6 +248,8 @@ def _run(argv: list[str]) -> int:
         from httpd_py.config import check, ignored_summary
         for w in check(cfg):
             _log.error_log.warn("core", "HP00102", w)
+        from httpd_py import socache
+        socache.check(cfg)          # what only a provider judges, at the directive's line
         summary = ignored_summary(cfg)
         if summary:
             _log.error_log.warn("core", "HP00901", summary)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Sequence
 
-from httpd_py import log, metrics
+from httpd_py import log, metrics, socache
 from httpd_py.config.model import ServerConfig
 from httpd_py.errors import StartupError
 from httpd_py.modules import status as mod_status
@@ -148,6 +148,7 @@ def make_load_app(load_config: Callable[[], ServerConfig]) -> Callable[[], Serve
         from httpd_py.config import check
         for warning in check(cfg):
             log.error_log.warn(MOD, "HP00902", warning)
+        socache.check(cfg)                  # a provider's own checks, with file:line
         return ServerApp(cfg)
     return load_app
 

@@ -511,6 +511,7 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
         warnings=tuple(warnings),
         includes=tuple(includes),
         mods=tuple(sorted((k, v) for k, v in g.items() if k.startswith("glob."))),
+        locations=tuple(w.g_locs.items()),
     )
 
 

@@ -45,6 +45,13 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
+#: shmcb segment sizes: Apache's default and its limits (the config parser and the provider
+#: read them from here)
+SHMCB_DEFAULT_SIZE = 512000
+SHMCB_MIN_SIZE = 8192
+SHMCB_MAX_SIZE = 2 ** 32 - 1            # Apache: "size has to be < UINT_MAX"
+
+
 @dataclass(frozen=True)
 class SocacheSpec:
     """A parsed socache argument (SSLStaplingCache, SSLSessionCache).
@@ -58,7 +65,7 @@ class SocacheSpec:
     provider: str
     raw: str = ""
     path: str | None = None
-    size: int = 512000
+    size: int = SHMCB_DEFAULT_SIZE
     servers: tuple[tuple[str, int], ...] = ()
 
 
@@ -297,6 +304,9 @@ class ServerConfig:
     includes: tuple[tuple[int, int, str], ...] = ()             # (depth, Include line, file) read
     define_values: tuple[tuple[str, str], ...] = ()             # Define NAME value ("" if none)
     mods: tuple = ()                     # server-wide module settings ("glob.<module>.<name>", value)
+    # where each server-wide directive was read (lower-case name -> Location), for errors found
+    # after the walk (socache.check: a provider's own argument checks)
+    locations: tuple[tuple[str, Location], ...] = ()
 
     def mod(self, key: str, default: Any = None) -> Any:
         """A module's server-wide value (``default`` when not set)."""
@@ -304,6 +314,14 @@ class ServerConfig:
             if k == key:
                 return v
         return default
+
+    def where(self, directive: str) -> Location | None:
+        """Location of the line that set the server-wide ``directive`` (case-insensitive)."""
+        key = directive.lower()
+        for name, loc in self.locations:
+            if name == key:
+                return loc
+        return None
 
     def mutex(self, name: str) -> MutexSpec:
         """Effective settings of mutex ``name`` (a default spec if none was configured)."""

@@ -10,7 +10,8 @@ import ipaddress
 import os
 import re
 
-from httpd_py.config.model import MutexSpec, SocacheSpec
+from httpd_py.config.model import (SHMCB_DEFAULT_SIZE, SHMCB_MAX_SIZE, SHMCB_MIN_SIZE, MutexSpec,
+                                   SocacheSpec)
 from httpd_py.errors import ConfigError
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")
@@ -215,7 +216,7 @@ def socache(arg: str, directive: str, server_root: str, *, kind: str = "stapling
 def _shmcb(rest: str, raw: str, directive: str, server_root: str) -> SocacheSpec:
     if not rest:
         return SocacheSpec(provider="shmcb", raw=raw)
-    p, shm_size = rest, 512000
+    p, shm_size = rest, SHMCB_DEFAULT_SIZE
     open_at = rest.rfind("(")
     if open_at >= 0:
         if not rest.endswith(")"):
@@ -226,11 +227,12 @@ def _shmcb(rest: str, raw: str, directive: str, server_root: str) -> SocacheSpec
         if digits and not re.fullmatch(r"\s*[+-]?[0-9]+", digits):
             raise ConfigError(f"{directive}: Invalid argument: cache size not numerical")
         shm_size = int(digits) if digits else 0
-        if shm_size < 8192:
-            raise ConfigError(f"{directive}: Invalid argument: size has to be >= 8192 bytes")
-        if shm_size >= 2 ** 32 - 1:
-            raise ConfigError(f"{directive}: Invalid argument: size has to be < 4294967295 bytes "
-                              "on this platform")
+        if shm_size < SHMCB_MIN_SIZE:
+            raise ConfigError(f"{directive}: Invalid argument: size has to be >= "
+                              f"{SHMCB_MIN_SIZE} bytes")
+        if shm_size >= SHMCB_MAX_SIZE:
+            raise ConfigError(f"{directive}: Invalid argument: size has to be < {SHMCB_MAX_SIZE} "
+                              "bytes on this platform")
     elif ")" in rest:
         raise ConfigError(f"{directive}: Invalid argument: no opening parenthesis")
     return SocacheSpec(provider="shmcb", raw=raw, path=path(p, server_root) if p else None,

@@ -64,6 +64,7 @@ import time
 import zlib
 from typing import Callable, Iterator
 
+from httpd_py.config.model import SHMCB_DEFAULT_SIZE, SHMCB_MAX_SIZE, SHMCB_MIN_SIZE
 from httpd_py.errors import SocacheError
 from httpd_py.log import error_log
 from httpd_py.socache.base import (HP_SHMCB_BAD_ENTRY, HP_SHMCB_BAD_KEY, HP_SHMCB_OPEN_FAILED,
@@ -72,9 +73,9 @@ from httpd_py.socache.base import (HP_SHMCB_BAD_ENTRY, HP_SHMCB_BAD_KEY, HP_SHMC
 
 MAGIC = b"HPSHMCB1"
 VERSION = 2
-MIN_SIZE = 8192
-DEFAULT_SIZE = 512000
-MAX_SIZE = 2**32 - 1            # Apache: "size has to be < UINT_MAX"
+MIN_SIZE = SHMCB_MIN_SIZE        # the limits live with the config parser that checks them first
+DEFAULT_SIZE = SHMCB_DEFAULT_SIZE
+MAX_SIZE = SHMCB_MAX_SIZE
 
 # Sizing hints (Apache's ap_socache_hints): an OCSP staple or TLS session is ~1 KB, its id 20-32 B.
 AVG_KEY = 32

@@ -54,7 +54,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from httpd_py import socache
-from httpd_py.config.model import ServerConfig, StaplingConfig, VHost
+from httpd_py.config.model import SHMCB_DEFAULT_SIZE, ServerConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
 from httpd_py.socache.mutex import GlobalMutex
@@ -101,7 +101,7 @@ HP_LOCAL_TIER = "HP04037"       # info: local shmcb tier in front of the network
 HP_SHARED_STORE_FAILED = "HP04038"  # debug: stored locally, the shared (network) cache refused
 
 #: size of the local tier (Apache's shmcb default: room for ~400 staples)
-LOCAL_TIER_SIZE = 512000
+LOCAL_TIER_SIZE = SHMCB_DEFAULT_SIZE
 
 #: SSLStaplingCache providers that get a local tier in front of them
 NETWORK_PROVIDERS = ("redis", "memcache")
