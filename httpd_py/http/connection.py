@@ -750,6 +750,8 @@ class ConnectionHandler:
             r.body = _BodyStream(self, rec)
         r.take_over = lambda: self._take_over(stream)
         c = _Ctx(stream, site, rt, rec, keep_alive, served, client, host)
+        r.allowed = lambda fname, is_dir, uri: self._per_dir(c.rt, r, fname, is_dir, uri,
+                                                              client)[1] is None
         return self._pipeline(c, r)
 
     # --- the phases ---------------------------------------------------------------------------

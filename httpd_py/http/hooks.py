@@ -134,6 +134,9 @@ class Request:
     server: Any = None                    # the ServerConfig
     scheme: str = "http"
     raw_headers: list = field(default_factory=list)  # [(name, value)] bytes, as received
+    # ``allowed(filename, is_dir, uri) -> bool``: would a subrequest for that file pass the
+    # section walk and access checks (mod_autoindex lists only what it may serve)
+    allowed: Callable | None = None
 
     @property
     def server_name(self) -> str:
