@@ -93,7 +93,7 @@ def test_auto_matches_access_log_and_scoreboard(status_server):
                what="access log to catch up")
     # body bytes: the 7 files of 100 bytes are in the total (kB rounds down)
     assert int(second["Total kBytes"]) >= (n * 100) // 1024
-    for field in ("ServerVersion", "ServerMPM", "Uptime", "ReqPerSec", "BusyWorkers",
+    for field in ("ServerVersion", "ServerMPM", "Uptime", "Total Duration", "BusyWorkers",
                   "IdleWorkers", "Scoreboard", "ParentServerConfigGeneration", "Load1",
                   "CPUUser", "TLSSessionCacheStatus", "CacheType"):
         assert field in second, field
@@ -179,8 +179,6 @@ def test_metrics_count_the_handshakes_and_responder_requests(status_server):
     assert total(now, "httpd_py_socache_operations_total", cache="stapling", op="store") >= CERTS
     assert total(now, "httpd_py_requests_total") >= 2
     hs = "httpd_py_tls_handshakes_total"
-    if total(after, hs) == 0:
-        pytest.xfail("http/connection.py does not call metrics.handshake(conn) yet (lead's wiring)")
     assert total(after, hs) - total(before, hs) == len(jobs)
     assert total(after, hs, key_type="ec") - total(before, hs, key_type="ec") == 2
 
