@@ -42,6 +42,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+# -- directives (defined before any httpd_py import: importing the config package builds the
+# directive table, which imports this module and asks for rows() while it is still loading) --
+def _flag(key: str):
+    from httpd_py.config import values
+
+    def h(w, args):
+        w.glob(key, values.flag(args[0], w.name))
+    return h
+
+
+def rows():
+    from httpd_py.config.directives import FLAG, Directive as D
+    return [
+        D("ExtendedStatus", "core.c", "SV", FLAG, "On with status_module loaded, else Off",
+          "Keep per-request counts and each worker's client, vhost and request for "
+          "server-status (server-wide)", _flag("glob.status.extended")),
+        D("SeeRequestTail", "core.c", "SV", FLAG, "Off", "server-status shows the last 63 "
+          "characters of a long request line instead of the first ones (server-wide)",
+          _flag("glob.status.see_request_tail")),
+    ]
+
+
 from httpd_py import metrics
 from httpd_py.config.dirconf import register
 from httpd_py.http import hooks
@@ -73,27 +95,6 @@ KEY = (("_", "Waiting for Connection"), ("S", "Starting up"), ("R", "Reading Req
        ("W", "Sending Reply"), ("K", "Keepalive (read)"), ("D", "DNS Lookup"),
        ("C", "Closing connection"), ("L", "Logging"), ("G", "Gracefully finishing"),
        ("I", "Idle cleanup of worker"), (".", "Open slot with no current process"))
-
-
-# -- directives -------------------------------------------------------------------------------------
-def _flag(key: str):
-    from httpd_py.config import values
-
-    def h(w, args):
-        w.glob(key, values.flag(args[0], w.name))
-    return h
-
-
-def rows():
-    from httpd_py.config.directives import FLAG, Directive as D
-    return [
-        D("ExtendedStatus", "core.c", "SV", FLAG, "On with status_module loaded, else Off",
-          "Keep per-request counts and each worker's client, vhost and request for "
-          "server-status (server-wide)", _flag(EXTENDED)),
-        D("SeeRequestTail", "core.c", "SV", FLAG, "Off", "server-status shows the last 63 "
-          "characters of a long request line instead of the first ones (server-wide)",
-          _flag(SEE_TAIL)),
-    ]
 
 
 # -- configuration time -----------------------------------------------------------------------------
