@@ -92,7 +92,7 @@ from httpd_py.tls.sites import Site, Sites, TLSState
 from httpd_py.version import server_token
 
 SERVER_HEADER = b"httpd-py"
-_EOF, _CLOSE, _LINGER = 0, 1, 2          # how a connection's HTTP loop ended
+_EOF, _CLOSE, _LINGER, _NEXT = 0, 1, 2, 3   # how a connection's HTTP loop ended (_NEXT: goes on)
 ALLOW = b"GET, HEAD, POST, OPTIONS"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
                  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
@@ -514,60 +514,72 @@ class ConnectionHandler:
                 buf += data
             head, consumed = parsed
             del buf[:consumed]
-            if self._deadlines is not None:
-                if head.body:
-                    self._deadlines.start("body", time.monotonic())
-                else:
-                    self._deadlines.stop()
-            # ---- the body's framing; the body itself is read just before the response
-            try:
-                framing = request_framing(head) if head.body else None
-            except ProtocolError as e:
-                self._early_error(stream, d, e.status, client, "HP03004", e.reason)
-                return _LINGER
-            self._force_close = framing is not None and framing.close
-            expecting = False
-            expect = head.headers.get("expect")
-            if expect is not None and head.version != "0.9":
-                if expect.strip().lower() != "100-continue":
-                    self._early_error(stream, d, 417, client, "HP03006",
-                                      f"unsupported Expect: {expect}")
-                    return _LINGER
-                expecting = head.version == "1.1"
-                if framing is None or not framing.has_body:
-                    self._force_close = True     # as Apache: no 100 was sent, close after
-            if framing is not None and framing.has_body:
-                self._pending = _PendingBody(framing, expecting, buf, stream, limits, read_size,
-                                             sock)
-                self._body_timeout = d.timeout
-            else:
-                self._pending = None
-            self._body_failed = False
-            self._body_limit = d.limit_request_body
             served += 1
-            if slot is not None:
-                try:
-                    slot.set_state("writing")
-                except Exception:
-                    pass
-            self._response_started = False
-            try:
-                keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
-                                            local, slot, client, served, start)
-            except Exception as e:
-                error_log.error("http", "HP03001", f"unexpected {type(e).__name__} serving "
-                                f"{head.request_line!r}: {e} ({_where_raised(e)})", client=client)
-                if not self._response_started:
-                    self._early_error(stream, d, 500, client, None, None)
-                return _LINGER
-            if self._deadlines is not None:
+            how = self._one_request(stream, sock, site, tls_state, ssl_info, client_addr, local,
+                                    slot, client, head, buf, limits, read_size, served, start)
+            if how != _NEXT:
+                return how
+
+    def _one_request(self, stream, sock, site: Site, tls_state, ssl_info, client_addr, local,
+                     slot, client, head, buf: bytearray, limits, read_size: int, served: int,
+                     start) -> int:
+        """Serve one parsed request head (its body read from ``buf`` and the stream): _NEXT
+        when the connection stays open for another request, else _CLOSE or _LINGER."""
+        d = site.default
+        if self._deadlines is not None:
+            if head.body:
+                self._deadlines.start("body", time.monotonic())
+            else:
                 self._deadlines.stop()
-            if self._pending is not None or self._body_failed:
-                return _LINGER               # the body was not (fully) read
-            if not keep:
-                # Apache lingers on every close; we do when unread bytes could turn our close
-                # into a RST that destroys the response in flight (pipelined requests).
-                return _LINGER if buf else _CLOSE
+        # ---- the body's framing; the body itself is read just before the response
+        try:
+            framing = request_framing(head) if head.body else None
+        except ProtocolError as e:
+            self._early_error(stream, d, e.status, client, "HP03004", e.reason)
+            return _LINGER
+        self._force_close = framing is not None and framing.close
+        expecting = False
+        expect = head.headers.get("expect")
+        if expect is not None and head.version != "0.9":
+            if expect.strip().lower() != "100-continue":
+                self._early_error(stream, d, 417, client, "HP03006",
+                                  f"unsupported Expect: {expect}")
+                return _LINGER
+            expecting = head.version == "1.1"
+            if framing is None or not framing.has_body:
+                self._force_close = True     # as Apache: no 100 was sent, close after
+        if framing is not None and framing.has_body:
+            self._pending = _PendingBody(framing, expecting, buf, stream, limits, read_size,
+                                         sock)
+            self._body_timeout = d.timeout
+        else:
+            self._pending = None
+        self._body_failed = False
+        self._body_limit = d.limit_request_body
+        if slot is not None:
+            try:
+                slot.set_state("writing")
+            except Exception:
+                pass
+        self._response_started = False
+        try:
+            keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
+                                        local, slot, client, served, start)
+        except Exception as e:
+            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} serving "
+                            f"{head.request_line!r}: {e} ({_where_raised(e)})", client=client)
+            if not self._response_started:
+                self._early_error(stream, d, 500, client, None, None)
+            return _LINGER
+        if self._deadlines is not None:
+            self._deadlines.stop()
+        if self._pending is not None or self._body_failed:
+            return _LINGER               # the body was not (fully) read
+        if not keep:
+            # Apache lingers on every close; we do when unread bytes could turn our close
+            # into a RST that destroys the response in flight (pipelined requests).
+            return _LINGER if buf else _CLOSE
+        return _NEXT
 
     def _new_deadlines(self, vhost: VHost) -> Deadlines | None:
         """This connection's mod_reqtimeout deadlines (None: the module is not loaded)."""
