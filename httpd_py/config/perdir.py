@@ -287,16 +287,11 @@ def _flag_on(name: str):
 
 FAIL_CLOSED = {
     "rewriterule": lambda a: "mod_rewrite is not built into httpd-py yet",
-    "proxypass": lambda a: "mod_proxy is not built into httpd-py yet",
-    "proxypassmatch": lambda a: "mod_proxy is not built into httpd-py yet",
     "proxyremote": lambda a: "mod_proxy is not built into httpd-py yet",
     "proxyremotematch": lambda a: "mod_proxy is not built into httpd-py yet",
-    "proxyrequests": _flag_on("ProxyRequests"),
     "proxyexpressenable": _flag_on("ProxyExpressEnable"),
     "allowmethods": lambda a: ("mod_allowmethods is not built into httpd-py"
                                if [x for x in a if x.lower() != "reset"] else None),
-    "remoteipheader": lambda a: "mod_remoteip is not built: Require ip would see another "
-                                "client address than Apache",
     "remoteipproxyprotocol": lambda a: "mod_remoteip is not built into httpd-py",
     "sslrequire": lambda a: "SSLRequire is not built into httpd-py (use Require expr)",
     "sslverifyclient": lambda a: (None if a and a[0].lower() == "none" else

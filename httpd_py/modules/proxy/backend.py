@@ -1,0 +1,195 @@
+"""Connections to backends: connect (plain or TLS), a per-process pool of kept-alive
+connections, and the reads and writes a proxied request does.  The only I/O of mod_proxy
+besides the WebSocket relay.
+
+Pool (one per worker process, as a prefork child's connection pool in Apache): idle
+connections per worker name, at most ``max`` (default 1: a prefork process serves one request
+at a time) kept, closed when older than ``ttl`` idle, never kept with ``disablereuse``.  Before
+a kept connection is reused it is polled: readable means the backend closed it (or sent bytes
+nobody asked for) and it is dropped.  The pool notices a fork (its pid changes) and forgets
+the parent's connections without touching them.
+
+Errors: ``ConnectFailed`` (refused, unreachable, connect timeout, TLS handshake), ``ReadTimeout``
+(the worker's timeout passed with nothing read) and ``Closed`` (the backend closed or reset).
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import time
+
+from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
+
+
+class BackendError(Exception):
+    pass
+
+
+class ConnectFailed(BackendError):
+    pass
+
+
+class ReadTimeout(BackendError):
+    pass
+
+
+class Closed(BackendError):
+    pass
+
+
+class BackendConn:
+    __slots__ = ("sock", "key", "created", "last_used", "reused", "peer")
+
+    def __init__(self, sock, key: str, peer: str):
+        self.sock = sock
+        self.key = key
+        self.created = self.last_used = time.monotonic()
+        self.reused = False
+        self.peer = peer
+
+    def settimeout(self, t: float) -> None:
+        self.sock.settimeout(t)
+
+    def sendall(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except socket.timeout:
+            raise ReadTimeout("timeout writing to the backend") from None
+        except (OSError, ssl.SSLError) as e:
+            raise Closed(f"writing to the backend: {e}") from None
+
+    def recv(self, n: int = 65536) -> bytes:
+        try:
+            return self.sock.recv(n)
+        except socket.timeout:
+            raise ReadTimeout("timeout reading from the backend") from None
+        except ssl.SSLZeroReturnError:
+            return b""
+        except (OSError, ssl.SSLError) as e:
+            raise Closed(f"reading from the backend: {e}") from None
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def pending(self) -> int:
+        return self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def stale(self) -> bool:
+        """Closed by the backend (or holding unasked-for bytes) since it was pooled."""
+        try:
+            r, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
+
+_CONTEXTS: dict = {}
+
+
+def tls_context(s: SSLProxySettings) -> ssl.SSLContext:
+    ctx = _CONTEXTS.get(s)
+    if ctx is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        if s.verify in ("require", "optional"):
+            ctx.verify_mode = ssl.CERT_REQUIRED if s.verify == "require" else ssl.CERT_OPTIONAL
+            if s.ca_file:
+                ctx.load_verify_locations(s.ca_file)
+            ctx.check_hostname = s.verify == "require" and s.check_peer_name
+        else:
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        _CONTEXTS[s] = ctx
+    return ctx
+
+
+def connect(worker: Worker, connect_timeout: float, io_timeout: float,
+            ssl_settings: SSLProxySettings | None, sni: str | None = None) -> BackendConn:
+    try:
+        sock = socket.create_connection((worker.host, worker.port), timeout=connect_timeout)
+    except socket.timeout:
+        raise ConnectFailed(f"attempt to connect to {worker.hostport} timed out") from None
+    except OSError as e:
+        raise ConnectFailed(f"attempt to connect to {worker.hostport} failed: "
+                            f"{e.strerror or e}") from None
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if worker.params.keepalive:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if worker.tls:
+            ctx = tls_context(ssl_settings or SSLProxySettings())
+            host = sni or worker.host
+            sock = ctx.wrap_socket(sock, server_hostname=host if not _is_ip(host) else None)
+        sock.settimeout(io_timeout)
+    except (OSError, ssl.SSLError, ssl.CertificateError) as e:
+        sock.close()
+        raise ConnectFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
+    return BackendConn(sock, worker.name, worker.hostport)
+
+
+def _is_ip(host: str) -> bool:
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(fam, host)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+class Pool:
+    def __init__(self):
+        self.pid = os.getpid()
+        self.idle: dict[str, list[BackendConn]] = {}
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self.pid:
+            self.pid = os.getpid()
+            self.idle = {}          # the parent's sockets: not ours to use or close
+
+    def get(self, worker: Worker) -> BackendConn | None:
+        self._check_fork()
+        conns = self.idle.get(worker.name)
+        now = time.monotonic()
+        while conns:
+            c = conns.pop()
+            ttl = worker.params.ttl
+            if (ttl is not None and now - c.last_used > ttl) or c.stale():
+                c.close()
+                continue
+            c.reused = True
+            return c
+        return None
+
+    def put(self, worker: Worker, c: BackendConn) -> None:
+        self._check_fork()
+        if worker.params.disablereuse:
+            c.close()
+            return
+        conns = self.idle.setdefault(worker.name, [])
+        limit = max(1, worker.params.max or 1)
+        if len(conns) >= limit:
+            c.close()
+            return
+        c.last_used = time.monotonic()
+        conns.append(c)
+
+    def close_all(self) -> None:
+        for conns in self.idle.values():
+            for c in conns:
+                c.close()
+        self.idle = {}
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.idle.values())
+
+
+POOL = Pool()

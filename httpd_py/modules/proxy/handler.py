@@ -1,0 +1,689 @@
+"""mod_proxy's request path: the translate hook (ProxyPass) and the ``proxy-server`` handler
+(mod_proxy_http, mod_proxy_balancer, mod_proxy_wstunnel / ``upgrade=websocket``).
+
+translate: the rules of the last <Location> that matches the URL and holds a ProxyPass are
+tried first, then the server's in config order (main server's, then the vhost's); the first
+that matches decides (``!``: not proxied, no later rule is tried).  A match sets
+``req.filename = "proxy:" + URL`` (Apache's form: the backend URL followed by the rest of the
+decoded path, or of the raw target with ``nocanon``), ``req.handler = "proxy-server"`` and
+returns OK.  mod_rewrite's ``[P]`` does the same (the query stays in ``req.query``).
+
+proxy-server: the URL is canonicalised as proxy_http_canon does (path re-encoded unless
+``proxy-nocanon`` is in req.notes, ``?query`` added unless ``proxy-noquery``), the worker found
+(a balancer chooses a member, failing over to the next on a connect failure), then:
+
+    connect (or reuse a pooled connection) -> head -> [100-continue: wait for the backend's
+    interim answer] -> body streamed (Content-Length, or chunked once more than 16 KiB of a
+    chunked body is pending) -> response head -> streamed response body
+
+Outcomes as Apache 2.4.71's (observed): connect refused or timed out: 503; no usable balancer
+member: 503; no status line within the timeout or the backend closed first: 502 "Proxy Error"
+with the reason; an unusable response head (a line over 8190 bytes, too many lines, not HTTP):
+502 Bad Gateway; the backend closing mid-body: the client connection is cut (the streamed body
+raises, the pipeline closes without the last chunk).  A reused connection that fails before any
+response byte is retried once on a new one.
+
+Log ids HP13001-HP13049 (HP13100- is mod_remoteip).
+"""
+from __future__ import annotations
+
+import re
+import select
+import time
+
+from httpd_py.http import hooks
+from httpd_py.log import error_log
+from httpd_py.modules.proxy import backend as be
+from httpd_py.modules.proxy import conf as C
+from httpd_py.modules.proxy import reverse, wire
+from httpd_py.modules.proxy.balancer import TABLE, choose, sticky_route
+
+MOD = "proxy"
+PREFETCH = 16384            # Apache's MAX_MEM_SPOOL: a chunked body up to this is sent with a length
+READ = 65536
+
+_PROXY_ERROR_BODY = (
+    '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">\n'
+    "<html><head>\n<title>502 Proxy Error</title>\n</head><body>\n<h1>Proxy Error</h1>\n"
+    "<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n"
+    "The proxy server could not handle the request<p>Reason: <strong>{reason}</strong></p></p>\n"
+    "</body></html>\n")
+
+
+# -- per-vhost tables, built once per config (the first request of a vhost in each process) ----
+_VHOSTS: dict[int, tuple] = {}
+
+
+def _tables(vhost):
+    """(vhost, server rules, location sections with a ProxyPass, balancers by name, workers
+    longest name first)."""
+    t = _VHOSTS.get(id(vhost))
+    if t is not None and t[0] is vhost:
+        return t
+    mods = dict(vhost.mods)
+    rules = mods.get(C.K_PASSES, ())
+    locs = tuple(s for s in vhost.sections if s.kind == "location"
+                 and s.conf.mod(C.K_PASS_DIR) is not None)
+    balancers = {b.name: b for b in mods.get(C.K_BALANCERS, ())}
+    workers = tuple(sorted(mods.get(C.K_WORKERS, ()), key=lambda w: -len(w.name)))
+    t = (vhost, rules, locs, balancers, workers)
+    if len(_VHOSTS) > 256:
+        _VHOSTS.clear()
+    _VHOSTS[id(vhost)] = t
+    return t
+
+
+def alias_match(uri: str, fake: str) -> int:
+    """Apache mod_proxy's alias_match: characters of the URI matched by the prefix ``fake``
+    (runs of '/' match runs of '/'; the last component must match whole), 0 when it does not
+    match."""
+    i = j = 0
+    nu, nf = len(uri), len(fake)
+    while j < nf and i < nu:
+        if fake[j] == "/":
+            if uri[i] != "/":
+                return 0
+            while j < nf and fake[j] == "/":
+                j += 1
+            while i < nu and uri[i] == "/":
+                i += 1
+        else:
+            if uri[i] != fake[j]:
+                return 0
+            i += 1
+            j += 1
+    if i == nu and j != nf:
+        return 0
+    if fake and fake[j - 1] != "/" and i < nu and uri[i] != "/":
+        return 0
+    return i
+
+
+def _substitute(template: str, m) -> str:
+    """$0..$9 in a ProxyPassMatch URL (ap_pregsub)."""
+    out = []
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if ch == "\\" and i + 1 < len(template) and template[i + 1] in "$&\\":
+            out.append(template[i + 1])
+            i += 2
+            continue
+        if ch == "$" and i + 1 < len(template) and template[i + 1].isdigit():
+            g = int(template[i + 1])
+            if g <= (m.re.groups if m else 0):
+                out.append(m.group(g) or "")
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _try_rule(req, rule) -> int | str | None:
+    """None: no match; hooks.OK-like "!" for an exclusion; else the proxy URL."""
+    nocanon = rule.nocanon
+    raw = req.unparsed_uri.split("?", 1)[0] if nocanon else None
+    if rule.regex is not None:
+        m = rule.regex.search(req.uri)
+        if m is None:
+            return None
+        if rule.url == "!":
+            return "!"
+        use = req.uri
+        if nocanon:
+            m2 = rule.regex.search(raw)
+            if m2 is not None:
+                m, use = m2, raw
+            else:
+                req.notes.pop("proxy-nocanon", None)
+                nocanon = False
+        found = _substitute(rule.url, m)
+        url = found if found != rule.url else rule.url + use
+    else:
+        n = alias_match(req.uri, rule.path)
+        if not n:
+            return None
+        if rule.url == "!":
+            return "!"
+        if nocanon:
+            n2 = alias_match(raw, rule.path)
+            if n2:
+                url = rule.url + raw[n2:]
+            else:
+                nocanon = False
+                url = rule.url + req.uri[n:]
+        else:
+            url = rule.url + req.uri[n:]
+    if nocanon:
+        req.notes["proxy-nocanon"] = "1"
+    if rule.noquery:
+        req.notes["proxy-noquery"] = "1"
+    return url
+
+
+def translate(req):
+    mods = req.vhost.mods
+    if not mods:
+        return None
+    _, rules, locs, _, _ = _tables(req.vhost)
+    if not rules and not locs:
+        return None
+    if not req.uri.startswith("/"):
+        return None
+    from httpd_py.http.walk import location_matches
+    chosen = None
+    for sec in locs:
+        if location_matches(sec, req.uri):
+            chosen = sec.conf.mod(C.K_PASS_DIR)
+    candidates = ((chosen,) if chosen is not None else ()) + tuple(rules)
+    for rule in candidates:
+        got = _try_rule(req, rule)
+        if got is None:
+            continue
+        if got == "!":
+            return None
+        req.filename = "proxy:" + got
+        req.handler = "proxy-server"
+        return hooks.OK
+    return None
+
+
+# -- the handler ------------------------------------------------------------------------------
+_ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)(.*)\Z", re.S)
+
+
+def canonical_target(url: str, req) -> tuple[str, str]:
+    """(scheme://host[:port], path?query to send) as proxy_http_canon builds them: the decoded
+    path re-encoded (canonenc) unless ``proxy-nocanon``, then the request's query unless
+    ``proxy-noquery``."""
+    m = _ORIGIN.match(url)
+    origin, rest = (m.group(1), m.group(2)) if m else (url, "")
+    if req.notes.get("proxy-nocanon"):
+        path = rest.split("?", 1)[0]
+    else:
+        path = wire.canon_path(rest)
+    if not path.startswith("/"):
+        path = "/" + path
+    query = "" if req.notes.get("proxy-noquery") else req.query
+    return origin, path + ("?" + query if query else "")
+
+
+def _timeouts(worker, req) -> tuple[float, float]:
+    t = worker.params.timeout
+    if t is None:
+        t = req.vhost.mod(C.K_TIMEOUT) or float(req.vhost.timeout or 60)
+    ct = worker.params.connectiontimeout or t
+    return t, ct
+
+
+def _find_worker(url: str, workers: tuple):
+    name = C.worker_name(url)
+    for w in workers:
+        if name.startswith(w.name) and (len(name) == len(w.name) or name[len(w.name)] in "/?"):
+            return w
+    scheme, host, port, _ = C.split_url(url, "proxy")
+    return C.Worker(f"{scheme}://{host}:{port}", scheme, host, port, slot=-1)
+
+
+def _proxy_error(reason: str) -> hooks.Response:
+    return hooks.Response(502, [], _PROXY_ERROR_BODY.format(reason=reason).encode(),
+                          content_type="text/html; charset=iso-8859-1", error_page=True)
+
+
+def _client(req) -> str:
+    return f"{req.client_ip}:{req.client_port}"
+
+
+def _request_headers(req, conf, worker_hostport: str, default_port: int, host: str,
+                     port: int) -> tuple[str, list]:
+    items = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in req.raw_headers] \
+        if req.raw_headers else list(req.headers.items())
+    # one line per name, values merged with ", " as Apache's headers_in table holds them
+    merged: dict[str, list] = {}
+    order: list[str] = []
+    for n, v in items:
+        ln = n.lower()
+        if ln not in merged:
+            merged[ln] = [n, v]
+            order.append(ln)
+        else:
+            merged[ln][1] += ", " + v
+    lines = wire.pass_request_headers([tuple(merged[ln]) for ln in order])
+    if conf.mod(C.K_PRESERVE_HOST, False) and req.headers.get("host"):
+        host_value = req.headers["host"]
+    else:
+        hn = f"[{host}]" if ":" in host else host
+        host_value = hn if port == default_port else f"{hn}:{port}"
+    via = req.vhost.mod(C.K_VIA, "off")
+    if via == "block":
+        lines = [(n, v) for n, v in lines if n.lower() != "via"]
+    elif via in ("on", "full"):
+        _merge(lines, "Via", _via_value(req, via))
+    if conf.mod(C.K_ADD_HEADERS, True):
+        _merge(lines, "X-Forwarded-For", req.client_ip)
+        if req.headers.get("host"):
+            _merge(lines, "X-Forwarded-Host", req.headers["host"])
+        _merge(lines, "X-Forwarded-Server", req.vhost.server_name or "localhost")
+    return host_value, lines
+
+
+def _merge(lines: list, name: str, value: str) -> None:
+    ln = name.lower()
+    for i, (n, v) in enumerate(lines):
+        if n.lower() == ln:
+            lines[i] = (n, f"{v}, {value}")
+            return
+    lines.append((name, value))
+
+
+def _via_value(req, via: str) -> str:
+    name = req.hostname or req.vhost.server_name or "localhost"
+    default = 443 if req.https else 80
+    port = req.local_port
+    host = req.headers.get("host", "")
+    if host and not host.startswith("[") and ":" in host:
+        p = host.rsplit(":", 1)[1]
+        if p.isdigit():
+            port = int(p)
+    portstr = "" if port == default else f":{port}"
+    ver = req.version if req.version in ("1.0", "1.1") else "1.1"
+    v = f"{ver} {name}{portstr}"
+    return v + " (httpd-py)" if via == "full" else v
+
+
+class _Attempt(Exception):
+    """This worker failed before anything reached the client: try another member."""
+
+    def __init__(self, status, why: str):
+        super().__init__(why)
+        self.status = status
+
+
+def handle(req):
+    url = req.filename[len("proxy:"):]
+    vhost = req.vhost
+    _, _, _, balancers, workers = _tables(vhost)
+    conf = req.conf if req.conf is not None else vhost.dir
+    try:
+        scheme, host, _, _ = C.split_url(url, "proxy")
+    except Exception:
+        error_log.error(MOD, "HP13020", f"cannot proxy to {url!r}: not a URL httpd-py "
+                        "proxies to", client=_client(req))
+        return 500
+    if scheme == "balancer":
+        return _balanced(req, url, balancers.get(f"balancer://{host}"), conf)
+    worker = _find_worker(url, workers)
+    try:
+        return _proxy_once(req, url, worker, conf)
+    except _Attempt as a:
+        return a.status
+
+
+def _balanced(req, url: str, balancer, conf):
+    if balancer is None or not balancer.members:
+        error_log.error(MOD, "HP13006", f"no balancer {url} is defined", client=_client(req))
+        return 503
+    rest = url[len("balancer://"):]
+    rest = rest[rest.find("/"):] if "/" in rest else ""
+    route = sticky_route(balancer, req.headers.get("cookie"), req.uri, req.query) \
+        if balancer.sticky else None
+    tried: set = set()
+    attempts = balancer.maxattempts if balancer.maxattempts is not None \
+        else len(balancer.members) - 1
+    status = 503
+    for _ in range(attempts + 1):
+        member = choose(balancer, TABLE, time.time(), route, frozenset(tried))
+        if member is None:
+            break
+        tried.add(member.name)
+        try:
+            return _proxy_once(req, member.name + rest, member, conf, balancer=balancer)
+        except _Attempt as a:
+            status = a.status
+            if balancer.nofailover and route is not None:
+                break
+            route = None
+    if status == 503:
+        error_log.error(MOD, "HP13006", f"all workers of {balancer.name} are in error state",
+                        client=_client(req))
+    return status
+
+
+def _connect(req, worker, ssl_settings, balancer):
+    t, ct = _timeouts(worker, req)
+    conn = be.POOL.get(worker)
+    if conn is not None:
+        conn.settimeout(t)
+        return conn
+    if worker.tls and not ssl_settings.engine:
+        error_log.error(MOD, "HP13011", f"SSL Proxy requested for {worker.name} but not "
+                        "enabled [Hint: SSLProxyEngine]", client=_client(req))
+        raise _Attempt(500, "SSLProxyEngine off")
+    sni = None
+    conf = req.conf if req.conf is not None else req.vhost.dir
+    if conf is not None and conf.mod(C.K_PRESERVE_HOST, False):
+        sni = req.hostname or None
+    try:
+        return be.connect(worker, ct, t, ssl_settings, sni)
+    except be.ConnectFailed as e:
+        error_log.error(MOD, "HP13001", f"{worker.scheme}: {e}", client=_client(req))
+        error_log.error(MOD, "HP13002", f"{worker.scheme.upper()}: failed to make connection "
+                        f"to backend: {worker.host}", client=_client(req))
+        if balancer is not None:
+            # a member in error is skipped by every process for its retry window (AH00959);
+            # Apache 2.4.71 keeps trying a plain ProxyPass worker on every request
+            TABLE.set_error(worker.slot, time.time())
+        raise _Attempt(503, str(e)) from None
+
+
+def _proxy_once(req, url: str, worker, conf, balancer=None):
+    """One try against one worker.  Raises _Attempt when the failure happened before anything
+    was sent to the client (the balancer may try another member)."""
+    ssl_settings = req.vhost.mod(C.K_SSL) or C.SSLProxySettings()
+    origin, target = canonical_target(url, req)
+    upgrade = _wants_upgrade(req, worker)
+    host_value, headers = _request_headers(req, conf, worker.hostport,
+                                           C.DEFAULT_PORTS.get(worker.scheme, 80),
+                                           worker.host, worker.port)
+    body = req.body
+    framing = None
+    first = b""
+    if body is not None:
+        if body.length is not None:
+            framing = ("length", body.length)
+        elif not req.headers.get("expect", "").lower() == "100-continue":
+            first, ended = _prefetch(body)
+            framing = ("length", len(first)) if ended else ("chunked", 0)
+        else:
+            framing = ("chunked", 0)
+    elif req.method in ("POST", "PUT", "PATCH") and "content-length" in req.headers:
+        framing = ("length", 0)
+    if upgrade:
+        headers = [*headers, ("Upgrade", req.headers.get("upgrade", "websocket"))]
+    keep = not worker.params.disablereuse and not upgrade
+    head = wire.request_head(req.method, target, host_value, headers, framing, keep)
+    if upgrade:
+        head = head.replace(b"\r\nConnection: close\r\n", b"\r\nConnection: Upgrade\r\n", 1)
+    expecting = body is not None and req.headers.get("expect", "").lower() == "100-continue"
+    for attempt in range(2):
+        conn = _connect(req, worker, ssl_settings, balancer)
+        reused = conn.reused
+        try:
+            conn.sendall(head)
+            rh = None
+            if expecting:
+                rh = _read_head(conn, req.method, interim_ok=True)
+                if rh.status != 100:
+                    body = None         # answered without the body: the pipeline drains it
+            if body is not None:
+                _send_body(conn, body, framing, first)
+            if rh is None or rh.status == 100:
+                rh = _read_head(conn, req.method, pending=rh.leftover if rh else b"")
+        except be.Closed as e:
+            conn.close()
+            if reused and attempt == 0 and not first and (body is None or not _started(body)):
+                continue            # a kept connection the backend had closed: once more
+            error_log.error(MOD, "HP13003", f"error reading status line from remote server "
+                            f"{worker.hostport}: {e}", client=_client(req))
+            return _proxy_error("Error reading from remote server")
+        except be.ReadTimeout as e:
+            conn.close()
+            error_log.error(MOD, "HP13003", f"error reading status line from remote server "
+                            f"{worker.hostport}: {e}", client=_client(req))
+            if balancer is not None and balancer.failontimeout:
+                TABLE.set_error(worker.slot, time.time())
+            return _proxy_error("Error reading from remote server")
+        except wire.BadResponse as e:
+            conn.close()
+            error_log.error(MOD, "HP13005", f"bad response from {worker.hostport}: {e}",
+                            client=_client(req))
+            return 502
+        except _BodyFailed as e:
+            conn.close()
+            return e.status
+        break
+    else:
+        return _proxy_error("Error reading from remote server")
+    if balancer is not None and rh.status in balancer.failonstatus:
+        TABLE.set_error(worker.slot, time.time())
+    if balancer is not None and TABLE.error_time(worker.slot):
+        TABLE.clear_error(worker.slot)
+    if rh.status == 101 and upgrade:
+        return _tunnel(req, conn, rh, worker)
+    if conf.mod(C.K_ERROR_OVERRIDE, False) and rh.status >= 400:
+        conn.close()
+        return rh.status
+    return _response(req, conn, rh, worker, conf, keep)
+
+
+class _BodyFailed(Exception):
+    def __init__(self, status: int):
+        self.status = status
+
+
+def _started(body) -> bool:
+    return getattr(body, "_reader", None) is not None
+
+
+def _prefetch(body) -> tuple[bytes, bool]:
+    buf = bytearray()
+    try:
+        while len(buf) < PREFETCH:
+            d = body.read(PREFETCH - len(buf))
+            if not d:
+                return bytes(buf), True
+            buf += d
+    except Exception as e:
+        raise _BodyFailed(_body_status(e)) from None
+    return bytes(buf), False
+
+
+def _body_status(e: Exception) -> int:
+    st = getattr(e, "status", None)
+    if isinstance(st, int):
+        return st
+    return 408 if isinstance(e, TimeoutError) else 400
+
+
+def _send_body(conn, body, framing, first: bytes) -> None:
+    chunked = framing is not None and framing[0] == "chunked"
+    if first:
+        conn.sendall(wire.chunk(first) if chunked else first)
+    while True:
+        try:
+            d = body.read(READ)
+        except Exception as e:
+            raise _BodyFailed(_body_status(e)) from None
+        if not d:
+            break
+        conn.sendall(wire.chunk(d) if chunked else d)
+    if chunked:
+        conn.sendall(wire.LAST_CHUNK)
+
+
+def _read_head(conn, method: str, interim_ok: bool = False,
+               pending: bytes = b"") -> wire.ResponseHead:
+    """The next response head; interim 1xx heads (not 101) are skipped unless ``interim_ok``
+    (the 100 Continue a forwarded Expect waits for).  ``pending``: bytes already read."""
+    while True:
+        rh = wire.ResponseHead()
+        if pending:
+            rh.feed(pending)
+            pending = b""
+        while not rh.done:
+            data = conn.recv(READ)
+            if not data:
+                raise be.Closed("the backend closed the connection before a response")
+            rh.feed(data)
+        if 100 <= rh.status < 200 and rh.status != 101:
+            if interim_ok:
+                return rh
+            pending = rh.leftover
+            continue
+        return rh
+
+
+def _response(req, conn, rh, worker, conf, keep: bool):
+    try:
+        kind, length = rh.body_framing(req.method)
+    except wire.BadResponse as e:
+        conn.close()
+        error_log.error(MOD, "HP13005", f"bad response from {worker.hostport}: {e}",
+                        client=_client(req))
+        return 502
+    te = rh.header("transfer-encoding") is not None
+    # Date and Server: the pipeline writes its own (Apache keeps the backend's: docs/interop.md)
+    headers = [(n, v) for n, v in wire.pass_response_headers(rh.headers)
+               if n.lower() not in ("date", "server") and
+               not (te and n.lower() == "content-length")]
+    rules = conf.mod(C.K_REVERSE, ())
+    paths = conf.mod(C.K_COOKIE_PATH, ())
+    domains = conf.mod(C.K_COOKIE_DOMAIN, ())
+    if rules or paths or domains:
+        _, _, _, balancers, _ = _tables(req.vhost)
+        base = reverse.base_url("https" if req.https else "http", req.headers.get("host"),
+                                req.vhost.server_name or req.local_ip, req.local_port)
+        headers = reverse.rewrite_headers(headers, rules, paths, domains, balancers, base)
+    via = req.vhost.mod(C.K_VIA, "off")
+    if via in ("on", "full"):
+        _merge(headers, "Via", _via_value(req, via))
+    elif via == "block":
+        headers = [(n, v) for n, v in headers if n.lower() != "via"]
+    reusable = keep and rh.keep_alive and kind in ("none", "length", "chunked")
+    if kind == "none":
+        _release(conn, worker, reusable and not rh.leftover)
+        return hooks.Response(rh.status, headers, b"")
+    return hooks.Response(rh.status, headers, _stream(req, conn, rh, worker, kind, length,
+                                                      reusable))
+
+
+def _release(conn, worker, reusable: bool) -> None:
+    if reusable:
+        be.POOL.put(worker, conn)
+    else:
+        conn.close()
+
+
+def _stream(req, conn, rh, worker, kind: str, length: int, reusable: bool):
+    """The response body, read and yielded piece by piece (never whole)."""
+    done = False
+    sent = 0
+    try:
+        pending = rh.leftover
+        if kind == "length":
+            left = length
+            if pending:
+                take = pending[:left]
+                left -= len(take)
+                sent += len(take)
+                yield take
+            while left > 0:
+                data = conn.recv(min(READ, left))
+                if not data:
+                    raise be.Closed(f"the backend closed after {length - left} of {length} "
+                                    "bytes")
+                left -= len(data)
+                sent += len(data)
+                yield data
+        elif kind == "chunked":
+            from httpd_py.http.body import CHUNKED, BodyReader, Framing
+            reader = BodyReader(Framing(CHUNKED))
+            data = pending
+            while True:
+                if data:
+                    try:
+                        out, fin = reader.feed(data)
+                    except Exception as e:
+                        raise be.Closed(f"bad chunked body from the backend: {e}") from None
+                    if out:
+                        sent += len(out)
+                        yield out
+                    if fin:
+                        break
+                data = conn.recv(READ)
+                if not data:
+                    raise be.Closed("the backend closed inside a chunked body")
+        else:
+            if pending:
+                sent += len(pending)
+                yield pending
+            while True:
+                data = conn.recv(READ)
+                if not data:
+                    break
+                sent += len(data)
+                yield data
+        done = True
+    except be.BackendError as e:
+        error_log.error(MOD, "HP13004", f"error reading response from {worker.hostport} "
+                        f"after {sent} bytes: {e}", client=_client(req))
+        raise
+    finally:
+        _release(conn, worker, done and reusable)
+
+
+# -- WebSockets (mod_proxy_wstunnel, upgrade=websocket) ------------------------------------------
+def _wants_upgrade(req, worker) -> bool:
+    up = req.headers.get("upgrade")
+    if not up:
+        return False
+    if "upgrade" not in wire.connection_tokens(req.headers.get("connection")):
+        return False
+    if worker.scheme in ("ws", "wss"):
+        return up.lower() == "websocket"
+    want = worker.params.upgrade
+    return bool(want) and (want == "*" or want == up.lower())
+
+
+def _tunnel(req, conn, rh, worker):
+    """101 from the backend: the head goes to the client, then bytes both ways until one side
+    closes or nothing moves for the worker's timeout."""
+    stream = req.take_over()
+    head = [f"HTTP/1.1 101 {rh.reason or 'Switching Protocols'}"]
+    for n, v in rh.headers:
+        if n.lower() in ("date", "server"):
+            continue
+        head.append(f"{n}: {v}")
+    client_sock = getattr(stream, "sock", None) or getattr(stream, "conn", None)
+    t, _ = _timeouts(worker, req)
+    try:
+        stream.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        if rh.leftover:
+            stream.sendall(rh.leftover)
+        _relay(stream, client_sock, conn, t)
+    except Exception as e:       # either side gone: the tunnel ends
+        error_log.debug(MOD, "HP13009", f"websocket tunnel to {worker.hostport} ended: "
+                        f"{type(e).__name__}", client=_client(req))
+    finally:
+        conn.close()
+    return hooks.TAKEN
+
+
+def _relay(stream, client_sock, conn, timeout: float) -> None:
+    poller = select.poll()
+    cfd, bfd = client_sock.fileno(), conn.fileno()
+    poller.register(cfd, select.POLLIN)
+    poller.register(bfd, select.POLLIN)
+    while True:
+        if not stream.pending() and not conn.pending():
+            events = poller.poll(timeout * 1000)
+            if not events:
+                return                  # idle past the timeout
+            fds = {fd for fd, _ in events}
+        else:
+            fds = {cfd} if stream.pending() else {bfd}
+        if cfd in fds:
+            data = stream.recv(READ)
+            if not data:
+                return
+            conn.sendall(data)
+        if bfd in fds:
+            data = conn.recv(READ)
+            if not data:
+                return
+            stream.sendall(data)
+
+
+hooks.TRANSLATE.append(translate)
+hooks.HANDLERS["proxy-server"] = handle
