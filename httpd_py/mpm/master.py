@@ -66,18 +66,17 @@ from typing import Callable
 from httpd_py import log
 from httpd_py.errors import HttpdError, StartupError
 from httpd_py.mpm import pidfile, privileges
+from httpd_py.mpm.helpers import FORK_RETRY, ForkDeferred, HelperSupervisor, signame
 from httpd_py.mpm.listeners import Listener, bind_all
 from httpd_py.mpm.scoreboard import IDLE, STARTING, STATE_LETTERS, STATE_NAMES, Pressure, Scoreboard
-from httpd_py.mpm.worker import BOOT_ERROR, Worker, _die_with_parent, run_in_child
+from httpd_py.mpm.worker import BOOT_ERROR, Worker, run_in_child
 
 MOD = "mpm_prefork"
 MAX_SPAWN_RATE = 32
 REFILL_INTERVAL = 0.2
-FORK_RETRY = 0.02          # a fork put off by the loader thread is retried this soon
 LOADER_STOP_WAIT = 30.0    # a stop waits this long for a running restart's load to finish
 PRESSURE_REARM = 10.0      # a queue-pressure episode ends after this long without pressure
 _TCP_INFO_UNACKED = 24     # struct tcp_info: tcpi_unacked, the accept queue of a LISTEN socket
-HELPER_MAX_BACKOFF = 60.0
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
             signal.SIGCHLD)
 _SIG_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
@@ -89,24 +88,6 @@ class WorkerProc:
     slot: int
     generation: int
     stopping: bool = False
-
-
-@dataclass
-class HelperProc:
-    name: str
-    target: Callable[[], None]
-    generation: int
-    started: float
-    failures: int = 0
-
-
-@dataclass
-class _PendingHelper:
-    name: str
-    target: Callable[[], None]
-    generation: int
-    due: float
-    failures: int
 
 
 @dataclass
@@ -202,15 +183,8 @@ def fork_hazard() -> str | None:
     return None
 
 
-class _ForkDeferred(Exception):
-    """Not now: the restart's loader thread might hold a lock (retried shortly)."""
-
-
-def _signame(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return str(sig)
+_ForkDeferred = ForkDeferred    # not now: the restart's loader thread might hold a lock
+_signame = signame
 
 
 class Master:
@@ -232,8 +206,8 @@ class Master:
         self.creds: privileges.Credentials | None = None
         self.board: Scoreboard | None = None
         self.workers: dict[int, WorkerProc] = {}
-        self.helper_procs: dict[int, HelperProc] = {}
-        self.pending_helpers: list[_PendingHelper] = []
+        # helper processes (the App's helpers()); piped loggers get a supervisor beside it
+        self.helpers = HelperSupervisor(self._fork, lambda: self.creds)
         self.sig_queue: list[int] = []
         self.spawn_rate = 1
         self.maxed_logged = False
@@ -432,7 +406,7 @@ class Master:
             if now >= next_tick:
                 self._maintain()
                 self._check_pressure(now)
-                self._start_due_helpers(now)
+                self.helpers.start_due(now, self.generation)
                 next_tick = now + 1.0
                 self._refill = False
             elif self._refill and now - self._last_refill >= REFILL_INTERVAL:
@@ -517,7 +491,7 @@ class Master:
                 slot.set_pid(os.getpid())
                 worker = Worker(self.app, self.listeners, slot, self.creds, master_pid,
                                 self.app.config.prefork.max_connections_per_child)
-                worker._signals()
+                worker.install_signals()
                 signal.pthread_sigmask(signal.SIG_SETMASK, set())
             except BaseException:                                  # noqa: BLE001
                 os._exit(BOOT_ERROR)
@@ -539,43 +513,6 @@ class Master:
         self._refill = True
         self._last_refill = time.monotonic() - REFILL_INTERVAL + FORK_RETRY
 
-    def _start_helper(self, name: str, target: Callable[[], None], generation: int,
-                      failures: int = 0) -> None:
-        master_pid = os.getpid()
-        try:
-            pid = self._fork()
-        except _ForkDeferred:
-            self.pending_helpers.append(_PendingHelper(name, target, generation,
-                                                       time.monotonic() + FORK_RETRY, failures))
-            return
-        except OSError as e:
-            log.error_log.error(MOD, "HP01024", f"fork: Unable to fork helper {name}: {e}")
-            self.pending_helpers.append(_PendingHelper(name, target, generation,
-                                                       time.monotonic() + 1.0, failures + 1))
-            return
-        if pid == 0:
-            code = 1
-            try:
-                for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGWINCH, signal.SIGUSR1):
-                    signal.signal(sig, signal.SIG_IGN)
-                for sig in (signal.SIGTERM, signal.SIGCHLD):
-                    signal.signal(sig, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_SETMASK, set())
-                _die_with_parent(master_pid)
-                privileges.drop(self.creds)
-                target()
-                code = 0
-            except BaseException as e:                             # noqa: BLE001
-                try:
-                    log.error_log.error(MOD, "HP01011",
-                                        f"helper {name} failed: {type(e).__name__}: {e}")
-                    log.error_log.debug(MOD, "HP01011", traceback.format_exc())
-                except BaseException:                              # noqa: BLE001
-                    pass
-            finally:
-                os._exit(code)
-        self.helper_procs[pid] = HelperProc(name, target, generation, time.monotonic(), failures)
-
     def _start_generation_processes(self) -> None:
         pf = self.app.config.prefork
         self.spawn_rate = 1
@@ -587,15 +524,7 @@ class Master:
         except Exception as e:                                    # noqa: BLE001
             log.error_log.error(MOD, "HP01011", f"cannot list helpers: {type(e).__name__}: {e}")
             helpers = []
-        for name, target in helpers:
-            self._start_helper(name, target, self.generation)
-
-    def _start_due_helpers(self, now: float) -> None:
-        due = [p for p in self.pending_helpers if p.due <= now]
-        self.pending_helpers = [p for p in self.pending_helpers if p.due > now]
-        for p in due:
-            if p.generation == self.generation:
-                self._start_helper(p.name, p.target, p.generation, p.failures)
+        self.helpers.start_generation(helpers, self.generation)
 
     def _reap(self) -> None:
         while True:
@@ -620,19 +549,8 @@ class Master:
                 elif code > 0:
                     log.error_log.notice(MOD, "HP01010", f"child pid {pid} exited with status {code}")
                 continue
-            helper = self.helper_procs.pop(pid, None)
-            if (helper is not None and helper.generation == self.generation
-                    and not self.halt_reason and not self.stopping):
-                ran = time.monotonic() - helper.started
-                failures = 0 if ran > HELPER_MAX_BACKOFF else helper.failures + 1
-                delay = min(HELPER_MAX_BACKOFF, 2.0 ** max(0, failures - 1))
-                how = f"signal {_signame(-code)}" if code < 0 else f"status {code}"
-                log.error_log.error(MOD, "HP01011",
-                                    f"helper {helper.name} (pid {pid}) exited with {how}; "
-                                    f"restarting in {delay:g} s")
-                self.pending_helpers.append(_PendingHelper(helper.name, helper.target,
-                                                           helper.generation,
-                                                           time.monotonic() + delay, failures))
+            self.helpers.reaped(pid, code, self.generation,
+                                restart=not self.halt_reason and not self.stopping)
 
     # ------------------------------------------------------------------------------------------
     # maintenance
@@ -816,10 +734,7 @@ class Master:
             if w.generation == old_gen:
                 w.stopping = True
                 self._signal(w.pid, signal.SIGUSR1 if graceful else signal.SIGTERM)
-        for pid, h in self.helper_procs.items():
-            if h.generation == old_gen:
-                self._signal(pid, signal.SIGTERM)
-        self.pending_helpers = []
+        self.helpers.stop_generation(old_gen)
         try:
             old_app.shutdown(graceful)
         except Exception as e:                                    # noqa: BLE001
@@ -829,7 +744,7 @@ class Master:
                              f"{self.server_name} configured -- resuming normal operations")
 
     def _children(self) -> list[int]:
-        return [*self.workers, *self.helper_procs]
+        return [*self.workers, *self.helpers.pids()]
 
     def _stop_all(self, graceful: bool) -> None:
         self.stopping = True
@@ -838,9 +753,7 @@ class Master:
         for lst in self.listeners:
             lst.close(unlisten=True)
         self.listeners = []
-        for pid in self.helper_procs:
-            self._signal(pid, signal.SIGTERM)
-        self.pending_helpers = []
+        self.helpers.stop_all()
         if graceful:
             for w in self.workers.values():
                 w.stopping = True
@@ -920,9 +833,9 @@ class Master:
         if self.write_pidfile and self.pid_file:
             pidfile.write(self.pid_file)
         try:
-            worker._signals()
+            worker.install_signals()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, worker._on_usr1)
+                signal.signal(sig, worker.request_stop)
             try:
                 privileges.drop(self.creds)
                 self.app.child_init()

@@ -15,7 +15,6 @@ The worker also exits 0 after MaxConnectionsPerChild connections.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import select
@@ -26,21 +25,11 @@ from typing import Sequence
 
 from httpd_py import log
 from httpd_py.mpm import privileges
+from httpd_py.mpm.process import die_with_parent
 from httpd_py.mpm.scoreboard import Slot
 
 BOOT_ERROR = 3          # exit code: the worker could not start (gunicorn's WORKER_BOOT_ERROR)
-_PR_SET_PDEATHSIG = 1
 _EPOLLEXCLUSIVE = getattr(select, "EPOLLEXCLUSIVE", 1 << 28)
-
-
-def _die_with_parent(master_pid: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != master_pid:       # the master died before prctl took effect
-        os._exit(0)
 
 
 _USR1 = {signal.SIGUSR1}
@@ -63,10 +52,13 @@ class Worker:
         self._wake_r = self._wake_w = -1
 
     # --- setup --------------------------------------------------------------------------------
-    def _on_usr1(self, signum, frame) -> None:
+    def request_stop(self, signum=None, frame=None) -> None:
+        """Graceful: finish the connection in hand, then exit (SIGUSR1; TERM/INT under -X)."""
         self.slot.request_stop()
 
-    def _signals(self) -> None:
+    def install_signals(self) -> None:
+        """The worker's signal dispositions (the master calls it right after fork, before the
+        handled signals are unblocked)."""
         signal.set_wakeup_fd(-1)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGWINCH, signal.SIGTTIN,
@@ -74,15 +66,15 @@ class Worker:
             signal.signal(sig, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
+        signal.signal(signal.SIGUSR1, self.request_stop)
         signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         # Python starts with SIGPIPE ignored (EPIPE instead): keep it.
 
     def boot(self) -> int | None:
         """Everything before serving; returns an exit code on failure, None when ready."""
         if self._wake_r < 0:
-            self._signals()
-        _die_with_parent(self.master_pid)
+            self.install_signals()
+        die_with_parent(self.master_pid)
         try:
             privileges.drop(self.creds)
         except OSError as e:
