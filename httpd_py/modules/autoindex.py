@@ -484,13 +484,14 @@ class IndexConf:
     ctype: bytes | None = None
     charset: bytes | None = None
     date_format: str | None = None
+    origin: str = "server"      # where it was written: server, directory, files, location, if
 
 
 EMPTY = IndexConf()
 
 
-def merge(base: IndexConf, add: IndexConf) -> IndexConf:
-    """A later section (``add``) over what it inherits (``base``), as Apache merges them."""
+def merge_one(base: IndexConf, add: IndexConf) -> IndexConf:
+    """Apache's merge_autoindex_configs: a later config (``add``) over ``base``."""
     if add.opts == NO_OPTIONS:
         opts, inc, dec = NO_OPTIONS, 0, 0
     else:
@@ -514,6 +515,7 @@ def merge(base: IndexConf, add: IndexConf) -> IndexConf:
         return a if a else b
 
     return IndexConf(
+        origin=base.origin,
         default_icon=pick(add.default_icon, base.default_icon),
         style_sheet=pick(add.style_sheet, base.style_sheet),
         head_insert=pick(add.head_insert, base.head_insert),
@@ -530,6 +532,59 @@ def merge(base: IndexConf, add: IndexConf) -> IndexConf:
         date_format=pick(add.date_format, base.date_format),
     )
 
+@dataclass(frozen=True)
+class Chain:
+    """Merged per-directory value: one IndexConf per walk ("server" defaults, then the
+    "directory", "files", "location" and "if" groups, each merged within itself).  Apache
+    merges the sections of one walk together first and only then onto what came before, and
+    its merge is not associative (two nested +/- IndexOptions sections make a non-incremental
+    result that drops the server's options), so the groups are kept apart until ``effective``.
+    """
+    groups: tuple
+
+
+def merge(base, add):
+    """The registered merge rule (dirconf.merge_mods): ``add`` is one section's own IndexConf
+    (or a vhost's defaults over the main server's)."""
+    if isinstance(add, Chain):
+        for _origin, conf in add.groups:
+            base = merge(base, conf)
+        return base
+    groups = base.groups if isinstance(base, Chain) else ((base.origin, base),)
+    last_origin, last = groups[-1]
+    if last_origin == add.origin:
+        groups = groups[:-1] + ((last_origin, merge_one(last, add)),)
+    else:
+        groups = groups + ((add.origin, add),)
+    return groups[0][1] if len(groups) == 1 else Chain(groups)
+
+
+def effective(value) -> IndexConf:
+    """The config a request uses: the server's defaults (Apache's lookup_defaults, which
+    always exists for the main server) merged with each walk's group in turn."""
+    if value is None:
+        return EMPTY
+    groups = value.groups if isinstance(value, Chain) else ((value.origin, value),)
+    origin, acc = groups[0]
+    if origin != "server":
+        acc = merge_one(EMPTY, acc)
+    for _origin, conf in groups[1:]:
+        acc = merge_one(acc, conf)
+    return acc
+
+
+_EFFECTIVE: dict[int, tuple] = {}
+
+
+def effective_cached(value) -> IndexConf:
+    got = _EFFECTIVE.get(id(value))
+    if got is None or got[0] is not value:
+        if len(_EFFECTIVE) >= 1024:
+            _EFFECTIVE.clear()
+        got = (value, effective(value))
+        _EFFECTIVE[id(value)] = got
+    return got[1]
+
 
 KEY = dirconf.register("dir.autoindex.conf", merge)
 
@@ -540,7 +595,22 @@ def _own(w) -> IndexConf:
 
 
 def _put(w, conf: IndexConf) -> None:
-    w.set(KEY, conf)
+    w.set(KEY, replace(conf, origin=section_origin(w)))
+
+
+_ORIGINS = {"<directory": "directory", "<directorymatch": "directory", "<files": "files",
+            "<filesmatch": "files", "<location": "location", "<locationmatch": "location",
+            "<if": "if", "<elseif": "if", "<else": "if"}
+
+
+def section_origin(w) -> str:
+    """Which of Apache's walks merges the section being read."""
+    sec = w.dir_section
+    if sec is None:
+        return "server"
+    if getattr(w, "htaccess", None) is not None:
+        return "directory"
+    return _ORIGINS.get(sec.lname, "directory")
 
 
 def section_path(w) -> bytes:
@@ -1312,7 +1382,7 @@ def listing(req, directory: str):
     if req.server is not None and "autoindex_module" not in getattr(req.server,
                                                                   "loaded_modules", ()):
         return None
-    conf = req.conf.mod(KEY, EMPTY) if req.conf is not None else EMPTY
+    conf = effective_cached(req.conf.mod(KEY)) if req.conf is not None else EMPTY
     dirname = directory if directory.endswith("/") else directory + "/"
     try:
         fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)

@@ -91,8 +91,7 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
               "zero.txt": b"", "sub/": None},
     "orderdate": {"first.txt": TEXT, "second.txt": TEXT, "third.txt": TEXT, "sub/": None},
     "desc": {"a.txt": TEXT, "b.txt": TEXT, "long.html": TEXT, "tags.html": TEXT,
-             "entity.txt": TEXT, "report-2024.pdf": 10, "sub/": None, "plain.c": TEXT,
-             "unclosed.txt": TEXT},
+             "entity.txt": TEXT, "report-2024.pdf": 10, "sub/": None, "plain.c": TEXT},
     "desc/sub": {"x.txt": TEXT},
     "headtxt": {"HEADER.txt": b"Header <b>text</b> & more\n", "README.txt":
                 b"Readme > plain\n", "a.txt": TEXT},
@@ -105,7 +104,7 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
              "text.txt": b"<title>not html</title>\n", "described.html": HTML_TITLED},
     "old": {"a.txt": TEXT, "sub/": None},
     "empty": {},
-    "icons": {"a.txt": TEXT, "b.special": TEXT, "c.png": 10, "d.unknown": TEXT, "sub/": None,
+    "iconset": {"a.txt": TEXT, "b.special": TEXT, "c.png": 10, "d.unknown": TEXT, "sub/": None,
               "e.gz": 10},
     "alts": {"a.txt": TEXT, "b.png": 10, "c.unknown": TEXT, "sub/": None},
     "loc": {"a.txt": TEXT, "b.c": TEXT},
@@ -123,6 +122,13 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
     "opts-incr/deeper": {"a.txt": TEXT, "sub/": None},
     "ignoreclient": {"a.txt": TEXT, "b.txt": b"bb"},
     "track": {"a.txt": TEXT},
+    "sig": {"a.txt": TEXT},
+    "sigmail": {"a.txt": TEXT},
+    "sigreadme": {"README.html": b"<p>readme replaces the signature</p>\n", "a.txt": TEXT},
+    "ht2": {"a.txt": TEXT, "b.c": TEXT, "sub/": None},
+    "ht2/sub": {"c.txt": TEXT},
+    "hdrabs": {"a.txt": TEXT},
+    "shared": {"HEADER.html": b"<h2>shared header</h2>\n", "index.html": b"idx\n"},
     "pat": {"a.txt": TEXT, "b.txt": TEXT, "a.c": TEXT, ".a.txt": TEXT, "[x].txt": TEXT,
             "star*.txt": TEXT},
 }
@@ -131,16 +137,22 @@ SYMLINKS = {                    # link -> target (relative to htdocs)
     "links-sym/to-dir": "debian/sub",
     "links-sym/dangling": "links-sym/nothing-here",
 }
-HTACCESS_HT = (b"IndexOptions -HTMLTable +FoldersFirst\n"
-               b'AddDescription "from htaccess" *.txt\n'
-               b"IndexIgnore zz*\n")
+HTACCESS = {
+    "ht": (b"IndexOptions -HTMLTable +FoldersFirst\n"
+           b'AddDescription "from htaccess" *.txt\n'
+           b"IndexIgnore zz*\n"),
+    "ht2": (b"AddIcon /icons/bomb.gif .txt\n"
+            b"IndexOptions +IconsAreLinks\n"),
+}
+ALIASED = {"x.txt": TEXT, "y/": None}      # outside htdocs, under Alias /al/
 
 
-def fragment(d: Path) -> str:
+def fragment(d: Path, al: Path) -> str:
     """The shared config: Debian's alias.conf and autoindex.conf, then one section per
     directory under htdocs/."""
     return f"""\
 # ---- shared by apache2 and httpd-py: tests/interop/modules/autoindex/tree.py ----
+ServerAdmin webmaster@example.test
 TypesConfig /etc/mime.types
 AddType application/x-gzip .gz .tgz
 HostnameLookups Off
@@ -148,6 +160,7 @@ DocumentRoot "{d}"
 DirectoryIndex index.html
 Include {DEBIAN_CONF}/alias.conf
 Include {DEBIAN_CONF}/autoindex.conf
+Alias /al/ "{al}/"
 
 <Directory />
     Options FollowSymLinks
@@ -233,7 +246,6 @@ Include {DEBIAN_CONF}/autoindex.conf
     AddDescription "Reports" report-*.pdf
     AddDescription "The sub directory" sub
     AddDescription "C source" *.c
-    AddDescription "unclosed <b tag that never ends and keeps going on" unclosed.txt
     AddDescription "Parent" ..
 </Directory>
 <Directory "{d}/headtxt">
@@ -255,7 +267,7 @@ Include {DEBIAN_CONF}/autoindex.conf
 <Directory "{d}/old">
     IndexOptions +UseOldDateFormat
 </Directory>
-<Directory "{d}/icons">
+<Directory "{d}/iconset">
     AddIcon /icons/hand.right.gif *.special
     AddIconByType (PIC,/icons/image3.gif) image/png
     AddIcon /icons/dir.png ^^DIRECTORY^^
@@ -323,6 +335,25 @@ Include {DEBIAN_CONF}/autoindex.conf
 <Directory "{d}/track">
     IndexOptions +TrackModified
 </Directory>
+<Directory "{d}/sig">
+    ServerSignature On
+</Directory>
+<Directory "{d}/sigmail">
+    ServerSignature EMail
+</Directory>
+<Directory "{d}/sigreadme">
+    ServerSignature On
+</Directory>
+<Directory "{d}/ht2">
+    AllowOverride Indexes
+</Directory>
+<Directory "{d}/hdrabs">
+    HeaderName /shared/HEADER.html
+</Directory>
+<Directory "{al}">
+    Options Indexes
+    Require all granted
+</Directory>
 """
 
 
@@ -383,13 +414,23 @@ def build_tree(base: Path) -> Tree:
                 else:
                     f.write(content)
             stamped.append((path, step))
-    (d / "ht" / ".htaccess").write_bytes(HTACCESS_HT)
+    for rel, text in HTACCESS.items():
+        (d / rel / ".htaccess").write_bytes(text)
+    al = base / "aliased"
+    al.mkdir()
+    for name, content in ALIASED.items():
+        step += 1
+        if name.endswith("/"):
+            (al / name).mkdir()
+        else:
+            (al / name).write_bytes(content)
+        stamped.append((os.fsencode(al / name.rstrip("/")), step))
     for link, target in SYMLINKS.items():
         os.symlink(d / target, d / link)
     for server in ("apache", "httpd-py"):
         (base / server / "logs").mkdir(parents=True)
     frag = base / "autoindex.conf"
-    frag.write_text(fragment(d))
+    frag.write_text(fragment(d, al))
     for dirpath, _dirs, filenames in os.walk(os.fsencode(base)):
         os.chmod(dirpath, 0o755)
         for f in filenames:
@@ -401,9 +442,11 @@ def build_tree(base: Path) -> Tree:
     for path, k in stamped:
         t = MTIME + k * 3600 + 7
         os.utime(path, (t, t))
-    for dirpath, _dirs, _files in os.walk(os.fsencode(d), topdown=False):
-        if dirpath.rstrip(b"/") not in {p for p, _ in stamped}:
-            os.utime(dirpath, (MTIME, MTIME))
+    done = {p for p, _ in stamped}
+    for top in (d, al):
+        for dirpath, _dirs, _files in os.walk(os.fsencode(top), topdown=False):
+            if dirpath.rstrip(b"/") not in done:
+                os.utime(dirpath, (MTIME, MTIME))
     return Tree(base=base, docroot=d, fragment=frag)
 
 
