@@ -35,9 +35,9 @@ def map_location(value: str, rules: tuple, balancers: dict, base: str) -> str:
     for rule in rules:
         reals = [rule.url]
         if rule.url.lower().startswith("balancer://"):
-            name, _, rest = rule.url[len("balancer://"):].partition("/")
+            name, slash, rest = rule.url[len("balancer://"):].partition("/")
             b = balancers.get("balancer://" + name.lower())
-            reals = [m.name + ("/" + rest if rest else "") for m in b.members] if b else []
+            reals = [m.name + slash + rest for m in b.members] if b else []
         for real in reals:
             if len(value) >= len(real) and value[:len(real)].lower() == real.lower():
                 u = rule.path + value[len(real):]
