@@ -286,7 +286,6 @@ def _flag_on(name: str):
 
 
 FAIL_CLOSED = {
-    "rewriterule": lambda a: "mod_rewrite is not built into httpd-py yet",
     "proxyremote": lambda a: "mod_proxy is not built into httpd-py yet",
     "proxyremotematch": lambda a: "mod_proxy is not built into httpd-py yet",
     "proxyexpressenable": _flag_on("ProxyExpressEnable"),

@@ -125,10 +125,10 @@ def test_ifmodule_names(tmp_path, name):
 
 
 def test_loadmodule_marks_loaded(tmp_path):
-    cfg = ld(tmp_path, BASE + "LoadModule rewrite_module /nonexistent/mod_rewrite.so\n"
-             "<IfModule mod_rewrite.c>\nRewriteEngine on\nServerAdmin r\n</IfModule>\n")
-    assert cfg.main.server_admin == "r" and "rewrite_module" in cfg.loaded_modules
-    assert ("RewriteEngine", Location(cfg.config_file, 4)) in cfg.ignored_directives
+    cfg = ld(tmp_path, BASE + "LoadModule speling_module /nonexistent/mod_speling.so\n"
+             "<IfModule mod_speling.c>\nCheckSpelling on\nServerAdmin r\n</IfModule>\n")
+    assert cfg.main.server_admin == "r" and "speling_module" in cfg.loaded_modules
+    assert ("CheckSpelling", Location(cfg.config_file, 4)) in cfg.ignored_directives
     msg = err(tmp_path, BASE + "LoadModule foo_module /nonexistent/mod_foo.so\n")[0]
     assert msg.startswith("Cannot load /nonexistent/mod_foo.so into server")
 

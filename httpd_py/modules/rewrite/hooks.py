@@ -1,0 +1,260 @@
+"""mod_rewrite's request hooks (http/hooks.py phases): the glue between ``hooks.Request`` and the
+engine.
+
+    TRANSLATE   server/vhost rules (hook_uri2file): a redirect (Response), a status (F, G, R=4xx,
+                403 for an unsafe '?'), a file (req.filename, OK), or [PT]: req.uri/req.query
+                changed and None, so Alias/Redirect/DocumentRoot map the new URI
+    FIXUPS      per-directory rules (hook_fixup), after access: a redirect, a status, or an
+                internal redirect (req.internal_redirect = new URI, OK); then, last, the forced
+                MIME type and handler of [T=] / [H=] (hook_mimetype)
+
+Both return at once when the engine is off for the request (one tuple scan of the merged
+per-directory settings).  State that must outlive an internal redirect (the END flag, the
+cookies already set) lives in ``req.notes``, which the pipeline carries across; what must not
+(the forced type) is tagged with the redirect count.  The trace (``LogLevel rewrite:traceN``)
+is formatted only when asked for: HP12100 lines shaped like Apache's rewrite log.
+"""
+from __future__ import annotations
+
+import os
+
+from httpd_py import log
+from httpd_py.config.dirconf import effective_options
+from httpd_py.http import hooks
+from httpd_py.modules import core_http
+from httpd_py.modules.rewrite import engine
+from httpd_py.modules.rewrite.rows import DIR, server_conf
+
+_POOL = "rewrite.pool"              # req.notes key: the dict that lives across redirects
+_FORCED = "rewrite.forced"          # req.notes key: (redirect_count, mimetype, handler)
+_TRACE_LEVELS: dict[int, tuple] = {}
+
+
+def trace_level(vhost) -> int:
+    """N of ``LogLevel rewrite:traceN`` (or a global traceN) for this vhost, else 0."""
+    got = _TRACE_LEVELS.get(id(vhost))
+    if got is not None and got[0] is vhost:
+        return got[1]
+    level = vhost.log_level
+    for mod, lvl in vhost.module_log_levels:
+        if mod == "rewrite":
+            level = lvl
+    n = int(level[5:]) if level.startswith("trace") else 0
+    if len(_TRACE_LEVELS) > 1024:
+        _TRACE_LEVELS.clear()
+    _TRACE_LEVELS[id(vhost)] = (vhost, n)
+    return n
+
+
+def _tracer(req, st: engine.State):
+    """The engine's trace callable for this request: Apache's rewrite-log line shape."""
+    client = f"{req.client_ip}:{req.client_port}"
+    redir = f"/redir#{req.redirect_count}" if req.redirect_count else ""
+    head = (f"{req.client_ip} - {req.user or '-'} [{st.server_name}/sid#{id(req.vhost):x}]"
+            f"[rid#{id(req):x}/initial{redir}]")
+
+    def emit(level: int, perdir, text: str) -> None:
+        line = log.format_line("rewrite", f"trace{level}", "HP12100",
+                               f"{head} {'[perdir ' + perdir + '] ' if perdir else ''}{text}",
+                               client=client)
+        try:
+            os.write(log.error_log.fd, line.encode("utf-8", "backslashreplace"))
+        except OSError:
+            pass
+    return emit
+
+
+def _host_port(req) -> tuple[str, int]:
+    """ap_get_server_name_for_url and ap_get_server_port (UseCanonicalName Off: the Host
+    header's name and port, else the server's name and the connection's port)."""
+    vh = req.vhost
+    conf = req.conf if req.conf is not None else vh.dir
+    canonical = conf.mod(core_http.CANONICAL_NAME, "off") if conf is not None and conf.mods \
+        else "off"
+    port = vh.mod(core_http.SERVER_NAME_PORT) or (443 if req.https else 80)
+    if canonical == "on":
+        name = vh.server_name or req.local_ip
+    else:
+        name = req.hostname or vh.server_name or req.local_ip
+        host = req.headers.get("host", "")
+        tail = host.rsplit("]", 1)[-1] if host.startswith("[") else host
+        if ":" in tail:
+            p = tail.rsplit(":", 1)[1]
+            if p.isdigit():
+                port = int(p)
+    name = name.strip("[]")
+    if ":" in name:
+        name = f"[{name}]"
+    return name, port
+
+
+def _state(req, filename: str | None) -> engine.State:
+    vh = req.vhost
+    name, port = _host_port(req)
+    query = req.query
+    args = query if (query or (req.redirect_count == 0 and "?" in req.unparsed_uri)) else None
+    pool = req.notes.get(_POOL)
+    if pool is None:
+        pool = req.notes[_POOL] = {}
+    return engine.State(
+        uri=req.uri, filename=filename, args=args, method=req.method, headers=req.headers,
+        the_request=req.request_line, protocol=f"HTTP/{req.version}" if req.version != "0.9"
+        else "HTTP/0.9", https=req.https, scheme=req.scheme, server_name=name,
+        server_port=port, server_names=(vh.server_name, *vh.server_aliases),
+        server_addrs=tuple((a.host, a.port) for a in vh.addrs),
+        conf_port=vh.mod(core_http.SERVER_NAME_PORT) or 0, server_admin=vh.server_admin,
+        local_ip=req.local_ip, local_port=req.local_port, remote_ip=req.client_ip,
+        remote_port=req.client_port, document_root=vh.document_root,
+        path_info=req.path_info or "", user=req.user, env=req.env, pool=pool,
+        unparsed_uri=req.unparsed_uri, limit_req_line=vh.limit_request_line,
+        request_time=req.start, ssl_vars=getattr(req, "ssl_var", None))
+
+
+def _log_errors(req, st: engine.State) -> None:
+    for msgid, text in st.errors:
+        log.error_log.error("rewrite", msgid, text, client=f"{req.client_ip}:{req.client_port}")
+
+
+def _after(req, st: engine.State) -> None:
+    """Copy back what the rules set besides the decision: cookies, Vary, [T=]/[H=]."""
+    if st.err_headers_out:
+        req.err_headers_out.extend(st.err_headers_out)
+    if st.headers_out:
+        for name, value in st.headers_out:
+            for k, (n, v) in enumerate(req.headers_out):
+                if n.lower() == "vary":
+                    req.headers_out[k] = (n, v + ", " + value)
+                    break
+            else:
+                req.headers_out.append((name, value))
+    t = st.notes.get("rewrite-forced-mimetype")
+    h = st.notes.get("rewrite-forced-handler")
+    if t or h:
+        old = req.notes.get(_FORCED)
+        if old is not None and old[0] == req.redirect_count:
+            t, h = t or old[1], h or old[2]
+        req.notes[_FORCED] = (req.redirect_count, t, h)
+    if st.errors:
+        _log_errors(req, st)
+
+
+_REDIRECT_TEXT = {303: "The answer to your request is located <a href=\"{}\">here</a>.",
+                  305: "This resource is only accessible through the proxy\n{}<br />\nYou will "
+                       "need to configure your client to use that proxy."}
+
+
+def redirect_response(status: int, location: str) -> hooks.Response:
+    """The redirect Apache's core sends for a 3xx with a Location (its canned page)."""
+    from http import HTTPStatus
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    loc = location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;") \
+        .replace(">", "&gt;")
+    msg = _REDIRECT_TEXT.get(status, "The document has moved <a href=\"{}\">here</a>.")
+    body = (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
+            f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
+            f"<title>{status} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n"
+            f"<p>{msg.format(loc)}</p>\n</body></html>\n")
+    if status in (300, 304, 306):
+        body = ""
+    return hooks.Response(status, [("Location", location)], body.encode("latin-1", "replace"),
+                          content_type="text/html; charset=iso-8859-1", error_page=True)
+
+
+def _answer(req, st: engine.State, d: engine.Decision):
+    kind = d.kind
+    if kind == "proxy":
+        req.filename = d.filename
+        req.handler = "proxy-server"
+        req.query = st.args or ""
+        if d.nocanon:
+            req.notes["proxy-nocanon"] = "1"
+        return hooks.OK
+    if kind == "status":
+        return d.status
+    if kind == "redirect":
+        return redirect_response(d.status, d.location)
+    return None
+
+
+def translate(req):
+    """Server-context rules (hook_uri2file)."""
+    vh = req.vhost
+    dconf = vh.dir.mod(DIR) if vh.dir is not None and vh.dir.mods else None
+    if dconf is None or not dconf.state:
+        return None
+    conf = server_conf(vh)
+    if conf is None:
+        return None
+    pool = req.notes.get(_POOL)
+    if pool is not None and pool.get("rewrite-end"):
+        return None
+    st = _state(req, None)
+    level = trace_level(vh)
+    d = engine.translate(st, conf.rules, conf.options, conf.map_table(),
+                         _tracer(req, st) if level else None, level,
+                         proxy="proxy-server" in hooks.HANDLERS)
+    _after(req, st)
+    if d.kind == "declined":
+        return None
+    if d.kind == "file":
+        req.filename = d.filename
+        req.query = st.args or ""
+        return hooks.OK
+    if d.kind == "passthrough":
+        req.uri = d.uri
+        req.query = st.args or ""
+        req.filename = ""
+        return None
+    return _answer(req, st, d)
+
+
+def fixup(req):
+    """Per-directory rules (hook_fixup)."""
+    conf = req.conf
+    dconf = conf.mod(DIR) if conf is not None and conf.mods else None
+    if dconf is None or not dconf.state or dconf.directory is None:
+        return None
+    srv = server_conf(req.vhost)
+    maps = srv.map_table() if srv is not None else {}
+    opts = effective_options(conf)
+    follow = "followsymlinks" in opts or "symlinksifownermatch" in opts
+    st = _state(req, req.filename or None)
+    if st.filename and not st.path_info and not st.filename.startswith("proxy:"):
+        st.filename, st.path_info = engine.walk_split(st.filename)
+    level = trace_level(req.vhost)
+    d = engine.fixup(st, dconf.directory, dconf.rules, dconf.options, dconf.baseurl, maps,
+                     follow, _tracer(req, st) if level else None, level,
+                     proxy="proxy-server" in hooks.HANDLERS)
+    _after(req, st)
+    if d.kind == "internal":
+        req.internal_redirect = d.uri
+        return hooks.OK
+    if d.kind in ("declined", "ok"):
+        return None
+    return _answer(req, st, d)
+
+
+def forced_type(req):
+    """[T=type] / [H=handler] of a matched rule (hook_mimetype, a fixup that runs last)."""
+    got = req.notes.get(_FORCED) if req.notes else None
+    if got is None or got[0] != req.redirect_count:
+        return None
+    _, t, h = got
+    if t:
+        req.content_type = t
+        req.charset = None
+    if h:
+        req.handler = h
+    return None
+
+
+def register() -> None:
+    if translate not in hooks.TRANSLATE:
+        hooks.TRANSLATE.insert(0, translate)        # APR_HOOK_FIRST: before mod_proxy's
+    if fixup not in hooks.FIXUPS:
+        hooks.FIXUPS.insert(0, fixup)
+    if forced_type not in hooks.FIXUPS:
+        hooks.FIXUPS.append(forced_type)
