@@ -30,7 +30,10 @@ against apache2 in tests/interop/modules/autoindex), byte for byte:
 
 Per-directory configuration: one key, ``dir.autoindex.conf``, holding an ``IndexConf`` (frozen;
 its patterns compiled when the directive is read).  Every directive of a section updates the
-section's own IndexConf; sections merge with ``merge`` (Apache's merge_autoindex_configs):
+section's own IndexConf; ``merge_one`` is Apache's merge_autoindex_configs.  Apache merges the
+sections of one walk (directory + .htaccess, files, location, if) together first and only then
+onto the server defaults, and this merge is not associative, so the registered rule ``merge``
+keeps a ``Chain`` of one group per walk and ``effective`` folds it when a request needs it:
 
     IndexConf
       opts, inc, dec        IndexOptions bits: a section with a non-incremental IndexOptions
