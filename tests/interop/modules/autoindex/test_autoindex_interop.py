@@ -9,6 +9,9 @@ Each row of ROWS is one request and the status apache2 gives it.  Two tests per 
   the same Content-Type, the same listing body byte for byte, and the same values of the
   headers the row names (Last-Modified/ETag for TrackModified).
 
+``test_config_errors_as_apache2[line]``: a bad directive line is refused by ``apache2 -t`` and by
+httpd-py's loader, at the same line, with the same message.
+
 Bodies are compared as sent, with one normalisation: in ServerSignature footers the product
 token (``Apache/2.4.71 (Debian)`` vs ``httpd-py/0.1.0 (Unix)``, what ServerTokens makes of each
 server's name) is replaced by SERVER and the port (each server has its own) by PORT.  Dates need none: every file has a fixed modification
@@ -234,3 +237,32 @@ def test_httpd_py_answers_as_apache(row: Row, apache_port, httpd_py_port, apache
     for name in row.compare:
         assert h.header(name) == a.header(name), name
     assert _norm(h.body, httpd_py_port) == _norm(a.body, apache_port)
+
+
+# ---- configuration errors: both refuse the same lines with the same message ----------------------
+BAD_LINES = [
+    "IndexOptions Bogus", "IndexOptions +None", "IndexOptions None FancyIndexing",
+    "IndexOptions NameWidth=4", "IndexOptions NameWidth", "IndexOptions -NameWidth=9",
+    "IndexOptions DescriptionWidth=11", "IndexOptions +DescriptionWidth",
+    "IndexOptions -IconWidth=3", "IndexOptions -IconHeight=3", "IndexOrderDefault Up Name",
+    "IndexOrderDefault Ascending Colour", "FancyIndexing on", "AddIcon (X /i.gif .x",
+    "AddIconByType (X /i.gif text/*", "IndexIgnoreReset maybe",
+]
+
+
+@pytest.mark.parametrize("line", BAD_LINES)
+def test_config_errors_as_apache2(tmp_path, line):
+    from httpd_py.config import load
+    from httpd_py.errors import ConfigError
+    from tests.support.apache import minimal_conf, run_apache
+    (tmp_path / "logs").mkdir()
+    conf = tmp_path / "c.conf"
+    conf.write_text(minimal_conf(tmp_path, ("mpm_prefork", "authz_core", "autoindex"),
+                                 listen="127.0.0.1:1", extra=line + "\n"))
+    got = run_apache(tmp_path, conf, "-t")
+    assert got.returncode != 0
+    apache_lines = got.stderr.strip().splitlines()
+    with pytest.raises(ConfigError) as e:
+        load(str(conf), log_warnings=False)
+    assert e.value.line == int(re.search(r"line (\d+)", apache_lines[0]).group(1))
+    assert e.value.msg == apache_lines[1]
