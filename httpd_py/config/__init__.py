@@ -73,6 +73,8 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
         if post:
             nodes += reader.build(_pseudo(post), (), None)[0]
         w.server_root = state.server_root
+        w.loaded = frozenset(state.loaded)
+        w.load_modules = tuple(m for m, _ in state.load_modules)
         build.walk(nodes, w)
     except ConfigError:
         if log_warnings:     # what was found before the error (Apache logs it as it reads)

@@ -96,6 +96,10 @@ class Walk:
         self.htaccess = None                      # dirconf.Overrides when reading a .htaccess
         self.htaccess_list: frozenset = frozenset()
         self.allowed_options: frozenset | None = None
+        # the read phase's modules (Apache loads every module before it processes directives):
+        # ids loaded (static ones included) and those named by LoadModule
+        self.loaded: frozenset[str] = frozenset()
+        self.load_modules: tuple[str, ...] = ()
 
     # -- handler API --------------------------------------------------------------------------------
     def _target(self) -> dict[str, Any]:

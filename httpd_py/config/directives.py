@@ -269,7 +269,7 @@ def _listen(w, args):
 
 def _mutex(w, args):
     # No directory given: "" here, DefaultRuntimeDir filled in when the model is built.
-    for spec in values.mutex(args, w.server_root, ""):
+    for spec in values.mutex(args, w.server_root, "", modules.mutex_types(w.loaded)):
         w.g.setdefault("mutex_lines", {})[spec.name] = spec
 
 
@@ -505,11 +505,13 @@ def _ssl_session_cache(w, args):
         from httpd_py.config.model import SocacheSpec
         w.glob("session_cache", SocacheSpec(provider="none", raw=arg))
         return
-    w.glob("session_cache", values.socache(arg, "SSLSessionCache", w.server_root, kind="session"))
+    w.glob("session_cache", values.socache(arg, "SSLSessionCache", w.server_root, kind="session",
+                                           providers=modules.socache_providers(w.load_modules)))
 
 
 def _ssl_stapling_cache(w, args):
-    w.glob("stapling_cache", values.socache(args[0], "SSLStaplingCache", w.server_root))
+    w.glob("stapling_cache", values.socache(args[0], "SSLStaplingCache", w.server_root,
+                                            providers=modules.socache_providers(w.load_modules)))
 
 
 def _whole_seconds(w, text: str, minimum: int) -> int:

@@ -110,3 +110,33 @@ def _table() -> dict[str, tuple[str, str, str, str, str]]:
 
 def loaded_sources(loaded: set[str]) -> set[str]:
     return {source_name(m) for m in loaded}
+
+
+# The socache providers each socache module registers (mod_socache_shmcb registers "default" too).
+SOCACHE_MODULES = {"socache_dbm": ("dbm",), "socache_memcache": ("memcache",),
+                   "socache_redis": ("redis",), "socache_shmcb": ("default", "shmcb")}
+
+
+def socache_providers(load_modules) -> tuple[str, ...]:
+    """The socache provider names a configuration can use, sorted (Apache lists them in hash
+    order, which varies): those of the socache modules it loads with ``LoadModule``, as Apache.
+    A configuration that loads none of them gets every provider httpd-py builds in (httpd-py
+    builds them in, as it builds in mod_ssl; docs/interop.md)."""
+    mods = {short(m) for m in load_modules} & SOCACHE_MODULES.keys() or SOCACHE_MODULES.keys()
+    return tuple(sorted(p for m in mods for p in SOCACHE_MODULES[m]))
+
+
+# Mutex types and the module that registers each (Apache's ap_mutex_register in pre_config:
+# a Mutex line naming the type of a module that is not loaded is "not valid").
+MUTEX_TYPES = {"default": "core", "mpm-accept": "mpm_prefork", "watchdog-callback": "watchdog",
+               "ssl-cache": "ssl", "ssl-stapling": "ssl", "ssl-stapling-refresh": "ssl",
+               "rewrite-map": "rewrite", "authdigest-client": "auth_digest",
+               "ldap-cache": "ldap", "proxy": "proxy", "proxy-balancer-shm": "proxy_balancer",
+               "authn-socache": "authn_socache", "cache-socache": "cache_socache",
+               "lua-ivm-shm": "lua"}
+
+
+def mutex_types(loaded) -> frozenset[str]:
+    """The Mutex types the loaded modules (ids, ``ssl_module``) register."""
+    mods = {short(m) for m in loaded} | {"core"}
+    return frozenset(t for t, m in MUTEX_TYPES.items() if m in mods)

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 
+from httpd_py.config import modules
 from httpd_py.config.model import (SHMCB_DEFAULT_SIZE, SHMCB_MAX_SIZE, SHMCB_MIN_SIZE, MutexSpec,
                                    SocacheSpec)
 from httpd_py.errors import ConfigError
@@ -188,23 +189,28 @@ def protocols(args: list[str], name: str = "SSLProtocol",
     return frozenset(result)
 
 
-SOCACHE_PROVIDERS = ("dbm", "default", "memcache", "redis", "shmcb")
+SOCACHE_PROVIDERS = modules.socache_providers(())       # every provider httpd-py builds in
 _DEFAULT_PORTS = {"memcache": 11211, "redis": 6379}
 
 
-def socache(arg: str, directive: str, server_root: str, *, kind: str = "stapling") -> SocacheSpec:
+def socache(arg: str, directive: str, server_root: str, *, kind: str = "stapling",
+            providers: tuple[str, ...] = SOCACHE_PROVIDERS) -> SocacheSpec:
     """``shmcb[:path[(bytes)]]``, ``dbm[:path]``, ``memcache:h[:p],...``, ``redis:h[:p],...``.
 
-    Errors follow Apache's wording (mod_ssl's "not supported" message and the socache providers'
-    "Invalid argument: ..." messages), prefixed with the directive name.
+    ``providers``: the names the loaded socache modules register (``modules.socache_providers``);
+    a provider is looked up by its exact name, as Apache's ap_lookup_provider.  Errors follow
+    Apache's wording (mod_ssl's "not supported" message, whose punctuation differs between the
+    session and the stapling cache, and the socache providers' "Invalid argument: ..."
+    messages), prefixed with the directive name.
     """
     name, sep, rest = arg.partition(":")
-    provider = name.lower()
-    if provider not in SOCACHE_PROVIDERS:
+    provider = name
+    if provider not in providers:
+        end = "." if kind == "session" else ""
         raise ConfigError(
             f"{directive}: '{name}' {kind} cache not supported (known names: "
-            f"{', '.join(SOCACHE_PROVIDERS)}) Maybe you need to load the appropriate socache "
-            f"module (mod_socache_{name}?)")
+            f"{','.join(providers)}){end} Maybe you need to load the appropriate socache "
+            f"module (mod_socache_{name}?){end}")
     if provider in ("shmcb", "default"):
         return _shmcb(rest, arg, directive, server_root)
     if provider == "dbm":
@@ -263,12 +269,9 @@ def _servers(rest: str, provider: str, directive: str) -> tuple[tuple[str, int],
     return tuple(servers)
 
 
-# Mutex names Apache registers (core, MPM, mod_ssl and the other modules it ships), and which of
-# them refuse "none" (mod_ssl registers its three without AP_MUTEX_ALLOW_NONE).
-MUTEX_NAMES = ("default", "mpm-accept", "ssl-cache", "ssl-stapling", "ssl-stapling-refresh",
-               "authdigest-client", "authdigest-opaque", "ldap-cache", "rewrite-map",
-               "watchdog-callback", "proxy-balancer-shm", "proxy-hcheck", "authn-socache",
-               "cache-socache", "dbm-socache", "shmcb-socache", "md-watchdog", "md-ocsp")
+# Mutex types Apache's modules register (modules.MUTEX_TYPES), and which of them refuse "none"
+# (mod_ssl registers its three without AP_MUTEX_ALLOW_NONE).
+MUTEX_NAMES = tuple(modules.MUTEX_TYPES)
 _NO_NONE = frozenset({"ssl-cache", "ssl-stapling", "ssl-stapling-refresh"})
 _MECHANISMS = {"default": "default", "yes": "default", "none": "none", "no": "none",
                "fcntl": "fcntl", "flock": "flock", "file": "file", "posixsem": "default",
@@ -278,8 +281,10 @@ _MECH_HELP = ("(Mutex mechanisms are: 'none', 'default', 'flock:/path/to/file', 
               "'sem')")
 
 
-def mutex(args: list[str], server_root: str, runtime_dir: str) -> list[MutexSpec]:
-    """``Mutex mechanism[:dir] [name ...] [OmitPID]`` -> one MutexSpec per named mutex."""
+def mutex(args: list[str], server_root: str, runtime_dir: str,
+          types: frozenset[str] | tuple[str, ...] = MUTEX_NAMES) -> list[MutexSpec]:
+    """``Mutex mechanism[:dir] [name ...] [OmitPID]`` -> one MutexSpec per named mutex.
+    ``types``: the mutex types the loaded modules register (``modules.mutex_types``)."""
     if not args:
         raise ConfigError(f"Mutex requires at least a mechanism argument {_MECH_HELP}")
     mech_arg, names, omit_pid = args[0], [], False
@@ -302,7 +307,7 @@ def mutex(args: list[str], server_root: str, runtime_dir: str) -> list[MutexSpec
         directory = runtime_dir
     specs = []
     for n in names or ["default"]:
-        if n not in MUTEX_NAMES:
+        if n not in types:
             raise ConfigError(f"Mutex type {n} is not valid")
         if mechanism == "none" and n in _NO_NONE:
             raise ConfigError(f"None is not allowed for mutex type {n}")

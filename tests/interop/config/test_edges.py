@@ -1,0 +1,91 @@
+"""Config edges of issue 13, each against apache2 -t / -S on the same file: what Apache prints
+is what httpd-py prints (messages whole, locations, exit status)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from httpd_py import cli
+from tests.support.apache import SYNTAX_ERROR_AT, minimal_conf, run_apache
+from tests.support.tools import require_tool
+
+BASE = ("mpm_prefork", "authz_core")
+
+
+def _known_sorted(text: str) -> str:
+    """Apache lists the known socache names in hash order (it varies run to run): sort them."""
+    return re.sub(r"\(known names: ([^)]*)\)",
+                  lambda m: "(known names: " + ",".join(sorted(filter(None, m.group(1).split(","))))
+                  + ")", text)
+
+
+def both(tmp_path, capfd, extra: str, modules=BASE, args=("-t",), files: dict | None = None):
+    """Run apache2 and httpd-py on one config; (apache rc, apache text, our rc, our text)."""
+    require_tool("apache2")
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    for name, text in (files or {}).items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(minimal_conf(tmp_path, modules, extra=extra))
+    a = run_apache(tmp_path, conf, *args)
+    capfd.readouterr()
+    rc = cli.main(["-d", str(tmp_path), "-f", str(conf), *args])
+    out, err = capfd.readouterr()
+    return a.returncode, a.stdout + a.stderr, rc, out + err
+
+
+def error_text(text: str) -> str:
+    """The error's message lines (after the last 'Syntax error on line' header)."""
+    lines = [l for l in text.splitlines() if not l.startswith("AH00558")]
+    for i in range(len(lines) - 1, -1, -1):
+        if SYNTAX_ERROR_AT.search(lines[i]):
+            return _known_sorted("\n".join(lines[i + 1:]).strip())
+    return _known_sorted("\n".join(lines).strip())
+
+
+# -- socache and Mutex providers of modules that are not loaded --------------------------------
+
+SOCACHE_CASES = [
+    # (modules loaded besides BASE, directive line)
+    (("ssl", "socache_shmcb", "socache_dbm", "socache_redis"), "SSLStaplingCache memcache:127.0.0.1:1"),
+    (("ssl", "socache_shmcb"), "SSLSessionCache memcache:127.0.0.1"),
+    (("ssl", "socache_dbm"), "SSLStaplingCache shmcb:logs/st(128000)"),
+    (("ssl", "socache_dbm"), "SSLStaplingCache default"),
+    (("ssl", "socache_shmcb"), "SSLStaplingCache SHMCB:logs/st(128000)"),
+    (("ssl", "socache_shmcb"), "SSLStaplingCache none"),
+    (("ssl", "socache_shmcb", "socache_memcache"), "SSLStaplingCache memcache:127.0.0.1:1"),
+    (("ssl", "socache_shmcb"), "SSLStaplingCache default"),
+]
+
+
+@pytest.mark.parametrize("mods,line", SOCACHE_CASES)
+def test_socache_provider_of_a_module_not_loaded(tmp_path, capfd, mods, line):
+    a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, line + "\n", BASE + mods)
+    assert (o_rc != 0) == (a_rc != 0), (a_out, o_out)
+    if a_rc:
+        assert error_text(o_out) == error_text(a_out)
+        assert SYNTAX_ERROR_AT.findall(o_out)[-1] == SYNTAX_ERROR_AT.findall(a_out)[-1]
+
+
+MUTEX_CASES = [
+    ((), "Mutex default rewrite-map"),
+    (("rewrite",), "Mutex default rewrite-map"),
+    ((), "Mutex default authdigest-client"),
+    (("auth_digest",), "Mutex default authdigest-client"),
+    (("auth_digest",), "Mutex default authdigest-opaque"),       # no module registers it
+    (("socache_shmcb",), "Mutex default shmcb-socache"),
+    (("ssl",), "Mutex file:logs ssl-stapling ssl-cache"),
+    ((), "Mutex default cache-socache"),
+    ((), "Mutex default mpm-accept watchdog-callback"),
+]
+
+
+@pytest.mark.parametrize("mods,line", MUTEX_CASES)
+def test_mutex_type_of_a_module_not_loaded(tmp_path, capfd, mods, line):
+    a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, line + "\n", BASE + mods)
+    assert (o_rc != 0) == (a_rc != 0), (a_out, o_out)
+    if a_rc:
+        assert error_text(o_out) == error_text(a_out)
