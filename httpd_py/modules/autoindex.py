@@ -72,6 +72,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from httpd_py.config import dirconf, values
+from httpd_py.config.dirconf import effective_options
 from httpd_py.config.directives import FLAG, ITERATE, ITERATE2, RAW, TAKE1, TAKE2, Directive
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
@@ -1304,11 +1305,29 @@ def _type_of(req, filename: str) -> str | None:
     return _mime(req.vhost.types_config, tuple(add)).lookup(filename)
 
 
-def lookup_dirent(req, filename: str, uri: str, is_dir: bool):
+def lookup_dirent(req, filename: str, uri: str, is_dir: bool, is_link: bool = False):
     fn = getattr(req, "lookup_dirent", None)
     if fn is not None:
         return fn(filename, uri, is_dir)
-    return Sub(200, filename, not is_dir, is_dir, None if is_dir else _type_of(req, filename))
+    status = 200
+    if is_link and not _link_allowed(req, filename):
+        status = 403
+    return Sub(status, filename, not is_dir, is_dir, None if is_dir else _type_of(req, filename))
+
+
+def _link_allowed(req, filename: str) -> bool:
+    """Without the pipeline's look-up: a symlink entry as the listed directory's Options allow
+    it (FollowSymLinks, or SymLinksIfOwnerMatch with the same owner), as Apache's sub-request
+    refuses it otherwise."""
+    opts = effective_options(req.conf) if req.conf is not None else frozenset()
+    if "followsymlinks" in opts:
+        return True
+    if "symlinksifownermatch" in opts:
+        try:
+            return os.lstat(filename).st_uid == os.stat(filename).st_uid
+        except OSError:
+            return False
+    return False
 
 
 def lookup_uri(req, uri: str, directory: str):
@@ -1424,9 +1443,9 @@ def render(req, conf: IndexConf, dirname: str, fd: int) -> bytes:
         entries.append(parent)
     dir_b = _b(dirname)
     with os.scandir(fd) as it:
-        names = [_b(d.name) for d in it]
-    for name in names:
-        e = make_entry(req, conf, opts, q, dirname, dir_b, name)
+        names = [(_b(d.name), d.is_symlink()) for d in it]
+    for name, is_link in names:
+        e = make_entry(req, conf, opts, q, dirname, dir_b, name, is_link)
         if e is not None:
             entries.append(e)
     entries.sort(key=sort_key_fn(q.key, ascending, bool(opts & VERSION_SORT),
@@ -1521,7 +1540,7 @@ def make_parent_entry(conf: IndexConf, opts: int, uri: bytes, dirname: bytes) ->
 
 
 def make_entry(req, conf: IndexConf, opts: int, q: Query, dirname: str, dir_b: bytes,
-               name: bytes) -> Entry | None:
+               name: bytes, is_link: bool = False) -> Entry | None:
     if name in (b".", b".."):
         return None
     if q.pattern is not None and not fn_match(q.pattern, name, noescape=True, period=True):
@@ -1537,7 +1556,8 @@ def make_entry(req, conf: IndexConf, opts: int, q: Query, dirname: str, dir_b: b
     if not is_dir and not stat.S_ISREG(st.st_mode):
         return None
     sname = _s(name)
-    sub = lookup_dirent(req, dirname + sname, req.uri + sname + ("/" if is_dir else ""), is_dir)
+    sub = lookup_dirent(req, dirname + sname, req.uri + sname + ("/" if is_dir else ""), is_dir,
+                        is_link)
     status = sub.status
     if not (200 <= status < 400 or (opts & SHOW_FORBIDDEN and status in (401, 403))):
         return None

@@ -163,6 +163,8 @@ ROWS: list[Row] = [
     # ---- symlinks, aliases, DirectoryIndex, Options ----
     R("symlinks", "/links-sym/"),
     R("symlinked-dir", "/links-sym/to-dir/"),
+    R("symlinks-not-followed", "/nofollow/"),
+    R("symlinks-not-followed-plain", "/nofollow/?F=0"),
     R("alias-dir", "/al/"),
     R("alias-subdir", "/al/y/"),
     R("index-file-wins", "/idx/"),

@@ -115,6 +115,7 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
                "public/": None},
     "showforbidden": {"open.txt": TEXT, "secret.txt": TEXT, "private/": None},
     "links-sym": {"real.txt": TEXT},
+    "nofollow": {"real.txt": TEXT},
     "stylealt": {"a.txt": TEXT, "b.png": 10, "sub/": None},
     "opts-none": {"a.txt": TEXT},
     "opts-twice": {"a.txt": TEXT, "sub/": None},
@@ -136,6 +137,8 @@ SYMLINKS = {                    # link -> target (relative to htdocs)
     "links-sym/to-file.txt": "links-sym/real.txt",
     "links-sym/to-dir": "debian/sub",
     "links-sym/dangling": "links-sym/nothing-here",
+    "nofollow/to-file.txt": "links-sym/real.txt",
+    "nofollow/to-dir": "debian/sub",
 }
 HTACCESS = {
     "ht": (b"IndexOptions -HTMLTable +FoldersFirst\n"
@@ -331,6 +334,9 @@ Alias /al/ "{al}/"
 </Directory>
 <Directory "{d}/ignoreclient">
     IndexOptions +IgnoreClient
+</Directory>
+<Directory "{d}/nofollow">
+    Options Indexes
 </Directory>
 <Directory "{d}/track">
     IndexOptions +TrackModified
