@@ -140,6 +140,34 @@ class ServerApp:
         metrics.enter(slot)
         self.handler(sock, client_addr, listener.addr, slot)
 
+    # --- the worker's event loop over waiting connections (http/waiting.py) -------------------
+    @property
+    def event_loop(self) -> bool:
+        return bool(self.cfg.mod("glob.core.waiting_connections", True))
+
+    @property
+    def max_waiting(self) -> int:
+        return int(self.cfg.mod("glob.core.max_waiting_connections", 256))
+
+    def open_waiting(self, sock, client_addr, listener, slot):
+        metrics.enter(slot)
+        return self.handler.open_waiting(sock, client_addr, listener.addr, slot)
+
+    def step(self, w) -> int:
+        return self.handler.step(w)
+
+    def deadline(self, w) -> float:
+        return self.handler.deadline(w)
+
+    def expire(self, w) -> None:
+        self.handler.expire(w)
+
+    def serve_ready(self, w, slot) -> bool:
+        return self.handler.serve_ready(w, slot)
+
+    def close_waiting(self, w) -> None:
+        self.handler.close_waiting(w)
+
 
 def make_load_app(load_config: Callable[[], ServerConfig]) -> Callable[[], ServerApp]:
     """``load_app`` for the master: read the config, run the post-config checks, wrap it."""

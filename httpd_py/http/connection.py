@@ -71,6 +71,7 @@ from httpd_py.http import access
 from httpd_py.http.access import RequestFacts
 from httpd_py.http.reqtimeout import Deadlines, ReadTimeouts
 from httpd_py.http.walk import SectionWalker
+from httpd_py.http.waiting import WaitingMixin
 from httpd_py.errors import StartupError
 from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
 from httpd_py.http.body import BodyReader, Framing, request_framing
@@ -263,7 +264,7 @@ class VHostRuntime:
     walker: SectionWalker | None = None  # this vhost's section walk (merges cached per worker)
 
 
-class ConnectionHandler:
+class ConnectionHandler(WaitingMixin):
     def __init__(self, cfg: ServerConfig, sites: Sites):
         self.cfg = cfg
         self.sites = sites

@@ -35,6 +35,8 @@ CANONICAL_NAME = register("dir.core.use_canonical_name")
 HANDLER = register("dir.core.handler")
 DEFAULT_CHARSET = register("dir.core.add_default_charset")
 LIMIT_RECURSION = register("srv.core.limit_internal_recursion")
+WAITING = register("glob.core.waiting_connections")
+MAX_WAITING = register("glob.core.max_waiting_connections")
 SERVER_NAME_PORT = register("srv.core.server_name_port")     # ServerName host:port's port
 REDIRECT_MATCH = register("srv.alias.redirect_match", "concat")
 ALIAS_MATCH = register("srv.alias.alias_match", "concat")
@@ -170,6 +172,18 @@ def _file_etag(w, args):
     w.set(FILE_ETAG, FileETagSpec(inode, mtime, size))
 
 
+def _flag_glob(key: str):
+    def h(w, args):
+        w.glob(key, values.flag(args[0], w.name))
+    return h
+
+
+def _int_glob(key: str, minimum: int):
+    def h(w, args):
+        w.glob(key, values.integer(args[0], w.name, minimum=minimum))
+    return h
+
+
 def _limit_internal_recursion(w, args):
     a = values.integer(args[0], w.name, minimum=1)
     b = values.integer(args[1], w.name, minimum=1) if len(args) > 1 else a
@@ -249,6 +263,12 @@ def rows():
           syntax="number [number]"),
         D("RedirectMatch", ALIAS, "A", TAKE123, "", "Redirect URLs matching a regular "
           "expression", _redirect_match, syntax="[status] regex [URL]", override="fileinfo"),
+        D("WaitingConnections", C, "S", FLAG, "On", "Hold connections that wait (TLS "
+          "handshake, request head, keep-alive) in each worker's event loop instead of a worker "
+          "each", _flag_glob(WAITING), ext=True, syntax="On|Off"),
+        D("MaxWaitingConnections", C, "S", TAKE1, "256", "Connections one worker holds waiting "
+          "at most (then its siblings accept)", _int_glob(MAX_WAITING, 1), ext=True,
+          syntax="number"),
         D("AliasMatch", ALIAS, "SV", TAKE2, "", "Map URLs matching a regular expression to "
           "filesystem paths", _alias_match, syntax="regex file-path|directory-path"),
     ]

@@ -15,7 +15,8 @@ Layout (little-endian, fixed size, no locks: each slot has one writer)::
         most seen in this episode; episodes: how many such episodes since the start.  Written by
         the master once a second (Apache shows the same pressure only as "0 idle workers").
     slot i (SLOT_SIZE bytes, at 64 + i * SLOT_SIZE):
-        pid u32 | generation u32 | state u8 | pad 7 |
+        pid u32 | generation u32 | state u8 | pad 1 | waiting: handshake u16, head u16,
+        keep-alive u16 (the worker's event loop) |
         requests u64 | connections u64 | last_used f64 |
         request line length u16 | request line (REQUEST_MAX bytes, UTF-8, truncated)
 
@@ -59,6 +60,7 @@ class SlotInfo:
     connections: int
     last_used: float
     request: str
+    waiting: tuple = (0, 0, 0)          # connections held waiting: handshake, head, keep-alive
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,12 @@ class Slot:
         self.board.mm[self.offset + 8] = code
         if code != IDLE:
             struct.pack_into("<d", self.board.mm, self.offset + 32, time.time())
+
+    def set_waiting(self, handshake: int, head: int, keepalive: int) -> None:
+        """How many connections this worker's event loop holds, by stage (u16 each, in the
+        slot's padding after the state byte)."""
+        struct.pack_into("<HHH", self.board.mm, self.offset + 10, min(handshake, 65535),
+                         min(head, 65535), min(keepalive, 65535))
 
     def record_request(self, line: str | bytes) -> None:
         raw = line.encode("utf-8", "backslashreplace") if isinstance(line, str) else bytes(line)
@@ -138,7 +146,8 @@ class Slot:
         start = self.offset + _SLOT_HEAD.size
         line = bytes(self.board.mm[start:start + min(n, REQUEST_MAX)]).decode("utf-8", "replace")
         name = STATE_NAMES[state] if state < len(STATE_NAMES) else "dead"
-        return SlotInfo(self.index, pid, gen, name, requests, conns, last_used, line)
+        return SlotInfo(self.index, pid, gen, name, requests, conns, last_used, line,
+                        struct.unpack_from("<HHH", self.board.mm, self.offset + 10))
 
 
 class Scoreboard:
@@ -222,7 +231,8 @@ def read_board(path: str) -> BoardView:
         start = off + _SLOT_HEAD.size
         line = data[start:start + min(ln, REQUEST_MAX)].decode("utf-8", "replace")
         name = STATE_NAMES[state] if state < len(STATE_NAMES) else "dead"
-        slots.append(SlotInfo(i, pid, g, name, requests, conns, last_used, line))
+        slots.append(SlotInfo(i, pid, g, name, requests, conns, last_used, line,
+                              struct.unpack_from("<HHH", data, off + 10)))
     pressure = Pressure(*PRESSURE.unpack_from(data, PRESSURE_OFFSET))
     return BoardView(master, gen, slots, pressure)
 

@@ -20,6 +20,7 @@ import os
 import select
 import signal
 import socket
+import time
 import traceback
 from typing import Sequence
 
@@ -109,6 +110,8 @@ class Worker:
             by_fd[fd] = lst
         poller.register(self._wake_r, select.EPOLLIN)
         try:
+            if getattr(self.app, "event_loop", False):
+                return self._loop_events(poller, by_fd)
             return self._loop(poller, by_fd)
         finally:
             poller.close()
@@ -162,6 +165,203 @@ class Worker:
                 self._serve(conn, addr, lst)
                 break
         return 0
+
+    # --- the event loop: waiting connections held without a process each ----------------------
+    def _loop_events(self, poller, by_fd: dict) -> int:
+        """Accept, and hold every connection that waits (TLS handshake, request head,
+        keep-alive) in epoll; serve one request at a time, blocking, once its head is complete
+        (``app.open_waiting/step/serve_ready``, see http/waiting.py).  At most
+        ``app.max_waiting`` connections wait here; at the bound the listeners leave the epoll
+        set so another worker accepts.  A graceful stop closes idle keep-alive connections at
+        once and serves what is already arriving, without keep-alive."""
+        app = self.app
+        waiting: dict[int, object] = {}
+        registered: dict[int, int] = {}          # fd -> epoll mask
+        listening = True
+        max_waiting = max(1, int(getattr(app, "max_waiting", 256)))
+        IN, OUT = select.EPOLLIN | select.EPOLLRDHUP, select.EPOLLOUT
+        WAIT_READ, WAIT_WRITE, READY = 1, 2, 3
+
+        def watch(w, how) -> None:
+            mask = OUT if how == WAIT_WRITE else IN
+            fd = w.fd
+            old = registered.get(fd)
+            if old is None:
+                poller.register(fd, mask)
+            elif old != mask:
+                poller.modify(fd, mask)
+            registered[fd] = mask
+            waiting[fd] = w
+
+        def forget(w) -> None:
+            fd = w.fd
+            waiting.pop(fd, None)
+            if registered.pop(fd, None) is not None:
+                try:
+                    poller.unregister(fd)
+                except (OSError, ValueError):
+                    pass
+
+        def drive(w, st) -> None:
+            """Follow a connection until it waits again or is done (serving as it comes)."""
+            while True:
+                if st in (WAIT_READ, WAIT_WRITE):
+                    watch(w, st)
+                    return
+                if st != READY:                   # DONE: the handler closed it
+                    forget(w)
+                    return
+                forget(w)
+                if not self._serve_waiting(w):
+                    return
+                st = app.step(w)                  # pipelined or TLS-buffered bytes, or wait
+
+        def set_listening(on: bool) -> None:
+            nonlocal listening
+            if on == listening:
+                return
+            for fd in by_fd:
+                try:
+                    if on:
+                        poller.register(fd, select.EPOLLIN | _EPOLLEXCLUSIVE)
+                    else:
+                        poller.unregister(fd)
+                except OSError:
+                    pass
+            listening = on
+
+        stopping_seen = False
+        while True:
+            stopping = self.slot.stopping()
+            at_max = bool(self.max_connections and self.connections >= self.max_connections)
+            if stopping and not stopping_seen:
+                stopping_seen = True
+                for w in list(waiting.values()):  # idle keep-alive: closed now
+                    if getattr(w, "stage", "") == "keepalive" and not w.buf:
+                        forget(w)
+                        app.close_waiting(w)
+            if stopping or at_max:
+                set_listening(False)
+                if not waiting:
+                    if at_max and not stopping:
+                        log.error_log.debug("mpm_prefork", "HP01015",
+                                            f"MaxConnectionsPerChild {self.max_connections} "
+                                            "reached, worker exiting")
+                    break
+            else:
+                set_listening(len(waiting) < max_waiting)
+            self._report_waiting(waiting)
+            now = time.monotonic()
+            timeout = 10.0
+            for w in waiting.values():
+                left = app.deadline(w) - now
+                if left < timeout:
+                    timeout = left
+            try:
+                events = poller.poll(max(0.0, timeout))
+            except OSError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise
+            if not events and not waiting and os.getppid() != self.master_pid:
+                break
+            for fd, ev in events:
+                if fd == self._wake_r:
+                    try:
+                        os.read(self._wake_r, 512)
+                    except BlockingIOError:
+                        pass
+                    continue
+                lst = by_fd.get(fd)
+                if lst is not None:
+                    if not listening or self.slot.stopping():
+                        continue
+                    self._accept_some(lst, poller, by_fd, fd, waiting, max_waiting, drive)
+                    continue
+                w = waiting.get(fd)
+                if w is None:
+                    continue
+                drive(w, app.step(w))
+            now = time.monotonic()
+            for w in [w for w in waiting.values() if app.deadline(w) <= now]:
+                forget(w)
+                app.expire(w)
+        for w in list(waiting.values()):
+            forget(w)
+            app.close_waiting(w)
+        self._report_waiting({})
+        return 0
+
+    def _accept_some(self, lst, poller, by_fd, fd, waiting, max_waiting, drive) -> None:
+        """Accept what the listener has (a few at most per wake-up, up to the bound)."""
+        for _ in range(16):
+            if len(waiting) >= max_waiting or self.slot.stopping():
+                return
+            if self.max_connections and self.connections >= self.max_connections:
+                return
+            try:
+                conn, addr = lst.sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error_log.error("mpm_prefork", "HP01021", f"accept: {e}")
+                    return
+                if e.errno in (errno.EINVAL, errno.EBADF):
+                    try:
+                        poller.unregister(fd)
+                    except OSError:
+                        pass
+                    by_fd.pop(fd, None)
+                    return
+                raise
+            self.connections += 1
+            self.slot.count_connection()
+            try:
+                w = self.app.open_waiting(conn, addr, lst, self.slot)
+            except Exception as e:                                # noqa: BLE001
+                client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+                log.error_log.error("mpm_prefork", "HP01012",
+                                    f"unhandled {type(e).__name__} opening a connection: {e}",
+                                    client=client)
+                conn.close()
+                continue
+            if w is None:
+                continue
+            drive(w, self.app.step(w))
+
+    def _serve_waiting(self, w) -> bool:
+        """One ready connection's request(s), blocking, as ``_serve`` does for a whole one."""
+        self.slot.set_state("reading")
+        signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
+        self.slot.stop_pending = _usr1_pending
+        try:
+            return bool(self.app.serve_ready(w, self.slot))
+        except Exception as e:                                    # noqa: BLE001
+            log.error_log.error("mpm_prefork", "HP01012",
+                                f"unhandled {type(e).__name__} serving a connection: {e}",
+                                client=getattr(w, "client", "-"))
+            try:
+                self.app.close_waiting(w)
+            except Exception:                                     # noqa: BLE001
+                pass
+            return False
+        finally:
+            self.slot.set_state("idle")
+            self.slot.stop_pending = None
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
+
+    def _report_waiting(self, waiting: dict) -> None:
+        counts = {"handshake": 0, "head": 0, "keepalive": 0}
+        for w in waiting.values():
+            st = getattr(w, "stage", "head")
+            counts[st] = counts.get(st, 0) + 1
+        key = (counts["handshake"], counts["head"], counts["keepalive"])
+        if key != getattr(self, "_last_waiting", None):
+            self._last_waiting = key
+            setter = getattr(self.slot, "set_waiting", None)
+            if setter is not None:
+                setter(*key)
 
     def _serve(self, conn: socket.socket, addr, lst) -> None:
         self.connections += 1
