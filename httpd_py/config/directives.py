@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from httpd_py import log as _log
 from httpd_py.config import modules, values
+from httpd_py.config.model import LogFormatRef
 from httpd_py.errors import ConfigError
 
 FLAG, NOARGS, TAKE1, TAKE2, TAKE12, TAKE3, TAKE23, TAKE123, TAKE13, ITERATE, ITERATE2, RAW = (
@@ -354,20 +355,52 @@ def _log_format(w, args):
     formats[nick] = args[0]
 
 
+def _access_log_target(value: str, server_root: str) -> str:
+    """CustomLog/TransferLog: "|program" kept (checked), anything else a file (even "syslog")."""
+    if value.startswith("|"):
+        from httpd_py import piped
+        try:
+            piped.parse(value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return value
+    return values.path(value, server_root)
+
+
+def _error_log(w, args):
+    """ErrorLog: a file, "|program" / "||program" / "|$command", or syslog[:facility[:tag]]."""
+    target = args[0]
+    if target.startswith("|"):
+        target = _access_log_target(target, w.server_root)
+    elif _log.is_syslog(target):
+        try:
+            _log.parse_syslog(target)
+        except ValueError as e:               # Apache refuses it at start-up (AH10036)
+            raise ConfigError(f"ErrorLog: {e}") from None
+    else:
+        target = values.path(target, w.server_root)
+    w.set("error_log", target)
+
+
+@dataclass(frozen=True)
+class ConditionalLogRef(LogFormatRef):
+    """A CustomLog with its third argument: ``condition`` (log.LogCondition) decides per
+    request whether the line is written (http/accesslog.py)."""
+    condition: Any = None
+
+
 def _custom_log(w, args):
-    from httpd_py.config.model import LogFormatRef
-    target = values.log_target(args[0], w.server_root)
+    target = _access_log_target(args[0], w.server_root)
     fmt = args[1] if len(args) > 1 else "%h %l %u %t \"%r\" %>s %b"
     if len(args) == 3:
-        cond = args[2]
-        if not (cond.startswith("env=") or cond.startswith("expr=")):
-            raise ConfigError("CustomLog: error in condition clause")
+        w.extend("custom_logs", (ConditionalLogRef(target, fmt,
+                                                   _log.LogCondition.parse(args[2])),))
+        return
     w.extend("custom_logs", (LogFormatRef(target, fmt),))
 
 
 def _transfer_log(w, args):
-    from httpd_py.config.model import LogFormatRef
-    w.extend("custom_logs", (LogFormatRef(values.log_target(args[0], w.server_root), ""),))
+    w.extend("custom_logs", (LogFormatRef(_access_log_target(args[0], w.server_root), ""),))
 
 
 def _user_group(key: str) -> Callable:
@@ -698,8 +731,7 @@ def _rows() -> list[Directive]:
         D("DocumentRoot", C, "SV", TAKE1, "/var/www/html", "The directory that holds the "
           "documents (must exist, unless -T)", _document_root, syntax="directory-path"),
         D("ErrorLog", C, "SV", TAKE1, "logs/error_log", "Where the error log goes (file, "
-          "|program or syslog)", lambda w, a: w.set("error_log", values.log_target(
-              a[0], w.server_root)), syntax="file-path|syslog[:facility]|\"|program\""),
+          "|program or syslog)", _error_log, syntax="file-path|syslog[:facility[:tag]]|\"|program\""),
         D("LogLevel", C, "A", ITERATE, "warn", "Error-log verbosity, globally and per module",
           _log_level, syntax="[module:]level ..."),
         D("Timeout", C, "SV", TAKE1, "60", "Seconds to wait for network reads and writes",

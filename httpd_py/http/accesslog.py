@@ -1,22 +1,31 @@
 """CustomLog / LogFormat: compile a format string once, render one line per request.
 
 Supported codes: ``%h %a %A %l %u %t %r %s %>s %<s %b %B %D %T %m %U %q %H %v %V %p %P %X %k %I %O %%
-%{Name}i %{Name}o %{SSL_PROTOCOL}x %{SSL_CIPHER}x %{VAR}e`` (env: "-").  Apache's conditional
-modifiers (``%400,501{...}i``, ``%!200s``) are parsed and ignored.  Unknown codes raise
-``ValueError`` at compile time.  Strings from the client (%r, %i, %U, %q) are escaped as Apache
-does: ``"`` and ``\\`` get a backslash, control and non-ASCII bytes become ``\\xhh``.
+%{Name}i %{Name}o %{SSL_PROTOCOL}x %{SSL_CIPHER}x %{VAR}e`` (the request's environment,
+``RequestRecord.env``; "-" when unset).  Apache's conditional modifiers (``%400,501{...}i``,
+``%!200s``) are parsed and ignored.  Unknown codes raise ``ValueError`` at compile time.  Strings
+from the client (%r, %i, %U, %q, %e) are escaped as Apache does: ``"`` and ``\\`` get a
+backslash, control and non-ASCII bytes become ``\\xhh``.
 
 ``AccessLogs`` opens each file once, in the master (before privileges drop), O_APPEND, and
-writes each line with one ``os.write`` so workers never interleave.  ``|program`` pipes to a
-child started with ``/bin/sh -c``.
+writes each line with one ``os.write`` so workers never interleave.  ``|program``,
+``||program`` and ``|$command`` are piped logs (httpd_py/piped.py: the master owns the pipe and
+restarts the program when it dies).
+
+Conditions (``CustomLog file format env=[!]VAR|expr=EXPR``, ``log.LogCondition``):
+``renderer(fmt, condition)`` gives a renderer that returns None for a request the condition
+excludes, and ``write`` skips None.  ``expr=`` sees the request as ``RecordContext`` does:
+``%{REQUEST_STATUS}``, ``%{REQUEST_URI}``, ``%{QUERY_STRING}``, ``%{REMOTE_ADDR}``,
+``%{HTTP_*}`` / ``req('Name')``, ``%{CONTENT_TYPE}`` (the response's) and ``env('VAR')``.
 """
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+
+from httpd_py import piped
 
 # Nicknames Debian's apache2.conf defines; used when the configuration names one it did not define.
 LOG_FORMATS = {
@@ -137,7 +146,9 @@ def _braced(arg: str, code: str) -> Piece:
         if arg == "SSL_CIPHER":
             return lambda r: r.ssl_cipher or "-"
         return lambda r: "-"
-    if code == "e" or code == "n" or code == "C":
+    if code == "e":
+        return lambda r: escape(str(r.env[arg])) if arg in r.env else "-"
+    if code == "n" or code == "C":
         return lambda r: "-"
     if code == "t":
         fmt = arg
@@ -192,24 +203,88 @@ def compile_format(fmt: str) -> Callable[[RequestRecord], str]:
     return render
 
 
+class RecordContext:
+    """A finished request as ``expr=`` conditions see it (httpd_py.expr.ExprContext)."""
+    __slots__ = ("r",)
+
+    def __init__(self, r: RequestRecord):
+        self.r = r
+
+    def header(self, name: str) -> str:
+        return self.r.request_headers.get(name.lower(), "")
+
+    def env(self, name: str) -> str:
+        return str(self.r.env.get(name, ""))
+
+    def var(self, name: str) -> str:
+        n = name.upper()
+        if n.startswith("HTTP_") and n != "HTTPS":
+            return self.r.request_headers.get(n[5:].lower().replace("_", "-"), "")
+        f = _VARS.get(n)
+        return f(self.r) if f is not None else ""
+
+
+def _time_var(fmt: str) -> Callable[[RequestRecord], str]:
+    return lambda r: time.strftime(fmt, time.localtime(r.start))
+
+
+_VARS: dict[str, Callable[[RequestRecord], str]] = {
+    "REQUEST_STATUS": lambda r: str(r.status),
+    "REQUEST_METHOD": lambda r: r.method,
+    "REQUEST_URI": lambda r: r.url_path,
+    "DOCUMENT_URI": lambda r: r.url_path,
+    "QUERY_STRING": lambda r: r.query,
+    "THE_REQUEST": lambda r: r.request_line,
+    "SERVER_PROTOCOL": lambda r: r.protocol,
+    "REMOTE_ADDR": lambda r: r.remote_ip,
+    "REMOTE_PORT": lambda r: str(r.remote_port),
+    "SERVER_ADDR": lambda r: r.local_ip,
+    "SERVER_PORT": lambda r: str(r.local_port),
+    "SERVER_NAME": lambda r: r.server_name if r.server_name != "-" else "",
+    "HTTP_HOST": lambda r: r.host_header,
+    "HTTPS": lambda r: "on" if r.ssl_protocol else "off",
+    "REQUEST_SCHEME": lambda r: "https" if r.ssl_protocol else "http",
+    "IPV6": lambda r: "on" if ":" in r.remote_ip else "off",
+    "CONTENT_TYPE": lambda r: r.response_headers.get("content-type", ""),
+    "TIME_YEAR": _time_var("%Y"), "TIME_MON": _time_var("%m"), "TIME_DAY": _time_var("%d"),
+    "TIME_HOUR": _time_var("%H"), "TIME_MIN": _time_var("%M"), "TIME_SEC": _time_var("%S"),
+    "TIME_WDAY": lambda r: str((time.localtime(r.start).tm_wday + 1) % 7),
+    "TIME": _time_var("%Y%m%d%H%M%S"),
+}
+
+
+def conditional(render: Callable[[RequestRecord], str], condition) -> Callable[[RequestRecord], str | None]:
+    """``render`` for the requests ``condition`` (log.LogCondition) wants; None for the others."""
+    if condition is None:
+        return render
+
+    def render_if(r: RequestRecord) -> str | None:
+        try:
+            wanted = condition.wants(r.env, RecordContext(r))
+        except Exception:                                   # noqa: BLE001 - a log never fails
+            wanted = True
+        return render(r) if wanted else None
+    return render_if
+
+
 class AccessLogs:
     """Open CustomLog targets once (master), share descriptors by path."""
 
     def __init__(self):
         self._fds: dict[str, int] = {}
-        self._procs: list[subprocess.Popen] = []
-        self._renderers: dict[str, Callable[[RequestRecord], str]] = {}
+        self._renderers: dict[tuple, Callable[[RequestRecord], str | None]] = {}
 
     def open(self, path: str) -> int:
+        """The descriptor for a CustomLog target (a file, or a piped log's handle).  OSError
+        when it cannot be opened (or a log program cannot be started)."""
         fd = self._fds.get(path)
         if fd is not None:
             return fd
         if path.startswith("|"):
-            proc = subprocess.Popen(["/bin/sh", "-c", path[1:].strip()], stdin=subprocess.PIPE,
-                                    close_fds=True)
-            self._procs.append(proc)
-            fd = os.dup(proc.stdin.fileno())
-            proc.stdin.close()
+            try:
+                fd = piped.open_handle(path)
+            except ValueError as e:
+                raise OSError(0, str(e)) from None
         else:
             d = os.path.dirname(path)
             if d:
@@ -218,29 +293,32 @@ class AccessLogs:
         self._fds[path] = fd
         return fd
 
-    def renderer(self, fmt: str) -> Callable[[RequestRecord], str]:
-        r = self._renderers.get(fmt)
+    def renderer(self, fmt: str, condition=None) -> Callable[[RequestRecord], str | None]:
+        """A LogFormat renderer (ValueError for a bad format); with ``condition`` (a CustomLog's
+        ``env=``/``expr=``, log.LogCondition), it returns None for requests not to log."""
+        key = (fmt, condition)
+        r = self._renderers.get(key)
         if r is None:
-            r = self._renderers[fmt] = compile_format(fmt)
+            base = self._renderers.get((fmt, None))
+            if base is None:
+                base = self._renderers[(fmt, None)] = compile_format(fmt)
+            r = self._renderers[key] = conditional(base, condition)
         return r
 
     @staticmethod
-    def write(fd: int, line: str) -> None:
+    def write(fd: int, line: str | None) -> None:
+        if line is None:                    # a CustomLog condition excluded this request
+            return
         try:
             os.write(fd, (line + "\n").encode("utf-8", "surrogateescape"))
         except OSError:
             pass    # a full disk must not take a request down
 
     def close(self) -> None:
+        """Close every descriptor (a piped log's program ends when no generation uses it)."""
         for fd in self._fds.values():
             try:
                 os.close(fd)
             except OSError:
                 pass
         self._fds.clear()
-        for p in self._procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self._procs.clear()

@@ -63,7 +63,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from httpd_py import log
+from httpd_py import log, piped
 from httpd_py.errors import HttpdError, StartupError
 from httpd_py.mpm import pidfile, privileges
 from httpd_py.mpm.helpers import FORK_RETRY, ForkDeferred, HelperSupervisor, signame
@@ -286,8 +286,7 @@ class Master:
                 lst.close(unlisten=True)
         self.listeners = listeners
         self.app = app
-        self._log_state = (log.error_log.fd, log.error_log.level,
-                           dict(log.error_log.module_levels))
+        self._log_state = log.error_log.snapshot()
         creds_changed = creds != self.creds or self.generation == 0
         self.creds = creds
         self.generation += 1
@@ -407,6 +406,7 @@ class Master:
                 self._maintain()
                 self._check_pressure(now)
                 self.helpers.start_due(now, self.generation)
+                piped.maintain()
                 next_tick = now + 1.0
                 self._refill = False
             elif self._refill and now - self._last_refill >= REFILL_INTERVAL:
@@ -457,8 +457,7 @@ class Master:
                 self.loader = None
                 if self._log_state is not None:
                     # a loading generation may have pointed the ErrorLog at its own file
-                    log.error_log.fd, log.error_log.level, log.error_log.module_levels = \
-                        self._log_state
+                    log.error_log.restore(self._log_state)
                 return 0
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
             if loading:
@@ -534,6 +533,8 @@ class Master:
                 return
             if pid == 0:
                 return
+            if piped.reaped(pid, status):     # a piped log's program: restarted at once
+                continue
             code = os.waitstatus_to_exitcode(status)
             worker = self.workers.pop(pid, None)
             if worker is not None:
@@ -748,6 +749,7 @@ class Master:
 
     def _stop_all(self, graceful: bool) -> None:
         self.stopping = True
+        piped.stop_restarting()
         for w in self.workers.values():
             w.stopping = True          # their exit on our signal is not news
         for lst in self.listeners:

@@ -69,11 +69,18 @@ def test_files_opened_once_and_appended(tmp_path):
 
 
 def test_piped_log(tmp_path):
+    import os
+    from httpd_py import piped
     out = tmp_path / "piped.log"
     logs = AccessLogs()
-    fd = logs.open(f"|cat > {out}")
+    target = f"|$cat > {out}"          # "|$": through /bin/sh; "|" alone runs the program itself
+    fd = logs.open(target)
+    pid = piped.programs()[target]
     AccessLogs.write(fd, "via pipe")
-    logs.close()           # closes the pipe and waits for the program
+    logs.close()                       # our handle closed...
+    piped.maintain()                   # ...none left: the pipe closes, cat reads EOF and exits
+    assert target not in piped.programs()
+    os.waitpid(pid, 0)
     assert out.read_text() == "via pipe\n"
 
 
