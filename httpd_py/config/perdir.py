@@ -51,10 +51,6 @@ def options(w, args):
         allowed = getattr(w, "allowed_options", None)
         if allowed is not None and items and not set(items) <= allowed:
             raise ConfigError(f"Option {word} not allowed here")
-        if "multiviews" in items and action != "-":
-            # content negotiation is not built: a request for /foo gets 404 where Apache
-            # might serve foo.html -- never more than Apache; listed in the start-up summary
-            w.ignored.append(("Options MultiViews", w.loc))
         if action == "-":
             remove |= set(items)
             add -= set(items)
@@ -222,8 +218,8 @@ def rows(D, ITERATE, TAKE1, FLAG, RAW):
                                  "mod_authz_groupfile.c", "mod_access_compat.c")
     return [
         D("Options", C, "A", RAW, "FollowSymLinks", "Directory features: FollowSymLinks, "
-          "SymLinksIfOwnerMatch, Indexes applied; ExecCGI/Includes/MultiViews accepted (nothing "
-          "runs or negotiates them)", options, syntax="[+|-]option ...", override="options"),
+          "SymLinksIfOwnerMatch, Indexes, MultiViews applied; ExecCGI/Includes accepted (nothing "
+          "runs them)", options, syntax="[+|-]option ...", override="options"),
         D("AllowOverride", C, "D", ITERATE, "None", "Which directive classes .htaccess files "
           "may use (only in <Directory>)", allow_override,
           syntax="All|None|directive-type[=option,...] ..."),
