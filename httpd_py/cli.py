@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         # Located: Apache's two lines.  Not located (the main file is unreadable): one line
         # with the program name, as Apache prints it.
-        sys.stderr.write(f"{e}\n" if e.file is not None else f"{PROG}: {e}\n")
+        # Inside Includes (read phase): one line, the Include chain first, as Apache.
+        sys.stderr.write(f"{e}\n" if e.file is not None and not e.chain else f"{PROG}: {e}\n")
         return 1
     except HttpdError as e:
         sys.stderr.write(f"{PROG}: {e}\n")

@@ -314,7 +314,12 @@ def _include(optional: bool):
         nodes: list[Node] = []
         for f in files:
             r.st.includes.append((depth, node.line, f))
-            nodes.extend(r.read_path(f, parents))
+            try:
+                nodes.extend(r.read_path(f, parents))
+            except ConfigError as e:
+                if e.file is None:
+                    raise
+                raise e.within(node.file, node.line) from None   # Apache's chain, outermost first
         return nodes
     return handler
 

@@ -89,3 +89,25 @@ def test_mutex_type_of_a_module_not_loaded(tmp_path, capfd, mods, line):
     assert (o_rc != 0) == (a_rc != 0), (a_out, o_out)
     if a_rc:
         assert error_text(o_out) == error_text(a_out)
+
+
+# -- an error inside nested Includes: the chain, outermost first --------------------------------
+
+INCLUDE_CASES = {
+    "missing": ("Include conf.d/site.conf\n", {"conf.d/site.conf": "# c\nInclude nope.conf\n"}),
+    "deeper": ("Include conf.d/site.conf\n", {"conf.d/site.conf": "# c\nInclude conf.d/d.conf\n",
+                                              "conf.d/d.conf": "\n\nInclude nope2.conf\n"}),
+    "section": ("Include conf.d/site.conf\n",
+                {"conf.d/site.conf": "<VirtualHost *:80>\n</Directory>\n"}),
+    "in-ifmodule": ("<IfModule mpm_prefork_module>\nInclude conf.d/*.conf\n</IfModule>\n",
+                    {"conf.d/a.conf": "# ok\n", "conf.d/b.conf": "# c\nInclude nope.conf\n"}),
+    "walk-phase": ("Include conf.d/site.conf\n", {"conf.d/site.conf": "# c\nBogusDirective x\n"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INCLUDE_CASES))
+def test_nested_include_error_names_the_chain_outermost_first(tmp_path, capfd, name):
+    extra, files = INCLUDE_CASES[name]
+    a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, extra, files=files)
+    assert a_rc == 1 and o_rc == 1
+    assert o_out.strip() == a_out.strip().replace("apache2: ", "httpd-py: ", 1)
