@@ -335,38 +335,31 @@ def strfsize(size: int) -> bytes:
 
 
 _SPACE = frozenset(b" \t\n\v\f\r")
-
-
-def _digit(c: int) -> bool:
-    return 0x30 <= c <= 0x39
-
-
-def _at(s: bytes, i: int) -> int:
-    return s[i] if i < len(s) else 0
+_DIGITS = frozenset(b"0123456789")
 
 
 def _cmp_right(a: bytes, i: int, b: bytes, j: int) -> int:
+    """Two digit runs not starting with 0: the longer wins, else the first difference."""
     bias = 0
     while True:
-        ca, cb = _at(a, i), _at(b, j)
-        da, db = _digit(ca), _digit(cb)
+        ca, cb = a[i], b[j]
+        da, db = ca in _DIGITS, cb in _DIGITS
         if not da and not db:
             return bias
         if not da:
             return -1
         if not db:
             return 1
-        if ca < cb and not bias:
-            bias = -1
-        elif ca > cb and not bias:
-            bias = 1
+        if not bias and ca != cb:
+            bias = -1 if ca < cb else 1
         i, j = i + 1, j + 1
 
 
 def _cmp_left(a: bytes, i: int, b: bytes, j: int) -> int:
+    """Runs where one starts with 0 ("fractional"): the first difference wins."""
     while True:
-        ca, cb = _at(a, i), _at(b, j)
-        da, db = _digit(ca), _digit(cb)
+        ca, cb = a[i], b[j]
+        da, db = ca in _DIGITS, cb in _DIGITS
         if not da and not db:
             return 0
         if not da:
@@ -378,36 +371,50 @@ def _cmp_left(a: bytes, i: int, b: bytes, j: int) -> int:
         i, j = i + 1, j + 1
 
 
-def _signed(c: int) -> int:
-    return c - 256 if c > 127 else c
+def _common_prefix(a: bytes, b: bytes) -> int:
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:                      # slices compare in C: a binary search beats a loop
+        mid = (lo + hi + 1) >> 1
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def strnatcmp(a: bytes, b: bytes, fold_case: bool = False) -> int:
     """APR's apr_strnatcmp/apr_strnatcasecmp (Martin Pool's natural order): digit runs compare
     as numbers (a run starting with 0 as a fraction), white space is skipped, other bytes
-    compare as C's signed ``char``."""
-    i = j = 0
+    compare as C's signed ``char`` (so bytes >= 0x80 sort first).
+
+    Over an identical prefix the algorithm walks both strings in step, so it starts after the
+    common prefix, backed off to the start of a digit run it cuts (a run is compared whole).
+    Folding ASCII case up front is the same as APR folding each compared pair (digits and
+    spaces do not change)."""
+    if fold_case:
+        a, b = a.upper(), b.upper()
+    k = _common_prefix(a, b)
+    while k and a[k - 1] in _DIGITS:
+        k -= 1
+    a, b = a + b"\0", b + b"\0"      # C strings: the terminator stops every scan
+    i = j = k
     while True:
-        ca, cb = _at(a, i), _at(b, j)
+        ca, cb = a[i], b[j]
         while ca in _SPACE:
             i += 1
-            ca = _at(a, i)
+            ca = a[i]
         while cb in _SPACE:
             j += 1
-            cb = _at(b, j)
-        if _digit(ca) and _digit(cb):
+            cb = b[j]
+        if ca in _DIGITS and cb in _DIGITS:
             r = (_cmp_left if ca == 0x30 or cb == 0x30 else _cmp_right)(a, i, b, j)
             if r:
                 return r
         if not ca and not cb:
             return 0
-        if fold_case:
-            if 0x61 <= ca <= 0x7A:
-                ca -= 32
-            if 0x61 <= cb <= 0x7A:
-                cb -= 32
-        sa, sb = _signed(ca), _signed(cb)
-        if sa != sb:
+        if ca != cb:
+            sa = ca - 256 if ca > 127 else ca
+            sb = cb - 256 if cb > 127 else cb
             return -1 if sa < sb else 1
         i, j = i + 1, j + 1
 

@@ -105,6 +105,86 @@ def test_strnatcmp(a, b, sign):
     assert (r > 0) - (r < 0) == sign
 
 
+def _reference_strnatcmp(a: bytes, b: bytes, fold: bool) -> int:
+    """APR's strnatcmp0 read literally (signed chars, one character a step): the oracle."""
+    def at(s, i):
+        return s[i] if i < len(s) else 0
+
+    def digit(c):
+        return 0x30 <= c <= 0x39
+
+    def right(i, j):
+        bias = 0
+        while True:
+            ca, cb = at(a, i), at(b, j)
+            if not digit(ca) and not digit(cb):
+                return bias
+            if not digit(ca):
+                return -1
+            if not digit(cb):
+                return 1
+            if ca < cb and not bias:
+                bias = -1
+            elif ca > cb and not bias:
+                bias = 1
+            i, j = i + 1, j + 1
+
+    def left(i, j):
+        while True:
+            ca, cb = at(a, i), at(b, j)
+            if not digit(ca) and not digit(cb):
+                return 0
+            if not digit(ca):
+                return -1
+            if not digit(cb):
+                return 1
+            if ca < cb:
+                return -1
+            if ca > cb:
+                return 1
+            i, j = i + 1, j + 1
+
+    i = j = 0
+    while True:
+        ca, cb = at(a, i), at(b, j)
+        while ca in b" \t\n\v\f\r":
+            i += 1
+            ca = at(a, i)
+        while cb in b" \t\n\v\f\r":
+            j += 1
+            cb = at(b, j)
+        if digit(ca) and digit(cb):
+            r = (left if ca == 0x30 or cb == 0x30 else right)(i, j)
+            if r:
+                return r
+        if not ca and not cb:
+            return 0
+        if fold:
+            ca = ca - 32 if 0x61 <= ca <= 0x7A else ca
+            cb = cb - 32 if 0x61 <= cb <= 0x7A else cb
+        sa, sb = (ca - 256 if ca > 127 else ca), (cb - 256 if cb > 127 else cb)
+        if sa < sb:
+            return -1
+        if sa > sb:
+            return 1
+        i, j = i + 1, j + 1
+
+
+def test_strnatcmp_matches_the_literal_reading_on_random_names():
+    import random
+    rnd = random.Random(7)
+    alphabet = [b"0", b"1", b"9", b"00", b"a", b"A", b"b", b".", b" ", b"\t", b"\xc3\xa9", b"~"]
+    names = [b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 7)))
+             for _ in range(400)]
+    names += [b"file1", b"file01", b"file10", b"file 1", b"file  10", b"x0.25", b"x0.5"]
+    for a in names:
+        for b in names[:60]:
+            for fold in (False, True):
+                want = _reference_strnatcmp(a, b, fold)
+                got = strnatcmp(a, b, fold)
+                assert (got > 0) - (got < 0) == want, (a, b, fold)
+
+
 def test_strnatcasecmp_folds_ascii():
     assert strnatcmp(b"File3", b"file10", True) < 0
     assert strnatcmp(b"ABC", b"abc", True) == 0
