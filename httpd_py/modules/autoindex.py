@@ -1412,6 +1412,9 @@ def listing(req, directory: str):
                                                                   "loaded_modules", ()):
         return None
     conf = effective_cached(req.conf.mod(KEY)) if req.conf is not None else EMPTY
+    # Apache's r->filename: the translated path, symlinks not resolved (item scopes, full-path
+    # descriptions and IndexIgnore match against it)
+    directory = req.filename or directory
     dirname = directory if directory.endswith("/") else directory + "/"
     try:
         fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)

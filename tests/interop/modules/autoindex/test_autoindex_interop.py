@@ -163,6 +163,7 @@ ROWS: list[Row] = [
     # ---- symlinks, aliases, DirectoryIndex, Options ----
     R("symlinks", "/links-sym/"),
     R("symlinked-dir", "/links-sym/to-dir/"),
+    R("symlinked-dir-sections", "/links-sym/to-fancy/"),
     R("symlinks-not-followed", "/nofollow/"),
     R("symlinks-not-followed-plain", "/nofollow/?F=0"),
     R("alias-dir", "/al/"),

@@ -137,6 +137,7 @@ SYMLINKS = {                    # link -> target (relative to htdocs)
     "links-sym/to-file.txt": "links-sym/real.txt",
     "links-sym/to-dir": "debian/sub",
     "links-sym/dangling": "links-sym/nothing-here",
+    "links-sym/to-fancy": "fancy",
     "nofollow/to-file.txt": "links-sym/real.txt",
     "nofollow/to-dir": "debian/sub",
 }
@@ -334,6 +335,10 @@ Alias /al/ "{al}/"
 </Directory>
 <Directory "{d}/ignoreclient">
     IndexOptions +IgnoreClient
+</Directory>
+<Directory "{d}/links-sym">
+    AddDescription "seen through the link" */links-sym/*
+    AddIcon /icons/bomb.gif .txt
 </Directory>
 <Directory "{d}/nofollow">
     Options Indexes
