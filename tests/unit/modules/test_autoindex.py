@@ -495,7 +495,8 @@ def test_not_loaded_declines(tmp_path):
 
 def test_unreadable_directory_is_403(tmp_path):
     cfg, docroot = config(tmp_path, "")
-    assert ai.listing(request(cfg, docroot), str(docroot / "nothere")) == 403
+    req = request(cfg, docroot, "/nothere/")
+    assert ai.listing(req, str(docroot / "nothere")) == 403
 
 
 def test_track_modified_and_charset_type(tmp_path):
