@@ -43,6 +43,7 @@ DIR_SECTIONS = frozenset({"<directory", "<directorymatch", "<location", "<locati
 #   "after"  the main server's entries, then the vhost's (later entries win on lookup)
 _LIST_MERGE = {
     "server_aliases": "vhost-only",
+    "server_alias_texts": "vhost-only",
     "custom_logs": "own",
     "ssl._cert_files": "own",
     "ssl._key_files": "own",
@@ -387,6 +388,7 @@ def _merge(main: ServerBuild, own: ServerBuild | None) -> tuple[dict, dict]:
             merged[key] = value
     if "server_aliases" not in own.settings:
         merged.pop("server_aliases", None)
+        merged.pop("server_alias_texts", None)
     locs = dict(main.locs)
     if "sslcertificatefile" in own.locs or "sslcertificatekeyfile" in own.locs:
         # The vhost's certificate list replaces the main server's: so do their locations.

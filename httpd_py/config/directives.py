@@ -210,6 +210,7 @@ def _server_name(w, args):
     if not m or not m.group(2) or re.search(r"[\s/]", m.group(2)):
         raise ConfigError(f"Invalid ServerName \"{v}\" use a fully qualified domain name")
     w.set("server_name", m.group(2).lower())
+    w.set("server_name_text", m.group(2))
     if m.group(3):
         w.set("srv.core.server_name_port", int(m.group(3)))
 
@@ -229,6 +230,7 @@ def _server_alias(w, args):
     if not w.in_vhost:
         raise ConfigError("ServerAlias only used in <VirtualHost>")
     w.extend("server_aliases", tuple(a.lower() for a in args))
+    w.extend("server_alias_texts", tuple(args))
 
 
 def _log_level(w, args):

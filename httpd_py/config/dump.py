@@ -35,7 +35,8 @@ def local_host_name() -> str:
 
 
 def _display_name(v: VHost, cfg: ServerConfig) -> str:
-    return v.server_name or cfg.main.server_name or local_host_name()
+    """ServerName as written (Apache keeps its case), else the main server's, else the host's."""
+    return v.server_name_text or cfg.main.server_name_text or local_host_name()
 
 
 def _hash_addr(host: str) -> int:
@@ -79,9 +80,11 @@ def dump_vhosts(cfg: ServerConfig) -> str:
             v = cfg.vhosts[i]
             out.append(f"{'':8} port {port or 0} namevhost {_display_name(v, cfg)} "
                        f"({v.location.file}:{v.location.line})")
-            for alias in v.server_aliases:
-                wild_alias = "wild " if any(c in alias for c in "*?") else ""
-                out.append(f"{'':16} {wild_alias}alias {alias}")
+            # as Apache keeps them: plain aliases, then wildcard ones, each in file order
+            plain = [a for a in v.server_alias_texts if not any(c in a for c in "*?")]
+            wild = [a for a in v.server_alias_texts if any(c in a for c in "*?")]
+            out.extend(f"{'':16} alias {a}" for a in plain)
+            out.extend(f"{'':16} wild alias {a}" for a in wild)
     return "\n".join(out) + "\n"
 
 

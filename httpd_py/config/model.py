@@ -187,6 +187,9 @@ class VHost:
     addrs: tuple[VHostAddr, ...] = ()
     server_name: str = ""
     server_aliases: tuple[str, ...] = ()
+    # the same names as written (case kept, ${UNDEFINED} kept), for -S, which prints them so
+    server_name_text: str = ""
+    server_alias_texts: tuple[str, ...] = ()
     server_admin: str = ""
     document_root: str = ""
     directory_index: tuple[str, ...] = ("index.html",)

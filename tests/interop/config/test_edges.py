@@ -111,3 +111,28 @@ def test_nested_include_error_names_the_chain_outermost_first(tmp_path, capfd, n
     a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, extra, files=files)
     assert a_rc == 1 and o_rc == 1
     assert o_out.strip() == a_out.strip().replace("apache2: ", "httpd-py: ", 1)
+
+
+# -- -S: names as written, plain aliases before wildcard ones ------------------------------------
+
+NAMES_CONF = """<VirtualHost *:18080>
+ServerName WWW.Example.COM
+ServerAlias *.Foo.test Bar.TEST ${UNDEFINED} [ab].example.com www.example.org ?.x.test
+ServerAlias Zed.test
+</VirtualHost>
+<VirtualHost *:18080>
+ServerName ${NOPE}.test:8080
+ServerAlias b.test *.B.test
+</VirtualHost>
+<VirtualHost 127.0.0.1:18081>
+ServerName Single.Example
+</VirtualHost>
+"""
+
+
+def test_dash_S_prints_names_as_written_and_aliases_in_apaches_order(tmp_path, capfd):
+    from tests.support.apache import vhost_lines
+    a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, NAMES_CONF, args=("-S",))
+    assert a_rc == 0 and o_rc == 0
+    assert vhost_lines(o_out) == vhost_lines(a_out)
+    assert "alias ${UNDEFINED}" in o_out and "namevhost WWW.Example.COM" in o_out
