@@ -59,10 +59,13 @@ needs two look-ups from the pipeline (Apache's sub-requests), used when the Requ
 ``sub`` has ``status`` (200 when the entry may be served, else the status access gave: 401,
 403, ...), ``filename``, ``is_file`` (a regular file), ``content_type`` and
 ``content_encoding`` (mod_mime's answers, None when unknown).  Without them (until the pipeline
-provides them) every entry is listed and types come from TypesConfig/AddType alone.
+provides them) every entry is listed (a symlink only as the directory's Options allow), with
+the type and encoding the TYPE_CHECKER hooks give a copy of the request under the listed
+directory's configuration.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -1319,7 +1322,25 @@ def lookup_dirent(req, filename: str, uri: str, is_dir: bool, is_link: bool = Fa
     status = 200
     if is_link and not _link_allowed(req, filename):
         status = 403
-    return Sub(status, filename, not is_dir, is_dir, None if is_dir else _type_of(req, filename))
+    if is_dir:
+        return Sub(status, filename, False, True)
+    ctype, encoding = _typed(req, filename)
+    return Sub(status, filename, True, False, ctype, encoding)
+
+
+def _typed(req, filename: str) -> tuple[str | None, str | None]:
+    """The type phase for one file with the listed directory's config: TypesConfig/AddType,
+    then the TYPE_CHECKER hooks (mod_mime's AddType/AddEncoding/ForceType...)."""
+    ctype = _type_of(req, filename)
+    if not hooks.TYPE_CHECKER:
+        return ctype, None
+    sub = copy.copy(req)
+    sub.filename, sub.path_info, sub.content_type = filename, "", ctype
+    sub.content_encoding, sub.content_language, sub.charset = None, (), None
+    sub.handler, sub.notes = None, {}
+    for h in hooks.TYPE_CHECKER:
+        h(sub)
+    return sub.content_type, sub.content_encoding
 
 
 def _link_allowed(req, filename: str) -> bool:
@@ -1353,8 +1374,8 @@ def lookup_uri(req, uri: str, directory: str):
         st = os.stat(path)
     except (OSError, ValueError):
         return Sub(404, path, False)
-    return Sub(200, path, stat.S_ISREG(st.st_mode), stat.S_ISDIR(st.st_mode),
-               _type_of(req, path))
+    ctype, encoding = _typed(req, path)
+    return Sub(200, path, stat.S_ISREG(st.st_mode), stat.S_ISDIR(st.st_mode), ctype, encoding)
 
 
 # -- the footer ----------------------------------------------------------------------------------

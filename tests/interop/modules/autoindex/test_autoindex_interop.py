@@ -152,6 +152,8 @@ ROWS: list[Row] = [
     R("icons-section", "/iconset/"),
     R("icons-section-pre", "/iconset/?F=1"),
     R("alts-section", "/alts/"),
+    R("icons-by-encoding", "/enc/"),
+    R("icons-by-encoding-pre", "/enc/?F=1"),
     # ---- .htaccess (AllowOverride Indexes) ----
     R("htaccess-options", "/ht/"),
     R("htaccess-icons", "/ht2/"),

@@ -116,6 +116,7 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
     "showforbidden": {"open.txt": TEXT, "secret.txt": TEXT, "private/": None},
     "links-sym": {"real.txt": TEXT},
     "nofollow": {"real.txt": TEXT},
+    "enc": {"a.txt.gz": 10, "b.tar.Z": 10, "c.bz2": 10, "d.html.gz": 10, "e.txt": TEXT},
     "stylealt": {"a.txt": TEXT, "b.png": 10, "sub/": None},
     "opts-none": {"a.txt": TEXT},
     "opts-twice": {"a.txt": TEXT, "sub/": None},
@@ -339,6 +340,11 @@ Alias /al/ "{al}/"
 <Directory "{d}/links-sym">
     AddDescription "seen through the link" */links-sym/*
     AddIcon /icons/bomb.gif .txt
+</Directory>
+<Directory "{d}/enc">
+    AddEncoding x-gzip .gz
+    AddEncoding x-compress .Z
+    AddType application/x-bzip2 .bz2
 </Directory>
 <Directory "{d}/nofollow">
     Options Indexes
