@@ -162,7 +162,16 @@ def version_text() -> str:
             f"Server built:   Python {platform.python_version()}\n")
 
 
-def compile_settings() -> str:
+def compile_settings(o: Options | None = None) -> str:
+    """``-V``.  HTTPD_ROOT and SERVER_CONFIG_FILE say what this command line would use: the
+    ServerRoot a configuration without a ``ServerRoot`` line gets (``-d``, else the directory of
+    the ``-f`` file, else /etc/httpd-py) and the configuration file.  (Apache prints its compiled
+    default, which is also its default ServerRoot whatever ``-f`` says; httpd-py's default
+    follows ``-f``, so it prints that.)"""
+    conf, root = _paths(o or Options())
+    root = os.path.abspath(root or os.path.dirname(conf))
+    # Apache prints SERVER_CONFIG_FILE relative to HTTPD_ROOT when it lies there
+    shown_conf = os.path.relpath(conf, root) if conf.startswith(root.rstrip("/") + "/") else conf
     try:
         import OpenSSL
         ossl = OpenSSL.SSL.SSLeay_version(OpenSSL.SSL.SSLEAY_VERSION).decode()
@@ -177,11 +186,11 @@ def compile_settings() -> str:
             f"  threaded:     no\n"
             f"    forked:     yes (variable process count)\n"
             f"Server compiled with....\n"
-            f" -D HTTPD_ROOT=\"{DEFAULT_ROOT}\"\n"
+            f" -D HTTPD_ROOT=\"{root}\"\n"
             f" -D DEFAULT_PIDLOG=\"logs/httpd.pid\"\n"
             f" -D DEFAULT_ERRORLOG=\"logs/error_log\"\n"
             f" -D AP_TYPES_CONFIG_FILE=\"/etc/mime.types\"\n"
-            f" -D SERVER_CONFIG_FILE=\"{DEFAULT_CONF}\"\n")
+            f" -D SERVER_CONFIG_FILE=\"{shown_conf}\"\n")
 
 
 def _run(argv: list[str]) -> int:
@@ -214,7 +223,7 @@ def _run(argv: list[str]) -> int:
         sys.stdout.write(version_text())
         return 0
     if "V" in f:
-        sys.stdout.write(compile_settings())
+        sys.stdout.write(compile_settings(o))
         return 0
     from httpd_py.config import dump
     if "l" in f:

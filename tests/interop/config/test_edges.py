@@ -2,6 +2,7 @@
 is what httpd-py prints (messages whole, locations, exit status)."""
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -136,3 +137,35 @@ def test_dash_S_prints_names_as_written_and_aliases_in_apaches_order(tmp_path, c
     assert a_rc == 0 and o_rc == 0
     assert vhost_lines(o_out) == vhost_lines(a_out)
     assert "alias ${UNDEFINED}" in o_out and "namevhost WWW.Example.COM" in o_out
+
+
+# -- -V: HTTPD_ROOT is the ServerRoot this command line gets ------------------------------------
+
+def _v_lines(text: str) -> dict[str, str]:
+    return dict(re.findall(r'^ -D (HTTPD_ROOT|SERVER_CONFIG_FILE|DEFAULT_ERRORLOG)="([^"]*)"$', text, re.M))
+
+
+def _server_root_of_S(text: str) -> str:
+    return re.search(r'^ServerRoot: "([^"]*)"$', text, re.M).group(1)
+
+
+def test_dash_V_says_the_server_root_httpd_py_uses(tmp_path, capfd, monkeypatch):
+    require_tool("apache2")
+    a = run_apache(tmp_path, tmp_path / "none.conf", "-V")
+    apache = _v_lines(a.stdout)
+    assert set(apache) == {"HTTPD_ROOT", "SERVER_CONFIG_FILE", "DEFAULT_ERRORLOG"}
+    # a config without ServerRoot, named three ways: -f absolute, -f relative to the cwd, -d + -f
+    (tmp_path / "conf" / "logs").mkdir(parents=True)
+    conf = tmp_path / "conf" / "site.conf"
+    conf.write_text("Listen 127.0.0.1:18080\nErrorLog logs/error.log\nPidFile logs/pid\n")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["-f", str(conf)], ["-f", "conf/site.conf"], ["-d", str(tmp_path / "conf"), "-f", "site.conf"]):
+        capfd.readouterr()
+        assert cli.main([*argv, "-V"]) == 0
+        ours = _v_lines(capfd.readouterr().out)
+        assert set(ours) == set(apache)                     # the same keys, Apache's format
+        assert cli.main([*argv, "-S"]) == 0
+        assert ours["HTTPD_ROOT"] == _server_root_of_S(capfd.readouterr().out) == str(tmp_path / "conf")
+        assert os.path.join(ours["HTTPD_ROOT"], ours["SERVER_CONFIG_FILE"]) == str(conf)
+    assert cli.main(["-V"]) == 0
+    assert _v_lines(capfd.readouterr().out)["HTTPD_ROOT"] == cli.DEFAULT_ROOT
