@@ -116,6 +116,8 @@ FILES: dict[str, dict[str, bytes | int | None]] = {
     "showforbidden": {"open.txt": TEXT, "secret.txt": TEXT, "private/": None},
     "links-sym": {"real.txt": TEXT},
     "nofollow": {"real.txt": TEXT},
+    "tablebare": {"a.txt": TEXT, "b.png": 10, "sub/": None},
+    "prelinks": {"a.txt": TEXT, "b.png": 10, "sub/": None, "c.unknown": TEXT},
     "enc": {"a.txt.gz": 10, "b.tar.Z": 10, "c.bz2": 10, "d.html.gz": 10, "e.txt": TEXT},
     "stylealt": {"a.txt": TEXT, "b.png": 10, "sub/": None},
     "opts-none": {"a.txt": TEXT},
@@ -345,6 +347,13 @@ Alias /al/ "{al}/"
     AddEncoding x-gzip .gz
     AddEncoding x-compress .Z
     AddType application/x-bzip2 .bz2
+</Directory>
+<Directory "{d}/tablebare">
+    IndexOptions +SuppressIcon +SuppressRules +IconsAreLinks
+</Directory>
+<Directory "{d}/prelinks">
+    IndexOptions -HTMLTable +IconsAreLinks +SuppressColumnSorting -VersionSort IconWidth=9
+    DefaultIcon "/icons/a b&c.gif"
 </Directory>
 <Directory "{d}/nofollow">
     Options Indexes
