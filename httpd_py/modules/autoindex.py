@@ -1320,8 +1320,11 @@ def lookup_dirent(req, filename: str, uri: str, is_dir: bool, is_link: bool = Fa
     if fn is not None:
         return fn(filename, uri, is_dir)
     status = 200
+    allowed = getattr(req, "allowed", None)
     if is_link and not _link_allowed(req, filename):
         status = 403
+    elif allowed is not None and not allowed(filename, is_dir, uri):
+        status = 403            # the walk and access checks refuse it (401 and 403 alike)
     if is_dir:
         return Sub(status, filename, False, True)
     ctype, encoding = _typed(req, filename)
@@ -1603,8 +1606,11 @@ def make_entry(req, conf: IndexConf, opts: int, q: Query, dirname: str, dir_b: b
             e.alt = (find_item(conf.alts, path, None, None, True)
                      or find_item(conf.alts, b"^^DIRECTORY^^", None, None, True) or b"DIR")
         else:
-            ctype = _b(sub.content_type.split(";", 1)[0].strip()) if sub.content_type else None
-            enc = _b(sub.content_encoding) if sub.content_encoding else None
+            ctype = enc = None      # a refused sub-request never reached the type phase
+            if 200 <= status < 400:
+                ctype = _b(sub.content_type.split(";", 1)[0].strip()) if sub.content_type \
+                    else None
+                enc = _b(sub.content_encoding) if sub.content_encoding else None
             e.icon = find_item(conf.icons, path, ctype, enc, False)
             e.alt = find_item(conf.alts, path, ctype, enc, False)
             e.size = st.st_size

@@ -1,11 +1,13 @@
 """mod_env: ``SetEnv``, ``UnsetEnv``, ``PassEnv`` -- variables of the request's environment
 (Apache's ``r->subprocess_env``, here ``hooks.Request.env``) set per directory.
 
-Per-directory value (``dir.env.vars``, merged as Apache's ``merge_env_dir_configs``)::
+Per-directory value (``dir.env.vars``, merged as Apache's ``merge_env_dir_configs`` in the
+order Apache's walks merge: see ``merge``)::
 
     EnvConf(vars=(("NAME", "value"), ...),   # SetEnv / PassEnv, config order, one per name
-            unset=("NAME", ...))             # UnsetEnv of this section (applied to what it
+            unset=("NAME", ...),             # UnsetEnv of this section (applied to what it
                                              # inherits; dropped once merged)
+            walk="dir")                      # "" server level; "dir", "file", "loc", "if"
 
 ``PassEnv`` reads the server's own environment when the configuration is loaded (a variable that
 is not set there is a warning, as Apache's AH01506).  The fixups hook adds the variables to
@@ -64,8 +66,14 @@ def env_unset(env: dict, name: str) -> None:
 # -- configuration ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EnvConf:
-    vars: tuple = ()         # ((name, value), ...)
-    unset: tuple = ()        # (name, ...)
+    """mod_env's per-directory value.  A value a handler wrote: ``vars`` and ``unset`` of the
+    server (``walk`` "") or of one section (``walk`` "dir", "file", "loc" or "if": the walk of
+    Apache's that merges it).  A merged value (``walk`` "merged"): the server level's ``vars``,
+    then ``segments`` ((walk, vars, unset), ...), one per walk, in order."""
+    vars: tuple = ()          # ((name, value), ...)
+    unset: tuple = ()         # (name, ...)
+    walk: str = ""
+    segments: tuple = ()
 
 
 def _without(items: tuple, name: str) -> tuple:
@@ -82,22 +90,59 @@ def _with(items: tuple, name: str, value: str) -> tuple:
     return items + ((name, value),)
 
 
-def merge(base: EnvConf, new: EnvConf) -> EnvConf:
-    """merge_env_dir_configs: the inherited variables, minus the later section's UnsetEnv, plus
-    its SetEnv/PassEnv."""
-    out = base.vars
-    for name in new.unset:
+def _apply(base_vars: tuple, vars_: tuple, unset: tuple) -> tuple:
+    """merge_env_dir_configs: the base's variables, minus the later value's UnsetEnv, plus its
+    SetEnv/PassEnv (a merged result has no UnsetEnv list any more)."""
+    out = base_vars
+    for name in unset:
         out = _without(out, name)
-    for name, value in new.vars:
+    for name, value in vars_:
         out = _with(out, name, value)
-    return EnvConf(out)
+    return out
+
+
+def _parts(c: EnvConf) -> tuple[tuple, tuple]:
+    if c.walk == "":
+        return c.vars, ()
+    if c.walk == "merged":
+        return c.vars, c.segments
+    return (), ((c.walk, c.vars, c.unset),)
+
+
+def merge(base: EnvConf, new: EnvConf) -> EnvConf:
+    """Apache's order of merges for mod_env: each walk (directory with .htaccess, files,
+    location, <If>) first merges the sections it matched that use mod_env directives among
+    themselves, then merges that onto what the request has; so an UnsetEnv in a section removes
+    a variable of the server level only when it is the only mod_env section of its walk.  A
+    virtual host's own value merges straight onto the main server's."""
+    srv, segs = _parts(base)
+    if new.walk == "":
+        return EnvConf(_apply(srv, new.vars, new.unset), (), "merged", segs)
+    if segs and segs[-1][0] == new.walk:
+        w, v, u = segs[-1]
+        segs = segs[:-1] + ((w, _apply(v, new.vars, new.unset), ()),)
+    else:
+        segs = segs + ((new.walk, new.vars, new.unset),)
+    return EnvConf(srv, (), "merged", segs)
+
+
+def effective(c: EnvConf) -> tuple:
+    """The variables a request in this configuration gets: ((name, value), ...)."""
+    out, segs = _parts(c)
+    for _, v, u in segs:
+        out = _apply(out, v, u)
+    return out
 
 
 VARS = register("dir.env.vars", merge)
 
+_WALKS = {"<files": "file", "<filesmatch": "file", "<location": "loc", "<locationmatch": "loc",
+          "<if": "if", "<elseif": "if", "<else": "if"}
+
 
 def _own(w) -> EnvConf:
-    return w.own(VARS) or EnvConf()
+    sec = w.dir_section
+    return w.own(VARS) or EnvConf(walk="" if sec is None else _WALKS.get(sec.lname, "dir"))
 
 
 def _set_env(w, args):
@@ -108,7 +153,7 @@ def _set_env(w, args):
                           f"'{w.name} {var} {rest}' expected instead? (line {w.loc.line} of "
                           f"{w.loc.file})")
     c = _own(w)
-    w.set(VARS, EnvConf(_with(c.vars, name, args[1] if len(args) > 1 else ""), c.unset))
+    w.set(VARS, EnvConf(_with(c.vars, name, args[1] if len(args) > 1 else ""), c.unset, c.walk))
 
 
 def _unset_env(w, args):
@@ -118,7 +163,7 @@ def _unset_env(w, args):
         v = _without(v, name)
         if name.lower() not in (x.lower() for x in u):
             u += (name,)
-    w.set(VARS, EnvConf(v, u))
+    w.set(VARS, EnvConf(v, u, c.walk))
 
 
 def _pass_env(w, args):
@@ -131,19 +176,28 @@ def _pass_env(w, args):
                               f"{w.loc.file})")
         else:
             v = _with(v, name, value)
-    w.set(VARS, EnvConf(v, c.unset))
+    w.set(VARS, EnvConf(v, c.unset, c.walk))
 
 
 # -- the fixups hook -----------------------------------------------------------------------------
+_effective: dict[int, tuple] = {}     # id(EnvConf) -> (EnvConf, effective vars), per worker
+
+
 def fixup(req: hooks.Request):
     conf = req.conf
     if conf is None or not conf.mods:
         return None
     c = conf.mod(VARS)
-    if c is None or not c.vars:
+    if c is None:
         return None
+    got = _effective.get(id(c))
+    if got is None or got[0] is not c:
+        got = (c, effective(c))
+        if len(_effective) >= 4096:
+            _effective.clear()
+        _effective[id(c)] = got
     env = req.env
-    for name, value in c.vars:
+    for name, value in got[1]:
         if env_get(env, name) is None:
             env[name] = value
     return None

@@ -36,8 +36,15 @@ wrote it (``Header echo`` and SetEnvIf's header-name regexes), ``header_items`` 
 dict entry per name; Apache keeps two table entries).
 
 ``%i`` and ``%b`` (idle and busy worker percentages) and ``%{VAR}s`` other than ``HTTPS`` need
-the scoreboard or the TLS connection, which a hook does not see: they are refused at start-up
-(HP08001 is not used for them: a ConfigError names the file and line).
+the scoreboard or the TLS connection, which a hook does not see: they are refused at start-up.
+
+Content-Type is kept aside while the tables run, as Apache keeps ``r->content_type``: set,
+setifempty, unset and edit change it, add/append/merge only the tables, and the field is written
+from it at the end.  Request headers an ``expr=`` reads (``req()``, ``http()``, ``%{HTTP_*}``
+but Host) are merged into Vary, then the Vary fields become one (Apache's ``fixup_vary``).
+
+Log ids: HP08001 an ``expr=`` condition failed at request time (the action runs, as Apache's
+AH01501), HP08002 an ``expr=`` value failed (the value is empty).
 """
 from __future__ import annotations
 
@@ -159,7 +166,7 @@ def _render(parts: tuple, req: hooks.Request) -> str:
         elif tag == "D":
             start = req.start or time.time()
             out.append(f"D={max(0, int((time.time() - start) * 1_000_000))}")
-        elif tag == "s":
+        elif tag == "s":          # mod_ssl's HTTPS (mod_ssl is always built into httpd-py)
             out.append("on" if req.https else "off")
         elif tag == "l":
             try:
@@ -183,12 +190,15 @@ def _string_expr(text: str):
 
 def _value(a: Action, req: hooks.Request, resp=None) -> str:
     if a.value_expr is not None:
+        facts = Facts.of_response(req, resp)
         try:
-            return a.value_expr(_Facts.of_response(req, resp), [None])
+            return a.value_expr(facts, [None])
         except Exception as e:          # never let a request take the worker down
             error_log.error("headers", "HP08002", f"Failed to evaluate value expression "
                             f"({e}) - ignoring", client=req.client_ip)
             return ""
+        finally:
+            add_vary(req, resp, facts.vary)
     return _render(a.value, req)
 
 
@@ -309,14 +319,22 @@ def _header_directive(request: bool):
 
 
 # -- expressions ---------------------------------------------------------------------------------
-class _Facts(RequestFacts):
+# ap_expr's %{HTTP_*} variables: the request header each reads (Host adds no Vary: RFC 7231)
+_HEADER_VARS = {"HTTP_ACCEPT": "Accept", "HTTP_COOKIE": "Cookie", "HTTP_FORWARDED": "Forwarded",
+                "HTTP_PROXY_CONNECTION": "Proxy-Connection", "HTTP_REFERER": "Referer",
+                "HTTP_USER_AGENT": "User-Agent"}
+
+
+class Facts(RequestFacts):
     """What ``expr=`` reads: the request (access.RequestFacts) plus the response's status and
-    content type when there is one."""
-    __slots__ = ("status", "content_type", "handler")
+    content type when there is one.  ``vary`` collects the request headers the expression read
+    (``req()``, ``http()``, ``%{HTTP_*}``), which Apache adds to the response's Vary."""
+    __slots__ = ("status", "content_type", "handler", "vary")
 
     @classmethod
-    def of_response(cls, req, resp=None) -> "_Facts":
+    def of_response(cls, req, resp=None) -> "Facts":
         f = cls.of(req)
+        f.vary = []
         f.status = resp.status if resp is not None else 0
         ct = None
         if resp is not None:
@@ -325,8 +343,15 @@ class _Facts(RequestFacts):
         f.handler = req.handler or ""
         return f
 
+    def header(self, name: str) -> str:
+        self.vary.append(name)
+        return super().header(name)
+
     def var(self, name: str) -> str:
         n = name.upper()
+        hv = _HEADER_VARS.get(n)
+        if hv is not None:
+            self.vary.append(hv)
         if n == "REQUEST_STATUS":
             return str(self.status) if self.status else ""
         if n == "CONTENT_TYPE":
@@ -336,16 +361,47 @@ class _Facts(RequestFacts):
         return super().var(n)
 
 
+def add_vary(req: hooks.Request, resp, names: list) -> None:
+    """ap_expr_exec: the request headers an expression read are merged into r->headers_out's
+    Vary (the response's headers; before a response exists, ``req.headers_out``)."""
+    if names:
+        _tmerge(resp.headers if resp is not None else req.headers_out, "Vary",
+                ", ".join(names))
+
+
+def fixup_vary(table: list) -> None:
+    """Apache's fixup_vary: every Vary field of ``table`` as one field of unique tokens joined
+    by ',' (where the first one was), in place."""
+    at, tokens, seen, keep = None, [], set(), []
+    for k, v in table:
+        if k.lower() != "vary":
+            keep.append((k, v))
+            continue
+        if at is None:
+            at = len(keep)
+        for t in v.split(","):
+            t = t.strip()
+            if t and t.lower() not in seen:
+                seen.add(t.lower())
+                tokens.append(t)
+    if at is not None:
+        keep.insert(at, ("Vary", ",".join(tokens)))
+        table[:] = keep
+
+
 def _applies(a: Action, req: hooks.Request, early: bool, resp=None) -> bool:
     if a.early != early:
         return False
     if a.cond is not None:
+        facts = Facts.of_response(req, resp)
         try:
-            return a.cond.evaluate(_Facts.of_response(req, resp))
+            return a.cond.evaluate(facts)
         except Exception as e:          # Apache: AH01501, the action runs
             error_log.error("headers", "HP08001", f"Failed to evaluate expression ({e}) - "
                             f"ignoring", client=req.client_ip)
             return True
+        finally:
+            add_vary(req, resp, facts.vary)
     if a.env is not None and not early:
         if a.env.startswith("!"):
             return env_get(req.env, a.env[1:]) is None
@@ -454,13 +510,19 @@ def _capitalised(lname: str) -> str:
 
 
 def apply_response(actions: tuple, table: list, req: hooks.Request, resp,
-                   early: bool = False) -> None:
+                   early: bool = False, ctype: list | None = None) -> None:
     """do_headers_fixup on a response table (a list of (name, value), changed in place).
-    ``echo`` adds to ``resp.headers`` (r->headers_out), whichever table runs it."""
+    ``echo`` adds to ``resp.headers`` (r->headers_out), whichever table runs it.  ``ctype``
+    (a one-item list) is r->content_type, which set, setifempty, unset and edit of
+    Content-Type also change, as Apache's."""
     for a in actions:
         if not _applies(a, req, early, resp):
             continue
         act, lname = a.action, a.header.lower()
+        if ctype is not None and lname == "content-type" and act in ("set", "setifempty",
+                                                                     "unset", "edit", "edit*"):
+            _content_type(a, table, req, resp, ctype)
+            continue
         if act == "set":
             _tset(table, a.header, _value(a, req, resp))
         elif act == "add":
@@ -496,6 +558,27 @@ def apply_response(actions: tuple, table: list, req: hooks.Request, resp,
                 req.notes.pop(key, None)
             else:
                 req.notes[key] = v
+
+
+def _content_type(a: Action, table: list, req: hooks.Request, resp, ctype: list) -> None:
+    act = a.action
+    if act == "set":
+        ctype[0] = v = _value(a, req, resp)
+        _tset(table, a.header, v)
+    elif act == "setifempty":
+        if _tget(table, "content-type") is None:
+            ctype[0] = v = _value(a, req, resp)
+            _tset(table, a.header, v)
+    elif act == "unset":
+        _tunset(table, "content-type")
+        ctype[0] = None
+    else:
+        if ctype[0] is not None:
+            ctype[0] = _edit(a, ctype[0], req)
+        if _tget(table, "content-type") is not None:
+            edited = [(k, _edit(a, v, req)) for k, v in table if k.lower() == "content-type"]
+            _tunset(table, "content-type")
+            table.extend(edited)
 
 
 def apply_request(actions: tuple, req: hooks.Request, early: bool) -> None:
@@ -565,8 +648,8 @@ def fixup(req: hooks.Request):
     return None
 
 
-def _touches_content_type(*tables) -> bool:
-    return any(a.header.lower() == "content-type" for t in tables if t for a in t)
+def _names(tables, name: str) -> bool:
+    return any(a.header.lower() == name for t in tables if t for a in t)
 
 
 def output(req: hooks.Request, resp: hooks.Response) -> hooks.Response:
@@ -578,18 +661,28 @@ def output(req: hooks.Request, resp: hooks.Response) -> hooks.Response:
     out = None if resp.error_page else conf.mod(OUT)
     if not err and not out:
         return resp
-    if resp.content_type and _touches_content_type(err, out) \
-            and resp.header("Content-Type") is None:
-        # by the time Apache's filter runs, Content-Type is a header of r->headers_out
-        resp.headers.append(("Content-Type", resp.content_type))
+    ctype = None
+    if _names((err, out), "content-type"):
+        # Apache keeps the type in r->content_type until its header filter writes the field
+        # (over whatever the tables hold): set/setifempty/unset/edit change it, add/append/
+        # merge only the tables
+        ctype = [resp.header("Content-Type") or resp.content_type]
+        resp.remove_header("Content-Type")
         resp.content_type = None
+    vary_before = [v for k, v in resp.headers if k.lower() == "vary"]
     table: list = []
     if err:
-        apply_response(err, table, req, resp)
+        apply_response(err, table, req, resp, ctype=ctype)
     if out:
-        apply_response(out, resp.headers, req, resp)
+        apply_response(out, resp.headers, req, resp, ctype=ctype)
     if table:
         resp.headers[:0] = table
+    if ctype is not None and ctype[0] is not None:
+        resp.remove_header("Content-Type")
+        resp.content_type = ctype[0]
+    if _names((err, out), "vary") or vary_before != [v for k, v in resp.headers
+                                                     if k.lower() == "vary"]:
+        fixup_vary(resp.headers)
     return resp
 
 

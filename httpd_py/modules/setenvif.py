@@ -19,7 +19,10 @@ expression over header names (the last matching header counts).  A regex with no
 metacharacters is a plain substring test, as Apache's ``non_regex_pattern`` (its ``$N`` are then
 left as they are); otherwise ``$0``..``$9`` in a value are the match's groups.  ``!VAR`` (or a
 value starting with "!") unsets.  Consecutive rules on the same attribute read it once, as
-Apache does.
+Apache does.  SetEnvIfExpr's ``$N`` are the groups of the expression's last regex match; the
+request headers it reads go into Vary (``req.headers_out``, as Apache's r->headers_out).
+
+Log id: HP08010 a SetEnvIfExpr failed at request time (nothing is set).
 """
 from __future__ import annotations
 
@@ -31,10 +34,9 @@ from httpd_py import expr as _expr
 from httpd_py.config.dirconf import register
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
-from httpd_py.http.access import RequestFacts
 from httpd_py.log import error_log
 from httpd_py.modules.env import env_get, env_set, env_unset
-from httpd_py.modules.headers import header_items, pregsub
+from httpd_py.modules.headers import Facts, add_vary, header_items, pregsub
 
 __all__ = ["Rule", "parse_rule", "run_rules", "rows"]
 
@@ -213,12 +215,14 @@ def run_rules(rules: tuple, req: hooks.Request, early: bool) -> None:
         m = None
         if rule.kind == "expr":
             st = [None]
+            facts = Facts.of_response(req)
             try:
-                ok = bool(rule.cond._fn(RequestFacts.of(req), st))
+                ok = bool(rule.cond._fn(facts, st))
             except Exception as e:       # never let a request take the worker down
                 error_log.error("setenvif", "HP08010", f"Failed to evaluate expression "
                                 f"({e}): {rule.cond.text}", client=req.client_ip)
                 ok = False
+            add_vary(req, None, facts.vary)     # the headers it read: Vary (headers_out)
             if not ok:
                 continue
             m = st[0]

@@ -539,6 +539,27 @@ def test_pipeline_lookups_filter_entries_and_find_the_header(tmp_path):
     assert b"secret.txt" in body and b"auth.txt" in body
 
 
+def test_request_allowed_leaves_out_refused_entries_and_their_types(tmp_path):
+    cfg, docroot = config(tmp_path, "IndexOptions FancyIndexing\n"
+                                    "AddIconByType (TXT,/t.gif) text/*\n",
+                          files=("open.txt", "secret.txt", "sub/"))
+    asked = []
+
+    def allowed(filename, is_dir, uri):
+        asked.append((os.path.basename(filename), is_dir, uri))
+        return not filename.endswith("secret.txt")
+
+    body = ai.listing(request(cfg, docroot, allowed=allowed), str(docroot / "d")).body
+    assert b"open.txt" in body and b"secret.txt" not in body
+    assert ("sub", True, "/d/sub/") in asked and ("open.txt", False, "/d/open.txt") in asked
+    cfg, docroot = config(tmp_path, "IndexOptions FancyIndexing ShowForbidden\n"
+                                    "AddIconByType (TXT,/t.gif) text/*\n")
+    body = ai.listing(request(cfg, docroot, allowed=allowed), str(docroot / "d")).body
+    # listed, but a refused sub-request has no type: no icon by type
+    assert b'<img src="/t.gif" alt="[TXT]"> <a href="open.txt">' in body
+    assert b'\n      <a href="secret.txt">secret.txt</a>' in body        # no icon, no alt
+
+
 def test_header_and_readme_text_files_are_escaped(tmp_path):
     cfg, docroot = config(tmp_path, "HeaderName H.txt\nReadmeName R.txt\n")
     (docroot / "d" / "H.txt").write_bytes(b"a <b> & c\n")

@@ -60,7 +60,10 @@ def run(tmp_path, text, path="/a.txt", *, status=200, hdrs=(), error_page=False,
 
 
 def values(resp, name):
-    return [v for k, v in resp.headers if k.lower() == name.lower()]
+    got = [v for k, v in resp.headers if k.lower() == name.lower()]
+    if name.lower() == "content-type" and not got and resp.content_type:
+        got = [resp.content_type]        # the pipeline writes the field from content_type
+    return got
 
 
 # -- format strings ------------------------------------------------------------------------------
@@ -283,13 +286,20 @@ Header unset Content-Type
 <Files c.txt>
 Header edit Content-Type ^text/ application/
 </Files>
+<Files d.txt>
+Header setifempty Content-Type text/x-d
+</Files>
+<Files e.txt>
+Header append Content-Type x=1
+</Files>
 """)
     for name, want in (("a.txt", ["text/x-set"]), ("b.txt", []),
-                       ("c.txt", ["application/plain"]), ("d.txt", [])):
+                       ("c.txt", ["application/plain"]), ("d.txt", ["text/x-d"]),
+                       ("e.txt", ["text/plain"]), ("f.txt", ["text/plain"])):
         resp = respond(request(cfg, docroot, "/" + name))
-        assert values(resp, "Content-Type") == want
-        if name == "d.txt":
-            assert resp.content_type == "text/plain"    # untouched: the pipeline adds it
+        assert values(resp, "Content-Type") == want, name
+        if name == "f.txt":
+            assert resp.content_type == "text/plain" and not resp.headers   # untouched
 
 
 def test_sections_merge_server_then_directory(tmp_path):
@@ -353,3 +363,22 @@ def test_hooks_decline_at_once_without_directives(tmp_path):
     resp = hooks.Response(200, [("ETag", "x")], b"", content_type="text/plain")
     assert headers.output(req, resp) is resp and resp.headers == [("ETag", "x")]
     assert headers.fixup(req) is None and headers.post_read(req) is None
+
+
+def test_expressions_add_the_headers_they_read_to_vary(tmp_path):
+    # apache2: "Vary: X-Alw,User-Agent,X-B,X-Http,X-Mine" for these lines (Host adds nothing)
+    _, resp = run(tmp_path, """
+Header set X-A 1 "expr=%{HTTP_USER_AGENT} =~ /curl/ && %{req:X-B} == '' && %{HTTP_HOST} != ''"
+Header set X-C 1 "expr=http('X-Http') == ''"
+Header always set X-D 1 "expr=req('X-Alw') == ''"
+Header append Vary X-Mine
+""", headers={"User-Agent": "curl/8", "Host": "h"})
+    assert values(resp, "Vary") == ["X-Alw,User-Agent,X-B,X-Http,X-Mine"]
+    _, resp = run(tmp_path, 'Header set X-A 1 "expr=%{REQUEST_URI} == \'/\'"\n',
+                  hdrs=[("Vary", "Accept-Encoding")])
+    assert values(resp, "Vary") == ["Accept-Encoding"]
+
+
+def test_setenvif_expr_adds_vary_to_headers_out(tmp_path):
+    req, _ = run(tmp_path, "SetEnvIfExpr \"req('X-Sei') == ''\" SEI\n")
+    assert req.env == {"SEI": "1"} and req.headers_out == [("Vary", "X-Sei")]

@@ -215,10 +215,35 @@ SetEnv d lower
 
 
 def test_env_merge_rules():
-    E = mod_env.EnvConf
+    E, eff = mod_env.EnvConf, mod_env.effective
     base = E((("A", "1"), ("B", "2")))
-    assert mod_env.merge(base, E((("a", "x"),), ("B",))) == E((("A", "x"),))
-    assert mod_env.merge(base, E((("C", "3"),))).vars == (("A", "1"), ("B", "2"), ("C", "3"))
+    assert eff(mod_env.merge(base, E((("a", "x"),), ("B",), "dir"))) == (("A", "x"),)
+    assert eff(mod_env.merge(base, E((("C", "3"),), (), "loc"))) == (
+        ("A", "1"), ("B", "2"), ("C", "3"))
+    vhost = mod_env.merge(base, E((), ("A",)))           # a vhost's UnsetEnv: straight merge
+    assert eff(vhost) == (("B", "2"),)
+
+
+# What apache2 2.4.71 answers (observed): each walk merges its mod_env sections among
+# themselves first, dropping their UnsetEnv lists, then onto what the request has.
+@pytest.mark.parametrize("sections, want", [
+    # <Directory e1> SetEnv A dir, C dir; <Directory e1/e2> UnsetEnv A C
+    ([("dir", (("A", "dir"), ("C", "dir")), ()), ("dir", (), ("A", "C"))],
+     (("A", "server"), ("B", "server"))),
+    # only <Directory e1/e2> UnsetEnv A: the server's A goes
+    ([("dir", (), ("A",))], (("B", "server"),)),
+    # <Location /e1/e2> UnsetEnv A plus a <Location> without mod_env lines: A goes
+    ([("loc", (), ("A",))], (("B", "server"),)),
+    # <Directory e1> SetEnv B x; <Location /e1/e2> SetEnv C; <Location /e1> UnsetEnv C B A
+    ([("dir", (("B", "x"),), ()), ("loc", (("C", "loc"),), ()), ("loc", (), ("C", "B", "A"))],
+     (("A", "server"), ("B", "x"))),
+])
+def test_env_merge_follows_apaches_walks(sections, want):
+    E = mod_env.EnvConf
+    conf = E((("A", "server"), ("B", "server")))
+    for walk, vars_, unset in sections:
+        conf = mod_env.merge(conf, E(vars_, unset, walk))
+    assert mod_env.effective(conf) == want
 
 
 def test_spurious_equals_is_a_warning(tmp_path):

@@ -19,9 +19,9 @@ time and both servers format it in the same local time zone.  Error pages (the 4
 compared by status only: their bodies belong to the core suite (tests/interop/modules/core).
 
 Rows listed in PIPELINE need a look-up from the request pipeline that is not there yet
-(``req.lookup_dirent`` to leave out entries access denies, ``req.lookup_uri`` for a HeaderName
-outside the directory; see httpd_py/modules/autoindex.py): they are expected failures, listed
-in docs/interop.md, and show as XPASS once the pipeline provides the look-ups.
+(``req.lookup_uri`` for a HeaderName outside the directory; see httpd_py/modules/autoindex.py):
+they are expected failures, listed in docs/interop.md, and show as XPASS once the pipeline
+provides it.  Entries access refuses are left out through ``req.allowed``.
 """
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ ROWS: list[Row] = [
 ]
 
 # need req.lookup_dirent / req.lookup_uri from the pipeline (see the module docstring)
-PIPELINE = {"access-denied-entries", "access-show-forbidden", "header-absolute-uri"}
+PIPELINE = {"header-absolute-uri"}
 # methods Apache's autoindex declines (POST: 404 from the default handler)
 PIPELINE_STATUS = {"post-listing"}
 
