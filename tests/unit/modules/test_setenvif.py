@@ -17,7 +17,7 @@ from httpd_py.http.access import RequestFacts
 from httpd_py.http.walk import SectionWalker
 from httpd_py.modules import env as mod_env
 from httpd_py.modules.env import env_get, env_set, env_unset
-from httpd_py.modules.setenvif import non_regex_pattern, parse_rule, run_rules
+from httpd_py.modules.setenvif import non_regex_pattern, parse_rule
 
 MODS = "/usr/lib/apache2/modules"
 
