@@ -115,6 +115,9 @@ ROWS: list[Row] = [
     R("ignore-client", "/ignoreclient/?C=S;O=D;F=0"),
     R("track-modified", "/track/", compare=("last-modified", "etag")),
     R("track-modified-head", "/track/", method="HEAD", compare=("last-modified", "etag")),
+    R("track-modified-not-conditional", "/track/", compare=("last-modified", "etag"),
+      headers=(("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+               ("If-None-Match", "*"))),
     # ---- sorting defaults ----
     R("order-default-size-desc", "/order/"),
     R("order-default-overridden", "/order/?C=N;O=A"),
