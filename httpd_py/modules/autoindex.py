@@ -77,6 +77,8 @@ from typing import Any
 from httpd_py.config import dirconf, values
 from httpd_py.config.dirconf import effective_options
 from httpd_py.config.directives import FLAG, ITERATE, ITERATE2, RAW, TAKE1, TAKE2, Directive
+from httpd_py.config.parser import split_args
+from httpd_py.config.reader import section_text
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
 from httpd_py.http.static import MimeTypes, http_date, make_etag
@@ -631,8 +633,6 @@ def section_path(w) -> bytes:
     """Apache's ``cmd->path`` for the directive being read: "" outside sections, the directory
     with a trailing ``/`` for <Directory> and .htaccess, the pattern or regex as written for
     the other sections, ``*If`` inside <If>."""
-    from httpd_py.config.parser import split_args
-    from httpd_py.config.reader import section_text
     sec = w.dir_section
     if sec is None:
         return b""
