@@ -50,18 +50,23 @@ keeps a ``Chain`` of one group per walk and ``effective`` folds it when a reques
       default_icon, header, readme, style_sheet, head_insert, ctype, charset, date_format
 
 The listing is the ``hooks.DIRECTORY_LISTING`` hook ``listing(req, directory)``; the pipeline
-calls it for GET/HEAD of a directory with ``Options Indexes`` and no DirectoryIndex file.  It
-needs two look-ups from the pipeline (Apache's sub-requests), used when the Request has them:
+calls it for GET/HEAD of a directory with ``Options Indexes`` and no DirectoryIndex file (the
+listed path is ``req.filename``, Apache's r->filename, symlinks unresolved).  Apache runs a
+sub-request per entry and for the header/readme files; here:
 
-    req.lookup_dirent(filename: str, uri: str, is_dir: bool) -> sub
-    req.lookup_uri(uri: str) -> sub
+* each entry goes through ``req.allowed(filename, is_dir, uri)`` (the pipeline's walk and
+  access checks; refused: left out, or listed without a type under ShowForbidden), a symlink
+  also through the listed directory's Options (FollowSymLinks / SymLinksIfOwnerMatch), and its
+  type and encoding are what the TYPE_CHECKER hooks give a copy of the request;
+* when the Request has them, whole sub-requests from the pipeline are used instead:
 
-``sub`` has ``status`` (200 when the entry may be served, else the status access gave: 401,
-403, ...), ``filename``, ``is_file`` (a regular file), ``content_type`` and
-``content_encoding`` (mod_mime's answers, None when unknown).  Without them (until the pipeline
-provides them) every entry is listed (a symlink only as the directory's Options allow), with
-the type and encoding the TYPE_CHECKER hooks give a copy of the request under the listed
-directory's configuration.
+      req.lookup_dirent(filename: str, uri: str, is_dir: bool) -> sub
+      req.lookup_uri(uri: str) -> sub
+
+  ``sub`` has ``status`` (200 when it may be served, else what access gave: 401, 403, ...),
+  ``filename``, ``is_file`` (a regular file), ``content_type`` and ``content_encoding``.
+  Without ``lookup_uri`` a HeaderName/ReadmeName is looked for in the listed directory only
+  (a name without ``/``): nothing outside it is read.
 """
 from __future__ import annotations
 
