@@ -452,8 +452,9 @@ def _default_runtime_dir(r: Reader, node: Node, src: _Source, parents: tuple[Nod
     p = os.path.normpath(words[0] if os.path.isabs(words[0])
                          else os.path.join(r.st.server_root, words[0]))
     if not os.path.isdir(p):
-        raise ConfigError("DefaultRuntimeDir must be a valid directory, absolute or relative to "
-                          "ServerRoot")
+        # Apache's words, then which directory was tried and against which ServerRoot
+        raise ConfigError(f"DefaultRuntimeDir must be a valid directory, absolute or relative to "
+                          f"ServerRoot ({p} is not a directory; ServerRoot {r.st.server_root})")
     r.st.runtime_dir = p
     return []
 

@@ -3,6 +3,7 @@ is what httpd-py prints (messages whole, locations, exit status)."""
 from __future__ import annotations
 
 import os
+import sys
 import re
 
 import pytest
@@ -169,3 +170,50 @@ def test_dash_V_says_the_server_root_httpd_py_uses(tmp_path, capfd, monkeypatch)
         assert os.path.join(ours["HTTPD_ROOT"], ours["SERVER_CONFIG_FILE"]) == str(conf)
     assert cli.main(["-V"]) == 0
     assert _v_lines(capfd.readouterr().out)["HTTPD_ROOT"] == cli.DEFAULT_ROOT
+
+
+# -- DefaultRuntimeDir that is not a directory: Apache's words, then what was tried -------------
+
+def test_default_runtime_dir_error_names_the_server_root(tmp_path, capfd):
+    a_rc, a_out, o_rc, o_out = both(tmp_path, capfd, "DefaultRuntimeDir no/such/dir\n")
+    assert a_rc == 1 and o_rc == 1
+    apache_msg = a_out.strip().split(": ", 2)[-1].split("\n")[-1]
+    assert apache_msg.endswith("DefaultRuntimeDir must be a valid directory, absolute or "
+                               "relative to ServerRoot")
+    # the same words, then (an improvement, docs/interop.md) the directory and the ServerRoot
+    assert (f"DefaultRuntimeDir must be a valid directory, absolute or relative to ServerRoot "
+            f"({tmp_path}/no/such/dir is not a directory; ServerRoot {tmp_path})") in o_out
+    assert SYNTAX_ERROR_AT.findall(o_out)[-1] == SYNTAX_ERROR_AT.findall(a_out)[-1]
+
+
+# -- -X (and -DFOREGROUND) while a server runs: "already running", status 0, as Apache ----------
+
+def test_dash_X_while_the_server_runs(tmp_path):
+    import subprocess
+    from tests.support.apache import apache_env, apache_serving
+    from tests.support.tools import free_port, port_accepting, wait_until
+    require_tool("apache2")
+    port = free_port()
+    (tmp_path / "logs").mkdir()
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(minimal_conf(tmp_path, BASE, listen=f"127.0.0.1:{port}"))
+    pid_file = tmp_path / "logs" / "pid"
+    runs = {}
+    with apache_serving(conf, tmp_path, port, pid_file):
+        for flag in ("-X", "-DFOREGROUND"):
+            r = run_apache(tmp_path, conf, flag, env=apache_env(APACHE_RUN_DIR=str(tmp_path),
+                                                                APACHE_LOCK_DIR=str(tmp_path),
+                                                                APACHE_LOG_DIR=str(tmp_path)))
+            runs["apache", flag] = (r.returncode, r.stdout.strip(), pid_file.read_text().strip())
+    ours = [sys.executable, "-m", "httpd_py", "-d", str(tmp_path), "-f", str(conf)]
+    assert subprocess.run([*ours, "-k", "start"], capture_output=True, timeout=60).returncode == 0
+    try:
+        for flag in ("-X", "-DFOREGROUND"):
+            r = subprocess.run([*ours, flag], capture_output=True, text=True, timeout=60)
+            runs["ours", flag] = (r.returncode, r.stdout.strip(), pid_file.read_text().strip())
+    finally:
+        subprocess.run([*ours, "-k", "stop"], capture_output=True, timeout=60)
+        wait_until(lambda: not port_accepting(port), 30, what="httpd-py stopped")
+    for (who, flag), (rc, out, pid) in runs.items():
+        name = "httpd" if who == "apache" else "httpd-py"
+        assert (rc, out) == (0, f"{name} (pid {pid}) already running"), (who, flag, out)
