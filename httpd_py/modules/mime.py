@@ -18,7 +18,10 @@ Data layout: one per-directory value, ``dir.mime.conf`` -> ``MimeDir``::
     default_language, multimatch, use_path_info
 
 The merge is Apache's: entries of the later section overlay the inherited ones field by field,
-then its removals clear fields.  ``resolve(name, MimeDir, types)`` is the pure type checker
+then its removals clear fields.  Because Apache's section walk merges the sections with each
+other before merging the result onto the server's defaults (and this merge is not associative),
+a merged value keeps the server's defaults apart (``MimeDir.server``) and combines them last
+(``MimeDir.effective``).  ``resolve(name, MimeDir, types)`` is the pure type checker
 (find_ct): the base name (leading dots kept) is skipped, then every extension, in order, may set
 the type (AddType, else TypesConfig), charset, languages (all of them, in order), encodings
 (joined by ", "), handler and output filters; the content type is then rebuilt with its
@@ -30,6 +33,7 @@ is ignored, as by mod_mime's post_config), read once per process and path.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,25 +76,54 @@ def _astuple(e: ExtInfo) -> tuple:
 
 @dataclass(frozen=True)
 class MimeDir:
-    """One section's (or a merged) mod_mime configuration; see the module docstring."""
+    """One section's (or a merged) mod_mime configuration; see the module docstring.
+
+    ``is_server``: written outside any section (a server's defaults).  ``server``: in a
+    value the section walk merged, the server's defaults it started from; the value's own
+    fields are then the sections merged together.  Apache's walk merges the sections of a walk
+    with each other first and the result onto the server's defaults, and mod_mime's merge is
+    not associative (a RemoveLanguage in a subdirectory clears the parent section's entry,
+    which then no longer hides the server's), so both parts are kept and combined last
+    (``effective``)."""
     exts: tuple = ()
     removes: tuple = ()
     default_language: str | None = None
     multimatch: int | None = None
     use_path_info: int = 2                # 2: unset (off); 0 off; 1 on
+    is_server: bool = False
+    server: "MimeDir | None" = None
     table: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    memo: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def make(cls, exts: dict, removes: tuple = (), default_language: str | None = None,
-             multimatch: int | None = None, use_path_info: int = 2) -> "MimeDir":
+             multimatch: int | None = None, use_path_info: int = 2, is_server: bool = False,
+             server: "MimeDir | None" = None) -> "MimeDir":
         return cls(tuple(sorted(exts.items())), removes, default_language, multimatch,
-                   use_path_info, dict(exts))
+                   use_path_info, is_server, server, dict(exts))
+
+    def chain(self) -> "MimeDir":
+        """This value without its server part."""
+        return MimeDir.make(self.table, self.removes, self.default_language, self.multimatch,
+                            self.use_path_info) if self.server is not None else self
+
+    def effective(self) -> "MimeDir":
+        """The configuration a request gets: the sections' merge over the server's defaults
+        (pending removals applied either way)."""
+        got = self.memo.get("effective")
+        if got is None:
+            if self.server is not None:
+                got = plain_merge(self.server, self.chain())
+            elif self.removes:
+                got = MimeDir.make(_apply_removes(dict(self.table), self.removes), (),
+                                   self.default_language, self.multimatch, self.use_path_info)
+            else:
+                got = self
+            self.memo["effective"] = got
+        return got
 
     def final_table(self) -> dict:
-        """The extension table with pending removals applied (as any Apache merge does)."""
-        if not self.removes:
-            return self.table
-        return _apply_removes(dict(self.table), self.removes)
+        return self.effective().table
 
 
 def _apply_removes(table: dict, removes: tuple) -> dict:
@@ -101,8 +134,9 @@ def _apply_removes(table: dict, removes: tuple) -> dict:
     return table
 
 
-def merge(base: MimeDir, new: MimeDir) -> MimeDir:
-    """merge_mime_dir_configs: ``new`` (a later section) over ``base``."""
+def plain_merge(base: MimeDir, new: MimeDir) -> MimeDir:
+    """merge_mime_dir_configs: ``new`` over ``base`` (entries overlaid field by field, then
+    ``new``'s removals applied to the result)."""
     table = dict(base.table)
     for ext, info in new.table.items():
         old = table.get(ext)
@@ -113,7 +147,21 @@ def merge(base: MimeDir, new: MimeDir) -> MimeDir:
         table, (),
         new.default_language if new.default_language is not None else base.default_language,
         new.multimatch if new.multimatch is not None else base.multimatch,
-        new.use_path_info if not new.use_path_info & 2 else base.use_path_info)
+        new.use_path_info if not new.use_path_info & 2 else base.use_path_info,
+        base.is_server and new.is_server)
+
+
+def merge(base: MimeDir, new: MimeDir) -> MimeDir:
+    """The per-directory merge rule (dirconf.register): server defaults over server defaults
+    (a vhost's over the main server's) merge plainly; a section over the server's defaults
+    starts a chain that remembers them; a section over a chain extends the chain."""
+    if new.is_server:
+        return plain_merge(base, new)
+    if base.is_server:
+        return dataclasses.replace(new, server=base, memo={})
+    if base.server is not None:
+        return dataclasses.replace(plain_merge(base.chain(), new), server=base.server)
+    return plain_merge(base, new)
 
 
 KEY = register("dir.mime.conf", merge)
@@ -130,7 +178,8 @@ def _store(w, md: MimeDir, table: dict | None = None, **changes) -> None:
     kw = dict(removes=md.removes, default_language=md.default_language,
               multimatch=md.multimatch, use_path_info=md.use_path_info)
     kw.update(changes)
-    w.set(KEY, MimeDir.make(md.table if table is None else table, **kw))
+    server = w.dir_section is None and getattr(w, "htaccess", None) is None
+    w.set(KEY, MimeDir.make(md.table if table is None else table, is_server=server, **kw))
 
 
 def add_info(w, name: str, value: str, exts: list[str]) -> None:
@@ -341,7 +390,9 @@ def resolve(name: str, md: MimeDir | None, types: dict[str, str],
             current_type: str | None = None) -> MimeResult:
     """find_ct over the last path segment ``name``.  ``current_type`` is the type already set
     (Apache's r->content_type before mod_mime runs: normally None)."""
-    table = md.final_table() if md is not None else {}
+    if md is not None:
+        md = md.effective()
+    table = md.table if md is not None else {}
     multimatch = (md.multimatch or 0) if md is not None else 0
     fn = name.rsplit("/", 1)[-1]
     i = 0
@@ -547,7 +598,7 @@ def type_checker(req: hooks.Request) -> Any:
         return None                 # no mod_mime directive here: the core's answer stands
     if md is not None:
         name = req.filename
-        if md.use_path_info == 1 and req.path_info:
+        if md.effective().use_path_info == 1 and req.path_info:
             name += req.path_info
         got = resolve(name, md, _types_for(req))
         req.content_type = got.content_type

@@ -6,9 +6,10 @@ CacheNegotiatedDocs (per server).  Active only when ``negotiation_module`` is lo
 Hooks (http/hooks.py):
 
 * ``NEGOTIATE`` (``multiviews``): the requested file does not exist and Options MultiViews is
-  on.  The directory is scanned for ``name.*``; each entry gets mod_mime's answer under the
-  request's per-directory configuration (``mime.resolve``) and is kept when every extension
-  mod_mime did not recognise matches the requested name in order (MultiviewsMatch).  A type
+  on.  The directory is scanned for ``name.*``; each entry must pass the walk and access
+  checks of a sub-request (``req.allowed``), gets mod_mime's answer under the request's
+  per-directory configuration (``mime.resolve``), and is kept when every extension mod_mime
+  did not recognise matches the requested name in order (MultiviewsMatch).  A type
   map among them replaces the scan.  Apache's server-driven algorithm (or RVSA/1.0 when the
   client sends ``Negotiate``) picks the variant; the hook returns its path (the pipeline walks
   and access-checks it), an error status (404 when names matched but none could be
@@ -1043,19 +1044,13 @@ def do_negotiation(req: hooks.Request, neg: Neg, prefer_scripts: bool):
 
 
 def _choice_check(req: hooks.Request, neg: Neg, best: Variant) -> int:
-    """setup_choice_response's checks on the chosen variant: it must exist (for a type map's
-    URI) and must not itself be a type map (506)."""
+    """setup_choice_response's check on the chosen variant: it must not itself be a type map
+    (506).  A missing file is no error here: the redirect to it answers 404 (with the
+    negotiation's headers), as Apache's sub-request lookup succeeds for it."""
     if best.spec.body:
         return 0
     path = best.spec.path or os.path.join(neg.dir_name, best.spec.file_name)
     md = req.conf.mod(mime.KEY) if req.conf is not None else None
-    if not best.spec.path:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return 404
-        if stat.S_ISDIR(st.st_mode):
-            return 0
     got = mime.resolve(path, md, mime._types_for(req))
     if got.handler == "type-map":
         return HTTP_VARIANT_ALSO_VARIES
@@ -1097,6 +1092,8 @@ def read_types_multi(req: hooks.Request, neg: Neg, directory: str, name: str):
         return 403
     anymatch = False
     specs: list[VariantSpec] = []
+    allowed = getattr(req, "allowed", None)
+    udir = req.uri[:req.uri.rfind("/") + 1]
     with entries:
         for ent in entries:
             fname = ent.name
@@ -1115,6 +1112,8 @@ def read_types_multi(req: hooks.Request, neg: Neg, directory: str, name: str):
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
+            if allowed is not None and not allowed(path, False, udir + fname):
+                continue            # the sub-request would be refused: not a candidate
             got = mime.resolve(fname, md, types)
             ctype = got.content_type
             if got.handler is not None and not ctype:

@@ -205,6 +205,21 @@ def test_sections_merge_in_walk_order(tmp_path):
     assert resolve("x.fr.b", deeper, TYPES).content_type == "text/x-b"
 
 
+def test_sections_merge_together_before_the_server_defaults(tmp_path):
+    """apache2: a subdirectory's RemoveLanguage clears the parent section's entry, and the
+    server's own AddLanguage shows again (Apache's walk merges the sections first)."""
+    d = tmp_path / "docs"
+    cfg = ld(tmp_path, f"AddLanguage fr .fr\n<Directory {d}/a>\nAddLanguage ff .fr\n"
+                       f"</Directory>\n<Directory {d}/a/sub>\nRemoveLanguage .fr\n</Directory>\n"
+                       f"<Directory {d}/b>\nRemoveLanguage .fr\n</Directory>\n")
+    def langs(path):
+        return resolve("x.html.fr", walked(cfg, path).mod(mime.KEY), TYPES).languages
+    assert langs(f"{d}/x") == ("fr",)
+    assert langs(f"{d}/a/x") == ("ff",)
+    assert langs(f"{d}/a/sub/x") == ("fr",)
+    assert langs(f"{d}/b/x") == ()
+
+
 @pytest.mark.parametrize("body, msg", [
     ("MultiviewsMatch Any Handlers\n", "Handlers is incompatible with Any and NegotiatedOnly"),
     ("MultiviewsMatch Handlers Any\n", "Any is incompatible with NegotiatedOnly, Filters and "

@@ -401,7 +401,9 @@ def test_type_map_handler_inline_body(tmp_path):
 def test_type_map_handler_missing_variant_and_missing_map(tmp_path):
     cfg, d = site(tmp_path, {"tm/m.var": b"URI: gone.html\nContent-Type: text/html\n"})
     r = request(cfg, f"{d}/tm/m.var", "/tm/m.var")
-    assert neg_mod.handle_map_file(r) == 404
+    assert neg_mod.handle_map_file(r) == hooks.OK          # the redirect answers 404
+    assert r.internal_redirect == "/tm/gone.html"
+    assert dict(r.err_headers_out)["Content-Location"] == "gone.html"
     r = request(cfg, f"{d}/tm/nothere.var", "/tm/nothere.var")
     assert neg_mod.handle_map_file(r) == 404
 
