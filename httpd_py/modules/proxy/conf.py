@@ -382,6 +382,11 @@ def _section_path(w) -> tuple[str, str] | None:
     return (kind, words[0] if words else "")
 
 
+# ProxyPass (not ProxyPassMatch) inside <LocationMatch> takes the section's pattern as a literal
+# prefix, as apache2 2.4.71 does (so "<LocationMatch ^/x/> ProxyPass URL" never matches a URL);
+# ProxyPassMatch there uses it as the regex.
+
+
 def _regex(pattern: str) -> re.Pattern:
     try:
         return re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", pattern))
@@ -401,7 +406,7 @@ def proxy_pass(match: bool):
                              and words[0].startswith("/")):
                 raise ConfigError(f"{w.name} can not have a path when defined in a location")
             path, url, rest = pattern, words[0], words[1:]
-            is_regex = match or kind == "<locationmatch"
+            is_regex = match
         else:
             if len(words) < 2:
                 raise ConfigError(f"{w.name} needs a path when not defined in a location")

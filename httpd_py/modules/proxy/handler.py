@@ -159,6 +159,10 @@ def _try_rule(req, rule) -> int | str | None:
         req.notes["proxy-nocanon"] = "1"
     if rule.noquery:
         req.notes["proxy-noquery"] = "1"
+    if rule.regex is not None and "$" in rule.url:
+        # a ProxyPassMatch URL with substitutions is its own worker, never reused (apache2
+        # sends Connection: close for it)
+        req.notes["proxy-disablereuse"] = "1"
     return url
 
 
@@ -205,7 +209,8 @@ def canonical_target(url: str, req) -> tuple[str, str]:
         path = wire.canon_path(rest)
     if not path.startswith("/"):
         path = "/" + path
-    query = "" if req.notes.get("proxy-noquery") else req.query
+    # ``noquery`` only shapes mod_proxy_fcgi's SCRIPT_FILENAME: apache2 sends the query on
+    query = req.query
     return origin, path + ("?" + query if query else "")
 
 
@@ -278,9 +283,11 @@ def _merge(lines: list, name: str, value: str) -> None:
 
 
 def _via_value(req, via: str) -> str:
+    """"1.1 name[:port]" with the Host header's name and port (as apache2 2.4.71 writes it:
+    no port when the Host header has none)."""
     name = req.hostname or req.vhost.server_name or "localhost"
     default = 443 if req.https else 80
-    port = req.local_port
+    port = default
     host = req.headers.get("host", "")
     if host and not host.startswith("[") and ":" in host:
         p = host.rsplit(":", 1)[1]
@@ -401,7 +408,8 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
         framing = ("length", 0)
     if upgrade:
         headers = [*headers, ("Upgrade", req.headers.get("upgrade", "websocket"))]
-    keep = not worker.params.disablereuse and not upgrade
+    keep = not worker.params.disablereuse and not upgrade and \
+        not req.notes.get("proxy-disablereuse")
     head = wire.request_head(req.method, target, host_value, headers, framing, keep)
     if upgrade:
         head = head.replace(b"\r\nConnection: close\r\n", b"\r\nConnection: Upgrade\r\n", 1)
@@ -543,7 +551,7 @@ def _response(req, conn, rh, worker, conf, keep: bool):
     if rules or paths or domains:
         _, _, _, balancers, _ = _tables(req.vhost)
         base = reverse.base_url("https" if req.https else "http", req.headers.get("host"),
-                                req.vhost.server_name or req.local_ip, req.local_port)
+                                req.vhost.server_name or req.local_ip)
         headers = reverse.rewrite_headers(headers, rules, paths, domains, balancers, base)
     via = req.vhost.mod(C.K_VIA, "off")
     if via in ("on", "full"):

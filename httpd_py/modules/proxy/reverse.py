@@ -3,10 +3,10 @@ response headers (Apache's ap_proxy_location_reverse_map and ap_proxy_cookie_rev
 
 * ``Location``, ``Content-Location`` and ``URI``: the first rule whose backend URL (a balancer's
   members' URLs for balancer://) starts the value (case-insensitively) replaces that prefix
-  with the rule's URL-path, made absolute with the request's scheme, Host name and port (the
-  port left out when it is the scheme's default), as ap_construct_url does.
-* ``Set-Cookie``: a ``path=`` attribute starting with an internal path gets the public one in its
-  place (prefix); a ``domain=`` attribute ending in an internal domain is replaced by the public
+  with the rule's URL-path, made absolute with the request's scheme, Host name and the Host
+  header's port (left out when absent or the scheme's default), as apache2 does.
+* ``Set-Cookie``: a ``path=`` attribute starting with an internal path becomes the public path
+  (the whole value, as apache2 does); a ``domain=`` attribute ending in an internal domain is replaced by the public
   domain; the rest of the cookie is kept as sent.
 """
 from __future__ import annotations
@@ -16,10 +16,12 @@ import re
 URL_HEADERS = ("location", "content-location", "uri")
 
 
-def base_url(scheme: str, host_header: str | None, server_name: str, local_port: int) -> str:
-    """scheme://name[:port] of the request, as ap_construct_url builds it (UseCanonicalName
-    Off: the Host header's name and port, else ServerName and the connection's port)."""
-    name, port = server_name, local_port
+def base_url(scheme: str, host_header: str | None, server_name: str) -> str:
+    """scheme://name[:port] of the request as ap_construct_url builds it with UseCanonicalName
+    Off: the Host header's name, and its port only when it names one that is not the scheme's
+    default (apache2 2.4.71 writes no port for "Host: localhost" on any listener); without a
+    Host header, ServerName."""
+    name, port = server_name, None
     if host_header:
         h = host_header.strip()
         m = re.match(r"(\[[^\]]*\]|[^:]*)(?::(\d*))?\Z", h)
@@ -28,7 +30,7 @@ def base_url(scheme: str, host_header: str | None, server_name: str, local_port:
             if m.group(2):
                 port = int(m.group(2))
     default = 443 if scheme == "https" else 80
-    return f"{scheme}://{name}" + ("" if port == default else f":{port}")
+    return f"{scheme}://{name}" + ("" if port in (None, default) else f":{port}")
 
 
 def map_location(value: str, rules: tuple, balancers: dict, base: str) -> str:
@@ -56,7 +58,7 @@ def map_cookie(value: str, paths: tuple, domains: tuple) -> str:
         if attr.lower() == "path":
             for internal, public in paths:
                 if v.startswith(internal):
-                    return f"{m.group(1)}{attr}={public}{v[len(internal):]}"
+                    return f"{m.group(1)}{attr}={public}"
         else:
             for internal, public in domains:
                 if len(v) >= len(internal) and v[len(v) - len(internal):].lower() == \

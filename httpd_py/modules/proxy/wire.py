@@ -38,7 +38,7 @@ def canon_path(path: str) -> str:
     """Apache's ap_proxy_canonenc for a decoded reverse-proxy path (enc_path): every byte that is
     not alphanumeric or one of ``~$-_.+!*'(),;:@&=/`` becomes %XX (upper-case hex); '%' too,
     since the path is already decoded."""
-    raw = path.encode("latin-1", "replace") if not path.isascii() else path.encode()
+    raw = path.encode("utf-8", "surrogateescape")
     if all(b in _PATH_OK for b in raw):
         return path
     out = []

@@ -17,6 +17,9 @@ headers in order, body length and sha256, the first 200 body bytes), except thes
     /ws                WebSocket echo (text and bytes), "close" closes
     /slowhead/DELAY    the response head after DELAY seconds
     /who               the backend's own name (the BACKEND_NAME environment variable)
+
+One leading segment before a keyword is ignored (``/t2/hang`` is ``/hang``), so that the
+proxies' differently configured mounts reach the same endpoints.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import json
 import os
 
 NAME = os.environ.get("BACKEND_NAME", "backend")
+KEYWORDS = frozenset({"drip", "hang", "slowhead", "half", "big", "bigchunked", "status",
+                      "redirect", "cookie", "hugeheader", "headers", "who"})
 PATTERN = bytes(range(256)) * 256          # 64 KiB
 
 
@@ -108,6 +113,8 @@ async def app(scope, receive, send) -> None:
         return
     path = scope["path"]
     parts = path.strip("/").split("/")
+    if len(parts) > 1 and parts[0] not in KEYWORDS and parts[1] in KEYWORDS:
+        parts = parts[1:]           # a mount prefix (/t2/hang is /hang)
     head = parts[0] if parts else ""
     try:
         if head == "drip":

@@ -72,9 +72,9 @@ ProxyPass /nq http://b6 noquery
     ("/m/cat.png", "", None, "http://b3/img/cat.png"),
     ("/deep/x.gif", "", None, "http://b4/deep/x.gif"),
     ("/raw/a%2Fb c", "q=1", "/raw/a%2Fb%20c?q=1", "http://b5/a%2Fb%20c?q=1"),
-    ("/nq/x", "q=1", None, "http://b6/x"),
+    ("/nq/x", "q=1", None, "http://b6/x?q=1"),       # noquery is mod_proxy_fcgi's only
     ("/loc/y", "", None, "http://b7/inside/y"),
-    ("/lm/z", "", None, "http://b8/lm/z"),
+    ("/lm/z", "", None, None),      # ProxyPass in <LocationMatch>: a literal prefix (apache2)
     ("/elsewhere", "", None, None),
 ])
 def test_translate(uri, query, unparsed, target):

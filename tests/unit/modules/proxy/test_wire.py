@@ -14,7 +14,8 @@ from httpd_py.modules.proxy import wire
     ("/q?x", "/q%3Fx"),
     ("/h#f", "/h%23f"),
     ("/~u/$-_.+!*'(),;:@&=", "/~u/$-_.+!*'(),;:@&="),
-    ("/caf\xe9", "/caf%E9"),
+    ("/caf\udce9", "/caf%E9"),            # a byte that was not UTF-8 (surrogateescape)
+    ("/\xe9t\xe9", "/%C3%A9t%C3%A9"),
     ("/a\"<>\\^`{|}", "/a%22%3C%3E%5C%5E%60%7B%7C%7D"),
 ])
 def test_canon_path(path, expected):
