@@ -1240,7 +1240,7 @@ def apply_list(rules: tuple, ctx: Ctx) -> int:
             rc = apply_rule(rule, ctx)
             if rc != RC_NOMATCH:
                 if not rule.flags & F_NOSUB:
-                    ctx.log(2, f"setting lastsub to rule with output {rule.output}", False)
+                    ctx.log(2, f"setting lastsub to rule with output {rule.output}")
                     ctx.lastsub = rule
                 if len(st.filename or "") > 2 * st.limit_req_line:
                     st.errors.append(("HP12011", f"RewriteRule '{rule.pattern}' and URI "

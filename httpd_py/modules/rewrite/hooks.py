@@ -46,6 +46,27 @@ def trace_level(vhost) -> int:
     return n
 
 
+_LOG_ESCAPES = {"\\": "\\\\", "\b": "\\b", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                "\v": "\\v"}
+
+
+def escape_errorlog(text: str) -> str:
+    """Apache's ap_escape_errorlog_item: backslash doubled, control characters and bytes over
+    0x7e as \\xhh (double quotes kept)."""
+    if text.isprintable() and text.isascii() and "\\" not in text:
+        return text
+    out = []
+    for c in text:
+        o = ord(c)
+        if c in _LOG_ESCAPES:
+            out.append(_LOG_ESCAPES[c])
+        elif o < 32 or o > 126:
+            out.append("\\x%02x" % (o & 0xFF))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def _tracer(req, st: engine.State):
     """The engine's trace callable for this request: Apache's rewrite-log line shape."""
     client = f"{req.client_ip}:{req.client_port}"
@@ -54,9 +75,8 @@ def _tracer(req, st: engine.State):
             f"[rid#{id(req):x}/initial{redir}]")
 
     def emit(level: int, perdir, text: str) -> None:
-        line = log.format_line("rewrite", f"trace{level}", "HP12100",
-                               f"{head} {'[perdir ' + perdir + '] ' if perdir else ''}{text}",
-                               client=client)
+        text = escape_errorlog(f"{head} {'[perdir ' + perdir + '] ' if perdir else ''}{text}")
+        line = log.format_line("rewrite", f"trace{level}", "HP12100", text, client=client)
         try:
             os.write(log.error_log.fd, line.encode("utf-8", "backslashreplace"))
         except OSError:
@@ -138,28 +158,35 @@ def _after(req, st: engine.State) -> None:
         _log_errors(req, st)
 
 
-_REDIRECT_TEXT = {303: "The answer to your request is located <a href=\"{}\">here</a>.",
-                  305: "This resource is only accessible through the proxy\n{}<br />\nYou will "
-                       "need to configure your client to use that proxy."}
+_REDIRECT_TEXT = {301: "The document has moved <a href=\"{}\">here</a>.",
+                  302: "The document has moved <a href=\"{}\">here</a>.",
+                  303: "The answer to your request is located <a href=\"{}\">here</a>.",
+                  305: "This resource is only accessible through the proxy\n<br />\nYou will "
+                       "need to configure your client to use that proxy.",
+                  307: "The document has moved <a href=\"{}\">here</a>.",
+                  308: "The document has moved <a href=\"{}\">here</a>."}
 
 
 def redirect_response(status: int, location: str) -> hooks.Response:
-    """The redirect Apache's core sends for a 3xx with a Location (its canned page)."""
+    """What Apache's core sends for a 3xx a rule decided: its canned page, the Location when
+    there is one (a status-only rule such as [F,R=301] has none: the link is empty)."""
     from http import HTTPStatus
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
+    headers = [("Location", location)] if location else []
+    if status == 304:
+        return hooks.Response(304, headers, b"", error_page=True)
     loc = location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;") \
         .replace(">", "&gt;")
-    msg = _REDIRECT_TEXT.get(status, "The document has moved <a href=\"{}\">here</a>.")
+    msg = _REDIRECT_TEXT.get(status)
+    para = f"<p>{msg.format(loc)}</p>\n" if msg else ""
     body = (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
             f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
             f"<title>{status} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n"
-            f"<p>{msg.format(loc)}</p>\n</body></html>\n")
-    if status in (300, 304, 306):
-        body = ""
-    return hooks.Response(status, [("Location", location)], body.encode("latin-1", "replace"),
+            f"{para}</body></html>\n")
+    return hooks.Response(status, headers, body.encode("latin-1", "replace"),
                           content_type="text/html; charset=iso-8859-1", error_page=True)
 
 
@@ -173,6 +200,8 @@ def _answer(req, st: engine.State, d: engine.Decision):
             req.notes["proxy-nocanon"] = "1"
         return hooks.OK
     if kind == "status":
+        if 300 <= d.status < 400:               # [F,R=301] and the like: no Location
+            return redirect_response(d.status, "")
         return d.status
     if kind == "redirect":
         return redirect_response(d.status, d.location)

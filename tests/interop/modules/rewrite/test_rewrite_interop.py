@@ -5,7 +5,9 @@ redirect pages are compared too) and, per row, headers the feature sets (Content
 Set-Cookie for [CO=], Vary for conditions on headers).
 
 Each server is started once for the module; every row is sent once to each (one short
-connection per request).  A difference may only be accepted by listing the row in DOCUMENTED
+connection per request).  ``test_trace_as_apache`` compares the ``LogLevel rewrite:trace8``
+lines both write for a server rule, a .htaccess rule with its internal redirect and a miss
+(level and text after Apache's ``[host/sid#..][rid#../initial]`` prefix).  A difference may only be accepted by listing the row in DOCUMENTED
 with the reason (and in docs/interop.md, section mod_rewrite).
 """
 from __future__ import annotations
@@ -14,8 +16,11 @@ import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from tests.support.tools import wait_until
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ CORPUS: list[Row] = [
     R("r-relative-target", "/rel-r"),
     R("r-ne", "/ne"),
     R("r-escaped-percent", "/notne"),
+    R("r-percent-digit-is-cond-backref", "/condref"),
     R("r-escaped-space", "/esc/a%20b"),
     R("r-escaped-specials", "/esc/%3Cx%3E%22'"),
     R("b-flag", "/b/a%20b&c=d"),
@@ -372,4 +378,44 @@ def test_rewrite_as_apache(row: Row, apache_answers, httpd_py_answers, apache_po
         got[name] = _norm(h.headers.get(name, ""), httpd_py_port)
     if row.id in DOCUMENTED and got != want:
         pytest.xfail(DOCUMENTED[row.id])
+    assert got == want
+
+
+# ---- LogLevel rewrite:trace8: the trace lines, as Apache writes them --------------------------
+_TRACE = re.compile(r"\[rewrite:(trace\d)\].*?\[rid#[0-9a-f]+/(initial(?:/redir#\d+)?)\] (.*)$")
+TRACE_ROWS = [R("trace-server", "/traced/b.txt", host="t.test"),
+              R("trace-perdir", "/ht/a.txt", host="t.test"),
+              R("trace-nomatch", "/untraced", host="t.test")]
+
+
+def _trace_lines(log: Path, offset: int, want: int) -> list[tuple[str, str, str]]:
+    """The trace lines written after OFFSET (bounded wait until at least WANT arrived)."""
+    got: list = []
+
+    def read():
+        got[:] = []
+        with open(log, "rb") as f:
+            f.seek(offset)
+            for line in f.read().decode("latin-1").splitlines():
+                m = _TRACE.search(line)
+                if m:
+                    got.append(m.groups())
+        return len(got) >= want
+    wait_until(read, 10, what="trace lines")
+    return got
+
+
+def test_trace_as_apache(rewrite_base, apache_port, httpd_py_port, apache_answers,
+                         httpd_py_answers):
+    logs = {apache_port: rewrite_base / "apache" / "logs" / "error.log",
+            httpd_py_port: rewrite_base / "httpd-py" / "logs" / "error.log"}
+    lines = {}
+    for port in (apache_port, httpd_py_port):
+        offset = logs[port].stat().st_size
+        for row in TRACE_ROWS:
+            assert exchange(port, row).status is not None
+        lines[port] = offset
+    want = _trace_lines(logs[apache_port], lines[apache_port], 1)
+    got = _trace_lines(logs[httpd_py_port], lines[httpd_py_port], len(want))
+    assert len(want) > 10
     assert got == want
