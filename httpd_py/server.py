@@ -96,11 +96,17 @@ class ServerApp:
             self._warm_status = self.stapling is not None and self.stapling.background and all(
                 s.refresh == "background" and s.must_staple != "strict" for s in stapled)
             warm_up(self.sites, status_request=self._warm_status)
-        except BaseException:
-            # a failed restart: the old generation keeps its error log
+        except BaseException as e:
+            # a failed restart: the old generation keeps its error log (and its lock files,
+            # which have the same names).  Ctrl-C reaches here only during the first load (the
+            # master takes SIGINT itself once it serves): nothing else uses the files then.
             el.fd, el.level, el.module_levels = previous
-            self.shutdown(graceful=False)
+            self.shutdown(graceful=False, final=isinstance(e, KeyboardInterrupt))
             raise
+
+    def single_process(self) -> None:
+        if self.stapling is not None:
+            self.stapling.forget_lock_files()
 
     def helpers(self) -> list[tuple[str, Callable[[], None]]]:
         found = self.stapling.helpers() if self.stapling is not None else []
@@ -143,11 +149,11 @@ class ServerApp:
     # --- the worker's event loop over waiting connections (http/waiting.py) -------------------
     @property
     def event_loop(self) -> bool:
-        return bool(self.cfg.mod("glob.core.waiting_connections", True))
+        return bool(self.config.mod("glob.core.waiting_connections", True))
 
     @property
     def max_waiting(self) -> int:
-        return int(self.cfg.mod("glob.core.max_waiting_connections", 256))
+        return int(self.config.mod("glob.core.max_waiting_connections", 256))
 
     def open_waiting(self, sock, client_addr, listener, slot):
         metrics.enter(slot)

@@ -226,9 +226,9 @@ class WaitingMixin:
             return w.last + d.keep_alive_timeout
         limit = w.last + d.timeout
         if w.dl is not None and w.dl.stage is not None:
-            left = w.dl.read_timeout(time.monotonic())
-            if left is not None:
-                return min(limit, time.monotonic() + max(0.0, left))
+            at = w.dl.deadline()            # absolute: the stage's end, MinRate included
+            if at is not None:
+                return min(limit, at)
         return limit
 
     def expire(self, w: Waiting) -> None:

@@ -110,7 +110,7 @@ class Worker:
             by_fd[fd] = lst
         poller.register(self._wake_r, select.EPOLLIN)
         try:
-            if getattr(self.app, "event_loop", False):
+            if hasattr(type(self.app), "open_waiting") and self.app.event_loop:
                 return self._loop_events(poller, by_fd)
             return self._loop(poller, by_fd)
         finally:
@@ -238,8 +238,12 @@ class Worker:
                 stopping_seen = True
                 for w in list(waiting.values()):  # idle keep-alive: closed now
                     if getattr(w, "stage", "") == "keepalive" and not w.buf:
-                        forget(w)
-                        app.close_waiting(w)
+                        st = app.step(w)          # unless its next request is arriving
+                        if w.buf or st != WAIT_READ:
+                            drive(w, st)
+                        else:
+                            forget(w)
+                            app.close_waiting(w)
             if stopping or at_max:
                 set_listening(False)
                 if not waiting:

@@ -175,7 +175,9 @@ def test_graceful_restart_finishes_keepalive_request_mid_flight(tmp_path, site):
             code, headers, body = _read_response(f)
             assert code == 200 and headers.get("connection", "").lower() != "close"
             worker = next(w.pid for w in srv.board().workers() if w.requests == 1)
-            wait_until(lambda: any(w.pid == worker and w.state == "keepalive"
+            # waiting in keep-alive: the worker's event loop holds it (or, without the loop,
+            # the worker itself is in the keepalive state)
+            wait_until(lambda: any(w.pid == worker and (w.state == "keepalive" or w.waiting[2])
                                    for w in srv.board().workers()), 10, what="keep-alive wait")
             req = _http_request("/index.html")
             s.sendall(req[:10])                     # mid-request
@@ -282,8 +284,11 @@ def test_real_server_replaces_killed_worker_and_recycles(tmp_path, site):
         assert srv.proc.poll() is None
 
 
-def test_real_server_spares_follow_tls_load(tmp_path):
-    """Spare workers converge under held TLS keep-alive connections and after them."""
+@pytest.mark.parametrize("waiting", ["Off", "On"])
+def test_real_server_spares_follow_tls_load(tmp_path, waiting):
+    """Spare workers converge under held TLS keep-alive connections and after them.  With the
+    workers' event loop (WaitingConnections On, the default) the held connections wait in it and
+    take no worker; with it Off each takes one, as Apache's prefork."""
     pki_dir = tmp_path / "pki"
     make_pki(pki_dir, ("a.test",))
     docs = tmp_path / "docs"
@@ -292,7 +297,8 @@ def test_real_server_spares_follow_tls_load(tmp_path):
     port = free_port()
     conf = (f"Listen 127.0.0.1:{port} https\nDocumentRoot \"{docs}\"\nStartServers 1\n"
             f"MinSpareServers 2\nMaxSpareServers 3\nMaxRequestWorkers 12\nServerLimit 12\n"
-            f"KeepAliveTimeout 30\n<VirtualHost *:{port}>\nServerName a.test\nSSLEngine on\n"
+            f"KeepAliveTimeout 30\nWaitingConnections {waiting}\n"
+            f"<VirtualHost *:{port}>\nServerName a.test\nSSLEngine on\n"
             f"SSLCertificateFile {pki_dir}/a.test-ec.pem\nSSLCertificateKeyFile {pki_dir}/a.test-ec.key\n"
             f"</VirtualHost>\n")
     ctx = ssl.create_default_context(cafile=str(pki_dir / "root.pem"))
@@ -309,14 +315,24 @@ def test_real_server_spares_follow_tls_load(tmp_path):
                 s.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
                 assert _read_response(f)[:1] == (200,)
                 held.append((s, f))
-            wait_until(lambda: srv.board().count("keepalive") == 5 and 2 <= idle() <= 3, 20,
-                       what="spares within Min/Max under 5 held connections")
+            if waiting == "Off":
+                wait_until(lambda: srv.board().count("keepalive") == 5 and 2 <= idle() <= 3, 20,
+                           what="spares within Min/Max under 5 held connections")
+            else:
+                wait_until(lambda: sum(w.waiting[2] for w in srv.board().workers()) == 5
+                           and 2 <= idle() <= 3 and len(srv.board().workers()) <= 3, 20,
+                           what="5 connections waiting in keep-alive, no worker more")
         finally:
             for s, f in held:
                 f.close()
                 s.close()
-        wait_until(lambda: len(srv.board().workers()) == 3 and idle() == 3, 20,
-                   what="back to MaxSpareServers idle workers")
+        if waiting == "Off":
+            wait_until(lambda: len(srv.board().workers()) == 3 and idle() == 3, 20,
+                       what="back to MaxSpareServers idle workers")
+        else:
+            wait_until(lambda: 2 <= idle() == len(srv.board().workers()) <= 3
+                       and not any(any(w.waiting) for w in srv.board().workers()), 20,
+                       what="idle workers within Min/Max, nothing waiting")
 
 
 def test_concurrent_clients_lose_nothing_across_graceful_restarts(tmp_path, site):
