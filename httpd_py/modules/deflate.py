@@ -149,6 +149,8 @@ def _inflate_positive(w, args):
 
 
 def _by_type(w, args):
+    if len(args) < 2:           # mod_filter's own check (TAKE_ARGV), in its words
+        raise ConfigError("AddOutputFilterByType requires at least two arguments")
     names = [n for n in args[0].split(";") if n]
     current = dict(w.own(BYTYPE) or ())
     for name in names:
@@ -169,7 +171,7 @@ def _set_output_filter(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import ITERATE2, TAKE1, TAKE12, Directive as D
+    from httpd_py.config.directives import RAW, TAKE1, TAKE12, Directive as D
     M, F, C = "mod_deflate.c", "mod_filter.c", "core.c"
     return [
         D("DeflateCompressionLevel", M, "SV", TAKE1, "6 (zlib's default)", "zlib compression "
@@ -195,7 +197,7 @@ def rows():
         D("DeflateInflateRatioBurst", M, "A", TAKE1, "3", "Inflate ratio burst (accepted; "
           "no input filter is built)", _inflate_positive, used=False, syntax="count",
           override="any"),
-        D("AddOutputFilterByType", F, "A", ITERATE2, "", "Run an output filter (DEFLATE) on "
+        D("AddOutputFilterByType", F, "A", RAW, "", "Run an output filter (DEFLATE) on "
           "200 responses of these media types", _by_type,
           syntax="filter[;filter...] media-type ...", override="fileinfo"),
         D("SetOutputFilter", C, "A", TAKE1, "", "Run output filters (DEFLATE) on every "
@@ -281,7 +283,10 @@ class GzipCache:
             self.size -= len(dropped)
 
 
-CACHE = GzipCache()
+# HTTPD_PY_GZIP_CACHE=0 in the server's environment turns the cache off (scripts/bench_gzip.py
+# measures compression per request with it)
+CACHE = GzipCache(max_bytes=0 if os.environ.get("HTTPD_PY_GZIP_CACHE") == "0"
+                  else 32 * 1024 * 1024)
 #: files up to this size are compressed whole (and cached); bigger ones are streamed
 WHOLE_FILE_LIMIT = 8 * 1024 * 1024
 
