@@ -21,12 +21,15 @@ import os
 from httpd_py import log
 from httpd_py.config.dirconf import effective_options
 from httpd_py.http import hooks
+from httpd_py.http.paths import PathError, map_to_root, url_path
 from httpd_py.modules import core_http
 from httpd_py.modules.rewrite import engine
 from httpd_py.modules.rewrite.rows import DIR, server_conf
+from httpd_py.version import server_token
 
 _POOL = "rewrite.pool"              # req.notes key: the dict that lives across redirects
 _FORCED = "rewrite.forced"          # req.notes key: (redirect_count, mimetype, handler)
+_VARY = "rewrite.vary"              # req.notes key: (redirect_count, Vary kept across a redirect)
 _TRACE_LEVELS: dict[int, tuple] = {}
 
 
@@ -108,6 +111,20 @@ def _host_port(req) -> tuple[str, int]:
     return name, port
 
 
+_BANNERS: dict[int, tuple] = {}
+
+
+def _banner(cfg) -> str:
+    """%{SERVER_SOFTWARE}: the Server header ServerTokens makes (ap_get_server_banner)."""
+    if cfg is None:
+        return server_token()
+    got = _BANNERS.get(id(cfg))
+    if got is None or got[0] is not cfg:
+        got = (cfg, server_token(cfg.mod(core_http.SERVER_TOKENS, "full")))
+        _BANNERS[id(cfg)] = got
+    return got[1]
+
+
 def _state(req, filename: str | None) -> engine.State:
     vh = req.vhost
     name, port = _host_port(req)
@@ -116,7 +133,7 @@ def _state(req, filename: str | None) -> engine.State:
     pool = req.notes.get(_POOL)
     if pool is None:
         pool = req.notes[_POOL] = {}
-    return engine.State(
+    st = engine.State(
         uri=req.uri, filename=filename, args=args, method=req.method, headers=req.headers,
         the_request=req.request_line, protocol=f"HTTP/{req.version}" if req.version != "0.9"
         else "HTTP/0.9", https=req.https, scheme=req.scheme, server_name=name,
@@ -127,7 +144,48 @@ def _state(req, filename: str | None) -> engine.State:
         remote_port=req.client_port, document_root=vh.document_root,
         path_info=req.path_info or "", user=req.user, env=req.env, pool=pool,
         unparsed_uri=req.unparsed_uri, limit_req_line=vh.limit_request_line,
-        request_time=req.start, ssl_vars=getattr(req, "ssl_var", None))
+        request_time=req.start, ssl_vars=getattr(req, "ssl_var", None),
+        server_software=_banner(req.server))
+    _lookups(req, st)
+    return st
+
+
+def _lookups(req, st: engine.State) -> None:
+    """-U and -F as sub-requests, as far as the pipeline's hook contract reaches: the URL
+    normalised and mapped (Alias, DocumentRoot), then the walk and access checks of
+    ``req.allowed``; the translate hooks of a real sub-request are not run."""
+    allowed = req.allowed
+    if allowed is None:
+        return
+
+    def lookup_uri(uri: str) -> int:
+        try:
+            path, _ = url_path(uri.encode("latin-1", "replace"))
+            _root, fname = map_to_root(path, req.vhost.document_root, req.vhost.aliases)
+        except PathError as e:
+            return e.status
+        return 200 if allowed(fname, os.path.isdir(fname), path) else 403
+
+    def lookup_file(path: str) -> tuple[int, str]:
+        base = req.uri.rsplit("/", 1)[0] + "/" + os.path.basename(path)
+        return (200 if allowed(path, os.path.isdir(path), base) else 403), path
+
+    st.lookup_uri, st.lookup_file = lookup_uri, lookup_file
+
+
+def add_vary(req, value: str) -> None:
+    """Merge names into the response's Vary as Apache sends it (fix_vary: each name once,
+    case-insensitively, joined by ',')."""
+    old = [v for n, v in req.headers_out if n.lower() == "vary"]
+    names: list[str] = []
+    seen: set[str] = set()
+    for part in ",".join([*old, value]).split(","):
+        p = part.strip()
+        if p and p.lower() not in seen:
+            seen.add(p.lower())
+            names.append(p)
+    req.headers_out[:] = [(n, v) for n, v in req.headers_out if n.lower() != "vary"]
+    req.headers_out.append(("Vary", ",".join(names)))
 
 
 def _log_errors(req, st: engine.State) -> None:
@@ -139,14 +197,9 @@ def _after(req, st: engine.State) -> None:
     """Copy back what the rules set besides the decision: cookies, Vary, [T=]/[H=]."""
     if st.err_headers_out:
         req.err_headers_out.extend(st.err_headers_out)
-    if st.headers_out:
-        for name, value in st.headers_out:
-            for k, (n, v) in enumerate(req.headers_out):
-                if n.lower() == "vary":
-                    req.headers_out[k] = (n, v + ", " + value)
-                    break
-            else:
-                req.headers_out.append((name, value))
+    for name, value in st.headers_out:
+        if name.lower() == "vary":
+            add_vary(req, value)
     t = st.notes.get("rewrite-forced-mimetype")
     h = st.notes.get("rewrite-forced-handler")
     if t or h:
@@ -260,6 +313,9 @@ def fixup(req):
     _after(req, st)
     if d.kind == "internal":
         req.internal_redirect = d.uri
+        vary = [v for n, v in req.headers_out if n.lower() == "vary"]
+        if vary:            # "redirect-keeps-vary": the new request answers with this Vary
+            req.notes[_VARY] = (req.redirect_count + 1, ",".join(vary))
         return hooks.OK
     if d.kind in ("declined", "ok"):
         return None
@@ -268,7 +324,13 @@ def fixup(req):
 
 def forced_type(req):
     """[T=type] / [H=handler] of a matched rule (hook_mimetype, a fixup that runs last)."""
-    got = req.notes.get(_FORCED) if req.notes else None
+    if not req.notes:
+        return None
+    kept = req.notes.get(_VARY)
+    if kept is not None and kept[0] == req.redirect_count:
+        del req.notes[_VARY]
+        add_vary(req, kept[1])
+    got = req.notes.get(_FORCED)
     if got is None or got[0] != req.redirect_count:
         return None
     _, t, h = got

@@ -264,6 +264,8 @@ CORPUS: list[Row] = [
     R("cond-accept", "/accept", headers=X("Accept", "image/webp,*/*"), compare=("vary",)),
     R("vary-none", "/vary", compare=("vary",)),
     R("vary-header", "/vary2", headers=X("X-V", "1"), compare=("vary",)),
+    R("vary-two-headers-once", "/vary3", headers=(("X-V", "1"), ("X-W", "1")),
+      compare=("vary",)),
     R("vary-nv", "/novary", headers=X("X-V", "1"), compare=("vary",)),
     # ---- front controllers ----
     R("app-controller", "/app/some/route"),
@@ -306,6 +308,9 @@ CORPUS: list[Row] = [
     R("ht-env", "/ht/env"),
     R("ht-absolute", "/ht/abs"),
     R("ht-nc", "/ht/NC"),
+    R("ht-vary-kept-across-redirect", "/ht/vary", headers=X("X-Ht", "1"), compare=("vary",)),
+    R("ht-vary-server-and-perdir", "/ht/vary", headers=(("X-Ht", "1"), ("X-V", "1")),
+      compare=("vary",)),
     R("ht-no-slash", "/ht"),
     R("loop-500", "/loop/a.txt"),
     R("end-stops", "/end/a.txt"),
@@ -329,15 +334,12 @@ CORPUS: list[Row] = [
 ]
 
 # rows whose difference is documented (docs/interop.md, mod_rewrite): id -> reason
-_SUBREQ = ("needs sub-requests from the pipeline: Apache looks the URL up as a sub-request "
-           "(translate, walk, access); httpd-py's -U has no sub-request to ask")
 _INDEX = ("needs the pipeline: Apache looks each DirectoryIndex name up as a sub-request, so the "
           "server rules rewrite /app/index.html to the front controller; httpd-py's index "
           "candidates do not pass the translate hooks")
 _PROXY_WALK = ("needs the pipeline: a proxy: filename gets httpd-py's <Directory /> walk (Require "
                "all denied: 403); Apache's mod_proxy walks only <Proxy> and <Location> for it")
 DOCUMENTED: dict[str, str] = {
-    "cond-U-denied": _SUBREQ,
     "app-dir": _INDEX,
     "proxy": _PROXY_WALK,
     "proxy-qsa": _PROXY_WALK,

@@ -332,6 +332,12 @@ RewriteRule ^/mainmap/(.*)$ /new/${{mainmap:$1|default}}.txt [L]
     RewriteRule ^/vary$ /new/yes.txt [L]
     RewriteCond %{{HTTP:X-V}} ^1$
     RewriteRule ^/vary2$ /new/yes.txt [L]
+    RewriteCond %{{HTTP:X-V}} ^1$
+    RewriteCond %{{HTTP:X-W}} ^1$
+    RewriteCond %{{HTTP:x-v}} ^1$
+    RewriteRule ^/vary3$ /new/yes.txt [L]
+    RewriteCond %{{HTTP:X-V}} ^1$
+    RewriteRule ^/ht/vary$ - [E=RW_HV:1]
     RewriteCond %{{HTTP:X-V}} ^1$ [NV]
     RewriteRule ^/novary$ /new/yes.txt [L]
     # a front controller at server level
@@ -413,6 +419,8 @@ RewriteRule ^typed$ a.txt [T=application/x-ht,L]
 RewriteRule ^env$ c.txt [E=HT_E:1,L]
 RewriteRule ^abs$ http://elsewhere.test/from-ht [R=301,L]
 RewriteRule ^nc$ c.txt [NC,L]
+RewriteCond %{HTTP:X-Ht} ^1$
+RewriteRule ^vary$ c.txt [L]
 RewriteRule ^echo(.*)$ http://a.test/x?fn=%{REQUEST_FILENAME}&pi=%{PATH_INFO}&uri=%{REQUEST_URI}&su=%{SCRIPT_USER}&sg=%{SCRIPT_GROUP}&m=$1 [R,L]
 """,
     "fc": """RewriteEngine On
