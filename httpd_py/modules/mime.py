@@ -34,6 +34,7 @@ is ignored, as by mod_mime's post_config), read once per process and path.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -392,6 +393,23 @@ def resolve(name: str, md: MimeDir | None, types: dict[str, str],
     (Apache's r->content_type before mod_mime runs: normally None)."""
     if md is not None:
         md = md.effective()
+        memo = md.memo.get("resolve")
+        if memo is None:
+            memo = md.memo["resolve"] = {}
+        key = (name.rsplit("/", 1)[-1], id(types), current_type)
+        got = memo.get(key)
+        if got is not None and got[0] is types:
+            return got[1]
+        if len(memo) >= 2048:
+            memo.clear()
+        got = _resolve(name, md, types, current_type)
+        memo[key] = (types, got)
+        return got
+    return _resolve(name, None, types, current_type)
+
+
+def _resolve(name: str, md: MimeDir | None, types: dict[str, str],
+             current_type: str | None) -> MimeResult:
     table = md.table if md is not None else {}
     multimatch = (md.multimatch or 0) if md is not None else 0
     fn = name.rsplit("/", 1)[-1]
@@ -565,6 +583,7 @@ def analyze_ct(s: str) -> tuple[str, str, list] | None:
     return ctype, subtype, params
 
 
+@functools.lru_cache(maxsize=1024)
 def rebuild_type(ctype: str, charset: str | None) -> str:
     """The content type as mod_mime leaves it: "type/subtype" then each parameter as
     "; attr=value", the first charset parameter replaced by AddCharset's, or one appended."""
