@@ -765,6 +765,7 @@ class ConnectionHandler(WaitingMixin):
         c = _Ctx(stream, site, rt, rec, keep_alive, served, client, host)
         r.allowed = lambda fname, is_dir, uri: self._per_dir(c.rt, r, fname, is_dir, uri,
                                                               client)[1] is None
+        r.lookup_uri = lambda uri: self._lookup_uri(c, r, uri)
         return self._pipeline(c, r)
 
     # --- the phases ---------------------------------------------------------------------------
@@ -791,6 +792,10 @@ class ConnectionHandler(WaitingMixin):
             if not isinstance(nr, Request):
                 return nr
             r = nr
+            if hooks.POST_READ:             # as Apache runs post_read_request again
+                d = hooks.run(hooks.POST_READ, r)
+                if d is not None:
+                    return self._decision(c, r, d)
 
     def _redirected(self, c: "_Ctx", r: Request):
         """The request an internal redirect makes (Apache's internal_internal_redirect): the
@@ -875,6 +880,28 @@ class ConnectionHandler(WaitingMixin):
                 return _REDIRECT
             return self._decision(c, r, d)
         return self._default_handler(c, r, root, fpath, is_dir, conf)
+
+    def _lookup_uri(self, c: "_Ctx", r: Request, uri: str) -> "SubRequest":
+        """A sub-request for URI (ap_sub_req_lookup_uri): Alias/DocumentRoot, the walk and the
+        access checks, and the file's type; nothing is sent."""
+        p, _, _ = uri.partition("?")
+        try:
+            path, _ = url_path(p.encode("utf-8", "surrogateescape"))
+            sub = dataclasses.replace(r, uri=path, env=dict(r.env), content_type=None,
+                                      content_encoding=None, content_language=(), charset=None,
+                                      handler=None)
+            _, fpath = self._map(sub)
+        except PathError as e:
+            return SubRequest(e.status, "", False, None, None)
+        wpath, is_dir = _locate(fpath)
+        conf, denied = self._per_dir(c.rt, sub, wpath, is_dir, path, c.client)
+        if denied is not None:
+            return SubRequest(denied.status, fpath, False, None, None)
+        if not os.path.isfile(fpath):
+            return SubRequest(200 if is_dir else 404, fpath, False, None, None)
+        sub.conf = conf
+        self._type_check(c, sub, fpath, conf)
+        return SubRequest(200, fpath, True, sub.content_type, sub.content_encoding)
 
     def _map(self, r: Request) -> tuple[str, str]:
         """Alias, AliasMatch, then DocumentRoot (mod_alias's translate, then core's)."""
@@ -1008,6 +1035,11 @@ class ConnectionHandler(WaitingMixin):
                 else:
                     if failed is not None:
                         return self._deny(c, r, failed[0], failed[1])
+                    if "autoindex" in self._loaded and method == "POST":
+                        # mod_autoindex declines all but GET; the default handler: 404
+                        error_log.error("http", "HP03011", f"Attempt to serve directory: "
+                                        f"{res.path}/", client=client)
+                        return self._error(c, r, 404)
                     if "autoindex" in self._loaded:
                         if "indexes" in opts and hooks.DIRECTORY_LISTING:
                             for h in hooks.DIRECTORY_LISTING:
@@ -1550,6 +1582,15 @@ class _PendingBody(NamedTuple):
     limits: Limits
     read_size: int
     sock: socket.socket
+
+
+class SubRequest(NamedTuple):
+    """What ``Request.lookup_uri`` answers (a sub-request's outcome)."""
+    status: int
+    filename: str
+    is_file: bool
+    content_type: str | None
+    content_encoding: str | None
 
 
 class _Ctx:

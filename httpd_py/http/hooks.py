@@ -137,6 +137,9 @@ class Request:
     # ``allowed(filename, is_dir, uri) -> bool``: would a subrequest for that file pass the
     # section walk and access checks (mod_autoindex lists only what it may serve)
     allowed: Callable | None = None
+    # ``lookup_uri(uri) -> SubRequest(status, filename, is_file, content_type, content_encoding)``
+    # (Apache's ap_sub_req_lookup_uri: mapped, walked and access-checked; nothing sent)
+    lookup_uri: Callable | None = None
 
     @property
     def server_name(self) -> str:

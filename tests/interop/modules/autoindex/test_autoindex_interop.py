@@ -191,9 +191,9 @@ ROWS: list[Row] = [
 ]
 
 # need req.lookup_dirent / req.lookup_uri from the pipeline (see the module docstring)
-PIPELINE = {"header-absolute-uri"}
+PIPELINE: set = set()          # rows waiting for a pipeline look-up (none left)
 # methods Apache's autoindex declines (POST: 404 from the default handler)
-PIPELINE_STATUS = {"post-listing"}
+PIPELINE_STATUS: set = set()
 
 
 def _norm(body: bytes, port: int) -> bytes:
