@@ -275,12 +275,13 @@ def rows():
 
 
 def substitute(template: str, m: re.Match) -> str:
-    """$0..$9 in a RedirectMatch/AliasMatch target (ap_pregsub: \\$ escapes a dollar)."""
+    """$0..$9 in a RedirectMatch/AliasMatch target (ap_pregsub: a backslash makes the next
+    character literal)."""
     out = []
     i, n = 0, len(template)
     while i < n:
         ch = template[i]
-        if ch == "\\" and i + 1 < n and template[i + 1] in "$&\\":
+        if ch == "\\" and i + 1 < n:
             out.append(template[i + 1])
             i += 2
             continue
