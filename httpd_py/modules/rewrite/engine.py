@@ -24,15 +24,18 @@ is refused (403) unless [UnsafeAllow3F]; N is bounded (32000 rounds, or N=n).
 """
 from __future__ import annotations
 
+import grp
 import os
-import random
+import pwd
 import re
 import stat as statmod
 import time
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, Callable
 
 from httpd_py.errors import ConfigError
+from httpd_py.expr import _compile_regex, parse_condition
 
 # -- rule flags (a bit set, as Apache's RULEFLAG_*) ------------------------------------------------
 F_REDIRECT, F_LAST, F_NEXT, F_CHAIN, F_NOSUBREQ, F_NOTMATCH, F_PROXY, F_PT, F_QSA, F_NC, \
@@ -131,7 +134,6 @@ def parse_flag_field(field_text: str) -> list[tuple[str, str | None]]:
 
 def compile_regex(pattern: str, nocase: bool) -> re.Pattern:
     """A PCRE pattern as Python's ``re`` reads it (the project's one translation, expr.py)."""
-    from httpd_py.expr import _compile_regex
     return _compile_regex(pattern, nocase)
 
 
@@ -244,7 +246,6 @@ def parse_cond(raw: str, warn: Callable[[str], None] | None = None) -> Cond:
         except ConfigError:
             raise ConfigError(f"RewriteCond: cannot compile regular expression '{p}'") from None
     elif kind == K_EXPR:
-        from httpd_py.expr import parse_condition
         try:
             rx = parse_condition(p)
         except ConfigError as e:
@@ -630,9 +631,7 @@ def _owner_name(path: str, group: bool) -> str:
         return "<unknown>"
     try:
         if group:
-            import grp
             return grp.getgrgid(st.st_gid).gr_name
-        import pwd
         return pwd.getpwuid(st.st_uid).pw_name
     except KeyError:
         return str(st.st_gid if group else st.st_uid)
@@ -877,9 +876,7 @@ def lookup_map(ctx: Ctx, name: str, key: str) -> str | None:
     spec = ctx.maps.get(name)
     if spec is None:
         return None
-    from httpd_py.modules.rewrite.maps import lookup
-    value = lookup(spec, key, ctx)
-    return value
+    return _maps.lookup(spec, key, ctx)
 
 
 # -- conditions ------------------------------------------------------------------------------------
@@ -1044,7 +1041,6 @@ def _matches_vhost(st: State, host: str, port: int) -> bool:
             return True
     if port != st.conf_port:
         return False
-    from fnmatch import fnmatchcase
     for name in st.server_names:
         if name == h or (("*" in name or "?" in name) and fnmatchcase(h, name)):
             return True
@@ -1585,3 +1581,8 @@ def fixup(st: State, directory: str, rules: tuple, options: int, baseurl: str | 
     ctx.log(1, f"internal redirect with {fn} [INTERNAL REDIRECT]")
     target = fn + ("?" + st.args if st.args is not None else "")
     return Decision("internal", uri=target)
+
+
+from httpd_py.modules.rewrite import maps as _maps  # noqa: E402  (maps needs escape/unescape)
+
+_maps.INTERNAL.update(escape=escape_uri, unescape=unescape_url)

@@ -17,6 +17,7 @@ is formatted only when asked for: HP12100 lines shaped like Apache's rewrite log
 from __future__ import annotations
 
 import os
+from http import HTTPStatus
 
 from httpd_py import log
 from httpd_py.config.dirconf import effective_options
@@ -223,7 +224,6 @@ _REDIRECT_TEXT = {301: "The document has moved <a href=\"{}\">here</a>.",
 def redirect_response(status: int, location: str) -> hooks.Response:
     """What Apache's core sends for a 3xx a rule decided: its canned page, the Location when
     there is one (a status-only rule such as [F,R=301] has none: the link is empty)."""
-    from http import HTTPStatus
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:

@@ -37,20 +37,10 @@ def _int_tolower(key: str) -> str:
     return key.translate(_LOWER)
 
 
-def _int_escape(key: str) -> str:
-    from httpd_py.modules.rewrite.engine import escape_uri
-    return escape_uri(key)
-
-
-def _int_unescape(key: str) -> str:
-    from httpd_py.modules.rewrite.engine import unescape_url
-    return unescape_url(key)
-
-
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-INTERNAL = {"toupper": _int_toupper, "tolower": _int_tolower, "escape": _int_escape,
-            "unescape": _int_unescape}
+#: int: functions; engine.py adds escape (ap_escape_uri) and unescape (ap_unescape_url)
+INTERNAL = {"toupper": _int_toupper, "tolower": _int_tolower}
 
 
 def parse_map(name: str, source: str, server_root: str) -> MapSpec:
