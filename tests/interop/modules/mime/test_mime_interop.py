@@ -191,6 +191,11 @@ CORPUS: list[Row] = [
     R("etag-nochange", "/gz/big.html", 200, headers=GZ, host="nochange.test"),
     R("etag-remove", "/gz/big.html", 200, headers=GZ, host="remove.test"),
     R("etag-default-vhost", "/gz/big.html", 200, headers=GZ, host="other.test"),
+    R("window-memlevel-txt", "/gz/big.txt", 200, headers=GZ, host="nochange.test"),
+    R("level-1-txt", "/gz/big.txt", 200, headers=GZ, host="remove.test"),
+    R("level-1-sof-css", "/gz2/big.css", 200, headers=GZ, host="remove.test"),
+    R("cache-negotiated-http10", "/tm/doc.var", 200, version="1.0", headers=AL("en"),
+      host="nochange.test"),
     # ---- Debian's localized error pages ----
     R("errpage-direct", "/error/HTTP_NOT_FOUND.html.var", 200),
     R("errpage-direct-de", "/error/HTTP_NOT_FOUND.html.var", 200, headers=AL("de")),

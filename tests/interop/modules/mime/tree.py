@@ -24,8 +24,10 @@ Layout under htdocs/ (one feature per directory, each with its own <Directory>):
     errdoc/       Debian's localized error pages (/usr/share/apache2/error, as
                   conf-available/localized-error-pages.conf sets them up, without mod_include)
 
-Two name-based vhosts on the same port change only DeflateAlterETag (a per-server setting):
-``nochange.test`` and ``remove.test``; ``localhost`` is the first (default) one.
+Two name-based vhosts on the same port change the per-server settings: ``nochange.test``
+(DeflateAlterETag NoChange, a smaller window and memLevel, a small DeflateBufferSize,
+CacheNegotiatedDocs On) and ``remove.test`` (DeflateAlterETag Remove, DeflateCompressionLevel
+1); ``localhost`` is the first (default) one.
 
 Every file and directory gets a fixed modification time in the past (``PAST``): ETags (and the
 variant-list validator of MultiViews answers, which is the directory's) are the same for both
@@ -299,10 +301,15 @@ Alias /error/ "{ERROR_DIR}/"
 <VirtualHost *>
     ServerName nochange.test
     DeflateAlterETag NoChange
+    DeflateWindowSize 10
+    DeflateMemLevel 5
+    DeflateBufferSize 1024
+    CacheNegotiatedDocs On
 </VirtualHost>
 <VirtualHost *>
     ServerName remove.test
     DeflateAlterETag Remove
+    DeflateCompressionLevel 1
 </VirtualHost>
 """
 
