@@ -608,6 +608,8 @@ def rebuild_type(ctype: str, charset: str | None) -> str:
 def type_checker(req: hooks.Request) -> Any:
     """hooks.TYPE_CHECKER: the file's type, languages, encoding, charset, handler and output
     filters (notes["mime.filters"]) as mod_mime sets them, then core's ForceType."""
+    if req.notes:                   # a previous pass (an internal redirect) set its own
+        req.notes.pop("mime.filters", None)
     conf = req.conf
     if conf is None or not conf.mods:
         return None

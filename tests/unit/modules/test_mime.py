@@ -288,6 +288,9 @@ def test_type_checker_sets_what_find_ct_says(tmp_path):
     r = request(cfg, f"{d}/map.var")
     mime.type_checker(r)
     assert r.handler == "type-map" and r.content_type is None
+    r.notes["mime.filters"] = ("deflate",)          # from before an internal redirect
+    mime.type_checker(r)
+    assert "mime.filters" not in r.notes
 
 
 def test_type_checker_force_type_and_none(tmp_path):
