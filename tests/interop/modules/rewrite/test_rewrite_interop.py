@@ -233,6 +233,7 @@ CORPUS: list[Row] = [
     R("cond-F", "/isF?a.txt"),
     R("cond-U", "/isU?a.txt"),
     R("cond-U-denied", "/isU?../../maps/map.txt"),
+    R("cond-U-missing-file-is-true", "/isU?nothing.txt"),
     R("cond-expr-ip", "/ip"),
     R("cond-ipmatch-is-a-regex", "/ipmatch"),
     R("cond-expr", "/expr?e=yes"),
