@@ -43,6 +43,11 @@ class App(Protocol):
     def helpers(self) -> list[tuple[str, Callable[[], None]]]:
         """Long-lived helper processes to run beside the workers: (name, callable)."""
 
+    def single_process(self) -> None:
+        """``-X``: in the one process, still privileged, just before it drops privileges and
+        serves; nothing forks from here on.  Remove what only a forked child would open again
+        (lock files), which the process could not remove after dropping privileges."""
+
     def shutdown(self, graceful: bool, final: bool = False) -> None:
         """In the master, when this generation ends: replaced by a restart (final False: the
         next generation may already use the same lock files) or the server stops (final True:

@@ -86,8 +86,12 @@ def start(load_app, app, *, foreground: bool, single_process: bool, name: str) -
     master = Master(load_app, scoreboard_path=sb_path, server_name=name)
     if not (single_process or foreground):
         return _detach_and_serve(master, app, sb_path)
-    if not _setup(master, app, sb_path):
-        return 1
+    try:
+        if not _setup(master, app, sb_path):
+            return 1
+    except KeyboardInterrupt:           # Ctrl-C while loading: leave nothing behind
+        master.discard()
+        raise
     if single_process:
         return master.serve_single()
     return master.serve()

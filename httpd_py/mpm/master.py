@@ -68,6 +68,7 @@ from httpd_py.errors import HttpdError, StartupError
 from httpd_py.mpm import pidfile, privileges
 from httpd_py.mpm.helpers import FORK_RETRY, ForkDeferred, HelperSupervisor, signame
 from httpd_py.mpm.listeners import Listener, bind_all
+from httpd_py.mpm.process import Janitor
 from httpd_py.mpm.scoreboard import IDLE, STARTING, STATE_LETTERS, STATE_NAMES, Pressure, Scoreboard
 from httpd_py.mpm.worker import BOOT_ERROR, Worker, run_in_child
 
@@ -798,6 +799,16 @@ class Master:
             for pid in self._children():
                 self._signal(pid, sig)
 
+    def discard(self) -> None:
+        """A setup interrupted (Ctrl-C during the load, e.g. a slow stapling prefetch): undo
+        what it made (the generation's lock files, the scoreboard, the PidFile, listeners)."""
+        if self.app is not None:
+            try:
+                self.app.shutdown(False, final=True)
+            except Exception:                                     # noqa: BLE001
+                pass
+        self._cleanup()
+
     def _cleanup(self) -> None:
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGWINCH})
@@ -834,11 +845,17 @@ class Master:
         worker = Worker(self.app, self.listeners, slot, self.creds, os.getppid(), 0)
         if self.write_pidfile and self.pid_file:
             pidfile.write(self.pid_file)
+        janitor = None
         try:
             worker.install_signals()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, worker.request_stop)
             try:
+                self.app.single_process()
+                if self.creds is not None and self.creds.uid != 0 and os.geteuid() == 0:
+                    # after the drop this process cannot remove its PidFile and scoreboard
+                    janitor = Janitor([p for p in (self.pid_file if self.write_pidfile else None,
+                                                   self.board.path) if p])
                 privileges.drop(self.creds)
                 self.app.child_init()
             except Exception as e:                                # noqa: BLE001
@@ -860,3 +877,5 @@ class Master:
                 self._cleanup()
             except OSError:
                 pass
+            if janitor is not None:
+                janitor.finish()

@@ -2,9 +2,14 @@
 
 ``GlobalMutex(spec)`` is made at config time, ``create()`` runs in the master (it creates the
 lock file ``<dir>/<name>.<pid>``, or ``<dir>/<name>`` with OmitPID, mode 0600), ``child_init()``
-in every worker after fork (it re-opens the file: a descriptor inherited across fork shares its
-open file description, and a flock(2) lock held through it excludes nobody), and ``hold()``
-takes it::
+in every worker after fork, and ``hold()`` takes it.  After fork a child keeps the inherited
+descriptor for POSIX record locks (``default``, ``file``, ``fcntl``): a record lock belongs to
+the process that takes it, whatever descriptor it uses, so the child never opens the path and a
+ServerRoot or DefaultRuntimeDir its User cannot traverse (a 0700 directory, as ``mktemp -d``
+makes) is fine, as with Apache's inherited fcntl mutexes.  Only ``flock`` re-opens the file
+(a flock(2) lock belongs to the open file description, which fork shares: through the inherited
+descriptor it would exclude nobody).  ``forget_path()`` removes the file while the descriptor
+stays open (``-X``: one process, nobody will re-open it)::
 
     with mutex.hold() as held:                        # the whole mutex, blocking
         ...
@@ -107,16 +112,31 @@ class GlobalMutex:
         self._open()
 
     def child_init(self) -> None:
-        """Worker after fork: open the lock file again (our own open file description)."""
+        """Worker after fork: record locks keep the inherited descriptor (the locks this
+        process takes are its own); ``flock`` opens the file again (its own open file
+        description)."""
+        self._reset_threads()            # the forking thread is the only one left
+        if self.mechanism != "flock" and self._fd is not None:
+            self._owner_pid = os.getpid()
+            return
         if self.path is None:
-            raise SocacheError(f"mutex {self.spec.name}: child_init() before create()")
+            raise SocacheError(f"mutex {self.spec.name}: child_init() before create() (or after "
+                               f"forget_path())")
         if self._fd is not None:
             # Closing the inherited descriptor would drop the parent's POSIX locks only if we
             # were the parent; in the child it releases nothing that matters.
             os.close(self._fd)
             self._fd = None
-        self._reset_threads()            # the forking thread is the only one left
         self._open()
+
+    def forget_path(self) -> None:
+        """Remove the lock file now and keep locking through the open descriptor (the ``-X``
+        process is alone: no child will open the path, and after dropping privileges it could
+        not remove it any more)."""
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = None
 
     def destroy(self, unlink: bool = True) -> None:
         """Master at shutdown: close and remove the lock file.

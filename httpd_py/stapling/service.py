@@ -251,6 +251,13 @@ class StaplingService:
             paths.extend(self.stapler.store_paths())
         return paths
 
+    def forget_lock_files(self) -> None:
+        """``-X``: no process will open the lock files again; remove them now (the descriptors
+        stay), before privileges are dropped."""
+        for m in (self.stapling_mutex, self.refresh_mutex):
+            if m is not None:
+                m.forget_path()
+
     def shutdown(self, *, unlink_locks: bool = False) -> None:
         """Master, end of a generation.  Lock files are kept by default: at a restart the next
         generation (same master pid) has already opened the same path, and removing it would

@@ -94,6 +94,9 @@ class EchoApp:
 
         return [("test-helper", helper)]
 
+    def single_process(self) -> None:
+        pass
+
     def shutdown(self, graceful: bool, final: bool = False) -> None:
         if self.log_fd is not None:
             # the next generation configured its own descriptor already
