@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import httpd, run_httpd
-from tests.support.tools import free_port, wait_until
+from tests.support.tools import free_port, require_tool, wait_until
 
 WIRED = os.environ.get("HTTPD_PY_LOGS_WIRED") == "1"
 needs_wiring = pytest.mark.xfail(not WIRED, strict=True, reason="needs the lead's wiring: "
@@ -131,6 +131,29 @@ def test_error_log_program_passes_t_starts_and_is_restarted(tmp_path, logger):
         assert get(port, "/missing") == 404
         wait_until(lambda: "HP03010: File does not exist" in read(out), 10,
                    what="a request's line through the restarted program")
+
+
+@needs_wiring
+def test_error_log_through_usr_bin_logger(tmp_path):
+    """The issue's own example: ``ErrorLog "|/usr/bin/logger ..."`` (here to a socket the test
+    binds, as the machine has no syslog daemon)."""
+    logger_bin = require_tool("logger")
+    sock_path = tmp_path / "logger.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(sock_path))
+    s.settimeout(10)
+    port = free_port()
+    conf = (f'Listen 127.0.0.1:{port}\nDocumentRoot "{site(tmp_path)}"\n'
+            f'ErrorLog "|{logger_bin} -u {sock_path} -t httpd-test"\n')
+    got: list[str] = []
+    try:
+        with httpd(tmp_path, conf, wait=False):
+            while not any(" HP01001: " in g for g in got):
+                got.append(s.recv(65536).decode(errors="replace"))
+            line = next(g for g in got if " HP01001: " in g)
+            assert "httpd-test" in line and "[mpm_prefork:notice]" in line, line
+    finally:
+        s.close()
 
 
 @needs_wiring
