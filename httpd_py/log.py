@@ -30,8 +30,9 @@ When a request's vhost is known (the ``post_read`` hook of ``modules/log_config.
 ErrorLog (or the main one when it has none) filtered by the vhost's LogLevel (global and
 per-module, ``LogLevel info ssl:warn``) and shaped by its ErrorLogFormat; the request also
 gives ErrorLogFormat its ``%a %{Referer}i %{VAR}e %V`` items.  The scope ends by itself when
-the request object is freed (a weak reference), so a later handshake error is not charged to
-the previous request's vhost.
+the request object is freed (a weak reference), at ``leave()``, or at the next request's
+``enter``; a line that names another client (``client=``: a handshake or a bad request head of
+another connection, read between requests) goes to the main log.
 
 ErrorLogFormat (``compile_format``): ``%% %a %{c}a %A %{VAR}e %E %F %{Name}i %k %l %L %m %M
 %{note}n %P %T %{g}T %t %{u}t %{cu}t %{c}t %v %V``, ``\\ `` (a space inside a field) and ``% ``
@@ -492,6 +493,8 @@ class ErrorLog:
 
     def log(self, module: str, level: str, msgid: str, text: str, *, client: str | None = None) -> None:
         target, req, state = self._target() if self._scope is not None else (self, None, None)
+        if client is not None and req is not None and client != self._scope[3]:
+            target, req, state = self, None, None    # another connection's line (see enter)
         if not (level == "notice"
                 or LEVEL_RANK[level] <= target.module_levels.get(module, target.level)):
             return
@@ -545,15 +548,17 @@ class ErrorLog:
 
     # --- per-vhost scope ----------------------------------------------------------------------
     def enter(self, req) -> None:
-        """``req``'s vhost is known: until ``req`` is freed, lines go to that vhost's ErrorLog
-        with its LogLevel and ErrorLogFormat (and ErrorLogFormat sees the request)."""
+        """``req``'s vhost is known: until ``req`` is freed (or ``leave``, or the next request's
+        ``enter``), lines go to that vhost's ErrorLog with its LogLevel and ErrorLogFormat (and
+        ErrorLogFormat sees the request).  A line naming another client (``client=`` of another
+        connection: a handshake or a bad head read between requests) goes to the main log."""
         v = req.vhost
         got = self._vhosts.get(id(v))
         lg = got[1] if got is not None and got[0] is v else self._vhost_logger(v, req.server)
         if lg is self and not (self.fmt is not None and self.fmt.uses_request) and not self.extra:
             self._scope = None
             return
-        self._scope = (weakref.ref(req), lg, [False])
+        self._scope = (weakref.ref(req), lg, [False], f"{req.client_ip}:{req.client_port}")
 
     def leave(self) -> None:
         self._scope = None

@@ -216,6 +216,23 @@ def test_per_vhost_log_level(tmp_path):
                      r"not exist: .*/chatty-missing", text), text
 
 
+def test_per_vhost_level_stays_with_its_requests(tmp_path):
+    """A bad request head of another connection, read by the same worker after a chatty.test
+    request, is the main server's (warn): its info line is not written."""
+    port = free_port()
+    conf = vhost_conf(tmp_path, port, own_log=False) + "StartServers 1\nMaxSpareServers 2\n"
+    with httpd(tmp_path, conf) as srv:
+        for i in range(3):
+            assert get(port, f"/chatty-{i}", "chatty.test") == 404
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(b"GARBAGE\r\n\r\n")
+                assert s.recv(1000).startswith(b"HTTP/1.1 400")
+        assert get(port, "/last", "chatty.test") == 404
+        wait_until(lambda: "/last" in srv.log_text(), 10, what="the last chatty line")
+        text = srv.log_text()
+    assert text.count("HP03010") == 4 and "HP03004" not in text, text
+
+
 @needs_wiring
 def test_per_vhost_error_log_file(tmp_path):
     port = free_port()

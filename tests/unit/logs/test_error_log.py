@@ -154,6 +154,8 @@ def test_vhost_scope_level_target_and_end(tmp_path):
         r2 = request(vhost=chatty, server=cfg)
         el.enter(r2)
         el.info("http", "HP00004", "chatty info: written")
+        el.info("http", "HP00013", "another connection's info: filtered", client="10.9.9.9:1")
+        el.info("http", "HP00014", "this request's client: written", client="192.0.2.7:5555")
         el.warn("ssl", "HP00005", "chatty ssl warn: filtered by ssl:error")
         el.error("ssl", "HP00006", "chatty ssl error: written")
         assert el.enabled("http", "info") and not el.enabled("ssl", "warn")
@@ -171,7 +173,7 @@ def test_vhost_scope_level_target_and_end(tmp_path):
         for fd in logs.fds.values():
             log.close_target(fd)
     main_ids = re.findall(r"HP\d{5}", (tmp_path / "main.log").read_text())
-    assert main_ids == ["HP00004", "HP00006", "HP00009"]
+    assert main_ids == ["HP00004", "HP00014", "HP00006", "HP00009"]
     assert (tmp_path / "own.log").read_text() == "error http [a.test] HP00008: own error\n"
 
 
