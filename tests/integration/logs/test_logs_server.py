@@ -107,9 +107,13 @@ def test_custom_log_program_killed_is_restarted_and_loses_no_line(tmp_path, logg
         assert re.search(rf"HP07101: piped log program '{re.escape(str(logger))} .*' \(pid "
                          rf"{first}\) exited with signal 9; restarting", text), text
         assert f"restarted (pid {second})" in text and "HP07102" in text
+        srv.restart(graceful=True)                # the same target: the same program and pipe
+        assert get(port, "/four") == 404
+        wait_until(lambda: "/four 404" in read(out), 10, what="a line after a graceful restart")
+        assert starts(out) == [first, second]
     wait_until(lambda: gone(second), 10, what="the log program to end with the server")
     lines = [l for l in read(out).splitlines() if not l.startswith("START")]
-    assert lines == ["/one 404", "/two 404", "/three 404"]
+    assert lines == ["/one 404", "/two 404", "/three 404", "/four 404"]
 
 
 @needs_wiring
