@@ -1,11 +1,20 @@
-"""Slowloris against apache2 and httpd-py, one after the other, on the same config file.
+"""Slowloris against apache2 (prefork and event) and httpd-py (its workers' event loop on and
+off), one after the other in the same run, on the same config.
 
-    .venv/bin/python scripts/bench_slowloris.py [--seconds 60] [--no-module]
+    .venv/bin/python scripts/bench_slowloris.py [--seconds 60] [--no-module] [--servers ...]
     scripts/bench slowloris
 
-Plain HTTP on loopback, prefork with 10 workers (StartServers/ServerLimit/MaxRequestWorkers 10),
-mod_reqtimeout loaded with no RequestReadTimeout line (its defaults: handshake=0
-header=20-40,MinRate=500 body=20,MinRate=500), or not loaded with ``--no-module``.
+Plain HTTP on loopback, 10 workers, mod_reqtimeout loaded with no RequestReadTimeout line (its
+defaults, which are Debian's reqtimeout.conf: handshake=0 header=20-40,MinRate=500
+body=20,MinRate=500), or not loaded with ``--no-module``.  The servers (one config text, only the
+MPM lines and httpd-py's WaitingConnections differ):
+
+- apache2-prefork: prefork, StartServers/ServerLimit/MaxRequestWorkers 10;
+- apache2-event: mpm_event with 10 worker threads (2 processes x ThreadsPerChild 5,
+  AsyncRequestWorkerFactor left at its default 2);
+- httpd-py: prefork 10 workers as apache2-prefork, ``WaitingConnections On`` (the default);
+- httpd-py-off: the same with ``WaitingConnections Off`` (one connection per worker, as before
+  the event loop).
 
 - 40 slow clients open a connection and send one byte of a never-ending request head every 2 s;
   when the server cuts one (close, reset or a 408), it reconnects (after 0.1 s).
@@ -46,9 +55,21 @@ HEAD = b"GET / HTTP/1.1\r\nHost: bench.test\r\n"
 TRICKLE = b"X-Slow: " + b"a" * 60 + b"\r\n"
 
 
-def config(work: Path, docroot: Path, port: int, module: bool) -> Path:
-    mods = ["mpm_prefork", "authz_core", "dir", "mime"] + (["reqtimeout"] if module else [])
+SERVERS = ("apache2-prefork", "apache2-event", "httpd-py", "httpd-py-off")
+PREFORK = f"""StartServers {WORKERS}
+MinSpareServers {WORKERS}
+MaxSpareServers {WORKERS}
+ServerLimit {WORKERS}
+MaxRequestWorkers {WORKERS}"""
+
+
+def config(work: Path, docroot: Path, port: int, module: bool, server: str) -> Path:
+    mpm = "event" if server == "apache2-event" else "prefork"
+    mods = [f"mpm_{mpm}", "authz_core", "dir", "mime"] + (["reqtimeout"] if module else [])
     loads = "\n".join(f"LoadModule {m}_module {bl.APACHE_MODULES}/mod_{m}.so" for m in mods)
+    sizing = bl.event_mpm(WORKERS, WORKERS // 2) if mpm == "event" else PREFORK
+    if server.startswith("httpd-py"):
+        sizing += f"\nWaitingConnections {'Off' if server.endswith('-off') else 'On'}"
     text = f"""ServerRoot {work}
 {loads}
 ServerName bench.test
@@ -59,11 +80,7 @@ LogLevel info
 User www-data
 Group www-data
 Mutex file:{work} default
-StartServers {WORKERS}
-MinSpareServers {WORKERS}
-MaxSpareServers {WORKERS}
-ServerLimit {WORKERS}
-MaxRequestWorkers {WORKERS}
+{sizing}
 MaxConnectionsPerChild 0
 KeepAlive On
 TypesConfig /etc/mime.types
@@ -228,7 +245,7 @@ def _pct(values: list[float], p: float) -> str:
 
 
 def _argv(name: str, work: Path, conf: Path) -> list[str]:
-    if name == "apache2":
+    if name.startswith("apache2"):
         return [bl.need("apache2"), "-d", str(work), "-f", str(conf), "-DFOREGROUND"]
     return [str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(work), "-f",
             str(conf), "-DFOREGROUND"]
@@ -239,20 +256,23 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--no-module", action="store_true",
                     help="run without LoadModule reqtimeout_module")
-    ap.add_argument("--servers", nargs="+", default=["apache2", "httpd-py"])
+    ap.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS)
     args = ap.parse_args()
     module = not args.no_module
     results: dict[str, Result] = {}
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="httpd-py-slowloris-") as tmp:
         work = Path(tmp)
         os.chmod(work, 0o755)
         docroot = work / "htdocs"
         docroot.mkdir()
         (docroot / "index.html").write_text("<html><body>hello</body></html>\n")
-        port = bl.free_port()
-        conf = config(work, docroot, port, module)     # one file for both servers
         for name in args.servers:
-            server = bl.start(name, _argv(name, work, conf), port, work / f"{name}.console.log")
+            d = work / name
+            d.mkdir()
+            port = bl.free_port()
+            conf = config(d, docroot, port, module, name)
+            server = bl.start(name, _argv(name, d, conf), port, d / "console.log")
             try:
                 time.sleep(1.5)                        # StartServers workers up
                 results[name] = run(server, args.seconds)
@@ -262,8 +282,9 @@ def main() -> int:
     rt = "loaded, defaults" if module else "not loaded"
     print(f"Slowloris: {SLOW_CLIENTS} clients sending one head byte every {SLOW_INTERVAL:g} s "
           f"(reconnecting when cut) and one client GET / every {NORMAL_INTERVAL * 1000:.0f} ms "
-          f"(timeout {NORMAL_TIMEOUT:g} s), {args.seconds:g} s per server, prefork "
-          f"{WORKERS} workers, plain HTTP on loopback, mod_reqtimeout {rt}.")
+          f"(timeout {NORMAL_TIMEOUT:g} s), {args.seconds:g} s per server, {WORKERS} workers "
+          f"(prefork processes; apache2-event: threads), plain HTTP on loopback, "
+          f"mod_reqtimeout {rt}.")
     print()
     print("| server | normal: requests | failed | p50 ms | p90 ms | p99 ms | slow: connections "
           "| cut | 408 sent | cut after s (median) | max s | never cut |")
@@ -275,7 +296,9 @@ def main() -> int:
               f"{_pct(r.latencies, 90)} | {_pct(r.latencies, 99)} | {r.opened} | "
               f"{len(r.cut_after)} | {r.got_408} | {med} | {mx} | {r.never_cut} |")
     print()
-    print(f"cpu: {os.cpu_count()} cores")
+    print(f"cpu: {os.cpu_count()} cores; load average (1/5/15 min) before "
+          f"{'/'.join(f'{x:.2f}' for x in load0)}, after "
+          f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -109,14 +109,31 @@ def start(name: str, argv: list[str], port: int, log: Path, env: dict | None = N
     return Server(name, proc, port)
 
 
+def event_mpm(threads: int, threads_per_child: int, async_factor: int | None = None) -> str:
+    """apache2's event MPM sized to exactly ``threads`` worker threads in processes of
+    ``threads_per_child`` (all started at once, none reaped), for a side-by-side with prefork
+    workers; ``async_factor``: AsyncRequestWorkerFactor (None: its default, 2)."""
+    procs = max(1, -(-threads // threads_per_child))
+    lines = [f"ServerLimit {procs}", f"StartServers {procs}", f"ThreadLimit {threads_per_child}",
+             f"ThreadsPerChild {threads_per_child}", f"MaxRequestWorkers {procs * threads_per_child}",
+             f"MinSpareThreads 1", f"MaxSpareThreads {procs * threads_per_child}"]
+    if async_factor is not None:
+        lines.append(f"AsyncRequestWorkerFactor {async_factor}")
+    return "\n".join(lines)
+
+
 def apache_config(work: Path, port: int, cert_key_pairs: list[tuple[Path, Path]], *, stapling: bool,
                   workers: int = 4, docroot: Path, log_level: str = "warn", server_extra: str = "",
-                  vhost_extra: str = "") -> Path:
+                  vhost_extra: str = "", mpm: str = "prefork", max_workers: int = 64) -> Path:
     """One Apache-syntax file that both apache2 and httpd-py read; ``server_extra`` and
-    ``vhost_extra`` are directive lines added to the main server and to the vhost."""
+    ``vhost_extra`` are directive lines added to the main server and to the vhost.  ``mpm``
+    "event" (apache2 only) puts the event MPM in place of prefork's lines; size it with
+    ``event_mpm`` in ``server_extra``.  ``max_workers``: prefork's MaxRequestWorkers."""
     certs = "\n".join(f"    SSLCertificateFile {c}\n    SSLCertificateKeyFile {k}" for c, k in cert_key_pairs)
-    mods = ["mpm_prefork", "authz_core", "mime", "dir", "socache_shmcb", "ssl"]
+    mods = [f"mpm_{mpm}", "authz_core", "mime", "dir", "socache_shmcb", "ssl"]
     loads = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so" for m in mods)
+    sizing = (f"StartServers {workers}\nMinSpareServers {workers}\nMaxSpareServers {workers * 2}\n"
+              f"MaxRequestWorkers {max_workers}") if mpm == "prefork" else ""
     text = f"""ServerRoot {work}
 {loads}
 ServerName bench.test
@@ -127,10 +144,7 @@ LogLevel {log_level}
 User www-data
 Group www-data
 Mutex file:{work} default
-StartServers {workers}
-MinSpareServers {workers}
-MaxSpareServers {workers * 2}
-MaxRequestWorkers 64
+{sizing}
 MaxConnectionsPerChild 0
 KeepAlive On
 MaxKeepAliveRequests 0
