@@ -528,10 +528,22 @@ _CONF_CMDS = frozenset(c.lower() for c in (
     "RecordPadding", "NumTickets", "CipherString", "Ciphersuites", "ECDHParameters"))
 
 
+# Commands whose value OpenSSL reads as a file: Apache resolves it against ServerRoot and
+# refuses a missing or empty one at config time.
+_CONF_FILE_CMDS = frozenset(c.lower() for c in (
+    "Certificate", "PrivateKey", "ServerInfoFile", "DHParameters", "ChainCAFile",
+    "VerifyCAFile", "RequestCAFile", "ClientCAFile"))
+
+
 def _ssl_conf_cmd(w, args):
     if args[0].lower() not in _CONF_CMDS:
         raise ConfigError(f"'{args[0]}': invalid OpenSSL configuration command")
-    w.extend("ssl.openssl_conf_cmds", ((args[0], args[1]),))
+    value = args[1]
+    if args[0].lower() in _CONF_FILE_CMDS:
+        value = values.path(value, w.server_root)
+        if not os.path.isfile(value) or os.path.getsize(value) == 0:
+            raise ConfigError(f"SSLOpenSSLConfCmd: file '{value}' does not exist or is empty")
+    w.extend("ssl.openssl_conf_cmds", ((args[0], value),))
 
 
 def _ssl_session_cache(w, args):

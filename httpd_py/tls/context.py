@@ -22,7 +22,10 @@ SSLSessionTickets off       OP_NO_TICKET
 SSLOpenSSLConfCmd           Curves/Groups (SSL_CTX_set1_curves_list, a private pyOpenSSL binding:
                             pyOpenSSL has no public groups setter), CipherString, Ciphersuites,
                             MinProtocol, MaxProtocol, Options (ServerPreference, SessionTicket,
-                            with "-" to clear).  Others: StartupError (pyOpenSSL has no SSL_CONF).
+                            with "-" to clear), DHParameters (load_tmp_dh).  Others:
+                            StartupError (pyOpenSSL has no SSL_CONF).
+DHE cipher suites           without DHParameters, Apache's automatic choice: the RFC 3526/2409
+                            MODP group of the RSA key's size (tls/dhgroups.py)
 SSLCertificateFile/KeyFile  use_certificate_chain_file then use_privatekey_file, per pair (RSA and
                             ECDSA pairs each get their own slot and chain)
 SSLCertificateChainFile     add_extra_chain_cert for each certificate in the file
@@ -39,11 +42,13 @@ from __future__ import annotations
 from typing import Callable
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL
 from OpenSSL._util import lib as _lib   # only for set1_curves_list (no public API)
 
 from httpd_py.config.model import SSLConfig, VHost
 from httpd_py.errors import StartupError
+from httpd_py.tls import dhgroups
 
 _VERSIONS = {"TLSv1": SSL.TLS1_VERSION, "TLSv1.1": SSL.TLS1_1_VERSION,
              "TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
@@ -95,6 +100,8 @@ def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str, set_opts: int = 0) 
             ctx.set_cipher_list(value.encode("ascii"))
         elif key == "ciphersuites":
             ctx.set_tls13_ciphersuites(value.encode("ascii"))
+        elif key == "dhparameters":
+            ctx.load_tmp_dh(value.encode())
         elif key in ("minprotocol", "maxprotocol"):
             if value not in _CONF_VERSIONS:
                 raise StartupError(f"SSLOpenSSLConfCmd {name}: unknown protocol {value!r}")
@@ -123,9 +130,27 @@ def _apply_conf_cmd(ctx: SSL.Context, name: str, value: str, set_opts: int = 0) 
         else:
             raise StartupError(f"SSLOpenSSLConfCmd {name} is not supported by httpd-py "
                                "(supported: Curves, Groups, CipherString, Ciphersuites, "
-                               "MinProtocol, MaxProtocol, Options)")
+                               "MinProtocol, MaxProtocol, Options, DHParameters)")
     except SSL.Error as e:
         raise StartupError(f"SSLOpenSSLConfCmd {name} {value!r} rejected by OpenSSL: {e}") from None
+
+
+def _automatic_dh(ctx: SSL.Context, ssl: SSLConfig) -> None:
+    """DH parameters for DHE-RSA suites as Apache picks them: the MODP group of the RSA key's
+    size (one RSA key per Context).  A group OpenSSL's security level refuses (1024 bits) is
+    left out: DHE is then not offered, as OpenSSL would refuse it anyway."""
+    for pair in ssl.certificates:
+        try:
+            cert = _load_pem_certs(pair.cert_file)[0]
+        except (OSError, ValueError, IndexError):
+            continue
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            try:
+                dhgroups.apply(ctx, dhgroups.for_key_bits(key.key_size))
+            except SSL.Error:
+                pass
+            return
 
 
 def _load_pem_certs(path: str) -> list[x509.Certificate]:
@@ -185,6 +210,8 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
         except SSL.Error:
             raise StartupError(f"{where}private key {key_file} does not match certificate "
                                f"{pair.cert_file}") from None
+    if not any(name.lower() == "dhparameters" for name, _ in ssl.openssl_conf_cmds):
+        _automatic_dh(ctx, ssl)
     if ssl.chain_file:
         try:
             for cert in _load_pem_certs(ssl.chain_file):
