@@ -90,7 +90,7 @@ AddOutputFilterByType DEFLATE application/javascript application/xml
 
 
 def fetch(port: int, gzip_ok: bool) -> tuple[dict, bytes]:
-    req = (f"GET /page.html HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n"
+    req = ("GET /page.html HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n"
            + ("Accept-Encoding: gzip\r\n" if gzip_ok else "") + "\r\n").encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(req)

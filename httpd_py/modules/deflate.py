@@ -32,7 +32,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from httpd_py.config import values
 from httpd_py.config.dirconf import register
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
@@ -462,7 +461,6 @@ def output(req: hooks.Request, resp: hooks.Response) -> hooks.Response:
 def _compress(req, resp: hooks.Response, enc: str | None) -> hooks.Response:
     s = req.vhost.mod(SETTINGS, DEFAULT) if req.vhost is not None else DEFAULT
     body = resp.body
-    status = resp.status
     content_range = resp.header("Content-Range") if _ranged_file(resp) else None
     if content_range is not None and isinstance(body, hooks.FileBody):
         size = content_range.rpartition("/")[2]

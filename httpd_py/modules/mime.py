@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,7 +293,6 @@ def _force_type(w, args):
 def rows():
     from httpd_py.config.directives import ITERATE, ITERATE2, TAKE1, FLAG, Directive as D
     M, C = "mod_mime.c", "core.c"
-    add = "value extension [extension] ..."
     rem = "extension [extension] ..."
     return [
         D("AddCharset", M, "A", ITERATE2, "", "Map file extensions to a charset (the "

@@ -39,7 +39,7 @@ import os
 import stat
 import struct
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from httpd_py.config.dirconf import register

@@ -15,7 +15,7 @@ from httpd_py.http import hooks
 from httpd_py.http.walk import SectionWalker
 from httpd_py.modules import negotiation as neg_mod
 from httpd_py.modules.negotiation import (
-    MapError, VariantSpec, atoq, f32, get_entry, header_line, merge_vary, parse_type_map,
+    MapError, atoq, f32, get_entry, header_line, merge_vary, parse_type_map,
     structured_etag,
 )
 
