@@ -102,7 +102,14 @@ def choose(balancer, table: SharedTable, now: float, route: str | None = None,
         for m in members:
             if m.params.route == route:
                 if usable(m, table, now):
-                    table.add_lbstatus(m.slot, 0, 1)
+                    # a sticky choice counts as a byrequests choice of that member, as
+                    # mod_proxy_balancer updates every usable member's score for it
+                    total = 0
+                    for o in members:
+                        if usable(o, table, now):
+                            table.add_lbstatus(o.slot, o.params.loadfactor)
+                            total += o.params.loadfactor
+                    table.add_lbstatus(m.slot, -total, 1)
                     return m
                 if balancer.nofailover:
                     return None

@@ -559,6 +559,33 @@ def _response(req, conn, rh, worker, conf, keep: bool):
     elif via == "block":
         headers = [(n, v) for n, v in headers if n.lower() != "via"]
     reusable = keep and rh.keep_alive and kind in ("none", "length", "chunked")
+    if kind == "chunked":
+        # as apache2, the head leaves with the first body data: when the backend's first read
+        # already ends a chunked body, the response gets a Content-Length (the content-length
+        # filter saw it whole), else it streams on from that data
+        from httpd_py.http.body import CHUNKED, BodyReader, Framing
+        reader = BodyReader(Framing(CHUNKED))
+        data, got = rh.leftover, bytearray()
+        try:
+            while True:
+                if data:
+                    out, fin = reader.feed(data)
+                    got += out
+                    if fin:
+                        _release(conn, worker, reusable and not reader.leftover)
+                        return hooks.Response(rh.status, headers, bytes(got))
+                    if got:
+                        break
+                data = conn.recv(READ)
+                if not data:
+                    raise be.Closed("the backend closed inside a chunked body")
+        except Exception as e:
+            conn.close()
+            error_log.error(MOD, "HP13004", f"error reading response from {worker.hostport}: "
+                            f"{e}", client=_client(req))
+            return _proxy_error("Error reading from remote server")
+        return hooks.Response(rh.status, headers, _stream(req, conn, rh, worker, kind, length,
+                                                          reusable, reader, bytes(got)))
     if kind == "none":
         _release(conn, worker, reusable and not rh.leftover)
         return hooks.Response(rh.status, headers, b"")
@@ -573,8 +600,10 @@ def _release(conn, worker, reusable: bool) -> None:
         conn.close()
 
 
-def _stream(req, conn, rh, worker, kind: str, length: int, reusable: bool):
-    """The response body, read and yielded piece by piece (never whole)."""
+def _stream(req, conn, rh, worker, kind: str, length: int, reusable: bool, reader=None,
+            first: bytes = b""):
+    """The response body, read and yielded piece by piece (never whole).  A chunked body may
+    arrive with its decoder (``reader``) already fed and its first data (``first``)."""
     done = False
     sent = 0
     try:
@@ -595,9 +624,10 @@ def _stream(req, conn, rh, worker, kind: str, length: int, reusable: bool):
                 sent += len(data)
                 yield data
         elif kind == "chunked":
-            from httpd_py.http.body import CHUNKED, BodyReader, Framing
-            reader = BodyReader(Framing(CHUNKED))
-            data = pending
+            if first:
+                sent += len(first)
+                yield first
+            data = b""
             while True:
                 if data:
                     try:

@@ -195,10 +195,7 @@ def _rows() -> list[Row]:
 CORPUS = _rows()
 
 # row id -> why httpd-py answers differently (each also in docs/interop.md, mod_proxy)
-DOCUMENTED: dict[str, str] = {
-    "status-head-404": "HEAD answered without a body length by the backend: apache2 writes "
-                       "'Transfer-Encoding: chunked' and no body, httpd-py 'Content-Length: 0'",
-}
+DOCUMENTED: dict[str, str] = {}
 # The SSLProxy* rows of config/directives.py (validate-only) shadow this module's until the
 # lead removes them there: SSLProxyEngine has no effect yet, so https backends answer 500.
 SSL_ROWS_SHADOWED = {"tls-verified", "tls-verified-post", "tls-name-mismatch", "tls-no-verify"}
@@ -250,6 +247,16 @@ def test_row(row, apache_answers, httpd_py_answers, request):
     h_all, h_port = httpd_py_answers
     a, h = normalised(a_all[row.id], a_port), normalised(h_all[row.id], h_port)
     assert h == a
+    la, lh = a_all[row.id].header("content-length"), h_all[row.id].header("content-length")
+    if la is not None and lh is not None and "title" not in a:
+        assert lh == la                         # a length both sent is the same length
+
+
+def test_content_length_passed_on(httpd_py_answers):
+    """A backend's Content-Length reaches the client (the 1 MB body is not re-chunked)."""
+    h_all, _ = httpd_py_answers
+    assert h_all["big-1m"].header("content-length") == "1048576"
+    assert h_all["big-1m"].header("transfer-encoding") is None
 
 
 def test_timeouts_bounded(httpd_py_answers):

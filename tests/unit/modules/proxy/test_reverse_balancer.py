@@ -96,6 +96,17 @@ def test_disabled_and_hot_standby():
     assert B.choose(b, t, 2.0).name == "http://m1"
 
 
+def test_sticky_choice_counts_for_byrequests():
+    t = fresh()
+    b = Balancer("balancer://x", _members({"route": "r0"}, {"route": "r1"}),
+                 sticky=("S",))
+    for _ in range(2):
+        B.choose(b, t, 0.0, "r0")
+    assert [t.read(i)[1] for i in (0, 1)] == [-2, 2]
+    assert [B.choose(b, t, 0.0).name for _ in range(4)] == ["http://m1", "http://m1",
+                                                             "http://m0", "http://m1"]
+
+
 def test_sticky_route():
     b = Balancer("balancer://x", _members({"route": "r0"}, {"route": "r1"}),
                  sticky=("JSESSIONID",))
