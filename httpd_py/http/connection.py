@@ -149,8 +149,9 @@ def error_body(status: int, location: str | None = None, method: str = "GET",
     msg = _MESSAGES.get(status, "")
     if status in (405, 413):
         msg = msg.format(method=method)
-    if location is not None:
-        msg = msg.format(loc=location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
+    if "{loc}" in msg:
+        msg = msg.format(loc=(location or "").replace("&", "&amp;").replace('"', "&quot;")
+                         .replace("<", "&lt;"))
     r = reason(status)
     return (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
             f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
@@ -897,8 +898,8 @@ class ConnectionHandler(WaitingMixin):
         conf, denied = self._per_dir(c.rt, sub, wpath, is_dir, path, c.client)
         if denied is not None:
             return SubRequest(denied.status, fpath, False, None, None)
-        if not os.path.isfile(fpath):
-            return SubRequest(200 if is_dir else 404, fpath, False, None, None)
+        if not os.path.isfile(fpath):           # no handler runs: 200 as Apache's lookup
+            return SubRequest(200, fpath, False, None, None)
         sub.conf = conf
         self._type_check(c, sub, fpath, conf)
         return SubRequest(200, fpath, True, sub.content_type, sub.content_encoding)
@@ -1012,6 +1013,10 @@ class ConnectionHandler(WaitingMixin):
                 failed = None
                 for name in index:
                     cand = os.path.join(fpath, name)
+                    if hooks.TRANSLATE:
+                        cand = self._index_translate(r, path + name, cand)
+                        if cand is None:
+                            continue
                     cconf, cdenied = self._per_dir(rt, r, cand, False, path + name, client)
                     if cdenied is not None:
                         if cdenied.status == 401 and len(index) == 1:
@@ -1080,6 +1085,25 @@ class ConnectionHandler(WaitingMixin):
         elif r.content_type is None and is_dir:
             r.content_type = c.rt.mime.lookup(res.path)
         return self._serve_file(c, r, res, conf)
+
+    def _index_translate(self, r: Request, uri: str, cand: str) -> str | None:
+        """A DirectoryIndex name as mod_dir looks it up, a sub-request: the translate hooks
+        (mod_rewrite's server rules) may map it elsewhere; one that answers itself (a redirect,
+        a status) makes the candidate fail (None)."""
+        sub = dataclasses.replace(r, uri=uri, filename="", env=dict(r.env),
+                                  notes=dict(r.notes), internal_redirect=None, handler=None)
+        d = hooks.run_first(hooks.TRANSLATE, sub)
+        if d is None:
+            if sub.uri == uri:
+                return cand
+            try:
+                return self._map(sub)[1]
+            except PathError:
+                return None
+        if isinstance(d, int) and d == OK and sub.filename and sub.internal_redirect is None \
+                and not sub.filename.startswith("proxy:"):
+            return sub.filename
+        return None
 
     def _negotiate(self, c: "_Ctx", r: Request, root: str, fpath: str):
         """mod_negotiation's MultiViews: a hook picks a variant of a missing file; it is walked
@@ -1171,6 +1195,9 @@ class ConnectionHandler(WaitingMixin):
     def _decision(self, c: "_Ctx", r: Request, d) -> bool:
         """Send what a hook decided: a Response, or an HTTP status (its error page)."""
         if isinstance(d, Response):
+            if d.body is None:          # "the pipeline's own page for this status"
+                return self._error(c, r, d.status, extra=list(d.headers),
+                                   location=d.header("Location"))
             return self._finish(c, r, d)
         if isinstance(d, int) and not isinstance(d, bool) and d >= 100:
             return self._error(c, r, d)
@@ -1267,6 +1294,8 @@ class ConnectionHandler(WaitingMixin):
         hdrs = [(n.encode("latin-1") if isinstance(n, str) else n,
                  v.encode("latin-1") if isinstance(v, str) else v)
                 for n, v in resp.headers]
+        if any(n.lower() == b"vary" for n, _ in hdrs):
+            hdrs = _fixup_vary(hdrs)
         if resp.content_type is not None and not any(n.lower() == b"content-type" for n, _ in hdrs):
             hdrs.append((b"Content-Type", resp.content_type.encode("latin-1")))
         keep = c.keep_alive and status not in DROPS_CONNECTION and not self._force_close
@@ -1616,6 +1645,27 @@ def _etag(spec, st) -> str | None:
     if spec.mtime:
         parts.append(f"{st.st_mtime_ns // 1000:x}")
     return f'"{"-".join(parts)}"' if parts else None
+
+
+def _fixup_vary(hdrs: list) -> list:
+    """One Vary field, each name once (the first spelling), joined by "," (Apache's
+    fixup_vary in the header filter)."""
+    names, seen, first = [], set(), None
+    out = []
+    for i, (n, v) in enumerate(hdrs):
+        if n.lower() == b"vary":
+            if first is None:
+                first = len(out)
+                out.append(None)
+            for tok in v.split(b","):
+                tok = tok.strip()
+                if tok and tok.lower() not in seen:
+                    seen.add(tok.lower())
+                    names.append(tok)
+        else:
+            out.append((n, v))
+    out[first] = (b"Vary", b",".join(names))
+    return out
 
 
 def _allow(vhost: VHost) -> str:

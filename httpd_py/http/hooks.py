@@ -70,7 +70,9 @@ class Response:
     """What a handler or hook answers.  ``headers``: (name, value) as str, in order, without
     Date/Server/Connection/Keep-Alive/Content-Length (the pipeline adds those).  ``body``: bytes,
     a ``FileBody``, or an iterator of bytes (streamed: sent chunked to HTTP/1.1 clients unless a
-    Content-Length header is given)."""
+    Content-Length header is given), or None: the pipeline's own page for ``status`` (the
+    error/redirect page with ErrorDocument and ServerSignature; a Location header is used
+    for the redirect text)."""
     status: int
     headers: list = field(default_factory=list)
     body: Any = b""

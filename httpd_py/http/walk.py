@@ -132,6 +132,8 @@ class SectionWalker:
         return w
 
     def _walk(self, filename: str, is_dir: bool, uri: str) -> Walked:
+        if filename.startswith("proxy:"):
+            return self._walk_proxy(uri)
         conf = self.base
         consulted: list = []
         dirpath = filename.rstrip("/") if is_dir else os.path.dirname(filename)
@@ -183,6 +185,21 @@ class SectionWalker:
             elif location_matches(sec, uri):
                 conf = merge(conf, sec.conf)
         return Walked(conf, tuple(consulted), None, tuple(env.items()))
+
+    def _walk_proxy(self, uri: str) -> Walked:
+        """A request mod_proxy handles ("proxy:URL"): no file, so no <Directory>/<Files> walk
+        and no .htaccess (mod_proxy's map_to_storage), only <Location> on the URL path."""
+        conf = self.base
+        env: dict[str, str] = {}
+        for sec in self.locations:
+            if sec.regex is not None:
+                m = sec.regex.search(uri)
+                if m:
+                    conf = merge(conf, sec.conf)
+                    _captures(m, env)
+            elif location_matches(sec, uri):
+                conf = merge(conf, sec.conf)
+        return Walked(conf, (), None, tuple(env.items()))
 
     def _read_htaccess(self, path: str, ident, overrides, override_list):
         key = (path, overrides, override_list if override_list is not UNSET else ())

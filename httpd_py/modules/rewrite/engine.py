@@ -1414,6 +1414,11 @@ def _proxy_decision(st: State, rulestatus: int, proxy: bool, server: bool, ctx: 
         return Decision("status", status=403)
     if server and st.path_info:
         fn += st.path_info
+    if rulestatus == ACTION_NOESCAPE and any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in fn):
+        # not escaped ([NE]) and not a valid URL: refused as apache2 answers it (403)
+        st.errors.append(("HP12013", "Rewritten URL for the proxy contains control characters "
+                                     "or spaces"))
+        return Decision("status", status=403)
     ctx.log(1, f"go-ahead with proxy request {fn} [OK]", server is False)
     return Decision("proxy", filename=fn, nocanon=rulestatus == ACTION_NOESCAPE)
 

@@ -340,12 +340,9 @@ _INDEX = ("needs the pipeline: Apache looks each DirectoryIndex name up as a sub
           "candidates do not pass the translate hooks")
 _PROXY_WALK = ("needs the pipeline: a proxy: filename gets httpd-py's <Directory /> walk (Require "
                "all denied: 403); Apache's mod_proxy walks only <Proxy> and <Location> for it")
-DOCUMENTED: dict[str, str] = {
-    "app-dir": _INDEX,
-    "proxy": _PROXY_WALK,
-    "proxy-qsa": _PROXY_WALK,
-    "proxy-post": _PROXY_WALK,
-}
+DOCUMENTED: dict[str, str] = {}     # none left: the pipeline now runs DirectoryIndex names
+                                    # through the translate hooks and walks proxy: requests
+                                    # by <Location> only
 
 
 @pytest.fixture(scope="module")
