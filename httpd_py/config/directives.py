@@ -641,11 +641,26 @@ def _ssl_pass_phrase(w, args):
     a = args[0]
     if a != "builtin" and not a.startswith("|") and not a.startswith("exec:"):
         raise ConfigError("SSLPassPhraseDialog: Invalid argument")
+    # Apache runs a pass-phrase program only for an encrypted key; httpd-py refuses encrypted
+    # keys at start-up, so for the keys it serves the line means what it means to Apache.
+
+
+_SYSTEM_RANDOM = ("builtin", "file:/dev/urandom", "file:/dev/random")
 
 
 def _ssl_random_seed(w, args):
     if args[0].lower() not in ("startup", "connect"):
         raise ConfigError("SSLRandomSeed: invalid context: `" + args[0] + "'")
+    if args[1].lower() not in _SYSTEM_RANDOM:   # OpenSSL seeds itself from the system
+        w.ignored.append((w.name, w.loc))
+
+
+def _hostname_lookups(w, args):
+    v = args[0].lower()
+    if v not in ("on", "off", "double"):
+        raise ConfigError("parameter must be 'on', 'off', or 'double'")
+    if v != "off":              # httpd-py never looks client names up
+        w.ignored.append((w.name, w.loc))
 
 
 def _ssl_revocation_check(w, args):
@@ -787,10 +802,9 @@ def _rows() -> list[Directive]:
         D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
           _user_group("group"), syntax="unix-group"),
         # core keywords Apache validates; accepted without effect in httpd-py
-        D("HostnameLookups", C, "A", TAKE1, "Off", "Reverse DNS of clients (accepted; never "
-          "done)", _one_of(("on", "off", "double"),
-                           "parameter must be 'on', 'off', or 'double'"),
-          used=False, syntax="On|Off|Double"),
+        D("HostnameLookups", C, "A", TAKE1, "Off", "Reverse DNS of clients (Off, as httpd-py "
+          "does; On/Double are listed as without effect)", _hostname_lookups,
+          syntax="On|Off|Double"),
         D("EnableSendfile", C, "A", TAKE1, "Off", "sendfile(2) for static files (accepted)",
           _one_of(("on", "off"), "parameter must be 'on' or 'off'"), used=False,
           syntax="On|Off"),
@@ -927,7 +941,7 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
         D("SSLOptions", SSL, "A", RAW, "", "Per-request SSL options (accepted)",
           _ssl_options, used=U, syntax="[+-]option ..."),
         D("SSLPassPhraseDialog", SSL, "S", TAKE1, "builtin", "How encrypted keys get their "
-          "pass phrase (httpd-py needs unencrypted keys)", _ssl_pass_phrase, used=U,
+          "pass phrase (httpd-py needs unencrypted keys)", _ssl_pass_phrase,
           syntax="builtin|exec:path|\"|path\""),
         D("SSLProtocol", SSL, "SV", RAW, "TLSv1.2 TLSv1.3", "TLS versions to accept",
           _ssl_protocol, syntax="[+-]protocol ..."),
@@ -964,8 +978,9 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted)", _ssl_verify_client, used=U, syntax="level"),
         D("SSLProxyVerifyDepth", SSL, "SV", TAKE1, "1", "Backend chain depth (accepted)",
           _validate_int, used=U, syntax="number"),
-        D("SSLRandomSeed", SSL, "S", TAKE23, "", "Entropy sources (accepted; OpenSSL seeds "
-          "itself)", _ssl_random_seed, used=U, syntax="startup|connect source [bytes]"),
+        D("SSLRandomSeed", SSL, "S", TAKE23, "", "Entropy sources (builtin and the system's "
+          "random devices: what OpenSSL seeds itself from)", _ssl_random_seed,
+          syntax="startup|connect source [bytes]"),
         D("SSLRenegBufferSize", SSL, "D", TAKE1, "131072", "Body buffer for renegotiation "
           "(accepted)", _validate_int, used=U, syntax="bytes"),
         D("SSLRequire", SSL, "D", ITERATE, "", "Legacy access expression (accepted)", _nothing,
