@@ -207,3 +207,23 @@ def test_httpd_py_answers_as_apache(row: Row, apache_answers, httpd_py_answers):
     for name in COMPARED:
         assert h.get(name) == a.get(name), f"{row.id} {name}: Apache {a.get(name)}, " \
                                            f"httpd-py {h.get(name)}"
+
+
+def test_stock_tree_with_ssl_and_headers_drops_nothing_silently(stock):
+    """Issue #8's "nothing silently dropped": `-t` on Debian's tree with ssl, default-ssl and
+    headers enabled lists, as accepted without effect, only directives of what it names as not
+    built: the event MPM's thread counts and SSLOptions (CGI/SSI environment)."""
+    conf, envs = stock
+    p = subprocess.run([sys.executable, "-m", "httpd_py", "-d", str(conf), "-f",
+                        str(conf / "apache2.conf"), "-t", "-DNO_STAPLING_PREFLIGHT"],
+                       env=envs["httpd-py"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    summary = [ln for ln in p.stderr.splitlines() if "HP00901" in ln]
+    assert len(summary) <= 1
+    if summary:
+        listed = re.findall(r"(\w[\w.]*\.c) \(\d+: ([^)]*)\)", summary[0])
+        modules = {m for m, _ in listed}
+        names = {n.split(" x")[0].strip() for _, names in listed for n in names.split(",")}
+        assert modules <= {"event.c", "mod_ssl.c"}, summary[0]
+        assert names <= {"MaxSpareThreads", "MinSpareThreads", "ThreadLimit", "ThreadsPerChild",
+                         "MaxRequestWorkers", "StartServers", "SSLOptions"}, summary[0]
