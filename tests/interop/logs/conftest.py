@@ -41,14 +41,16 @@ LogLevel info
 ErrorLogFormat "{error_format}"
 SetEnvIf Request_URI "\\.png$" image
 SetEnvIfNoCase User-Agent "^probe" dontlog
-# (every line ends with the request's X-Test marker: the rows match lines to requests)
-CustomLog logs/all.log "%U %>s %{{image}}e %{{X-Test}}i"
+# (every line ends with the request's X-Test marker: the rows match lines to requests; all.log
+# comes last: a request's lines are written in this order, so once all.log has a request's line
+# every other log has its own)
 CustomLog logs/images.log "%U %>s %{{X-Test}}i" env=image
 CustomLog logs/others.log "%U %>s %{{X-Test}}i" env=!image
 CustomLog logs/errors.log "%U %>s %{{X-Test}}i" "expr=%{{REQUEST_STATUS}} -ge 400"
 CustomLog logs/quiet.log "%U %{{X-Test}}i" env=!dontlog
 CustomLog logs/sub.log "%U %q %{{X-Test}}i" "expr=%{{REQUEST_URI}} =~ m#^/sub/# && %{{QUERY_STRING}} != ''"
 CustomLog logs/agents.log "%U %{{User-Agent}}i %{{X-Test}}i" "expr=%{{HTTP_USER_AGENT}} =~ /probe/i"
+CustomLog logs/all.log "%U %>s %{{image}}e %{{X-Test}}i"
 """
 
 
