@@ -69,6 +69,9 @@ class Provider(Protocol):
     def destroy(self) -> None:
         """Master at shutdown: release resources (a file-backed shmcb keeps its file)."""
 
+    def files(self) -> tuple[str, ...]:
+        """After init: the files workers open, which the server hands to User/Group."""
+
 
 class NoneProvider:
     """``none``: a cache that keeps nothing (SSLSessionCache none)."""
@@ -101,6 +104,9 @@ class NoneProvider:
 
     def destroy(self) -> None:
         pass
+
+    def files(self) -> tuple[str, ...]:
+        return ()
 
 
 def new_counters(*extra: str) -> dict[str, int]:

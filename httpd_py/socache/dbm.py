@@ -5,6 +5,13 @@ Python has no gdbm/ndbm module, and ``dbm.dumb`` is not safe across processes, s
 keeps one table ``(key BLOB PRIMARY KEY, value BLOB, expires REAL)`` in an SQLite file in WAL mode.
 SQLite does its own locking, so the provider is mp-safe (the caller may still hold a mutex).
 
+WAL mode needs ``<path>-wal`` and ``<path>-shm`` beside the database, and SQLite deletes them
+when the last connection closes; a worker that dropped privileges could not create them again
+in a directory only root may write (DefaultRuntimeDir).  So the master keeps one connection open
+from ``init`` to ``destroy`` (never used after fork: children open their own), the three files
+exist for the server's life, and ``files()`` names them for the hand-over to User/Group, as
+Apache gives its DBM files to User.
+
 * Path: ``dbm:/path`` or, like Apache, ``<DefaultRuntimeDir>/socache-dbm-<namespace>``; created
   mode 0600.  Unlike Apache, ``destroy`` keeps the file: entries survive a restart.
 * Connections are opened lazily in the process that uses them (never shared across fork).
@@ -44,6 +51,8 @@ class DbmCache:
         self.namespace = ""
         self._db: sqlite3.Connection | None = None
         self._pid = 0
+        self._keeper: sqlite3.Connection | None = None    # the master's, see the docstring
+        self._keeper_pid = 0
         self._stores = 0
         self.counters = new_counters("purged")
 
@@ -72,7 +81,9 @@ class DbmCache:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             os.close(fd)
             self._setup()
-        self._close()                     # the master keeps no connection across fork
+        # kept open (and referenced: a child dropping its _db must not close it), unused after
+        # fork: the -wal and -shm files live as long as the server
+        self._keeper, self._keeper_pid = self._db, os.getpid()
 
     def _setup(self) -> None:
         db = self._conn()
@@ -80,11 +91,20 @@ class DbmCache:
         db.execute(_SCHEMA)
         db.execute("SELECT count(*) FROM socache").fetchone()
 
+    def files(self) -> tuple[str, ...]:
+        """The files the workers open: the database, its WAL and its shared-memory index."""
+        return (self.path, self.path + "-wal", self.path + "-shm") if self.path else ()
+
     def child_init(self) -> None:
         self._db = None                   # never close the parent's connection from a child
+        # (the parent's connection stays referenced by _keeper, so it is not closed by GC either)
 
     def destroy(self) -> None:
         self._close()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and self._keeper_pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                keeper.close()
 
     def _close(self) -> None:
         db, self._db = self._db, None

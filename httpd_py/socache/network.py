@@ -55,6 +55,9 @@ class NetworkCache:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def files(self) -> tuple[str, ...]:
+        return ()                  # nothing on disk
+
     def child_init(self) -> None:
         # The master's sockets (if it stored anything before fork) must not be shared.
         self._clients = [None] * len(self.servers)

@@ -170,6 +170,9 @@ class ShmcbCache:
     def child_init(self) -> None:
         """Nothing to do: the MAP_SHARED mapping made in the master is inherited across fork."""
 
+    def files(self) -> tuple[str, ...]:
+        return (self.path,) if self.path else ()
+
     def destroy(self) -> None:
         mm, self._mm = self._mm, None
         if mm is not None:

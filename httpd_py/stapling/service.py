@@ -245,8 +245,7 @@ class StaplingService:
         User/Group through ``mpm.privileges``, as Apache's ``ap_unixd_set_global_mutex_perms``)."""
         paths = [m.path for m in (self.stapling_mutex, self.refresh_mutex)
                  if m is not None and m.path]
-        if self.cache.path:                                 # file-backed providers only
-            paths.append(self.cache.path)
+        paths.extend(self.cache.files())                    # file-backed providers only
         if self.stapler is not None:
             paths.extend(self.stapler.store_paths())
         return paths
