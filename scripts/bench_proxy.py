@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Reverse-proxy benchmark: httpd-py vs apache2 mod_proxy vs nginx proxy_pass, same run.
+
+    .venv/bin/python scripts/bench_proxy.py [--seconds 10] [--connections 8] [--smoke]
+
+One backend for all three: a separate apache2 serving two static files (``small.txt``, 13 bytes,
+and ``big.bin``, 1 MiB) from a temporary tree, keep-alive on.  Each proxy listens on loopback
+and forwards ``/`` to it with kept-alive backend connections (httpd-py: its per-process pool;
+apache2: mod_proxy's; nginx: an ``upstream`` with ``keepalive 16``), all three prefork-like or
+with the same number of worker processes (``--workers``, default 2).
+
+For each proxy and each body (small, 1 MiB): ``wrk`` with keep-alive clients for ``--seconds``;
+reported: requests/s, the proxy's CPU per request (utime+stime of its whole process group,
+from /proc, divided by the requests wrk counted), and its resident memory after the run (the
+1 MiB bodies are streamed: memory should not grow with the body size).
+
+``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
+check the setup without loading the machine).  The machine has 2 cores shared with other
+work: run the real thing only when it is quiet; each run prints its own load average.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import (APACHE_MODULES, ROOT, free_port, group_cpu_seconds, need,  # noqa: E402
+                      start)
+
+
+def _modules(*names: str) -> str:
+    return "\n".join(f"LoadModule {n}_module {APACHE_MODULES}/mod_{n}.so" for n in names)
+
+
+def backend_conf(work: Path, port: int, docroot: Path) -> str:
+    return f"""ServerRoot {work}
+{_modules("mpm_event", "authz_core", "mime")}
+ServerName backend
+Listen 127.0.0.1:{port}
+PidFile {work}/backend.pid
+ErrorLog {work}/backend-error.log
+Mutex file:{work} default
+TypesConfig /etc/mime.types
+DocumentRoot {docroot}
+<Directory {docroot}>
+    Require all granted
+</Directory>
+KeepAlive On
+MaxKeepAliveRequests 0
+StartServers 1
+ThreadsPerChild 25
+"""
+
+
+def proxy_conf(work: Path, tag: str, port: int, backend: int, workers: int) -> str:
+    mpm = "mpm_prefork"
+    return f"""ServerRoot {work}
+{_modules(mpm, "authz_core", "proxy", "proxy_http")}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {work}/{tag}.pid
+ErrorLog {work}/{tag}-error.log
+DefaultRuntimeDir {work}
+Mutex file:{work} default
+StartServers {workers}
+MinSpareServers {workers}
+MaxSpareServers {workers}
+MaxRequestWorkers {max(workers, 16)}
+KeepAlive On
+MaxKeepAliveRequests 0
+{"User root" + chr(10) + "Group root" if os.geteuid() == 0 and tag == "httpd-py" else ""}
+ProxyPass / http://127.0.0.1:{backend}/
+"""
+
+
+def nginx_conf(work: Path, port: int, backend: int, workers: int) -> str:
+    return f"""worker_processes {workers};
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    upstream backend {{ server 127.0.0.1:{backend}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        keepalive_requests 100000;
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }}
+    }}
+}}
+"""
+
+
+def rss_kb(pgid: int) -> int:
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
+                continue
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"VmRSS:\s+(\d+)", status)
+        total += int(m.group(1)) if m else 0
+    return total
+
+
+def fetch(port: int, path: str) -> tuple[int, int]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), len(body)
+
+
+def wrk(port: int, path: str, seconds: float, connections: int) -> float:
+    out = subprocess.run([need("wrk"), "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+                          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+                         timeout=seconds + 60).stdout
+    m = re.search(r"(\d+) requests in", out)
+    return int(m.group(1)) if m else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args()
+    apache = need("apache2")
+    nginx = None
+    try:
+        nginx = need("nginx")
+    except SystemExit:
+        print("nginx not installed (apt-get install nginx-light): its column is left out")
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as d:
+        work = Path(d)
+        os.chmod(work, 0o755)
+        docroot = work / "htdocs"
+        docroot.mkdir()
+        (docroot / "small.txt").write_bytes(b"hello, proxy\n")
+        (docroot / "big.bin").write_bytes(os.urandom(1 << 20))
+        for p in docroot.iterdir():
+            os.chmod(p, 0o644)
+        bport = free_port()
+        bconf = work / "backend.conf"
+        bconf.write_text(backend_conf(work, bport, docroot))
+        servers = []
+        try:
+            servers.append(start("backend", [apache, "-d", str(work), "-f", str(bconf),
+                                             "-DFOREGROUND"], bport, work / "backend.out"))
+            proxies = []
+            for tag in ("httpd-py", "apache2"):
+                port = free_port()
+                conf = work / f"{tag}.conf"
+                conf.write_text(proxy_conf(work, tag, port, bport, args.workers))
+                argv = ([sys.executable, "-m", "httpd_py", "-f", str(conf), "-DFOREGROUND"]
+                        if tag == "httpd-py" else
+                        [apache, "-d", str(work), "-f", str(conf), "-DFOREGROUND"])
+                s = start(tag, argv, port, work / f"{tag}.out",
+                          env={"PYTHONPATH": str(ROOT)} if tag == "httpd-py" else None)
+                servers.append(s)
+                proxies.append(s)
+            if nginx:
+                port = free_port()
+                conf = work / "nginx.conf"
+                conf.write_text(nginx_conf(work, port, bport, args.workers))
+                s = start("nginx", [nginx, "-c", str(conf), "-g", "daemon off;"], port,
+                          work / "nginx.out")
+                servers.append(s)
+                proxies.append(s)
+            for s in proxies:
+                for path, size in (("/small.txt", 13), ("/big.bin", 1 << 20)):
+                    status, n = fetch(s.port, path)
+                    assert status == 200 and n == size, (s.name, path, status, n)
+            if args.smoke:
+                print("smoke: every proxy answered /small.txt and /big.bin;", ", ".join(
+                    s.name for s in proxies))
+                return 0
+            print(f"load average before: {os.getloadavg()}")
+            print(f"{'proxy':10} {'body':6} {'req/s':>9} {'CPU us/req':>11} {'RSS MB':>8}")
+            for path, label in (("/small.txt", "13 B"), ("/big.bin", "1 MiB")):
+                for s in proxies:
+                    pgid = os.getpgid(s.proc.pid)
+                    cpu0 = group_cpu_seconds(pgid)
+                    n = wrk(s.port, path, args.seconds, args.connections)
+                    cpu = group_cpu_seconds(pgid) - cpu0
+                    rps = n / args.seconds
+                    per = cpu / n * 1e6 if n else float("nan")
+                    print(f"{s.name:10} {label:6} {rps:9.0f} {per:11.0f} "
+                          f"{rss_kb(pgid) / 1024:8.1f}", flush=True)
+            print(f"load average after: {os.getloadavg()}")
+        finally:
+            for s in reversed(servers):
+                s.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
