@@ -15,7 +15,9 @@ httpd-py's ``WaitingConnections``).  Servers:
 - apache2-event: mpm_event with as many worker threads as the others have workers
   (ThreadsPerChild 4), AsyncRequestWorkerFactor at its default (2);
 - apache2-event-async: the same with AsyncRequestWorkerFactor 256, so that its per-process cap
-  on connections (ThreadsPerChild + idle threads x the factor) admits them all.
+  on connections (ThreadsPerChild + idle threads x the factor) admits them all;
+- apache2-event-stock: mpm_event as Debian ships it (mpm_event.conf: ThreadsPerChild 25,
+  MaxRequestWorkers 150, StartServers 2), whatever the worker count of the others.
 
 Parts (each server started fresh with ServerLimit = MaxRequestWorkers = the worker count):
 
@@ -57,7 +59,15 @@ import benchlib as bl  # noqa: E402
 from httpd_py.devtools.pki import make_pki  # noqa: E402
 from httpd_py.mpm.scoreboard import read_board  # noqa: E402
 
-SERVERS = ("httpd-py", "httpd-py-off", "apache2-prefork", "apache2-event", "apache2-event-async")
+SERVERS = ("httpd-py", "httpd-py-off", "apache2-prefork", "apache2-event", "apache2-event-async",
+           "apache2-event-stock")
+# Debian's /etc/apache2/mods-available/mpm_event.conf
+EVENT_STOCK = """StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150"""
 THREADS_PER_CHILD = 4
 ASYNC_FACTOR = 256
 FILE = "/small.txt"
@@ -77,7 +87,9 @@ def start_server(name: str, work: Path, pki, docroot: Path, workers: int, extra:
     leaf = pki.leaf("bench.test", "ec")
     mpm = "event" if name.startswith("apache2-event") else "prefork"
     lines = [extra] if extra else []
-    if mpm == "event":
+    if name.endswith("-stock"):
+        lines.append(EVENT_STOCK)
+    elif mpm == "event":
         lines.append(bl.event_mpm(workers, min(workers, THREADS_PER_CHILD),
                                   ASYNC_FACTOR if name.endswith("-async") else None))
     else:
@@ -94,11 +106,18 @@ def start_server(name: str, work: Path, pki, docroot: Path, workers: int, extra:
     srv = bl.start(name, argv, port, d / "console.log")
     srv.dir = d                                  # type: ignore[attr-defined]
     # every worker process up (event: its processes; the threads start with them)
-    want = 1 + (-(-workers // THREADS_PER_CHILD) if mpm == "event" else workers)
+    want = 1 + (2 if name.endswith("-stock") else
+                -(-workers // THREADS_PER_CHILD) if mpm == "event" else workers)
     deadline = time.monotonic() + 20
     while bl.group_processes(srv.proc.pid) < want and time.monotonic() < deadline:
         time.sleep(0.1)
     return srv
+
+
+def size(name: str, workers: int) -> str:
+    if name.endswith("-stock"):
+        return "25-150 threads"
+    return f"{workers} threads" if name.startswith("apache2-event") else f"{workers} processes"
 
 
 def board(srv: bl.Server):
@@ -353,6 +372,7 @@ def wrk(srv: bl.Server, seconds: float, connections: int) -> dict:
     cpu0 = bl.group_cpu_seconds(srv.proc.pid)
     b0 = board(srv)
     out = subprocess.run([bl.need("wrk"), "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+                          "--timeout", "2s",
                           f"https://127.0.0.1:{srv.port}{FILE}"], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
     cpu = bl.group_cpu_seconds(srv.proc.pid) - cpu0
@@ -399,7 +419,7 @@ def wrk_table(work: Path, pki, docroot: Path, args, names: list[str], connection
     print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for name, v in runs.items():
         errors = "; ".join(x["errors"] for x in v if x["errors"]) or "none"
-        print(f"| {name} | {workers} | {bl.median([x['per_s'] for x in v]):.0f} | "
+        print(f"| {name} | {size(name, workers)} | {bl.median([x['per_s'] for x in v]):.0f} | "
               f"{_rng([x['per_s'] for x in v], '.0f')} | {bl.median([x['cpu_us'] for x in v]):.0f} | "
               f"{bl.median([x['p50'] for x in v]):.1f} | {bl.median([x['p99'] for x in v]):.1f} | "
               f"{errors} | {' '.join(x['spread'] for x in v) or '-'} |")
