@@ -255,8 +255,9 @@ def _request_headers(req, conf, worker_hostport: str, default_port: int, host: s
         else:
             merged[ln][1] += ", " + v
     lines = wire.pass_request_headers([tuple(merged[ln]) for ln in order])
-    if conf.mod(C.K_PRESERVE_HOST, False) and req.headers.get("host"):
-        host_value = req.headers["host"]
+    client_host = _client_host(req)
+    if conf.mod(C.K_PRESERVE_HOST, False) and client_host:
+        host_value = client_host
     else:
         hn = f"[{host}]" if ":" in host else host
         host_value = hn if port == default_port else f"{hn}:{port}"
@@ -267,10 +268,22 @@ def _request_headers(req, conf, worker_hostport: str, default_port: int, host: s
         _merge(lines, "Via", _via_value(req, via))
     if conf.mod(C.K_ADD_HEADERS, True):
         _merge(lines, "X-Forwarded-For", req.client_ip)
-        if req.headers.get("host"):
-            _merge(lines, "X-Forwarded-Host", req.headers["host"])
+        if client_host:
+            _merge(lines, "X-Forwarded-Host", client_host)
         _merge(lines, "X-Forwarded-Server", req.vhost.server_name or "localhost")
     return host_value, lines
+
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def _client_host(req) -> str | None:
+    """The Host the client asked for: an absolute-form target's authority replaces the Host
+    header, as Apache's request reading does (RFC 9112 3.2.2)."""
+    m = _ABSOLUTE.match(req.unparsed_uri or "")
+    if m and m.group(1):
+        return m.group(1).rpartition("@")[2]
+    return req.headers.get("host")
 
 
 def _merge(lines: list, name: str, value: str) -> None:

@@ -279,6 +279,11 @@ ProxyPass /standby/ balancer://standby/
     ProxyPass /tlsbyip/ https://127.0.0.1:{b.tls}/tlsbyip/
 </VirtualHost>
 <VirtualHost 127.0.0.1:${{PORT}}>
+    ServerName ptimeout.test
+    ProxyTimeout 2
+    ProxyPass /pt/ http://localhost:{b.b1}/pt/
+</VirtualHost>
+<VirtualHost 127.0.0.1:${{PORT}}>
     ServerName tlsoff.test
     ProxyPass /tls/ https://localhost:{b.tls}/tls/
 </VirtualHost>

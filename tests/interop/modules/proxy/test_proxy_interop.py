@@ -181,6 +181,12 @@ def _rows() -> list[Row]:
         R("tls-name-mismatch", "/tlsbyip/x", host="tls.test"),
         R("tls-no-verify", "/tlsbyip/x", host="tlsnoverify.test"),
         R("tls-engine-off", "/tls/x", host="tlsoff.test"),
+        R("proxytimeout-hang", "/pt/hang", host="ptimeout.test"),
+        R("proxytimeout-ok", "/pt/slowhead/0.2", host="ptimeout.test"),
+        # ---- ProxyRequests Off: absolute-form targets are this server's own paths ----
+        R("absolute-other-host", "http://other.example/app/abs"),
+        R("absolute-https-form", "https://localhost/app/abs2"),
+        R("connect-refused", "localhost:443", method="CONNECT"),
         # ---- WebSocket-capable mounts asked plain HTTP ----
         R("ws-mount-plain-get", "/ws/plain"),
         R("up-mount-plain-get", "/up/plain"),
@@ -195,7 +201,10 @@ def _rows() -> list[Row]:
 CORPUS = _rows()
 
 # row id -> why httpd-py answers differently (each also in docs/interop.md, mod_proxy)
-DOCUMENTED: dict[str, str] = {}
+DOCUMENTED: dict[str, str] = {
+    "connect-refused": "CONNECT without mod_proxy_connect: apache2 405 with Allow, the "
+                       "pipeline 400 (lead: core's method handling)",
+}
 # The SSLProxy* rows of config/directives.py (validate-only) shadow this module's until the
 # lead removes them there: SSLProxyEngine has no effect yet, so https backends answer 500.
 SSL_ROWS_SHADOWED = {"tls-verified", "tls-verified-post", "tls-name-mismatch", "tls-no-verify"}
@@ -262,7 +271,7 @@ def test_content_length_passed_on(httpd_py_answers):
 def test_timeouts_bounded(httpd_py_answers):
     """No answer waited past its worker's timeout (2 s on /t2/, plus slack)."""
     h_all, _ = httpd_py_answers
-    for rid in ("hang-timeout", "slowhead-over", "drip-stalls"):
+    for rid in ("hang-timeout", "slowhead-over", "drip-stalls", "proxytimeout-hang"):
         assert h_all[rid].seconds < 6, (rid, h_all[rid].seconds)
 
 
