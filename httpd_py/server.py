@@ -20,33 +20,16 @@ The stapling service's helpers (the background stapler) run as supervised helper
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, Sequence
 
 from httpd_py import log, metrics, socache
 from httpd_py.config.model import ServerConfig
-from httpd_py.errors import StartupError
 from httpd_py.modules import status as mod_status
 from httpd_py.mpm import control, privileges
 from httpd_py.stapling import stapler
 from httpd_py.stapling.service import StaplingService
 
 MOD = "core"
-
-
-def _open_error_log(path: str) -> int | None:
-    """The ErrorLog descriptor (None: stderr)."""
-    if not path or path in ("/dev/stderr", "stderr"):
-        return None
-    if path.startswith("|") or path.startswith("syslog"):
-        raise StartupError(f"ErrorLog {path}: piped and syslog error logs are not supported; "
-                           "use a file")
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        raise StartupError(f"(13){e.strerror}: could not open error log file {path}.\n"
-                           "Unable to open logs") from None
 
 
 class ServerApp:
@@ -58,17 +41,14 @@ class ServerApp:
         self._warm_status = False
         self.handler = None
         self.stapling = None
-        self._log_fd: int | None = None
+        self._logs: log.ServerLogs | None = None
 
     # --- master -------------------------------------------------------------------------------
     def before_fork(self, listeners: Sequence) -> None:
         cfg = self.config
-        main = cfg.main
-        self._log_fd = _open_error_log(main.error_log)
-        el = log.error_log
-        previous = (el.fd, el.level, dict(el.module_levels))
+        # the main ErrorLog and every vhost's (files, |programs, syslog), LogLevel, ErrorLogFormat
+        self._logs = log.open_server_logs(cfg)
         try:
-            log.configure(self._log_fd, main.log_level, dict(main.module_log_levels))
             from httpd_py.config import ignored_summary
             summary = ignored_summary(cfg)
             if summary:
@@ -100,7 +80,7 @@ class ServerApp:
             # a failed restart: the old generation keeps its error log (and its lock files,
             # which have the same names).  Ctrl-C reaches here only during the first load (the
             # master takes SIGINT itself once it serves): nothing else uses the files then.
-            el.fd, el.level, el.module_levels = previous
+            self._logs.restore_previous()
             self.shutdown(graceful=False, final=isinstance(e, KeyboardInterrupt))
             raise
 
@@ -121,13 +101,10 @@ class ServerApp:
                 self.stapling.shutdown(unlink_locks=final)
             finally:
                 self.stapling = None
-        if self._log_fd is not None and log.error_log.fd != self._log_fd:
-            # a newer generation writes to its own descriptor now
-            try:
-                os.close(self._log_fd)
-            except OSError:
-                pass
-            self._log_fd = None
+        if self._logs is not None and log.error_log.fd != self._logs.main_fd:
+            # a newer generation writes to its own descriptors now
+            self._logs.close()
+            self._logs = None
 
     # --- worker -------------------------------------------------------------------------------
     def child_init(self) -> None:

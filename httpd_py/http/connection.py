@@ -284,7 +284,7 @@ class ConnectionHandler(WaitingMixin):
             for ref in v.custom_logs:
                 fmt = self._resolve_format(ref.format)
                 try:
-                    render = self.access_logs.renderer(fmt)
+                    render = self.access_logs.renderer(fmt, getattr(ref, "condition", None))
                 except ValueError as e:
                     raise StartupError(f"CustomLog {ref.path}: {e}") from None
                 try:
@@ -573,6 +573,8 @@ class ConnectionHandler(WaitingMixin):
             if not self._response_started:
                 self._early_error(stream, d, 500, client, None, None)
             return _LINGER
+        finally:
+            error_log.leave()           # the request's vhost scope (log.ErrorLog.enter) ends
         if self._deadlines is not None:
             self._deadlines.stop()
         if self._pending is not None or self._body_failed:
@@ -1034,6 +1036,7 @@ class ConnectionHandler(WaitingMixin):
                     if not cres.is_dir:
                         res, conf = cres, cconf
                         r.conf, r.filename, r.is_dir = cconf, cres.path, False
+                        c.rec.url_path = path + name    # %U: the index's URI, as Apache
                         if hooks.TYPE_CHECKER:
                             self._type_check(c, r, cres.path, cconf)
                         break
@@ -1284,6 +1287,9 @@ class ConnectionHandler(WaitingMixin):
         (mod_deflate, mod_headers), then head and body (bytes, a file, or a stream)."""
         status = resp.status
         if r is not None:
+            es = r.notes.get("_error_status") if r.notes else None
+            if es is not None and status == 200:        # an ErrorDocument's own response
+                resp.status = status = es
             if r.err_headers_out:
                 resp.headers = [*resp.headers, *r.err_headers_out]
             if r.headers_out and status < 400 and not resp.error_page:
@@ -1534,12 +1540,53 @@ class ConnectionHandler(WaitingMixin):
         """An error (or redirect) response for a request in the pipeline: the error page, the
         request's err_headers_out, the output hooks."""
         conf = conf if conf is not None else r.conf
+        if status >= 400 and "_error_status" not in r.notes:
+            doc = self._local_error_document(c.rt, conf, status)
+            if doc is not None:
+                got = self._error_redirect(c, r, status, doc, extra)
+                if got is not None:
+                    return got
         sig = self._signature(c, r, r.vhost, conf)
         status, hdrs, body, ctype = self._error_page(c.rt if r.vhost is c.rt.vhost else
                                                      self.runtime(r.vhost), status, location,
                                                      conf, r.method, c.client, sig)
         return self._finish(c, r, Response(status, hdrs or list(extra), body, content_type=ctype,
                                            error_page=True))
+
+    def _local_error_document(self, rt: VHostRuntime, conf, status: int) -> str | None:
+        docs = rt.error_docs
+        if conf is not None and conf.error_documents is not UNSET:
+            docs = dict(conf.error_documents)
+        doc = docs.get(status)
+        return doc if doc and doc.startswith("/") else None
+
+    def _error_redirect(self, c: "_Ctx", r: Request, status: int, doc: str, extra):
+        """ErrorDocument with a local URL, as Apache serves it: an internal redirect to it
+        (REDIRECT_STATUS, REDIRECT_URL, ..., method GET unless HEAD) whose response keeps the
+        error's status.  None when the document cannot be served (the built-in page then)."""
+        sub = self._lookup_uri(c, r, doc)
+        if sub.status != 200 or not sub.is_file:
+            error_log.warn("http", "HP03013", f"ErrorDocument {doc} cannot be served "
+                           f"({sub.status})", client=c.client)
+            return None
+        r.internal_redirect = doc
+        nr = self._redirected(c, r)
+        if not isinstance(nr, Request):
+            return nr
+        nr.env["REDIRECT_STATUS"] = str(status)
+        nr.notes["_error_status"] = status
+        if nr.method not in ("GET", "HEAD"):
+            nr.method = "GET"
+        nr.err_headers_out = [*nr.err_headers_out,
+                              *((n.decode("latin-1") if isinstance(n, bytes) else n,
+                                 v.decode("latin-1") if isinstance(v, bytes) else v)
+                                for n, v in extra if (n.lower() if isinstance(n, str)
+                                                      else n.decode("latin-1").lower())
+                                != "content-type")]
+        got = self._serve_uri(c, nr)
+        if got is _REDIRECT:                    # the document's own rules redirected it
+            return self._error(c, nr, 500)
+        return got
 
     def _respond_error(self, stream, vhost: VHost, rec, status: int, *, close: bool, client: str,
                        extra=(), location: str | None = None, conf=None) -> bool:

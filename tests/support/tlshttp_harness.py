@@ -38,6 +38,8 @@ def ssl_for(pki, name: str, kinds=("rsa", "ec"), **kw) -> SSLConfig:
 
 def vhost(name: str, docroot: str | os.PathLike, port: int | None, *, host: str = "*",
           **kw) -> VHost:
+    # a vhost's LogLevel applies to its requests (log_config's scope); serve() logs at info
+    kw.setdefault("log_level", "info")
     return VHost(addrs=(VHostAddr(host, port),), server_name=name, document_root=str(docroot), **kw)
 
 

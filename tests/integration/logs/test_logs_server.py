@@ -25,7 +25,7 @@ import pytest
 from tests.support.server import httpd, run_httpd
 from tests.support.tools import free_port, require_tool, wait_until
 
-WIRED = os.environ.get("HTTPD_PY_LOGS_WIRED") == "1"
+WIRED = True    # the wiring is in (server.py: log.open_server_logs; connection.py: conditions, scope)
 needs_wiring = pytest.mark.xfail(not WIRED, strict=True, reason="needs the lead's wiring: "
                                  "log.open_server_logs in server.py / CustomLog conditions in "
                                  "http/connection.py")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.tools import wait_until
 
-WIRED = os.environ.get("HTTPD_PY_LOGS_WIRED") == "1"
+WIRED = True    # the wiring is in (server.py: log.open_server_logs; connection.py: conditions, scope)
 needs_wiring = pytest.mark.xfail(not WIRED, strict=True, reason="needs the lead's wiring: "
                                  "log.open_server_logs in server.py / CustomLog conditions in "
                                  "http/connection.py")
@@ -95,8 +95,6 @@ def test_custom_log(logs, name):
     assert ours == theirs
 
 
-@pytest.mark.xfail(strict=True, reason="known difference (docs/interop.md, Logs): after "
-                   "DirectoryIndex, Apache's %U is the index file's URI, ours the URI asked")
 def test_custom_log_uri_after_directory_index(logs):
     theirs = [l for l in read(logs["apache"] / "all.log").splitlines() if l.endswith(" t0")]
     ours = [l for l in read(logs["httpd-py"] / "all.log").splitlines() if l.endswith(" t0")]

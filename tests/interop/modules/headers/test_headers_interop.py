@@ -156,9 +156,6 @@ CORPUS: list[Row] = [
 KNOWN: dict[str, str] = {
     "fmt-https": "mod_ssl is always built into httpd-py: %{HTTPS}s is 'off' on a plain "
                  "connection; apache2 without mod_ssl loaded says '(null)'",
-    "errdoc-404": "a local ErrorDocument is read by the pipeline, not served through an "
-                  "internal redirect: only the 'always' table applies (Apache: both, with the "
-                  "error document's configuration)",
 }
 
 
