@@ -7,7 +7,9 @@ rotates from round to round).  Server CPU is all of the server's processes from 
 keep-alive small-file requests/s with wrk (2 threads, 16 and 4 connections) against servers
 started for it with as many prefork workers as connections (StartServers = MinSpareServers =
 connections for apache2 and httpd-py alike: a keep-alive connection holds a prefork worker),
-plus the server CPU per request.
+plus the server CPU per request.  ``--ka-workers N`` starts N workers whatever the connection
+count (httpd-py's workers' event loop holds idle keep-alive connections without a process each;
+apache2 prefork then serves only N of the connections: scripts/bench_waiting.py compares that).
 
     .venv/bin/python scripts/bench_handshake.py [--seconds 6] [--rounds 3]
     # A/B: also run httpd-py from another checkout (e.g. `git archive HEAD~3 | tar -x -C DIR`)
@@ -130,12 +132,13 @@ def _range(values: list[float], fmt: str) -> str:
 
 
 def keepalive_table(work: Path, pki, staple: bytes, args, c: int) -> None:
-    servers = start_servers(work, pki, "ec", staple, args.servers, workers=c, tag=f"-ka{c}",
+    workers = args.ka_workers or c
+    servers = start_servers(work, pki, "ec", staple, args.servers, workers=workers, tag=f"-ka{c}",
                             alt=args.alt, sections=args.sections)
     try:
         for name, srv in servers.items():
             if name != "nginx":
-                wait_processes(srv, c + 1)
+                wait_processes(srv, workers + 1)
             wrk_run(srv, 1, c)               # warm-up
         runs: dict[str, list[dict]] = {n: [] for n in servers}
         order = list(servers)
@@ -148,7 +151,7 @@ def keepalive_table(work: Path, pki, staple: bytes, args, c: int) -> None:
     rps = {n: bl.median([x["per_s"] for x in v]) for n, v in runs.items()}
     print(f"Keep-alive GET of a 100-byte file over TLS 1.3 (ECDSA), wrk -t2 -c{c}, "
           f"{args.rounds} x {args.ka_seconds:g} s; prefork servers with StartServers = "
-          f"MinSpareServers = {c}, nginx 2 workers; per-directory sections: {args.sections} "
+          f"MinSpareServers = {workers}, nginx 2 workers; per-directory sections: {args.sections} "
           f"({'Debian stock sections, all active' if args.sections == 'stock' else 'one <Directory>'}).")
     print()
     print("| server | requests/s (median) | range | vs apache2 | vs nginx | server CPU us/request |")
@@ -178,6 +181,10 @@ def main() -> int:
     ap.add_argument("--no-handshake", action="store_true")
     ap.add_argument("--ka-connections", type=int, nargs="+", default=[16, 4],
                     help="wrk connections; each count gets prefork servers with that many workers")
+    ap.add_argument("--ka-workers", type=int, default=0,
+                    help="prefork workers for every keep-alive count (0: as many as connections; "
+                         "fewer only suits servers whose workers hold waiting connections "
+                         "without a process each: httpd-py's WaitingConnections On, nginx)")
     ap.add_argument("--ka-seconds", type=float, default=5.0)
     ap.add_argument("--sections", choices=("none", "stock"), default="none",
                     help="stock: Debian's default per-directory sections in the config")

@@ -244,6 +244,9 @@ def _pct(values: list[float], p: float) -> str:
     return f"{v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))] * 1000:.0f}"
 
 
+TREE: Path | None = None        # --tree DIR: the tree httpd-py runs from (None: this checkout)
+
+
 def _argv(name: str, work: Path, conf: Path) -> list[str]:
     if name.startswith("apache2"):
         return [bl.need("apache2"), "-d", str(work), "-f", str(conf), "-DFOREGROUND"]
@@ -257,7 +260,11 @@ def main() -> int:
     ap.add_argument("--no-module", action="store_true",
                     help="run without LoadModule reqtimeout_module")
     ap.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS)
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="run httpd-py from this tree (e.g. `git archive HEAD | tar -x -C DIR`)")
     args = ap.parse_args()
+    global TREE
+    TREE = args.tree
     module = not args.no_module
     results: dict[str, Result] = {}
     load0 = os.getloadavg()
@@ -272,7 +279,8 @@ def main() -> int:
             d.mkdir()
             port = bl.free_port()
             conf = config(d, docroot, port, module, name)
-            server = bl.start(name, _argv(name, d, conf), port, d / "console.log")
+            env = {"PYTHONPATH": str(TREE)} if TREE and name.startswith("httpd-py") else None
+            server = bl.start(name, _argv(name, d, conf), port, d / "console.log", env=env)
             try:
                 time.sleep(1.5)                        # StartServers workers up
                 results[name] = run(server, args.seconds)

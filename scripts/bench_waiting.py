@@ -17,7 +17,10 @@ httpd-py's ``WaitingConnections``).  Servers:
 - apache2-event-async: the same with AsyncRequestWorkerFactor 256, so that its per-process cap
   on connections (ThreadsPerChild + idle threads x the factor) admits them all;
 - apache2-event-stock: mpm_event as Debian ships it (mpm_event.conf: ThreadsPerChild 25,
-  MaxRequestWorkers 150, StartServers 2), whatever the worker count of the others.
+  MaxRequestWorkers 150, StartServers 2), whatever the worker count of the others;
+- httpd-py-alt (with ``--alt DIR``, e.g. ``git archive HEAD~3 | tar -x -C DIR``): httpd-py On
+  run from another tree, for an A/B of a change in the same run.  ``--tree DIR`` runs httpd-py
+  itself from DIR (a clean export of a commit) instead of this working tree.
 
 Parts (each server started fresh with ServerLimit = MaxRequestWorkers = the worker count):
 
@@ -60,7 +63,9 @@ from httpd_py.devtools.pki import make_pki  # noqa: E402
 from httpd_py.mpm.scoreboard import read_board  # noqa: E402
 
 SERVERS = ("httpd-py", "httpd-py-off", "apache2-prefork", "apache2-event", "apache2-event-async",
-           "apache2-event-stock")
+           "apache2-event-stock", "httpd-py-alt")
+ALT: Path | None = None                 # --alt DIR: the tree "httpd-py-alt" runs from
+TREE: Path | None = None                # --tree DIR: the tree httpd-py runs from (None: here)
 # Debian's /etc/apache2/mods-available/mpm_event.conf
 EVENT_STOCK = """StartServers 2
 MinSpareThreads 25
@@ -99,11 +104,17 @@ def start_server(name: str, work: Path, pki, docroot: Path, workers: int, extra:
     conf = bl.apache_config(d, port, [(leaf.cert_file, leaf.key_file)], stapling=False,
                             workers=workers, max_workers=workers, docroot=docroot, mpm=mpm,
                             server_extra="\n".join(lines))
+    env = None
     if name.startswith("apache2"):
         argv = [bl.need("apache2"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"]
     else:
-        argv = [str(bl.ROOT / ".venv/bin/httpd-py"), "-d", str(d), "-f", str(conf), "-DFOREGROUND"]
-    srv = bl.start(name, argv, port, d / "console.log")
+        if name == "httpd-py-alt" and ALT is None:
+            raise SystemExit("httpd-py-alt needs --alt DIR")
+        tree = ALT if name == "httpd-py-alt" else TREE
+        argv = [str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(d), "-f", str(conf),
+                "-DFOREGROUND"]
+        env = {"PYTHONPATH": str(tree)} if tree is not None else None
+    srv = bl.start(name, argv, port, d / "console.log", env=env)
     srv.dir = d                                  # type: ignore[attr-defined]
     # every worker process up (event: its processes; the threads start with them)
     want = 1 + (2 if name.endswith("-stock") else
@@ -438,7 +449,7 @@ def part_keepalive(work: Path, pki, docroot: Path, args) -> None:
 
 
 def part_onoff(work: Path, pki, docroot: Path, args) -> None:
-    names = ["httpd-py", "httpd-py-off"]
+    names = ["httpd-py", "httpd-py-off"] + (["httpd-py-alt"] if ALT is not None else [])
     print(f"WaitingConnections On vs Off, same run.  Full handshakes (TLS 1.3, X25519, ECDSA, "
           f"no resumption, one GET each, 2 client processes), 4 workers, {args.rounds} x "
           f"{args.seconds:g} s interleaved:")
@@ -449,7 +460,7 @@ def part_onoff(work: Path, pki, docroot: Path, args) -> None:
         for srv in servers.values():
             bl.handshake_run(srv, seconds=1.0, clients=2, status=False, cipher=None)
         for r in range(args.rounds):
-            for name in names[r % 2:] + names[:r % 2]:
+            for name in names[r % len(names):] + names[:r % len(names)]:
                 cells[name].append(bl.handshake_run(servers[name], seconds=args.seconds, clients=2,
                                                     status=False, cipher=None))
     finally:
@@ -473,7 +484,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", nargs="+", default=["idle", "keepalive", "onoff"],
                     choices=("idle", "keepalive", "onoff"))
-    ap.add_argument("--servers", nargs="+", default=list(SERVERS), choices=SERVERS)
+    ap.add_argument("--servers", nargs="+", default=list(SERVERS[:-1]), choices=SERVERS)
+    ap.add_argument("--alt", type=Path, default=None,
+                    help="another httpd-py tree, run as server 'httpd-py-alt' (A/B)")
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="run httpd-py from this tree (e.g. `git archive HEAD | tar -x -C DIR`: "
+                         "a commit, not a working tree other people are editing)")
     ap.add_argument("--idle", type=int, default=1000)
     ap.add_argument("--probes", type=int, default=200)
     ap.add_argument("--in-flight", type=int, default=4,
@@ -484,6 +500,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="per handshake round (onoff)")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    global ALT, TREE
+    ALT, TREE = args.alt, args.tree
+    if ALT is not None and "httpd-py-alt" not in args.servers:
+        args.servers.append("httpd-py-alt")
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="httpd-py-waiting-") as tmp:
         work = Path(tmp)
