@@ -387,6 +387,11 @@ def _section_path(w) -> tuple[str, str] | None:
 # ProxyPassMatch there uses it as the regex.
 
 
+def _section_words(w) -> str:
+    from httpd_py.config.reader import section_text
+    return section_text(w.dir_section).strip().strip('"')
+
+
 def _regex(pattern: str) -> re.Pattern:
     try:
         return re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", pattern))
@@ -499,8 +504,16 @@ def proxy_requests(w, args):
 def balancer_member(w, args):
     words = list(args)
     bname = getattr(w, "proxy_section", None)
+    in_section = w.dir_section is not None and bname is None
     if words and words[0].lower().startswith("balancer://"):
+        if in_section:
+            raise ConfigError("BalancerMember can not have a balancer name when defined in a "
+                              "location")
         bname, words = worker_name(words[0]).rstrip("/"), words[1:]
+    elif in_section:
+        # Apache takes the section's path as the balancer name
+        raise ConfigError(f"BalancerMember Bad syntax for a balancer name "
+                          f"({_section_words(w)})")
     if not bname or not bname.startswith("balancer://"):
         raise ConfigError("BalancerMember must define balancer name when outside <Proxy > "
                           "section")
@@ -536,14 +549,20 @@ def proxy_set(w, args):
         wpairs = [(k, v) for k, v in pairs if k.lower() not in _BALANCER_KEYS]
         if wpairs:
             raise ConfigError("unknown Balancer parameter")
+        if getattr(w, "proxy_section", None) is None and \
+                not any(b.name == name for b in _srv_all(w, K_BALANCERS)):
+            raise ConfigError(f"ProxySet can not find '{name}' Balancer.")
         _put_balancer(w, balancer_params(_balancer(w, name), bpairs))
     else:
         workers = _srv_own(w, K_WORKERS)
         for i, wk in enumerate(workers):
-            if wk.name == name:
+            if name.startswith(wk.name) and (len(name) == len(wk.name)
+                                             or name[len(wk.name)] in "/?"):
                 new = replace(wk, params=worker_params(pairs, wk.params))
                 _srv_set(w, K_WORKERS, (*workers[:i], new, *workers[i + 1:]))
                 return
+        if getattr(w, "proxy_section", None) is None:
+            raise ConfigError(f"ProxySet can not find '{name}' Worker.")
         define_worker(w, name, pairs)
 
 

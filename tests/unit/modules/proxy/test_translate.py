@@ -135,7 +135,9 @@ def test_vhost_inherits_main_rules_first():
     ("ProxyRequests On\n", "forward proxying"),
     ("ProxyVia sometimes\n", "ProxyVia"),
     ("BalancerMember http://x\n", "balancer name"),
-    ("ProxySet balancer://p lbmethod=bytraffic\n", "lbmethod"),
+    ("BalancerMember balancer://p http://x\nProxySet balancer://p lbmethod=bytraffic\n",
+     "lbmethod"),
+    ("ProxySet balancer://p lbmethod=byrequests\n", "can not find"),
     ("<Directory />\nProxyPass http://x\n</Directory>\n", "cannot occur"),
     ("ProxyPassMatch ^/(unclosed http://x\n", "compiled"),
 ])
