@@ -126,8 +126,9 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if worker.tls:
             ctx = tls_context(ssl_settings or SSLProxySettings())
-            host = sni or worker.host
-            sock = ctx.wrap_socket(sock, server_hostname=host if not _is_ip(host) else None)
+            # an IP address is matched against IP names and sends no SNI (the ssl module
+            # knows); a name is both the SNI and the name checked
+            sock = ctx.wrap_socket(sock, server_hostname=sni or worker.host)
         sock.settimeout(io_timeout)
     except (OSError, ssl.SSLError, ssl.CertificateError) as e:
         sock.close()

@@ -330,3 +330,57 @@ def test_error_override_returns_the_status():
     cfg = config(f"ProxyPass /b http://127.0.0.1:{b.port}/\nProxyErrorOverride On\n")
     assert H.handle(request(cfg)) == 404
     b.close()
+
+
+def _tls_server(cert, key):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def run():
+        for _ in range(4):
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(c, server_side=True) as t:
+                    t.recv(4096)
+                    t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntls")
+            except (OSError, ssl.SSLError):
+                pass
+    threading.Thread(target=run, daemon=True).start()
+    return srv
+
+
+@pytest.mark.parametrize("settings, host, ok", [
+    ({"engine": True}, "127.0.0.1", True),                           # verify none
+    ({"engine": True, "verify": "require", "ca": True}, "localhost", True),
+    ({"engine": True, "verify": "require", "ca": True}, "127.0.0.1", False),   # name check
+    ({"engine": True, "verify": "require", "ca": True, "check_peer_name": False},
+     "127.0.0.1", True),
+    ({"engine": True, "verify": "require"}, "localhost", False),     # unknown CA
+])
+def test_tls_backends(tmp_path, settings, host, ok):
+    from tests.interop.modules.proxy.conftest import _certs
+    from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
+    ca, cert, key = _certs(tmp_path)
+    srv = _tls_server(cert, key)
+    port = srv.getsockname()[1]
+    s = SSLProxySettings(engine=settings["engine"], verify=settings.get("verify", "none"),
+                         ca_file=str(ca) if settings.get("ca") else None,
+                         check_peer_name=settings.get("check_peer_name", True))
+    w = Worker(f"https://{host}:{port}", "https", host, port)
+    try:
+        c = be.connect(w, 5, 5, s)
+    except be.ConnectFailed:
+        assert not ok
+    else:
+        assert ok
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv().endswith(b"tls")
+        c.close()
+    srv.close()

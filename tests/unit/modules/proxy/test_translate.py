@@ -145,3 +145,39 @@ def test_config_errors(text, words):
     with pytest.raises(ConfigError) as e:
         load_text(text)
     assert words in str(e.value)
+
+
+@pytest.fixture
+def section_hook(monkeypatch):
+    """The walker calling a section row's handler with its node: the hook mod_proxy asks the
+    lead for (build._section), simulated here."""
+    from httpd_py.config import build
+    orig = build._section
+
+    def hooked(d, node, w, loc):
+        if d.handler is not None:
+            return d.handler(w, node)
+        return orig(d, node, w, loc)
+    monkeypatch.setattr(build, "_section", hooked)
+
+
+def test_proxy_section_defines_a_balancer(section_hook):
+    cfg = load_text("<Proxy balancer://p>\n  BalancerMember http://m1:1 route=a\n"
+                    "  BalancerMember http://m2:2 loadfactor=3\n"
+                    "  ProxySet lbmethod=byrequests stickysession=S\n"
+                    "  Require all granted\n</Proxy>\nProxyPass /x balancer://p\n")
+    (b,) = cfg.main.mod(C.K_BALANCERS)
+    assert b.name == "balancer://p" and b.sticky == ("S",)
+    assert [(m.name, m.params.route, m.params.loadfactor) for m in b.members] == [
+        ("http://m1:1", "a", 1), ("http://m2:2", "", 3)]
+
+
+def test_proxy_section_refuses_what_it_does_not_apply(section_hook):
+    with pytest.raises(ConfigError) as e:
+        load_text("<Proxy *>\n  Require ip 10.0.0.0/8\n</Proxy>\n")
+    assert "not applied" in str(e.value) and "line 5" in str(e.value)
+
+
+def test_proxy_section_without_the_hook_is_listed_as_ignored():
+    cfg = load_text("<Proxy balancer://p>\n  BalancerMember http://m1:1\n</Proxy>\n")
+    assert any(name == "<Proxy>" for name, _ in cfg.ignored_directives)
