@@ -156,9 +156,9 @@ class Pool:
             self.pid = os.getpid()
             self.idle = {}          # the parent's sockets: not ours to use or close
 
-    def get(self, worker: Worker) -> BackendConn | None:
+    def get(self, worker: Worker, key: str | None = None) -> BackendConn | None:
         self._check_fork()
-        conns = self.idle.get(worker.name)
+        conns = self.idle.get(key or worker.name)
         now = time.monotonic()
         while conns:
             c = conns.pop()
@@ -170,12 +170,12 @@ class Pool:
             return c
         return None
 
-    def put(self, worker: Worker, c: BackendConn) -> None:
+    def put(self, worker: Worker, c: BackendConn, key: str | None = None) -> None:
         self._check_fork()
         if worker.params.disablereuse:
             c.close()
             return
-        conns = self.idle.setdefault(worker.name, [])
+        conns = self.idle.setdefault(key or worker.name, [])
         limit = max(1, worker.params.max or 1)
         if len(conns) >= limit:
             c.close()

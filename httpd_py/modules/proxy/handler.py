@@ -372,20 +372,22 @@ def _balanced(req, url: str, balancer, conf):
 
 def _connect(req, worker, ssl_settings, balancer):
     t, ct = _timeouts(worker, req)
-    conn = be.POOL.get(worker)
-    if conn is not None:
-        conn.settimeout(t)
-        return conn
     if worker.tls and not ssl_settings.engine:
         error_log.error(MOD, "HP13011", f"SSL Proxy requested for {worker.name} but not "
                         "enabled [Hint: SSLProxyEngine]", client=_client(req))
         raise _Attempt(500, "SSLProxyEngine off")
+    conn = be.POOL.get(worker, _pool_key(worker, ssl_settings))
+    if conn is not None:
+        conn.settimeout(t)
+        return conn
     sni = None
     conf = req.conf if req.conf is not None else req.vhost.dir
     if conf is not None and conf.mod(C.K_PRESERVE_HOST, False):
         sni = req.hostname or None
     try:
-        return be.connect(worker, ct, t, ssl_settings, sni)
+        conn = be.connect(worker, ct, t, ssl_settings, sni)
+        conn.key = _pool_key(worker, ssl_settings)
+        return conn
     except be.ConnectFailed as e:
         error_log.error(MOD, "HP13001", f"{worker.scheme}: {e}", client=_client(req))
         error_log.error(MOD, "HP13002", f"{worker.scheme.upper()}: failed to make connection "
@@ -606,9 +608,15 @@ def _response(req, conn, rh, worker, conf, keep: bool):
                                                       reusable))
 
 
+def _pool_key(worker, ssl_settings) -> str:
+    """Kept connections are shared by the requests that would open the same one: a TLS
+    connection verified under one vhost's SSLProxy* settings is not another vhost's."""
+    return worker.name if not worker.tls else f"{worker.name} {ssl_settings!r}"
+
+
 def _release(conn, worker, reusable: bool) -> None:
     if reusable:
-        be.POOL.put(worker, conn)
+        be.POOL.put(worker, conn, conn.key)
     else:
         conn.close()
 
