@@ -139,8 +139,32 @@ def test_warm_up_handshakes_every_key_type_and_asks_for_a_staple_only_when_told(
     vb = VHost(addrs=(VHostAddr("*", 443),), server_name="b.test", ssl=rsa_only)
     cfg = ServerConfig(config_file="x", server_root=str(tmp_path), main=VHost(), vhosts=(va, vb), listens=())
     sites = build_sites(cfg, cb_for)
-    # a.test (RSA + ECDSA): TLS 1.3, TLS 1.2 ECDSA, TLS 1.2 RSA; b.test (RSA only): no ECDSA suite
-    assert warm_up(sites, status_request=False) == 5
+    # a.test (RSA + ECDSA): TLS 1.3 with each certificate, TLS 1.2 ECDSA, TLS 1.2 RSA; then
+    # every kind has run: b.test (RSA only) is not needed
+    assert warm_up(sites, status_request=False) == 4
     assert selected == []                        # no status_request: the OCSP callback never ran
-    assert warm_up(sites, status_request=True) == 5
+    assert warm_up(sites, status_request=True) == 4
     assert {"RSAPublicKey", "ECPublicKey"} <= set(selected)   # both certificates' callbacks ran
+
+
+def test_warm_up_stops_once_every_kind_ran(pki, tmp_path, monkeypatch):
+    """With many vhosts the warm-up does not handshake with every Context: each client kind
+    once, then it stops (3 handshakes per vhost cost seconds and, in each worker, wrote to
+    every Context's pages); an RSA-only first vhost leaves the ECDSA kinds to the next."""
+    from httpd_py.tls import sites as tls_sites
+    rsa_only = SSLConfig(engine=True, certificates=(
+        CertKeyPair(str(pki.leaf("b.test", "rsa").cert_file), str(pki.leaf("b.test", "rsa").key_file)),))
+    vhosts = tuple(VHost(addrs=(VHostAddr("*", 443),), server_name=f"v{i}.test",
+                         ssl=rsa_only if i == 0 else ssl_cfg(pki)) for i in range(20))
+    cfg = ServerConfig(config_file="x", server_root=str(tmp_path), main=VHost(), vhosts=vhosts,
+                       listens=())
+    sites = build_sites(cfg)
+    used = []
+    real = tls_sites.memory_handshake
+    monkeypatch.setattr(tls_sites, "memory_handshake",
+                        lambda ctx, *a: used.append(ctx) or real(ctx, *a))
+    assert tls_sites.warm_up(sites, status_request=False) == 4
+    contexts = sites.contexts()
+    assert {id(c) for c in used} == {id(contexts[0]), id(contexts[1])}
+    # the RSA-only Context: 4 tries (2 complete); the next: the 2 ECDSA kinds
+    assert len(used) == 6
