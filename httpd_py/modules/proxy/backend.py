@@ -31,6 +31,11 @@ class ConnectFailed(BackendError):
     pass
 
 
+class TLSFailed(ConnectFailed):
+    """The TCP connection worked, the TLS handshake or the certificate check did not
+    (Apache: 500 "Error during SSL Handshake with remote server")."""
+
+
 class ReadTimeout(BackendError):
     pass
 
@@ -103,7 +108,7 @@ def tls_context(s: SSLProxySettings) -> ssl.SSLContext:
             ctx.verify_mode = ssl.CERT_REQUIRED if s.verify == "require" else ssl.CERT_OPTIONAL
             if s.ca_file:
                 ctx.load_verify_locations(s.ca_file)
-            ctx.check_hostname = s.verify == "require" and s.check_peer_name
+            ctx.check_hostname = s.verify == "require" and s.check_name
         else:
             ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["http/1.1"])
@@ -129,11 +134,57 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             # an IP address is matched against IP names and sends no SNI (the ssl module
             # knows); a name is both the SNI and the name checked
             sock = ctx.wrap_socket(sock, server_hostname=sni or worker.host)
+            s = ssl_settings or SSLProxySettings()
+            if not ctx.check_hostname and s.check_name:
+                why = peer_problem(sock.getpeercert(binary_form=True), sni or worker.host)
+                if why:
+                    raise ssl.CertificateError(why)
         sock.settimeout(io_timeout)
-    except (OSError, ssl.SSLError, ssl.CertificateError) as e:
+    except (OSError, ssl.SSLError, ssl.CertificateError, ValueError) as e:
         sock.close()
-        raise ConnectFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
+        raise TLSFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
     return BackendConn(sock, worker.name, worker.hostport)
+
+
+def peer_problem(der: bytes | None, host: str) -> str | None:
+    """mod_ssl's checks that apply even with SSLProxyVerify none: SSLProxyCheckPeerName (the
+    certificate's DNS/IP names, else its CN, must match the host) and SSLProxyCheckPeerExpire
+    (not expired, already valid).  None when it passes."""
+    import datetime
+    import fnmatch
+    import ipaddress
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    if not der:
+        return "the backend sent no certificate"
+    cert = x509.load_der_x509_certificate(der)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if cert.not_valid_after_utc < now or cert.not_valid_before_utc > now:
+        return "the backend certificate is expired or not yet valid"
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = san.get_values_for_type(x509.DNSName)
+        ips = san.get_values_for_type(x509.IPAddress)
+    except x509.ExtensionNotFound:
+        dns, ips = [], []
+    if ip is not None:
+        if ip in ips:
+            return None
+    else:
+        for name in dns:
+            if name.lower() == host.lower() or (name.startswith("*.") and "." in host and
+                                                fnmatch.fnmatch(host.lower(), name.lower())
+                                                and host.count(".") == name.count(".")):
+                return None
+    if not dns and not ips:
+        cns = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if host.lower() in (str(c).lower() for c in cns):
+            return None
+    return f"the backend certificate does not name {host}"
 
 
 def _is_ip(host: str) -> bool:

@@ -135,8 +135,14 @@ class SSLProxySettings:
     engine: bool = False
     verify: str = "none"         # none | optional | require | optional_no_ca
     ca_file: str | None = None
-    check_peer_name: bool = True
+    check_peer_name: bool | None = None    # None: not set (then SSLProxyCheckPeerCN decides)
     check_peer_cn: bool = True
+
+    @property
+    def check_name(self) -> bool:
+        """mod_ssl: SSLProxyCheckPeerName when set, else SSLProxyCheckPeerCN (both on by
+        default); the check runs whatever SSLProxyVerify says."""
+        return self.check_peer_name if self.check_peer_name is not None else self.check_peer_cn
 
 
 # -- parsing -----------------------------------------------------------------------------------

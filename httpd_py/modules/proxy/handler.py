@@ -231,8 +231,13 @@ def _find_worker(url: str, workers: tuple):
     return C.Worker(f"{scheme}://{host}:{port}", scheme, host, port, slot=-1)
 
 
-def _proxy_error(reason: str) -> hooks.Response:
-    return hooks.Response(502, [], _PROXY_ERROR_BODY.format(reason=reason).encode(),
+def _proxy_error(reason: str, status: int = 502) -> hooks.Response:
+    body = _PROXY_ERROR_BODY.format(reason=reason)
+    if status != 502:
+        body = body.replace("502 Proxy Error", f"{status} Proxy Error").replace(
+            "The proxy server received an invalid\r\nresponse from an upstream server.<br />"
+            "\r\n", "")
+    return hooks.Response(status, [], body.encode(),
                           content_type="text/html; charset=iso-8859-1", error_page=True)
 
 
@@ -388,6 +393,10 @@ def _connect(req, worker, ssl_settings, balancer):
         conn = be.connect(worker, ct, t, ssl_settings, sni)
         conn.key = _pool_key(worker, ssl_settings)
         return conn
+    except be.TLSFailed as e:
+        error_log.error(MOD, "HP13008", f"{worker.scheme}: {e}", client=_client(req))
+        raise _Attempt(_proxy_error("Error during SSL Handshake with remote server", 500),
+                       str(e)) from None
     except be.ConnectFailed as e:
         error_log.error(MOD, "HP13001", f"{worker.scheme}: {e}", client=_client(req))
         error_log.error(MOD, "HP13002", f"{worker.scheme.upper()}: failed to make connection "

@@ -318,7 +318,7 @@ def test_response_headers_filtered_and_reversed():
     r = H.handle(request(cfg, headers={"host": "front:8080"}))
     b.close()
     names = [n.lower() for n, _ in r.headers]
-    assert "x-drop" not in names and "keep-alive" not in names and "server" not in names
+    assert "x-drop" not in names and "keep-alive" not in names and "connection" not in names
     assert r.header("location") == "http://front:8080/b/next"
     assert r.header("set-cookie") == "s=1; Path=/b; Domain=front"
     assert r.header("via") == "1.1 front:8080"
@@ -357,7 +357,10 @@ def _tls_server(cert, key):
 
 
 @pytest.mark.parametrize("settings, host, ok", [
-    ({"engine": True}, "127.0.0.1", True),                           # verify none
+    ({"engine": True}, "localhost", True),                           # verify none
+    ({"engine": True}, "127.0.0.1", False),          # ... but the name is checked (mod_ssl)
+    ({"engine": True, "check_peer_name": False}, "127.0.0.1", True),
+    ({"engine": True, "check_peer_cn": False}, "127.0.0.1", True),     # Name unset: CN decides
     ({"engine": True, "verify": "require", "ca": True}, "localhost", True),
     ({"engine": True, "verify": "require", "ca": True}, "127.0.0.1", False),   # name check
     ({"engine": True, "verify": "require", "ca": True, "check_peer_name": False},
@@ -372,7 +375,8 @@ def test_tls_backends(tmp_path, settings, host, ok):
     port = srv.getsockname()[1]
     s = SSLProxySettings(engine=settings["engine"], verify=settings.get("verify", "none"),
                          ca_file=str(ca) if settings.get("ca") else None,
-                         check_peer_name=settings.get("check_peer_name", True))
+                         check_peer_name=settings.get("check_peer_name"),
+                         check_peer_cn=settings.get("check_peer_cn", True))
     w = Worker(f"https://{host}:{port}", "https", host, port)
     try:
         c = be.connect(w, 5, 5, s)

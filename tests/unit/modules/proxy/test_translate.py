@@ -178,6 +178,9 @@ def test_proxy_section_refuses_what_it_does_not_apply(section_hook):
     assert "not applied" in str(e.value) and "line 5" in str(e.value)
 
 
-def test_proxy_section_without_the_hook_is_listed_as_ignored():
+def test_proxy_section_is_read_or_listed_as_ignored():
+    """Without the walker's section hook the section is listed as ignored; with it, read."""
     cfg = load_text("<Proxy balancer://p>\n  BalancerMember http://m1:1\n</Proxy>\n")
-    assert any(name == "<Proxy>" for name, _ in cfg.ignored_directives)
+    ignored = any(name == "<Proxy>" for name, _ in cfg.ignored_directives)
+    defined = bool(cfg.main.mod(C.K_BALANCERS))
+    assert ignored != defined
