@@ -294,6 +294,10 @@ def _section(d: Directive, node: Node, w: Walk, loc: Location) -> None:
         else:
             w.cur.sections.append(sec)
         return
+    if d.handler is not None and d.used:
+        # a module's own section (e.g. mod_proxy's <Proxy balancer://>): its row reads it
+        d.handler(w, node)
+        return
     # A section of an Apache module httpd-py does not implement: accepted, body ignored.
     _section_words(node)
     w.ignored.append((d.name + ">", loc))

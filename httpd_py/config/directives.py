@@ -945,8 +945,6 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           syntax="builtin|exec:path|\"|path\""),
         D("SSLProtocol", SSL, "SV", RAW, "TLSv1.2 TLSv1.3", "TLS versions to accept",
           _ssl_protocol, syntax="[+-]protocol ..."),
-        D("SSLProxyCACertificateFile", SSL, "SV", TAKE1, "", "CAs for proxied backends "
-          "(accepted; no proxy)", _validate_file(), used=U, syntax="file-path"),
         D("SSLProxyCACertificatePath", SSL, "SV", TAKE1, "", "CA directory for proxied backends "
           "(accepted)", _validate_file("dir"), used=U, syntax="directory-path"),
         D("SSLProxyCARevocationCheck", SSL, "SV", ITERATE, "none", "CRL checks for proxied "
@@ -955,16 +953,10 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           "(accepted)", _validate_file(), used=U, syntax="file-path"),
         D("SSLProxyCARevocationPath", SSL, "SV", TAKE1, "", "CRL directory for proxied backends "
           "(accepted)", _validate_file("dir"), used=U, syntax="directory-path"),
-        D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "Check a backend's CN (accepted)",
-          _validate_flag, used=U),
         D("SSLProxyCheckPeerExpire", SSL, "SV", FLAG, "on", "Check a backend certificate's "
           "expiry (accepted)", _validate_flag, used=U),
-        D("SSLProxyCheckPeerName", SSL, "SV", FLAG, "on", "Check a backend's host name "
-          "(accepted)", _validate_flag, used=U),
         D("SSLProxyCipherSuite", SSL, "SV", TAKE12, "", "Ciphers towards backends (accepted)",
           _ssl_proxy_cipher_suite, used=U, syntax="[protocol] cipher-spec"),
-        D("SSLProxyEngine", SSL, "SV", FLAG, "off", "TLS towards proxied backends (accepted; "
-          "no proxy)", _validate_flag, used=U),
         D("SSLProxyMachineCertificateChainFile", SSL, "SV", TAKE1, "", "Client chain towards "
           "backends (accepted)", _validate_file(), used=U, syntax="file-path"),
         D("SSLProxyMachineCertificateFile", SSL, "SV", TAKE1, "", "Client certificates towards "
@@ -974,8 +966,6 @@ def _ssl_rows(D, SSL: str) -> list[Directive]:
           syntax="directory-path"),
         D("SSLProxyProtocol", SSL, "SV", RAW, "all -SSLv3", "TLS versions towards backends "
           "(accepted)", _ssl_proxy_protocol, used=U, syntax="[+-]protocol ..."),
-        D("SSLProxyVerify", SSL, "SV", TAKE1, "none", "Backend certificate verification "
-          "(accepted)", _ssl_verify_client, used=U, syntax="level"),
         D("SSLProxyVerifyDepth", SSL, "SV", TAKE1, "1", "Backend chain depth (accepted)",
           _validate_int, used=U, syntax="number"),
         D("SSLRandomSeed", SSL, "S", TAKE23, "", "Entropy sources (builtin and the system's "

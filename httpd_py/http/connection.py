@@ -738,6 +738,10 @@ class ConnectionHandler(WaitingMixin):
                       (vhost.max_keep_alive_requests <= 0 or served < vhost.max_keep_alive_requests))
         if method not in KNOWN_METHODS:
             return self._respond_error(stream, vhost, rec, 501, close=not keep_alive, client=client)
+        if method == "CONNECT" and not target.startswith(b"/"):
+            # an authority-form target: no mod_proxy_connect, the default handler's 405
+            return self._respond_error(stream, vhost, rec, 405, close=not keep_alive,
+                                       client=client, extra=[(b"Allow", _allow(vhost).encode())])
         memo = self._url_memo            # url_path is pure: memoise it per request target
         parsed = memo.get(target)
         if parsed is None:
@@ -777,6 +781,8 @@ class ConnectionHandler(WaitingMixin):
         each internal redirect a hook asks for (bounded by LimitInternalRecursion)."""
         if hooks.POST_READ:
             d = hooks.run(hooks.POST_READ, r)
+            if r.client_ip != c.rec.remote_ip:          # mod_remoteip: logs see it too (%a)
+                c.rec.remote_ip = r.client_ip
             if d is not None:
                 return self._decision(c, r, d)
         limit = r.vhost.mod(core_keys.LIMIT_RECURSION, (10, 10))[0]
@@ -1393,6 +1399,9 @@ class ConnectionHandler(WaitingMixin):
         if self._date_cache[0] != now:
             self._date_cache = (now, http_date(now).encode())
         out = [(b"Date", self._date_cache[1]), (b"Server", self._server_header)]
+        if hdrs and hdrs[0][0] in _ORIGIN_HEAD:     # a proxied response's own Server / Date
+            names = {n.lower() for n, _ in hdrs}
+            out = [(n, v) for n, v in out if n.lower() not in names]
         out.extend(hdrs)
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
@@ -1679,6 +1688,8 @@ class _Ctx:
 
 
 _REDIRECT = object()        # _serve_uri: a hook asked for an internal redirect
+# a handler that passes on another server's Server / Date puts them first (mod_proxy does)
+_ORIGIN_HEAD = frozenset((b"Server", b"Date", b"server", b"date"))
 _DEFAULT_ETAG = core_http.FileETagSpec()
 
 
@@ -1804,7 +1815,7 @@ class _BodyStream:
             raise
         self._out += out
         if done:
-            p.buf += self._reader.leftover
+            p.buf.extend(self._reader.leftover)     # (the NamedTuple keeps its buffer)
             self._h._pending = None
             self.done = True
         return done

@@ -39,6 +39,7 @@ _LOOSE_REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]+([^\x00-
 _REQUEST_09 = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+)")
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")   # CONNECT's host:port
 _ABSOLUTE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 _HOST = re.compile(r"(?:[A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 _GOOD_HOSTS: set[str] = set()          # Host values already found valid (they repeat)
@@ -164,7 +165,8 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         version, protocol = "1.1", f"HTTP/{major.decode()}.{minor.decode()}"
     smethod = method.decode("ascii")
     if target[0] != 0x2F and not (target == b"*" and smethod == "OPTIONS") and (
-            _ABSOLUTE.match(target) is None):
+            _ABSOLUTE.match(target) is None) and not (
+            smethod == "CONNECT" and _AUTHORITY.fullmatch(target) is not None):
         raise ProtocolError(400, "invalid request target")
     if limits.registered_methods and smethod not in REGISTERED_METHODS:
         raise ProtocolError(501, f"unregistered method {smethod}")

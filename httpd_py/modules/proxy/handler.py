@@ -565,10 +565,11 @@ def _response(req, conn, rh, worker, conf, keep: bool):
                         client=_client(req))
         return 502
     te = rh.header("transfer-encoding") is not None
-    # Date and Server: the pipeline writes its own (Apache keeps the backend's: docs/interop.md)
-    headers = [(n, v) for n, v in wire.pass_response_headers(rh.headers)
-               if n.lower() not in ("date", "server") and
-               not (te and n.lower() == "content-length")]
+    # Date and Server: the backend's, first (the pipeline then leaves its own out, as Apache)
+    passed = [(n, v) for n, v in wire.pass_response_headers(rh.headers)
+              if not (te and n.lower() == "content-length")]
+    origin = [(n.capitalize(), v) for n, v in passed if n.lower() in ("date", "server")]
+    headers = origin + [(n, v) for n, v in passed if n.lower() not in ("date", "server")]
     rules = conf.mod(C.K_REVERSE, ())
     paths = conf.mod(C.K_COOKIE_PATH, ())
     domains = conf.mod(C.K_COOKIE_DOMAIN, ())

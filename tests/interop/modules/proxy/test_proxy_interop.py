@@ -201,10 +201,7 @@ def _rows() -> list[Row]:
 CORPUS = _rows()
 
 # row id -> why httpd-py answers differently (each also in docs/interop.md, mod_proxy)
-DOCUMENTED: dict[str, str] = {
-    "connect-refused": "CONNECT without mod_proxy_connect: apache2 405 with Allow, the "
-                       "pipeline 400 (lead: core's method handling)",
-}
+DOCUMENTED: dict[str, str] = {}
 # The SSLProxy* rows of config/directives.py (validate-only) shadow this module's until the
 # lead removes them there: SSLProxyEngine has no effect yet, so https backends answer 500.
 SSL_ROWS_SHADOWED = {"tls-verified", "tls-verified-post", "tls-name-mismatch", "tls-no-verify"}
@@ -250,9 +247,6 @@ def test_row(row, apache_answers, httpd_py_answers, request):
         request.applymarker(pytest.mark.xfail(reason="SSLProxy* rows of config/directives.py "
                                               "shadow mod_proxy's (docs/interop.md)",
                                               strict=True))
-    if row.id in BODY_ROWS:
-        request.applymarker(pytest.mark.xfail(reason="pipeline: _BodyStream._take assigns to a "
-                                              "NamedTuple field (lead)", strict=False))
     if row.id in DOCUMENTED:
         request.applymarker(pytest.mark.xfail(reason=DOCUMENTED[row.id], strict=True))
     a_all, a_port = apache_answers
