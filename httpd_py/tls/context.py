@@ -18,7 +18,9 @@ SSLProtocol                 set_min/max_proto_version, OP_NO_* for holes in the 
 SSLCipherSuite [SSL]        set_cipher_list(bytes)
 SSLCipherSuite TLSv1.3      set_tls13_ciphersuites(bytes)
 SSLHonorCipherOrder on      OP_CIPHER_SERVER_PREFERENCE
-SSLSessionTickets off       OP_NO_TICKET
+SSLSessionTickets off       OP_NO_TICKET; without an SSLSessionCache also no TLS 1.3 ticket at all
+                            (SSL_CTX_set_num_tickets 0 through tls/tickets.py; apache2 sends two
+                            stateful tickets no server can resume)
 SSLOpenSSLConfCmd           Curves/Groups (SSL_CTX_set1_curves_list, a private pyOpenSSL binding:
                             pyOpenSSL has no public groups setter), CipherString, Ciphersuites,
                             MinProtocol, MaxProtocol, Options (ServerPreference, SessionTicket,
@@ -48,7 +50,8 @@ from OpenSSL._util import lib as _lib   # only for set1_curves_list (no public A
 
 from httpd_py.config.model import SSLConfig, VHost
 from httpd_py.errors import StartupError
-from httpd_py.tls import dhgroups
+from httpd_py.log import error_log
+from httpd_py.tls import dhgroups, tickets
 
 _VERSIONS = {"TLSv1": SSL.TLS1_VERSION, "TLSv1.1": SSL.TLS1_1_VERSION,
              "TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
@@ -226,11 +229,16 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
 
     ctx.set_timeout(max(1, ssl.session_cache_timeout))
     ctx.set_session_id(b"httpd-py")
-    # As mod_ssl: without an SSLSessionCache the server keeps no session-ID cache (and TLS 1.3
-    # sends no stateful tickets); with one, OpenSSL's per-process cache stands in for it.
+    # As mod_ssl: without an SSLSessionCache the server keeps no session-ID cache; with one,
+    # OpenSSL's per-process cache stands in for it.
     cache = ssl.session_cache
     if cache is None or cache.provider == "none":
         ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        # TLS 1.3 would still send two (stateful) tickets after each full handshake, which
+        # nothing can resume: two records and writes per connection for nothing
+        if not ssl.session_tickets and not tickets.set_num_tickets(ctx, 0) and tickets.first_miss():
+            error_log.debug("ssl", "HP14001", "SSL_CTX_set_num_tickets not found in this "
+                            "cryptography build: TLS 1.3 sends OpenSSL's default tickets")
     else:
         ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
