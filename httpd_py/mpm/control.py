@@ -86,12 +86,20 @@ def start(load_app, app, *, foreground: bool, single_process: bool, name: str) -
     master = Master(load_app, scoreboard_path=sb_path, server_name=name)
     if not (single_process or foreground):
         return _detach_and_serve(master, app, sb_path)
+    # Ctrl-C while loading (a slow stapling prefetch): the handler only records it, so it is
+    # not lost inside a C callback (cffi prints and drops an exception raised there, e.g.
+    # during the TLS warm-up); once the load ends, what it made is removed and we stop.
+    interrupted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     try:
-        if not _setup(master, app, sb_path):
-            return 1
-    except KeyboardInterrupt:           # Ctrl-C while loading: leave nothing behind
+        ok = _setup(master, app, sb_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
         master.discard()
-        raise
+        raise KeyboardInterrupt
+    if not ok:
+        return 1
     if single_process:
         return master.serve_single()
     return master.serve()

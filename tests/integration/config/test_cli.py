@@ -65,8 +65,8 @@ def test_S_output(site):
         f"         default server a.test ({conf}:6)",
         f"         port 8443 namevhost a.test ({conf}:6)",
         f"         port 8443 namevhost b.test ({root}/conf.d/b.conf:1)",
+        "                 alias www.b.test",          # plain aliases first, as Apache
         "                 wild alias *.b.test",
-        "                 alias www.b.test",
         f"ServerRoot: \"{root}\"",
     ]
     assert f"PidFile: \"{root}/logs/httpd.pid\"" in p.stdout
