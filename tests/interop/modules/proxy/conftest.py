@@ -235,6 +235,15 @@ BalancerMember balancer://half {B2}
 ProxyPass /failover/ balancer://half/
 BalancerMember balancer://alldead {DEAD} retry=30
 ProxyPass /alldead/ balancer://alldead/
+<Proxy balancer://sect>
+    BalancerMember {B1} route=s1
+    BalancerMember {B2} route=s2 loadfactor=2
+    ProxySet stickysession=SECTID
+</Proxy>
+<Proxy *>
+    Require all granted
+</Proxy>
+ProxyPass /sect/ balancer://sect/
 BalancerMember balancer://standby {B1} status=+H
 BalancerMember balancer://standby {B2}
 ProxyPass /standby/ balancer://standby/
