@@ -30,6 +30,10 @@ from OpenSSL import SSL
 
 from httpd_py import metrics
 from httpd_py.http.protocol import HeadFault, Limits, ProtocolError, parse_head
+from httpd_py.http.streams import (_CLOSE, _IPPROTO_TCP, _LINGER, _NEXT, _TCP_NODELAY,
+                                   _WILDCARD_BINDS, TLS_READ, PlainStream, TLSStream, _linger,
+                                   _plain_http_on_tls_port, _ssl_err, _state, _where_raised,
+                                   set_kernel_timeout)
 from httpd_py.log import error_log
 from httpd_py.tls.handshake import HandshakeFailure
 from httpd_py.tls.handshake import classify as classify_handshake
@@ -66,8 +70,6 @@ class WaitingMixin:
     """The event-loop side of ``ConnectionHandler`` (it supplies the request pipeline)."""
 
     def open_waiting(self, sock: socket.socket, client_addr, listener_addr, slot=None):
-        from httpd_py.http.connection import (_IPPROTO_TCP, _TCP_NODELAY, _WILDCARD_BINDS,
-                                              PlainStream, TLS_READ, TLSStream)
         if isinstance(listener_addr, tuple) and listener_addr[0] not in _WILDCARD_BINDS:
             local = listener_addr
         else:
@@ -124,14 +126,12 @@ class WaitingMixin:
                     return got
             return self._step_head(w)
         except Exception as e:          # one connection never takes the loop down
-            from httpd_py.http.connection import _where_raised
             error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while waiting: "
                             f"{e} ({_where_raised(e)})", client=w.client)
             self.close_waiting(w)
             return DONE
 
     def _step_handshake(self, w: Waiting) -> int:
-        from httpd_py.http.connection import _plain_http_on_tls_port, _ssl_err
         try:
             w.conn.do_handshake()
         except SSL.WantReadError:
@@ -158,7 +158,6 @@ class WaitingMixin:
         return READY
 
     def _step_head(self, w: Waiting) -> int:
-        from httpd_py.http.connection import _LINGER
         buf = w.buf
         while True:
             if buf:
@@ -234,7 +233,6 @@ class WaitingMixin:
     def expire(self, w: Waiting) -> None:
         """The stage ran out: handshake and keep-alive close silently; a head gets 408 once its
         request line is in under mod_reqtimeout, as the blocking path."""
-        from httpd_py.http.connection import _CLOSE, _LINGER
         if w.closed:
             return
         if w.stage == HANDSHAKE:
@@ -263,14 +261,12 @@ class WaitingMixin:
 
     # --- serving -------------------------------------------------------------------------------
     def _blocking(self, w: Waiting) -> None:
-        from httpd_py.http.connection import set_kernel_timeout
         w.sock.setblocking(True)
         set_kernel_timeout(w.sock, w.site.default.timeout)
 
     def serve_ready(self, w: Waiting, slot=None) -> bool:
         """Serve the parsed head (and any complete pipelined ones), blocking; True when the
         connection goes back to waiting for its next request."""
-        from httpd_py.http.connection import _NEXT, _state
         self._blocking(w)
         self._tls_conn = w.conn
         self._deadlines = w.dl
@@ -301,7 +297,6 @@ class WaitingMixin:
                         continue
                 break
         except Exception as e:
-            from httpd_py.http.connection import _where_raised
             error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: "
                             f"{e} ({_where_raised(e)})", client=w.client)
             self.close_waiting(w)
@@ -323,7 +318,6 @@ class WaitingMixin:
     def _end(self, w: Waiting, how: int) -> None:
         """Close as the blocking path does: a lingering close when the client may still be
         sending (_LINGER), else at once."""
-        from httpd_py.http.connection import _LINGER, _linger
         if w.closed:
             return
         if how == _LINGER:

@@ -29,7 +29,6 @@ KNOWN = {
     "cycle: httpd_py.config.build <-> httpd_py.config.directives <-> httpd_py.config.perdir "
     "<-> httpd_py.modules.core_http <-> httpd_py.modules.mime",
     "cycle: httpd_py.config.model <-> httpd_py.config.vhosts",
-    "cycle: httpd_py.http.connection <-> httpd_py.http.waiting",
     "cycle: httpd_py.log <-> httpd_py.piped",
 }
 
