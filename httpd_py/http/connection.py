@@ -113,6 +113,8 @@ _MESSAGES = {
     403: "You don't have permission to access this resource.",
     404: "The requested URL was not found on this server.",
     405: "The requested method {method} is not allowed for this URL.",
+    406: "An appropriate representation of the requested resource could not be found on this "
+         "server.",
     408: "Server timeout waiting for the HTTP request from the client.",
     410: "The requested resource is no longer available on this server and there is no "
          "forwarding address.\nPlease remove all references to this resource.",
@@ -140,7 +142,7 @@ def reason(status: int) -> str:
 
 
 def error_body(status: int, location: str | None = None, method: str = "GET",
-               signature: str = "") -> bytes:
+               signature: str = "", variants: str = "") -> bytes:
     msg = _MESSAGES.get(status, "")
     if status in (405, 413):
         msg = msg.format(method=method)
@@ -150,7 +152,8 @@ def error_body(status: int, location: str | None = None, method: str = "GET",
     r = reason(status)
     return (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
             f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
-            f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n<p>{msg}</p>\n"
+            f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n"
+            + (f"<p>{msg}</p>\n" if msg or not variants else "") + variants
             + (f"<hr>\n{signature}" if signature else "") + "</body></html>\n").encode()
 
 
@@ -792,7 +795,8 @@ class ConnectionHandler(WaitingMixin):
                 return _REDIRECT
             if d is not None:
                 return self._decision(c, r, d)
-        name = r.handler or conf.mod(core_keys.HANDLER)
+        sethandler = conf.mod(core_keys.HANDLER)   # SetHandler wins over AddHandler (core)
+        name = sethandler if sethandler and sethandler != "none" else r.handler
         if name and name != "none":
             h = hooks.HANDLERS.get(name)
             if h is None:
@@ -1177,7 +1181,7 @@ class ConnectionHandler(WaitingMixin):
                     ctype = f"{ctype}; charset={r.charset}"
                 hdrs.append(("Content-Type", self._default_charset(r, ctype)))
             if r.content_language:
-                hdrs.append(("Content-Language", ", ".join(r.content_language)))
+                hdrs.append(("Content-Language", ",".join(r.content_language)))   # as Apache
             if r.content_encoding:
                 hdrs.append(("Content-Encoding", r.content_encoding))
             status, first, length = 200, 0, size
@@ -1407,12 +1411,12 @@ class ConnectionHandler(WaitingMixin):
         return ok and keep_alive
 
     def _error_page(self, rt: VHostRuntime, status: int, location: str | None, conf, method: str,
-                    client: str, signature: str = ""):
+                    client: str, signature: str = "", variants: str = ""):
         """(status, headers, body, content type) of an error response: ErrorDocument (local
         file, external URL -> 302, or text) or the built-in page with the ServerSignature."""
         hdrs: list = []
-        body = error_body(status, location, method=method, signature=signature) \
-            if status != 304 else b""
+        body = error_body(status, location, method=method, signature=signature,
+                          variants=variants) if status != 304 else b""
         ctype = "text/html; charset=iso-8859-1"
         docs = rt.error_docs
         if conf is not None and conf.error_documents is not UNSET:
@@ -1473,9 +1477,10 @@ class ConnectionHandler(WaitingMixin):
                 if got is not None:
                     return got
         sig = self._signature(c, r, r.vhost, conf)
+        variants = r.notes.get("variant-list", "") if status in (300, 406) and r.notes else ""
         status, hdrs, body, ctype = self._error_page(c.rt if r.vhost is c.rt.vhost else
                                                      self.runtime(r.vhost), status, location,
-                                                     conf, r.method, c.client, sig)
+                                                     conf, r.method, c.client, sig, variants)
         return self._finish(c, r, Response(status, hdrs or list(extra), body, content_type=ctype,
                                            error_page=True))
 

@@ -205,22 +205,10 @@ CORPUS: list[Row] = [
     R("errdoc-403-de", "/errdoc/denied.txt", 403, headers=AL("de")),
 ]
 
-# row id -> why httpd-py differs (also in docs/interop.md); the row's test is an expected failure
-_LANG_JOIN = ("the pipeline joins several Content-Language values with ', ' (Apache: ',', "
-              "http_filters.c); mod_mime hands it the tuple")
-_VARIANT_LIST = ("the pipeline's built-in 406 page does not carry the variant list "
-                 "mod_negotiation leaves in notes['variant-list'] (Apache appends it after the "
-                 "paragraph); status and headers are equal")
-_ERRDOC = ("a local ErrorDocument is read by the pipeline as a static file, not served through "
-           "an internal redirect, so the type-map handler never negotiates the localized page "
-           "(Apache: Vary, Content-Language and the chosen variant's body)")
-KNOWN: dict[str, str] = {
-    "mime-a.html.fr.de": _LANG_JOIN, "mime-head": _LANG_JOIN, "mime-sub-a.html.fr.de": _LANG_JOIN,
-    "mv-page-it-406": _VARIANT_LIST, "mv-doc-png-406": _VARIANT_LIST,
-    "tm-doc-406": _VARIANT_LIST, "tm-inline-406": _VARIANT_LIST,
-    "lang-force-none-406": _VARIANT_LIST, "enc-e-identity-q0-406": _VARIANT_LIST,
-    "errdoc-404": _ERRDOC, "errdoc-404-fr": _ERRDOC, "errdoc-403-de": _ERRDOC,
-}
+# row id -> why httpd-py differs (also in docs/interop.md); the row's test is an expected
+# failure.  None left: the pipeline joins Content-Language with ",", puts the variant list on
+# its 406 page and serves a local ErrorDocument through an internal redirect.
+KNOWN: dict[str, str] = {}
 
 
 def _ids(rows: list[Row]) -> list[str]:
