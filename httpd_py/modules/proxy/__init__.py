@@ -25,7 +25,7 @@ from httpd_py.modules.proxy import handler as _handler  # noqa: F401  (registers
 
 def rows():
     from httpd_py.config.directives import FLAG, ITERATE, RAW, TAKE1, TAKE2, TAKE23, Directive
-    P, PH, PB, SSL = "mod_proxy.c", "mod_proxy_http.c", "mod_proxy_balancer.c", "mod_ssl.c"
+    P, SSL = "mod_proxy.c", "mod_ssl.c"
     D = Directive
     rows = [
         D("ProxyPass", P, "A", RAW, "", "Map a URL-path (or the enclosing <Location>) to a "
@@ -54,10 +54,21 @@ def rows():
           _c.proxy_requests),
         D("<Proxy", P, "SV", RAW, "", "Container for a proxied URL; <Proxy balancer://name> "
           "holds BalancerMember and ProxySet", _c.proxy_section, syntax="url"),
-        D("BalancerMember", PB, "A", RAW, "", "A member of a balancer, with worker parameters",
+        D("BalancerMember", P, "A", RAW, "", "A member of a balancer, with worker parameters",
           _c.balancer_member, syntax="[balancer://name] url [key=value ...]"),
         D("ProxySet", P, "A", RAW, "", "Parameters of a balancer or worker",
           _c.proxy_set, syntax="[url] key=value ..."),
+        D("ProxyPassInherit", P, "SV", FLAG, "On", "Accepted; a vhost uses the main server's "
+          "ProxyPass rules (first) either way, as apache2 2.4.71 does",
+          _c.flag_key(_c.K_INHERIT)),
+        D("Proxy100Continue", P, "A", FLAG, "On", "Forward Expect: 100-continue to the backend "
+          "and wait for its answer before sending the body", _c.flag_key(_c.K_CONTINUE)),
+        D("ProxyBlock", P, "SV", ITERATE, "", "Backend host names (words, or *) never proxied "
+          "to: 403", _c.proxy_block, syntax="*|word|host|domain ..."),
+        D("ProxyPassInterpolateEnv", P, "A", FLAG, "Off", "${VAR} in proxy URLs (Off only: On "
+          "is refused)", _c.interpolate_env),
+        D("<ProxyMatch", P, "SV", RAW, "", "Container for proxied URLs matching a regex "
+          "(Require all granted only)", _c.proxy_match_section, syntax="regex"),
     ]
     from httpd_py.config import directives as core
     core_names = {r.name.lower() for r in core._rows()}
@@ -68,10 +79,11 @@ def rows():
           _c.ssl_verify, syntax="none|optional|require|optional_no_ca"),
         D("SSLProxyCACertificateFile", SSL, "SV", TAKE1, "", "CAs that sign backend "
           "certificates", _c.ssl_ca_file, syntax="file-path"),
-        D("SSLProxyCheckPeerName", SSL, "SV", FLAG, "on", "Check the backend certificate's "
-          "names against the host (with SSLProxyVerify require)", _c.ssl_check_name),
-        D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "Check the backend certificate's CN "
-          "(folded into SSLProxyCheckPeerName)", _c.ssl_check_cn),
+        D("SSLProxyCheckPeerName", SSL, "SV", FLAG, "on", "The backend certificate must name "
+          "the host, whatever SSLProxyVerify says (and be within its validity)",
+          _c.ssl_check_name),
+        D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "The same check when "
+          "SSLProxyCheckPeerName is not set", _c.ssl_check_cn),
     ]
     # mod_ssl's rows live in config/directives.py; until the SSLProxy ones are removed there
     # (they only validate), ours would be a second row

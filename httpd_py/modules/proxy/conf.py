@@ -44,6 +44,10 @@ K_VIA = dirconf.register("srv.proxy.via", "override")
 K_TIMEOUT = dirconf.register("srv.proxy.timeout", "override")
 K_REQUESTS = dirconf.register("srv.proxy.requests", "override")
 K_SSL = dirconf.register("srv.proxy.ssl", "override")
+K_OWN_PASSES = dirconf.register("srv.proxy.own_passes", "override")   # for ProxyPassInherit Off
+K_INHERIT = dirconf.register("srv.proxy.inherit", "override")
+K_CONTINUE = dirconf.register("dir.proxy.continue", "override")       # Proxy100Continue
+K_BLOCK = dirconf.register("srv.proxy.block", "concat")               # ProxyBlock words
 
 
 def _merge_balancers(base: tuple, new: tuple) -> tuple:
@@ -445,6 +449,7 @@ def proxy_pass(match: bool):
             w.set(K_PASS_DIR, rule)
         else:
             w.set(K_PASSES, (*w.own(K_PASSES, ()), rule))
+            w.set(K_OWN_PASSES, (*w.own(K_OWN_PASSES, ()), rule))
     return h
 
 
@@ -635,3 +640,34 @@ def ssl_check_name(w, args):
 
 def ssl_check_cn(w, args):
     w.set(K_SSL, replace(_ssl(w), check_peer_cn=values.flag(args[0], w.name)))
+
+
+def proxy_block(w, args):
+    """ProxyBlock: backend hosts (a word contained in the host name, case-insensitive, or "*")
+    to which nothing is proxied: 403.  Apache also compares the addresses the words resolve
+    to at start-up; httpd-py matches the names only."""
+    w.extend(K_BLOCK, tuple(a.lower() for a in args))
+
+
+def interpolate_env(w, args):
+    if values.flag(args[0], w.name):
+        raise ConfigError("ProxyPassInterpolateEnv On: ${VAR} interpolation in proxy URLs is "
+                          "not built into httpd-py; refused rather than proxying to the "
+                          "literal text")
+
+
+def proxy_match_section(w, node) -> None:
+    """``<ProxyMatch regex>``: only ``Require all granted`` is accepted inside (httpd-py does
+    not apply per-<ProxyMatch> access rules yet; ignoring one could grant more)."""
+    from httpd_py.config.parser import split_args
+    from httpd_py.config.reader import section_text
+    words = split_args(section_text(node))
+    if not words:
+        raise ConfigError("<ProxyMatch> directive requires additional arguments")
+    _regex(words[0])
+    for child in node.children or []:
+        args = split_args(child.args)
+        if child.name.lower() == "require" and [a.lower() for a in args] == ["all", "granted"]:
+            continue
+        raise ConfigError(f"{child.name} inside <ProxyMatch> is not applied by httpd-py yet; "
+                          f"refused rather than ignored").located(child.file, child.line)

@@ -61,6 +61,8 @@ def _tables(vhost):
     if t is not None and t[0] is vhost:
         return t
     mods = dict(vhost.mods)
+    # ProxyPassInherit Off: apache2 2.4.71 still applies the main server's rules to the vhost
+    # (observed), so does httpd-py; the vhost's own rules are kept apart in K_OWN_PASSES
     rules = mods.get(C.K_PASSES, ())
     locs = tuple(s for s in vhost.sections if s.kind == "location"
                  and s.conf.mod(C.K_PASS_DIR) is not None)
@@ -408,9 +410,18 @@ def _connect(req, worker, ssl_settings, balancer):
         raise _Attempt(503, str(e)) from None
 
 
+def _blocked(req, host: str) -> bool:
+    words = req.vhost.mod(C.K_BLOCK)
+    return bool(words) and any(w == "*" or w in host for w in words)
+
+
 def _proxy_once(req, url: str, worker, conf, balancer=None):
     """One try against one worker.  Raises _Attempt when the failure happened before anything
     was sent to the client (the balancer may try another member)."""
+    if _blocked(req, worker.host):
+        error_log.info(MOD, "HP13012", f"connect to remote machine {worker.host} blocked "
+                       "(ProxyBlock)", client=_client(req))
+        return _proxy_error("Connect to remote machine blocked", 403)
     ssl_settings = req.vhost.mod(C.K_SSL) or C.SSLProxySettings()
     origin, target = canonical_target(url, req)
     upgrade = _wants_upgrade(req, worker)
@@ -438,6 +449,13 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
     if upgrade:
         head = head.replace(b"\r\nConnection: close\r\n", b"\r\nConnection: Upgrade\r\n", 1)
     expecting = body is not None and req.headers.get("expect", "").lower() == "100-continue"
+    if expecting and not conf.mod(C.K_CONTINUE, True):
+        # Proxy100Continue Off: the body is read here (the client gets its 100 from us) and
+        # the backend is not asked
+        expecting = False
+        head = wire.request_head(req.method, target, host_value,
+                                 [(n, v) for n, v in headers if n.lower() != "expect"],
+                                 framing, keep)
     for attempt in range(2):
         conn = _connect(req, worker, ssl_settings, balancer)
         reused = conn.reused

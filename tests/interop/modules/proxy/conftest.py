@@ -216,6 +216,14 @@ ProxyPass /noxf/ {B1}/noxf/
     ProxyErrorOverride On
 </Location>
 ProxyPass /override/ {B1}/override/
+<Location /nocont/>
+    Proxy100Continue Off
+</Location>
+ProxyPass /nocont/ {B1}/nocont/
+<ProxyMatch "^http://127\\.0\\.0\\.1:{b.b1}/pm/">
+    Require all granted
+</ProxyMatch>
+ProxyPass /pm/ {B1}/pm/
 <Location /denied/>
     Require all denied
 </Location>
@@ -291,6 +299,15 @@ ProxyPass /standby/ balancer://standby/
     ServerName ptimeout.test
     ProxyTimeout 2
     ProxyPass /pt/ http://localhost:{b.b1}/pt/
+</VirtualHost>
+<VirtualHost 127.0.0.1:${{PORT}}>
+    ServerName noinherit.test
+    ProxyPassInherit Off
+    ProxyPass /own/ {B1}/own/
+</VirtualHost>
+<VirtualHost 127.0.0.1:${{PORT}}>
+    ServerName blocked.test
+    ProxyBlock 127.0.0.1
 </VirtualHost>
 <VirtualHost 127.0.0.1:${{PORT}}>
     ServerName tlsoff.test

@@ -187,6 +187,15 @@ def _rows() -> list[Row]:
         R("absolute-other-host", "http://other.example/app/abs"),
         R("absolute-https-form", "https://localhost/app/abs2"),
         R("connect-refused", "localhost:443", method="CONNECT"),
+        # ---- ProxyPassInherit, ProxyBlock, Proxy100Continue, <ProxyMatch> ----
+        R("noinherit-main-rule", "/app/x", host="noinherit.test"),
+        R("noinherit-own-rule", "/own/x", host="noinherit.test"),
+        R("blocked-host", "/app/x", host="blocked.test"),
+        R("blocked-balancer", "/bal/who?ROUTEID=x.r1", host="blocked.test"),
+        R("nocontinue-expect", "/nocont/e", method="POST", body=b"no expect forwarded",
+          headers=(("Expect", "100-continue"),)),
+        R("nocontinue-plain", "/nocont/p", method="POST", body=b"plain"),
+        R("proxymatch-section", "/pm/x"),
         # ---- WebSocket-capable mounts asked plain HTTP ----
         R("ws-mount-plain-get", "/ws/plain"),
         R("up-mount-plain-get", "/up/plain"),

@@ -184,3 +184,33 @@ def test_proxy_section_is_read_or_listed_as_ignored():
     ignored = any(name == "<Proxy>" for name, _ in cfg.ignored_directives)
     defined = bool(cfg.main.mod(C.K_BALANCERS))
     assert ignored != defined
+
+
+def test_proxy_block_and_continue_and_inherit_rows():
+    cfg = load_text("ProxyBlock evil.example *.bad\nProxy100Continue Off\n"
+                    "ProxyPassInherit Off\nProxyPass /a http://b\n"
+                    "<VirtualHost *:18999>\nServerName v\nProxyPass /v http://c\n</VirtualHost>\n")
+    assert cfg.main.mod(C.K_BLOCK) == ("evil.example", "*.bad")
+    assert cfg.main.dir.mod(C.K_CONTINUE) is False
+    v = cfg.vhosts[0]
+    assert [r.url for r in v.mod(C.K_OWN_PASSES)] == ["http://c"]
+    assert [r.url for r in v.mod(C.K_PASSES)] == ["http://b", "http://c"]
+
+
+def test_blocked_host_is_403():
+    cfg = load_text("ProxyBlock internal\nProxyPass /a http://db.internal.example/\n")
+    r = req(cfg, "/a/x")
+    assert H.translate(r) == OK
+    r.conf = cfg.main.dir
+    got = H.handle(r)
+    assert got.status == 403 and b"Connect to remote machine blocked" in got.body
+
+
+@pytest.mark.parametrize("text, words", [
+    ("ProxyPassInterpolateEnv On\n", "not built"),
+    ("<ProxyMatch ^http://x>\nRequire ip 10.0.0.1\n</ProxyMatch>\n", "not applied"),
+])
+def test_refused_until_built(text, words):
+    with pytest.raises(ConfigError) as e:
+        load_text(text)
+    assert words in str(e.value)
