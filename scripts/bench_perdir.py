@@ -60,8 +60,9 @@ def config(work: Path, docroot: Path, sections: str) -> Path:
 def per_request_us(handler, vhost, target: str, headers: dict, n: int) -> float:
     rt = handler.runtime(vhost)
     fpath = vhost.document_root + target
-    r = connection._Req("GET", target, b"", headers, "1.1", f"GET {target} HTTP/1.1",
-                        ("127.0.0.1", 40000), ("127.0.0.1", 443), True, vhost)
+    from httpd_py.http.hooks import Request
+    r = Request("GET", target, "", headers, "1.1", f"GET {target} HTTP/1.1", "127.0.0.1", 40000,
+                "127.0.0.1", 443, True, vhost)
     conf, denied = handler._per_dir(rt, r, fpath, False, target, "-")   # warm: merged, cached
     assert denied is None, (target, denied)
     runs = []
