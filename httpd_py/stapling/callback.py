@@ -4,8 +4,9 @@ OpenSSL calls it mid-handshake, only when the client sent status_request, after 
 context and after it picked the certificate (RSA or ECDSA).  It must never raise: pyOpenSSL turns
 an exception (or a non-bytes return) into a fatal alert that kills the handshake.
 
-The common case only reads the cache: the selected certificate's DER is looked up in the
-certificate table (a dict keyed by DER bytes), the cached record's DER is returned as stored;
+The common case only reads the cache: the selected certificate (its X509 pointer, memoised per
+callback; its DER the first time, in the certificate table, a dict keyed by DER bytes) gives the
+CertInfo, the cached record's DER is returned as stored;
 a response is decoded at most once per process (``StaplingService._inspected``), never per
 handshake.  b"" means "no staple" (SSL_TLSEXT_ERR_NOACK).
 """
@@ -15,6 +16,7 @@ from typing import Callable
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import crypto
+from OpenSSL._util import lib as _lib   # SSL_get_certificate: the selected X509, no wrapper
 
 from httpd_py import metrics
 from httpd_py.config.model import VHost
@@ -38,16 +40,34 @@ def _selected_der(conn) -> bytes | None:
         return None if cert is None else cert.public_bytes(Encoding.DER)
 
 
+def _selected_key(conn):
+    """A handle of the certificate OpenSSL selected, for the callback's memo: the X509
+    pointer (0.2 us, against 6.5 us for the DER through a wrapper object), or the DER for a
+    Connection-like object without an ``SSL *``.  A pointer is memoised only with a reference
+    taken on its X509 (``_hold``), so its address can never come back as another certificate."""
+    ssl = getattr(conn, "_ssl", None)
+    if ssl is None:
+        return _selected_der(conn)
+    ptr = _lib.SSL_get_certificate(ssl)
+    return ptr if ptr else None
+
+
+def _hold(cert) -> None:
+    """Keep a memoised X509 alive for the life of the process (at most 64 per callback)."""
+    if not isinstance(cert, bytes):
+        _lib.X509_up_ref(cert)
+
+
 def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
     """The status callback for ``vhost``'s Context, or None when the vhost does not staple."""
     if service is None or not (vhost.ssl.engine and vhost.ssl.stapling.enabled):
         return None
     table = service.table
-    # per-callback memo: DER of the selected certificate -> CertInfo (or None)
-    known: dict[bytes, object] = {}
+    # per-callback memo: the selected certificate (``_selected_key``) -> CertInfo (or None)
+    known: dict[object, object] = {}
     # per-process reuse of a valid staple for at most 1 s (StaplingService.reuse_until): the
     # cache path (mutex, shmcb, decode, verdict) is ~0.1 ms of a handshake with cold caches
-    reuse: dict[bytes, tuple[bytes, float, float]] = {}   # DER -> (staple, from, until)
+    reuse: dict[bytes, tuple[bytes, float, float]] = {}   # CertInfo.key -> (staple, from, until)
     clock = getattr(service, "clock", None)
     reuse_until = getattr(service, "reuse_until", None)
     scfg = vhost.ssl.stapling
@@ -55,20 +75,23 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
     def ocsp_status_callback(conn, data=None) -> bytes:
         refuse = None
         try:
-            der = _selected_der(conn)
-            if der is None:
+            cert = _selected_key(conn)
+            if cert is None:
                 return b""
-            hit = reuse.get(der)
-            if hit is not None:
-                if hit[1] <= clock() < hit[2]:        # (a clock stepped back ends it too)
-                    metrics.staple(True)
-                    return hit[0]
-                del reuse[der]
-            info = known.get(der, False)
+            info = known.get(cert, False)
             if info is False:
-                info = table.by_der(der)
+                der = cert if isinstance(cert, bytes) else _selected_der(conn)
+                info = None if der is None else table.by_der(der)
                 if len(known) < 64:
-                    known[der] = info
+                    _hold(cert)
+                    known[cert] = info
+            if info is not None:
+                hit = reuse.get(info.key)
+                if hit is not None:
+                    if hit[1] <= clock() < hit[2]:        # (a clock stepped back ends it too)
+                        metrics.staple(True)
+                        return hit[0]
+                    del reuse[info.key]
             if info is None:
                 error_log.info(MODULE, HP_NOT_CONFIGURED, "stapling not supported for the selected "
                                f"certificate of {vhost.server_name or 'the main server'}")
@@ -81,7 +104,7 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
                 now = clock()
                 until = reuse_until(info, staple, scfg, now)
                 if until > now:
-                    reuse[der] = (staple, now, until)
+                    reuse[info.key] = (staple, now, until)
             if staple and error_log.enabled(MODULE, "debug"):
                 error_log.debug(MODULE, HP_STAPLING, f"stapling: sending {len(staple)}-byte OCSP "
                                 f"response for {info.label}")
