@@ -12,10 +12,10 @@
                  WebSocket tunnel)
 
 ``rows()`` is the directive table's part for these modules; importing the package registers the
-settings keys, the translate hook and the handler.  ``<Proxy URL>`` needs the config walker to
-call a section row's handler with the node (``conf.proxy_section(w, node)``); until it does,
-balancers are defined with ``BalancerMember balancer://name URL`` and ``ProxySet
-balancer://name key=value`` outside sections, which Apache accepts too.
+settings keys, the translate hook and the handler.  ``<Proxy URL>`` and ``<ProxyMatch>`` are
+section rows whose handler the config walker calls with the node (``conf.proxy_section``):
+BalancerMember and ProxySet inside ``<Proxy balancer://name>`` define the balancer, ``Require
+all granted`` is accepted, anything else is refused (per-<Proxy> access rules are not applied).
 """
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ def rows():
         D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "The same check when "
           "SSLProxyCheckPeerName is not set", _c.ssl_check_cn),
     ]
-    # mod_ssl's rows live in config/directives.py; until the SSLProxy ones are removed there
-    # (they only validate), ours would be a second row
+    # mod_ssl's other rows live in config/directives.py (a name defined there too would be a
+    # second row: the core's wins)
     rows += [r for r in ssl_rows if r.name.lower() not in core_names]
     return rows
 

@@ -10,7 +10,7 @@ the proxy writes itself (503, 502, 403...) are compared by status and title.
 
 Sequences whose order matters (byrequests rotation, the retry window) and WebSockets have their
 own tests below.  A difference is accepted only when listed in DOCUMENTED (and in
-docs/interop.md, section mod_proxy).
+docs/interop.md, section mod_proxy); there are none.
 """
 from __future__ import annotations
 
@@ -209,24 +209,8 @@ def _rows() -> list[Row]:
 
 CORPUS = _rows()
 
-# row id -> why httpd-py answers differently (each also in docs/interop.md, mod_proxy)
+# row id -> why httpd-py answers differently (each also in docs/interop.md, mod_proxy): none
 DOCUMENTED: dict[str, str] = {}
-# The SSLProxy* rows of config/directives.py (validate-only) shadow this module's until the
-# lead removes them there: SSLProxyEngine has no effect yet, so https backends answer 500.
-SSL_ROWS_SHADOWED = {"tls-verified", "tls-verified-post", "tls-name-mismatch", "tls-no-verify"}
-
-
-# httpd/connection.py's _BodyStream._take does ``p.buf += ...`` on a NamedTuple (AttributeError
-# once a body is read whole): every request whose body the proxy reads fails with 400 after
-# the body timeout until the lead fixes it (a one-line change there); not strict, so the rows
-# pass again unmarked as soon as it lands.
-BODY_ROWS = {r.id for r in CORPUS if r.body}
-
-
-def _ssl_proxy_rows_are_ours() -> bool:
-    from httpd_py.config import directives
-    from httpd_py.modules.proxy import conf as C
-    return directives.lookup("SSLProxyEngine").handler is C.ssl_engine
 
 
 def _answers(port: int) -> dict:
@@ -252,10 +236,6 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("row", CORPUS, ids=lambda r: r.id)
 def test_row(row, apache_answers, httpd_py_answers, request):
-    if row.id in SSL_ROWS_SHADOWED and not _ssl_proxy_rows_are_ours():
-        request.applymarker(pytest.mark.xfail(reason="SSLProxy* rows of config/directives.py "
-                                              "shadow mod_proxy's (docs/interop.md)",
-                                              strict=True))
     if row.id in DOCUMENTED:
         request.applymarker(pytest.mark.xfail(reason=DOCUMENTED[row.id], strict=True))
     a_all, a_port = apache_answers
