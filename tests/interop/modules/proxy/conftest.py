@@ -289,6 +289,7 @@ ProxyPass /standby/ balancer://standby/
     SSLProxyCheckPeerName On
     ProxyPass /tls/ https://localhost:{b.tls}/tls/
     ProxyPass /tlsbyip/ https://127.0.0.1:{b.tls}/tlsbyip/
+    ProxyPass /wss/ wss://localhost:{b.tls}/wss/
 </VirtualHost>
 <VirtualHost 127.0.0.1:${{PORT}}>
     ServerName tlsnoverify.test

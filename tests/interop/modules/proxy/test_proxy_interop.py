@@ -297,10 +297,11 @@ def test_failover_member_skipped_by_every_process(httpd_py_server):
     assert log.count("HP13001") >= 1
 
 
-@pytest.mark.parametrize("path", ["/ws/echo", "/up/echo"])
-def test_websocket_echo(path, apache_port, httpd_py_port):
-    a = ws_echo(apache_port, path)
-    h = ws_echo(httpd_py_port, path)
+@pytest.mark.parametrize("path, host", [("/ws/echo", "localhost"), ("/up/echo", "localhost"),
+                                        ("/wss/echo", "tls.test")])
+def test_websocket_echo(path, host, apache_port, httpd_py_port):
+    a = ws_echo(apache_port, path, host)
+    h = ws_echo(httpd_py_port, path, host)
     assert a == [("text", "echo:hi"), ("bytes", 6000), ("close", 1000)]
     assert h == a
 
