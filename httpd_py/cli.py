@@ -18,7 +18,7 @@ import platform
 import sys
 from typing import Callable
 
-from httpd_py import log as _log
+from httpd_py import log as _log, logids
 from httpd_py.errors import ConfigError, HttpdError
 
 PROG = "httpd-py"
@@ -256,12 +256,12 @@ def _run(argv: list[str]) -> int:
             return 0
         from httpd_py.config import check, ignored_summary
         for w in check(cfg):
-            _log.error_log.warn("core", "HP00102", w)
+            _log.error_log.warn("core", logids.CONFIG_CHECK_WARNING, w)
         from httpd_py import socache
         socache.check(cfg)          # what only a provider judges, at the directive's line
         summary = ignored_summary(cfg)
         if summary:
-            _log.error_log.warn("core", "HP00901", summary)
+            _log.error_log.warn("core", logids.CORE_IGNORED_DIRECTIVES, summary)
         if "DUMP_CERTS" in o.defines:
             sys.stdout.write(dump.dump_certs(cfg))
         from httpd_py.stapling import preflight

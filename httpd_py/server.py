@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from httpd_py import log, metrics, socache
+from httpd_py import log, logids, metrics, socache
 from httpd_py.config.model import ServerConfig
 from httpd_py.modules import status as mod_status
 from httpd_py.mpm import control, privileges
@@ -52,7 +52,7 @@ class ServerApp:
             from httpd_py.config import ignored_summary
             summary = ignored_summary(cfg)
             if summary:
-                log.error_log.warn(MOD, "HP00901", summary)
+                log.error_log.warn(MOD, logids.CORE_IGNORED_DIRECTIVES, summary)
             metrics.create(max(1, cfg.prefork.server_limit))
             metrics.use_master()            # the stapler's prefetch counts as the master's
             self.stapling = StaplingService.from_config(cfg)
@@ -60,7 +60,8 @@ class ServerApp:
                 self.stapling.init(attach=stapler.attach)
                 creds = privileges.resolve(cfg.user, cfg.group)
                 for path, e in privileges.hand_over(self.stapling.runtime_paths(), creds):
-                    log.error_log.warn(MOD, "HP00903", f"cannot give {path} to {creds.user}: {e}")
+                    log.error_log.warn(MOD, logids.CORE_HAND_OVER_FAILED,
+                                       f"cannot give {path} to {creds.user}: {e}")
             mod_status.configure(cfg, self.stapling)
             metrics.use_scratch()           # warm-up handshakes are not counted
             from httpd_py.http.connection import ConnectionHandler
@@ -158,7 +159,7 @@ def make_load_app(load_config: Callable[[], ServerConfig]) -> Callable[[], Serve
         cfg = load_config()
         from httpd_py.config import check
         for warning in check(cfg):
-            log.error_log.warn(MOD, "HP00902", warning)
+            log.error_log.warn(MOD, logids.CONFIG_CHECK_WARNING, warning)
         socache.check(cfg)                  # a provider's own checks, with file:line
         return ServerApp(cfg)
     return load_app

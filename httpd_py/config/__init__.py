@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.config import build, directives, modules
 from httpd_py.config.checks import check
 from httpd_py.config.model import ServerConfig
@@ -79,7 +79,7 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
     except ConfigError:
         if log_warnings:     # what was found before the error (Apache logs it as it reads)
             for msg in state.warnings + w.warnings:
-                log.error_log.warn("core", "HP00101", msg)
+                log.error_log.warn("core", logids.CONFIG_WARNING, msg)
         raise
     if state.runtime_dir is not None:
         w.g["default_runtime_dir"] = state.runtime_dir
@@ -89,7 +89,7 @@ def load(config_file: str, *, server_root: str | None = None, defines: Iterable[
                             includes=state.includes, warnings=warnings)
     if log_warnings:
         for msg in cfg.warnings:
-            log.error_log.warn("core", "HP00101", msg)
+            log.error_log.warn("core", logids.CONFIG_WARNING, msg)
     return cfg
 
 

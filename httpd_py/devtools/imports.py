@@ -13,8 +13,8 @@ The direction::
     tls -> stapling (the OCSP callback);  http -> tls (the connection's TLS state)
     modules/ (Apache modules) sit beside http: http and config may import them; they import
     http/hooks.py, config, errors, log, expr
-    everything may import config, errors, log (and the leaf helpers expr, metrics, version, and
-    piped: the piped-log process behind log)
+    everything may import config, errors, log, logids (the log-id registry) and the leaf helpers
+    expr, metrics, version, and piped (the piped-log process behind log)
     nothing in the server imports devtools (maintainer and test tools); devtools import anything
 
 A violation is an import against that direction, or a cycle between modules.
@@ -31,7 +31,7 @@ PACKAGE = "httpd_py"
 ROOT = Path(__file__).resolve().parents[1]
 
 #: layers importable by everyone
-BASE = frozenset({"config", "errors", "log", "expr", "metrics", "version", "piped"})
+BASE = frozenset({"config", "errors", "log", "logids", "expr", "metrics", "version", "piped"})
 #: what each layer may import besides BASE (None: anything)
 ALLOWED: dict[str, frozenset[str] | None] = {
     "__main__": frozenset({"cli"}),
@@ -47,6 +47,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "modules": frozenset({"http.hooks"}),
     "errors": frozenset(),
     "log": frozenset(),
+    "logids": frozenset(),
     "expr": frozenset(),
     "metrics": frozenset(),
     "version": frozenset(),
@@ -55,8 +56,8 @@ ALLOWED: dict[str, frozenset[str] | None] = {
 }
 #: the order the layers are printed in (callers first)
 ORDER = ("__main__", "cli", "server", "mpm", "tls", "http", "http.hooks", "modules", "stapling",
-         "socache", "config", "expr", "metrics", "version", "piped", "log", "errors", "devtools",
-         "__init__")
+         "socache", "config", "expr", "metrics", "version", "piped", "log", "logids", "errors",
+         "devtools", "__init__")
 
 
 @dataclass(frozen=True)

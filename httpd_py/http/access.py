@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from httpd_py import logids
 from httpd_py.config.model import UNSET
 # imported here, in the master: workers run as User/Group and may not be able to read the
 # Python installation to import anything lazily
@@ -151,7 +152,7 @@ def static_verdict(conf) -> Outcome | None:
     r = authz_core.check(tree, _NoRequest, auth_type=None, after_authn=False)
     if r == authz_core.OK:
         return ALLOWED
-    return Outcome(403, (), "HP03040", "")      # the caller adds the path to the log line
+    return Outcome(403, (), logids.ACCESS_DENIED, "")    # the caller adds the path to the line
 
 
 def _order_for(conf, method: str) -> str:
@@ -179,7 +180,7 @@ def check(conf, facts: RequestFacts, authorization: str | None) -> Outcome:
     if satisfy_any and hosts_ok:
         return ALLOWED
     if not hosts_ok and not satisfy_any:
-        return Outcome(403, (), "HP03040", f"client denied by server configuration: "
+        return Outcome(403, (), logids.ACCESS_DENIED, f"client denied by server configuration: "
                        f"{facts.filename or facts.uri}")
     tree = conf.authz if conf.authz is not UNSET else None
     auth_type = conf.auth_type if conf.auth_type not in (UNSET, "none") else None
@@ -190,44 +191,48 @@ def check(conf, facts: RequestFacts, authorization: str | None) -> Outcome:
     if r == authz_core.OK:
         return ALLOWED
     if r == 500:
-        return Outcome(500, (), "HP03041", "AuthType configured with no corresponding "
-                       "authorization directives")
+        return Outcome(500, (), logids.ACCESS_AUTHTYPE_WITHOUT_REQUIRE, "AuthType configured with "
+                       "no corresponding authorization directives")
     if r == 403:
-        return Outcome(403, (), "HP03040", f"client denied by server configuration: "
+        return Outcome(403, (), logids.ACCESS_DENIED, f"client denied by server configuration: "
                        f"{facts.filename or facts.uri}")
     # a user is needed: authenticate
     if auth_type is None:
-        return Outcome(500, (), "HP03042", f"No authentication done but request not allowed "
-                       f"without authentication for {facts.uri}. Authentication not configured?")
+        return Outcome(500, (), logids.ACCESS_NO_AUTHENTICATION, f"No authentication done but "
+                       f"request not allowed without authentication for {facts.uri}. "
+                       f"Authentication not configured?")
     realm = conf.auth_name if conf.auth_name is not UNSET else None
     if realm is None:
-        return Outcome(500, (), "HP03043", f"need AuthName: {facts.uri}")
+        return Outcome(500, (), logids.ACCESS_NEED_AUTHNAME, f"need AuthName: {facts.uri}")
     challenge = ((b"WWW-Authenticate", auth_basic.challenge(realm)),)
     creds = auth_basic.parse_authorization(authorization)
     if creds is None:
-        return Outcome(401, challenge, "HP03044",
+        return Outcome(401, challenge, logids.ACCESS_NO_CREDENTIALS,
                        "no credentials" if not authorization else "client used wrong "
                        "authentication scheme")
     user, password = creds
     path = conf.auth_user_file if conf.auth_user_file is not UNSET else None
     if path is None:
-        return Outcome(500, (), "HP03045", "AuthUserFile not specified in the configuration")
+        return Outcome(500, (), logids.ACCESS_NO_USER_FILE,
+                       "AuthUserFile not specified in the configuration")
     verdict = _file("user", path).check(user, password)
     if verdict == GENERAL_ERROR:
-        return Outcome(500, (), "HP03045", f"could not open password file: {path}")
+        return Outcome(500, (), logids.ACCESS_PASSWORD_FILE_UNREADABLE,
+                       f"could not open password file: {path}")
     if verdict != GRANTED:
         why = (f"user {user} not found" if verdict == USER_NOT_FOUND
                else f"user {user}: authentication failure")
-        return Outcome(401, challenge, "HP03046", f"{why}: {facts.uri}")
+        return Outcome(401, challenge, logids.ACCESS_AUTHENTICATION_FAILED, f"{why}: {facts.uri}")
     facts.user, facts.auth_type = user, "Basic"
     r = authz_core.check(tree, facts, auth_type=auth_type, after_authn=True,
                          forbidden_on_fail=forbidden)
     if r == authz_core.OK:
         return ALLOWED
     if r == 401:
-        return Outcome(401, challenge, "HP03047", f"user {user}: authorization failure for "
-                       f"\"{facts.uri}\"")
+        return Outcome(401, challenge, logids.ACCESS_AUTHORIZATION_FAILED,
+                       f"user {user}: authorization failure for \"{facts.uri}\"")
     if r == 403:
-        return Outcome(403, (), "HP03047", f"user {user}: authorization failure for "
-                       f"\"{facts.uri}\"")
-    return Outcome(500, (), "HP03048", f"authorization error for {facts.uri}")
+        return Outcome(403, (), logids.ACCESS_AUTHORIZATION_FAILED,
+                       f"user {user}: authorization failure for \"{facts.uri}\"")
+    return Outcome(500, (), logids.ACCESS_AUTHORIZATION_ERROR,
+                   f"authorization error for {facts.uri}")

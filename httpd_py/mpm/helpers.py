@@ -29,7 +29,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.mpm import privileges
 from httpd_py.mpm.process import die_with_parent
 
@@ -95,7 +95,8 @@ class HelperSupervisor:
                                               time.monotonic() + FORK_RETRY, failures))
             return
         except OSError as e:
-            log.error_log.error(MOD, "HP01024", f"fork: Unable to fork helper {name}: {e}")
+            log.error_log.error(MOD, logids.MPM_FORK_FAILED,
+                                f"fork: Unable to fork helper {name}: {e}")
             self.pending.append(PendingHelper(name, target, generation,
                                               time.monotonic() + 1.0, failures + 1))
             return
@@ -117,8 +118,9 @@ class HelperSupervisor:
             code = 0
         except BaseException as e:                                 # noqa: BLE001
             try:
-                log.error_log.error(MOD, "HP01011", f"helper {name} failed: {type(e).__name__}: {e}")
-                log.error_log.debug(MOD, "HP01011", traceback.format_exc())
+                log.error_log.error(MOD, logids.MPM_HELPER_FAILED,
+                                    f"helper {name} failed: {type(e).__name__}: {e}")
+                log.error_log.debug(MOD, logids.MPM_HELPER_FAILED, traceback.format_exc())
             except BaseException:                                  # noqa: BLE001
                 pass
         finally:
@@ -145,8 +147,8 @@ class HelperSupervisor:
         failures = 0 if ran > HELPER_MAX_BACKOFF else helper.failures + 1
         delay = min(HELPER_MAX_BACKOFF, 2.0 ** max(0, failures - 1))
         how = f"signal {signame(-code)}" if code < 0 else f"status {code}"
-        log.error_log.error(MOD, "HP01011", f"helper {helper.name} (pid {pid}) exited with {how}; "
-                            f"restarting in {delay:g} s")
+        log.error_log.error(MOD, logids.MPM_HELPER_FAILED, f"helper {helper.name} (pid {pid}) "
+                            f"exited with {how}; restarting in {delay:g} s")
         self.pending.append(PendingHelper(helper.name, helper.target, helper.generation,
                                           time.monotonic() + delay, failures))
         return True

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from httpd_py import logids
 from httpd_py.config.model import ListenSpec
 from httpd_py.errors import StartupError
 
@@ -106,7 +107,7 @@ def _bind(family: int, host: str, port: int, backlog: int) -> socket.socket:
     except OSError as e:
         sock.close()
         shown = f"[{host}]" if family == socket.AF_INET6 else host
-        raise StartupError(f"HP01013: could not bind to address {shown}:{port}: "
+        raise StartupError(f"{logids.MPM_BIND_FAILED}: could not bind to address {shown}:{port}: "
                            f"{e.strerror or e}\nno listening sockets available, shutting down"
                            ) from None
     return sock

@@ -63,7 +63,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from httpd_py import log, piped
+from httpd_py import log, logids, piped
 from httpd_py.errors import HttpdError, StartupError
 from httpd_py.mpm import pidfile, privileges
 from httpd_py.mpm.helpers import FORK_RETRY, ForkDeferred, HelperSupervisor, signame
@@ -265,7 +265,7 @@ class Master:
             raise
         except Exception as e:                                    # noqa: BLE001
             self._drop_unborn(fresh)
-            log.error_log.debug(MOD, "HP01023", traceback.format_exc())
+            log.error_log.debug(MOD, logids.MPM_BEFORE_FORK_TRACEBACK, traceback.format_exc())
             raise StartupError(f"{type(e).__name__}: {e}") from e
         except BaseException:
             self._drop_unborn(fresh)
@@ -296,18 +296,18 @@ class Master:
             self.board.set_generation(self.generation)
             if cfg.prefork.server_limit != len(self.board.slots):
                 # the scoreboard was sized at start (Apache: AH00179)
-                log.error_log.warn(MOD, "HP01017",
+                log.error_log.warn(MOD, logids.MPM_SERVER_LIMIT_CHANGED,
                                    f"changing ServerLimit to {cfg.prefork.server_limit} from "
                                    f"{len(self.board.slots)} is not allowed during restart; "
                                    f"keeping {len(self.board.slots)}")
         if not creds_changed:
             pass
         elif creds is not None and creds.implicit:
-            log.error_log.notice(MOD, "HP01018",
+            log.error_log.notice(MOD, logids.MPM_DEFAULT_USER,
                                  f"no User configured: workers run as {creds.user} "
                                  f"(uid {creds.uid}, gid {creds.gid})")
         elif creds is not None and creds.uid == 0:
-            log.error_log.warn(MOD, "HP01018", "User root: workers keep root privileges")
+            log.error_log.warn(MOD, logids.MPM_USER_ROOT, "User root: workers keep root privileges")
 
     # ------------------------------------------------------------------------------------------
     # serve: the main loop
@@ -321,7 +321,7 @@ class Master:
             self._start_generation_processes()
             if self.write_pidfile and self.pid_file:
                 pidfile.write(self.pid_file)
-            log.error_log.notice(MOD, "HP01001",
+            log.error_log.notice(MOD, logids.MPM_RESUMING,
                                  f"{self.server_name} configured -- resuming normal operations")
             if on_ready is not None:
                 on_ready()
@@ -352,7 +352,8 @@ class Master:
             if info.si_code <= 0:              # SI_USER, SI_QUEUE, SI_TKILL: someone sent it
                 self.sig_queue.append(signal.SIGWINCH)
             else:
-                log.error_log.debug(MOD, "HP01027", "SIGWINCH from the terminal ignored")
+                log.error_log.debug(MOD, logids.MPM_WINCH_IGNORED,
+                                    "SIGWINCH from the terminal ignored")
 
     def _record_signal(self, signum, frame) -> None:
         # Handlers only record; the loop acts (SIGCHLD just wakes the loop, which reaps).
@@ -379,26 +380,29 @@ class Master:
             self._sleep(next_tick - time.monotonic())
             self._reap()
             if self.halt_reason:
-                log.error_log.emerg(MOD, "HP01007", f"{self.halt_reason}; shutting down")
+                log.error_log.emerg(MOD, logids.MPM_HALT, f"{self.halt_reason}; shutting down")
                 self._stop_all(graceful=False)
                 return 1
             self._collect_winch()
             while self.sig_queue:
                 sig = self.sig_queue.pop(0)
                 if sig in (signal.SIGTERM, signal.SIGINT):
-                    log.error_log.notice(MOD, "HP01002",
+                    log.error_log.notice(MOD, logids.MPM_SHUTDOWN,
                                          f"caught {_SIG_NAMES[sig]}, shutting down")
                     self._stop_all(graceful=False)
                     return 0
                 if sig == signal.SIGWINCH:
-                    log.error_log.notice(MOD, "HP01005", "caught SIGWINCH, shutting down gracefully")
+                    log.error_log.notice(MOD, logids.MPM_GRACEFUL_STOP,
+                                         "caught SIGWINCH, shutting down gracefully")
                     self._stop_all(graceful=True)
                     return 0
                 if sig == signal.SIGHUP:
-                    log.error_log.notice(MOD, "HP01003", "SIGHUP received.  Attempting to restart")
+                    log.error_log.notice(MOD, logids.MPM_RESTART,
+                                         "SIGHUP received.  Attempting to restart")
                     self._restart(graceful=False)
                 elif sig == signal.SIGUSR1:
-                    log.error_log.notice(MOD, "HP01004", "Graceful restart requested, doing restart")
+                    log.error_log.notice(MOD, logids.MPM_GRACEFUL_RESTART,
+                                         "Graceful restart requested, doing restart")
                     self._restart(graceful=True)
             if self.loader is not None and self.loader.done():
                 self._finish_restart()
@@ -436,9 +440,9 @@ class Master:
                 if hazard is not None:
                     self.loader.deferred += 1
                     if self.loader.deferred == 1 or self.loader.deferred % 500 == 0:
-                        log.error_log.debug(MOD, "HP01028", f"fork put off while the restart "
-                                           f"loads ({self.loader.deferred}x): a thread is in "
-                                           f"{hazard}")
+                        log.error_log.debug(MOD, logids.MPM_FORK_DEFERRED,
+                                            f"fork put off while the restart loads "
+                                            f"({self.loader.deferred}x): a thread is in {hazard}")
                     raise _ForkDeferred(hazard)
             old = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
             try:
@@ -484,7 +488,8 @@ class Master:
             return None
         except OSError as e:
             slot.release()
-            log.error_log.error(MOD, "HP01024", f"fork: Unable to fork new process: {e}")
+            log.error_log.error(MOD, logids.MPM_FORK_FAILED,
+                                f"fork: Unable to fork new process: {e}")
             return None
         if pid == 0:
             try:
@@ -522,7 +527,8 @@ class Master:
         try:
             helpers = list(self.app.helpers())
         except Exception as e:                                    # noqa: BLE001
-            log.error_log.error(MOD, "HP01011", f"cannot list helpers: {type(e).__name__}: {e}")
+            log.error_log.error(MOD, logids.MPM_HELPERS_UNLISTED,
+                                f"cannot list helpers: {type(e).__name__}: {e}")
             helpers = []
         self.helpers.start_generation(helpers, self.generation)
 
@@ -546,10 +552,11 @@ class Master:
                     self.halt_reason = f"worker pid {pid} failed to boot (exit status {code})"
                 elif code < 0 and not (worker.stopping and -code in (signal.SIGTERM,
                                                                        signal.SIGUSR1)):
-                    log.error_log.notice(MOD, "HP01010",
+                    log.error_log.notice(MOD, logids.MPM_CHILD_EXITED,
                                          f"child pid {pid} exit signal {_signame(-code)} ({-code})")
                 elif code > 0:
-                    log.error_log.notice(MOD, "HP01010", f"child pid {pid} exited with status {code}")
+                    log.error_log.notice(MOD, logids.MPM_CHILD_EXITED,
+                                         f"child pid {pid} exited with status {code}")
                 continue
             self.helpers.reaped(pid, code, self.generation,
                                 restart=not self.halt_reason and not self.stopping)
@@ -584,7 +591,7 @@ class Master:
             free = self._free_slots()
             if not free:
                 if not self.maxed_logged:
-                    log.error_log.error(MOD, "HP01008",
+                    log.error_log.error(MOD, logids.MPM_MAX_REQUEST_WORKERS,
                                         "server reached MaxRequestWorkers setting, consider "
                                         "raising the MaxRequestWorkers setting")
                     self.maxed_logged = True
@@ -592,7 +599,7 @@ class Master:
                 return
             n = min(self.spawn_rate, len(free), max_spare - len(idle))
             if self.spawn_rate >= 8:
-                log.error_log.info(MOD, "HP01009",
+                log.error_log.info(MOD, logids.MPM_SPAWNING,
                                    f"server seems busy, (you may need to increase StartServers, "
                                    f"or Min/MaxSpareServers), spawning {n} children, there are "
                                    f"{len(idle)} idle, and {len(self._current())} total children")
@@ -631,10 +638,10 @@ class Master:
             self._set_pressure(p)
             if not self._pressure_logged:
                 self._pressure_logged = True
-                log.error_log.error(MOD, "HP01029", self._pressure_picture(queued))
+                log.error_log.error(MOD, logids.MPM_QUEUE_PRESSURE, self._pressure_picture(queued))
         elif p.busy_since and now - self._pressure_seen >= PRESSURE_REARM:
             took = time.time() - p.busy_since - (now - self._pressure_seen)
-            log.error_log.info(MOD, "HP01030",
+            log.error_log.info(MOD, logids.MPM_QUEUE_PRESSURE_OVER,
                                f"no connection queued for {PRESSURE_REARM:g} s: every worker was "
                                f"busy with connections waiting for {max(0.0, took):.1f} s, "
                                f"at most {p.queued_peak} queued")
@@ -678,8 +685,8 @@ class Master:
         if self.loader is not None:
             # Apache would take this signal after its (blocking) load: one more restart follows
             self._restart_pending = graceful and (self._restart_pending is not False)
-            log.error_log.info(MOD, "HP01028", "a restart is already loading the configuration; "
-                               "another one follows it")
+            log.error_log.info(MOD, logids.MPM_RESTART_QUEUED, "a restart is already loading the "
+                               "configuration; another one follows it")
             return
         self.loader = _Loader(self, graceful)
         self.loader.start()
@@ -692,11 +699,11 @@ class Master:
         if loader.prepared is None:
             e = loader.error
             msg = str(e).replace("\n", " ") if e is not None else "the load did not finish"
-            log.error_log.error(MOD, "HP01006",
+            log.error_log.error(MOD, logids.MPM_RESTART_FAILED,
                                 f"restart failed, the old configuration keeps serving: {msg}")
         else:
             self._switch_generation(loader.prepared, loader.graceful)
-        log.error_log.info(MOD, "HP01028",
+        log.error_log.info(MOD, logids.MPM_LOAD_DONE,
                            f"configuration loaded in {took:.3f} s; meanwhile {loader.forks} "
                            f"processes were forked ({loader.deferred} forks put off)")
         pending, self._restart_pending = self._restart_pending, None
@@ -711,15 +718,16 @@ class Master:
             return
         loader.thread.join(LOADER_STOP_WAIT)
         if loader.thread.is_alive():
-            log.error_log.error(MOD, "HP01028", f"the restart's configuration load did not end "
-                                f"within {LOADER_STOP_WAIT:g} s; stopping without it")
+            log.error_log.error(MOD, logids.MPM_LOAD_ABANDONED, f"the restart's configuration load "
+                                f"did not end within {LOADER_STOP_WAIT:g} s; stopping without it")
             return
         if loader.prepared is not None:
             self._drop_unborn(loader.prepared.fresh)
             try:
                 loader.prepared.app.shutdown(False)
             except Exception as e:                                # noqa: BLE001
-                log.error_log.error(MOD, "HP01025", f"shutting down the unused generation: {e}")
+                log.error_log.error(MOD, logids.MPM_APP_SHUTDOWN_FAILED,
+                                    f"shutting down the unused generation: {e}")
 
     def _switch_generation(self, prepared: _Prepared, graceful: bool) -> None:
         old_app, old_gen, old_pid_file = self.app, self.generation, self.pid_file
@@ -731,7 +739,7 @@ class Master:
                 if self.pid_file:
                     pidfile.write(self.pid_file)
             except OSError as e:
-                log.error_log.error(MOD, "HP01026", f"PidFile {self.pid_file}: {e}")
+                log.error_log.error(MOD, logids.MPM_PIDFILE_FAILED, f"PidFile {self.pid_file}: {e}")
         for w in self.workers.values():
             if w.generation == old_gen:
                 w.stopping = True
@@ -740,9 +748,10 @@ class Master:
         try:
             old_app.shutdown(graceful)
         except Exception as e:                                    # noqa: BLE001
-            log.error_log.error(MOD, "HP01025", f"shutting down the old generation: {e}")
+            log.error_log.error(MOD, logids.MPM_APP_SHUTDOWN_FAILED,
+                                f"shutting down the old generation: {e}")
         self._start_generation_processes()
-        log.error_log.notice(MOD, "HP01001",
+        log.error_log.notice(MOD, logids.MPM_RESUMING,
                              f"{self.server_name} configured -- resuming normal operations")
 
     def _children(self) -> list[int]:
@@ -774,7 +783,8 @@ class Master:
         try:
             self.app.shutdown(graceful, final=True)
         except Exception as e:                                    # noqa: BLE001
-            log.error_log.error(MOD, "HP01025", f"shutdown: {type(e).__name__}: {e}")
+            log.error_log.error(MOD, logids.MPM_APP_SHUTDOWN_FAILED,
+                                f"shutdown: {type(e).__name__}: {e}")
 
     def _reclaim(self) -> None:
         """Apache's reclaim_child_processes: TERM now and at 3, 5, 7 s, KILL at 9 s, give up at 10."""
@@ -789,11 +799,11 @@ class Master:
             if not self._children():
                 return
             if sig is None:
-                log.error_log.error(MOD, "HP01014",
+                log.error_log.error(MOD, logids.MPM_CHILDREN_STUCK,
                                     f"could not make child processes {self._children()} exit")
                 return
             if sig == signal.SIGKILL:
-                log.error_log.error(MOD, "HP01014",
+                log.error_log.error(MOD, logids.MPM_CHILDREN_STUCK,
                                     f"child processes {self._children()} still did not exit, "
                                     "sending a SIGKILL")
             for pid in self._children():
@@ -859,11 +869,12 @@ class Master:
                 privileges.drop(self.creds)
                 self.app.child_init()
             except Exception as e:                                # noqa: BLE001
-                log.error_log.emerg(MOD, "HP01020", f"failed to boot: {type(e).__name__}: {e}")
+                log.error_log.emerg(MOD, logids.MPM_BOOT_FAILED,
+                                    f"failed to boot: {type(e).__name__}: {e}")
                 return 1
             for name, target in self.app.helpers():
                 threading.Thread(target=target, name=name, daemon=True).start()
-            log.error_log.notice(MOD, "HP01001",
+            log.error_log.notice(MOD, logids.MPM_RESUMING,
                                  f"{self.server_name} configured -- resuming normal operations")
             if on_ready is not None:
                 on_ready()

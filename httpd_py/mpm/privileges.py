@@ -18,6 +18,7 @@ import os
 import pwd
 from dataclasses import dataclass
 
+from httpd_py import logids
 from httpd_py.errors import StartupError
 
 DEFAULT_USER = "nobody"
@@ -65,19 +66,22 @@ def resolve(user: str | None, group: str | None, *, euid: int | None = None) -> 
         if name.startswith("#") and name[1:].isdigit():
             uid, gid_default, uname = int(name[1:]), None, name
         else:
-            raise StartupError(f"HP01019: User {name}: no such user (getpwnam failed)")
+            raise StartupError(f"{logids.MPM_UNKNOWN_USER}: User {name}: no such user "
+                               "(getpwnam failed)")
     else:
         uid, gid_default, uname = pw.pw_uid, pw.pw_gid, pw.pw_name
     if group is not None:
         gid = _lookup_group(group)
         if gid is None:
-            raise StartupError(f"HP01019: Group {group}: no such group (getgrnam failed)")
+            raise StartupError(f"{logids.MPM_UNKNOWN_USER}: Group {group}: no such group "
+                               "(getgrnam failed)")
     elif implicit and _lookup_group(DEFAULT_GROUP) is not None:
         gid = _lookup_group(DEFAULT_GROUP)
     elif gid_default is not None:
         gid = gid_default
     else:
-        raise StartupError(f"HP01019: User {name} has no passwd entry: set Group explicitly")
+        raise StartupError(f"{logids.MPM_UNKNOWN_USER}: User {name} has no passwd entry: "
+                           "set Group explicitly")
     return Credentials(uid, gid, uname, implicit)
 
 

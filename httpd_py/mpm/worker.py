@@ -24,7 +24,7 @@ import time
 import traceback
 from typing import Sequence
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.mpm import privileges
 from httpd_py.mpm.process import die_with_parent
 from httpd_py.mpm.scoreboard import Slot
@@ -79,15 +79,15 @@ class Worker:
         try:
             privileges.drop(self.creds)
         except OSError as e:
-            log.error_log.emerg("mpm_prefork", "HP01019",
+            log.error_log.emerg("mpm_prefork", logids.MPM_SETUID_FAILED,
                                 f"worker cannot switch to user {self.creds.user}: {e}")
             return BOOT_ERROR
         try:
             self.app.child_init()
         except Exception as e:                                    # noqa: BLE001
-            log.error_log.emerg("mpm_prefork", "HP01020",
+            log.error_log.emerg("mpm_prefork", logids.MPM_BOOT_FAILED,
                                 f"worker failed to boot: {type(e).__name__}: {e}")
-            log.error_log.debug("mpm_prefork", "HP01020", traceback.format_exc())
+            log.error_log.debug("mpm_prefork", logids.MPM_BOOT_FAILED, traceback.format_exc())
             return BOOT_ERROR
         return None
 
@@ -119,7 +119,7 @@ class Worker:
     def _loop(self, poller, by_fd: dict) -> int:
         while not self.slot.stopping():
             if self.max_connections and self.connections >= self.max_connections:
-                log.error_log.debug("mpm_prefork", "HP01015",
+                log.error_log.debug("mpm_prefork", logids.MPM_MAX_CONNECTIONS,
                                     f"MaxConnectionsPerChild {self.max_connections} reached, "
                                     "worker exiting")
                 break
@@ -149,7 +149,7 @@ class Worker:
                     continue      # another worker took it
                 except OSError as e:
                     if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                        log.error_log.error("mpm_prefork", "HP01021", f"accept: {e}")
+                        log.error_log.error("mpm_prefork", logids.MPM_ACCEPT_FAILED, f"accept: {e}")
                         continue
                     if e.errno in (errno.EINVAL, errno.EBADF):
                         # the master stopped this listener (graceful stop, Listen removed)
@@ -248,7 +248,7 @@ class Worker:
                 set_listening(False)
                 if not waiting:
                     if at_max and not stopping:
-                        log.error_log.debug("mpm_prefork", "HP01015",
+                        log.error_log.debug("mpm_prefork", logids.MPM_MAX_CONNECTIONS,
                                             f"MaxConnectionsPerChild {self.max_connections} "
                                             "reached, worker exiting")
                     break
@@ -309,7 +309,7 @@ class Worker:
                 return
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error_log.error("mpm_prefork", "HP01021", f"accept: {e}")
+                    log.error_log.error("mpm_prefork", logids.MPM_ACCEPT_FAILED, f"accept: {e}")
                     return
                 if e.errno in (errno.EINVAL, errno.EBADF):
                     try:
@@ -325,7 +325,7 @@ class Worker:
                 w = self.app.open_waiting(conn, addr, lst, self.slot)
             except Exception as e:                                # noqa: BLE001
                 client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-                log.error_log.error("mpm_prefork", "HP01012",
+                log.error_log.error("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
                                     f"unhandled {type(e).__name__} opening a connection: {e}",
                                     client=client)
                 conn.close()
@@ -342,7 +342,7 @@ class Worker:
         try:
             return bool(self.app.serve_ready(w, self.slot))
         except Exception as e:                                    # noqa: BLE001
-            log.error_log.error("mpm_prefork", "HP01012",
+            log.error_log.error("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
                                 f"unhandled {type(e).__name__} serving a connection: {e}",
                                 client=getattr(w, "client", "-"))
             try:
@@ -383,10 +383,11 @@ class Worker:
         except Exception as e:                                    # noqa: BLE001
             # One bad connection must never take the worker (and its siblings' capacity) down.
             client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-            log.error_log.error("mpm_prefork", "HP01012",
+            log.error_log.error("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
                                 f"unhandled {type(e).__name__} serving a connection: {e}",
                                 client=client)
-            log.error_log.debug("mpm_prefork", "HP01012", traceback.format_exc())
+            log.error_log.debug("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
+                                traceback.format_exc())
         finally:
             try:
                 conn.close()
@@ -404,9 +405,9 @@ def run_in_child(worker: Worker) -> "NoReturn":  # noqa: F821
         code = worker.run()
     except BaseException as e:                                    # noqa: BLE001
         try:
-            log.error_log.error("mpm_prefork", "HP01022",
+            log.error_log.error("mpm_prefork", logids.MPM_WORKER_CRASHED,
                                 f"worker crashed: {type(e).__name__}: {e}")
-            log.error_log.debug("mpm_prefork", "HP01022", traceback.format_exc())
+            log.error_log.debug("mpm_prefork", logids.MPM_WORKER_CRASHED, traceback.format_exc())
         except BaseException:                                     # noqa: BLE001
             pass
     finally:
