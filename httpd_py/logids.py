@@ -669,7 +669,7 @@ REWRITE_CONTROL_CHARACTERS = LogId("HP12013", "rewrite",
 REWRITE_NO_PROXY = LogId("HP12014", "rewrite", "[P] without mod_proxy: 403",
                          ah="AH00669", sites=("modules/rewrite/engine.py:_proxy_decision",))
 REWRITE_CANNOT_MAP = LogId("HP12015", "rewrite",
-                           "a rewritten request cannot be mapped to a file: 400 or 403",
+                           "a rewritten request cannot be mapped to a file: 403",
                            sites=("modules/rewrite/engine.py:translate",))
 REWRITE_SYMLINKS_OFF = LogId("HP12016", "rewrite",
                              "per-directory RewriteRule with FollowSymLinks and "

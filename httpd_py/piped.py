@@ -41,6 +41,8 @@ import signal
 import threading
 import time
 
+from httpd_py import logids
+
 MOD = "core"
 #: a program that ran at least this long before dying is restarted at once
 STEADY = 10.0
@@ -171,7 +173,8 @@ def reaped(pid: int, status: int) -> bool:
     code = os.waitstatus_to_exitcode(status)
     how = f"signal {-code}" if code < 0 else f"status {code}"
     if not stopping and not pl.closed:
-        _log().error(MOD, "HP07101", f"piped log program '{pl.command}' (pid {pid}) exited with "
+        _log().error(MOD, logids.PIPED_EXITED,
+                     f"piped log program '{pl.command}' (pid {pid}) exited with "
                                      f"{how}; restarting" + (f" in {delay:g} s" if delay else ""))
     maintain()
     return True
@@ -200,9 +203,11 @@ def maintain() -> None:
                 pl.restart_at = now + min(MAX_BACKOFF, 2.0 ** max(0, pl.quick_deaths - 2))
                 failed.append((pl, e))
     for pl in started:
-        _log().notice(MOD, "HP07102", f"piped log program '{pl.command}' restarted (pid {pl.pid})")
+        _log().notice(MOD, logids.PIPED_RESTARTED,
+                      f"piped log program '{pl.command}' restarted (pid {pl.pid})")
     for pl, e in failed:
-        _log().error(MOD, "HP07103", f"cannot restart piped log program '{pl.command}': "
+        _log().error(MOD, logids.PIPED_RESTART_FAILED,
+                     f"cannot restart piped log program '{pl.command}': "
                                      f"{e.strerror or e}")
 
 

@@ -79,6 +79,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from httpd_py import logids
 from httpd_py.config import dirconf, values
 from httpd_py.config.dirconf import effective_options
 from httpd_py.config.directives import FLAG, ITERATE, ITERATE2, RAW, TAKE1, TAKE2, Directive
@@ -1448,7 +1449,8 @@ def listing(req, directory: str):
     try:
         fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        error_log.error("autoindex", "HP09001", f"Can't open directory for index: {dirname} "
+        error_log.error("autoindex", logids.AUTOINDEX_UNREADABLE,
+                        f"Can't open directory for index: {dirname} "
                         f"({e.strerror})", client=req.client_ip)
         return 403
     try:

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from httpd_py import expr as _expr
+from httpd_py import logids
 from httpd_py.config.dirconf import register
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
@@ -194,7 +195,8 @@ def _value(a: Action, req: hooks.Request, resp=None) -> str:
         try:
             return a.value_expr(facts, [None])
         except Exception as e:          # never let a request take the worker down
-            error_log.error("headers", "HP08002", f"Failed to evaluate value expression "
+            error_log.error("headers", logids.HEADERS_VALUE_FAILED,
+                            f"Failed to evaluate value expression "
                             f"({e}) - ignoring", client=req.client_ip)
             return ""
         finally:
@@ -397,7 +399,8 @@ def _applies(a: Action, req: hooks.Request, early: bool, resp=None) -> bool:
         try:
             return a.cond.evaluate(facts)
         except Exception as e:          # Apache: AH01501, the action runs
-            error_log.error("headers", "HP08001", f"Failed to evaluate expression ({e}) - "
+            error_log.error("headers", logids.HEADERS_CONDITION_FAILED,
+                            f"Failed to evaluate expression ({e}) - "
                             f"ignoring", client=req.client_ip)
             return True
         finally:

@@ -27,6 +27,7 @@ import re
 import socket
 from dataclasses import dataclass, replace
 
+from httpd_py import logids
 from httpd_py.config import dirconf, values
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
@@ -181,11 +182,13 @@ def resolve(cfg: RemoteIPConfig, peer: str, value: str):
             break
         a = _addr(entry)
         if a is None:
-            error_log.debug("remoteip", "HP13101", f"RemoteIP: Header {cfg.header_name} value "
+            error_log.debug("remoteip", logids.REMOTEIP_UNPARSABLE,
+                            f"RemoteIP: Header {cfg.header_name} value "
                             f"of {entry} cannot be parsed as a client IP")
             break
         if not internal and _not_public(a):
-            error_log.debug("remoteip", "HP13102", f"RemoteIP: Header {cfg.header_name} value "
+            error_log.debug("remoteip", logids.REMOTEIP_NOT_TRUSTED,
+                            f"RemoteIP: Header {cfg.header_name} value "
                             f"of {entry} appears to be a private IP or nonsensical.  Ignored")
             break
         if not internal:
@@ -222,7 +225,7 @@ def post_read(req):
         if cfg.proxies_header:
             req.headers[cfg.proxies_header.lower()] = proxies
             _rewrite_raw(req, cfg.proxies_header.lower(), proxies, cfg.proxies_header)
-    error_log.log("remoteip", "trace1", "HP13103", f"Using {ip} as client's IP by "
+    error_log.log("remoteip", "trace1", logids.REMOTEIP_USING, f"Using {ip} as client's IP by "
                      + (f"proxies {proxies}" if proxies else "internal proxies"))
     req.notes["remoteip-peer"] = req.client_ip
     req.client_ip = ip

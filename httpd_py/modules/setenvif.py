@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from httpd_py import expr as _expr
+from httpd_py import logids
 from httpd_py.config.dirconf import register
 from httpd_py.errors import ConfigError
 from httpd_py.http import hooks
@@ -219,7 +220,8 @@ def run_rules(rules: tuple, req: hooks.Request, early: bool) -> None:
             try:
                 ok = bool(rule.cond._fn(facts, st))
             except Exception as e:       # never let a request take the worker down
-                error_log.error("setenvif", "HP08010", f"Failed to evaluate expression "
+                error_log.error("setenvif", logids.SETENVIF_EXPR_FAILED,
+                                f"Failed to evaluate expression "
                                 f"({e}): {rule.cond.text}", client=req.client_ip)
                 ok = False
             add_vary(req, None, facts.vary)     # the headers it read: Vary (headers_out)

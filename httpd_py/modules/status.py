@@ -64,7 +64,7 @@ def rows():
     ]
 
 
-from httpd_py import metrics
+from httpd_py import logids, metrics
 from httpd_py.config.dirconf import register
 from httpd_py.http import hooks
 from httpd_py.log import error_log
@@ -76,8 +76,6 @@ except ImportError:                 # (version.py lands with the ServerTokens wo
         return "httpd-py"
 
 MODULE = "status"
-HP_PAGE_FAILED = "HP06001"
-HP_STAPLING_FAILED = "HP06002"
 
 EXTENDED = register("glob.status.extended")             # True / False; absent: module default
 SEE_TAIL = register("glob.status.see_request_tail")
@@ -367,7 +365,8 @@ def stapling_report(cfg, now: float) -> list[dict]:
     try:
         return _stapling_report(cfg, service, now)
     except Exception as e:                   # a status page must not fail on a bad record
-        error_log.warn(MODULE, HP_STAPLING_FAILED, f"stapling status: {type(e).__name__}: {e}")
+        error_log.warn(MODULE, logids.STATUS_STAPLING_FAILED,
+                       f"stapling status: {type(e).__name__}: {e}")
         return []
 
 
@@ -844,7 +843,8 @@ def server_status(req: hooks.Request):
         else:
             body, ctype = render_html(snap, host, req.local_ip, cfg, notable=opts["notable"]), HTML_TYPE
     except Exception as e:
-        error_log.error(MODULE, HP_PAGE_FAILED, f"server-status: {type(e).__name__}: {e}",
+        error_log.error(MODULE, logids.STATUS_PAGE_FAILED,
+                        f"server-status: {type(e).__name__}: {e}",
                         client=f"{req.client_ip}:{req.client_port}")
         return 500
     headers = []
@@ -860,7 +860,8 @@ def stapling_status(req: hooks.Request):
     try:
         body = json.dumps(stapling_json(req.server), indent=2, sort_keys=True) + "\n"
     except Exception as e:
-        error_log.error(MODULE, HP_PAGE_FAILED, f"stapling-status: {type(e).__name__}: {e}",
+        error_log.error(MODULE, logids.STATUS_PAGE_FAILED,
+                        f"stapling-status: {type(e).__name__}: {e}",
                         client=f"{req.client_ip}:{req.client_port}")
         return 500
     return hooks.Response(200, [("Cache-Control", "no-store")], body.encode("utf-8"),
@@ -874,7 +875,7 @@ def prometheus(req: hooks.Request):
     try:
         body = render_metrics(snapshot(req.server), req.server)
     except Exception as e:
-        error_log.error(MODULE, HP_PAGE_FAILED, f"metrics: {type(e).__name__}: {e}",
+        error_log.error(MODULE, logids.STATUS_PAGE_FAILED, f"metrics: {type(e).__name__}: {e}",
                         client=f"{req.client_ip}:{req.client_port}")
         return 500
     return hooks.Response(200, [("Cache-Control", "no-store")], body.encode("utf-8"),

@@ -16,24 +16,9 @@ from typing import Iterator, Protocol, runtime_checkable
 
 from httpd_py.log import error_log
 
-# Error-log module name and message ids (range HP05xxx: socache and mutex).  Never reuse an id.
+# Error-log module name; the ids are httpd_py/logids.py's SHMCB_*, DBM_*, REDIS_*, MEMCACHE_*,
+# MUTEX_* and FLEET_LOCK_* (range HP05xxx)
 MODULE = "socache"
-HP_SHMCB_OVERSIZED = "HP05001"      # shmcb: entry larger than a subcache, refused
-HP_SHMCB_REBUILT = "HP05002"        # shmcb: file header foreign/corrupt/other geometry, rebuilt
-HP_SHMCB_SUBCACHE_RESET = "HP05003"  # shmcb: subcache left mid-write (writer killed) or bad
-HP_SHMCB_BAD_ENTRY = "HP05004"      # shmcb: entry failed its checksum, dropped
-HP_SHMCB_OPEN_FAILED = "HP05005"    # shmcb: cannot create/open/map the file
-HP_SHMCB_BAD_KEY = "HP05006"        # shmcb: empty key refused
-HP_DBM_REBUILT = "HP05007"          # dbm: file is not a usable database, rebuilt
-HP_DBM_ERROR = "HP05008"            # dbm: open/read/write failed or entry too big -> miss
-HP_REDIS_ERROR = "HP05010"          # redis: server down, timeout, protocol error -> miss
-HP_REDIS_OVERSIZED = "HP05011"      # redis: entry over max_entry_size refused
-HP_MEMCACHE_ERROR = "HP05020"       # memcache: server down, timeout, server error -> miss
-HP_MEMCACHE_OVERSIZED = "HP05021"   # memcache: entry over max_entry_size or key too long
-HP_MUTEX_LOCK_FAILED = "HP05030"    # mutex: lock/unlock system call failed -> hold yields False
-HP_MUTEX_CREATE_FAILED = "HP05031"  # mutex: lock file cannot be created/opened
-HP_FLEET_UNREACHABLE = "HP05040"    # fleet lock: server unreachable -> hold yields False
-HP_FLEET_RELEASE = "HP05041"        # fleet lock: release failed or lock already lost (TTL passed)
 
 
 @runtime_checkable

@@ -28,10 +28,10 @@ import tempfile
 import time
 from typing import Iterator
 
+from httpd_py import logids
 from httpd_py.errors import SocacheError
 from httpd_py.log import error_log
-from httpd_py.socache.base import (HP_DBM_ERROR, HP_DBM_REBUILT, MODULE, new_counters,
-                                   refuse_oversized)
+from httpd_py.socache.base import MODULE, new_counters, refuse_oversized
 
 MAX_ENTRY_SIZE = 1 << 20
 PURGE_EVERY = 256
@@ -67,12 +67,12 @@ class DbmCache:
             os.fchmod(fd, 0o600)
             os.close(fd)
         except OSError as e:
-            error_log.error(MODULE, HP_DBM_ERROR, f"dbm: cannot open {self.path}: {e}")
+            error_log.error(MODULE, logids.DBM_ERROR, f"dbm: cannot open {self.path}: {e}")
             raise SocacheError(f"dbm: cannot open {self.path}: {e}") from e
         try:
             self._setup()
         except sqlite3.DatabaseError as e:
-            error_log.warn(MODULE, HP_DBM_REBUILT,
+            error_log.warn(MODULE, logids.DBM_REBUILT,
                            f"dbm: {self.path} is not a usable cache ({e}); rebuilding it")
             self._close()
             for suffix in ("", "-wal", "-shm"):
@@ -124,13 +124,13 @@ class DbmCache:
 
     def _failed(self, what: str, e: Exception) -> None:
         self.counters["errors"] += 1
-        error_log.error(MODULE, HP_DBM_ERROR, f"dbm {self.path}: {what} failed: {e}")
+        error_log.error(MODULE, logids.DBM_ERROR, f"dbm {self.path}: {what} failed: {e}")
 
     # ---- the provider API ------------------------------------------------------------------
 
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if refuse_oversized(self, HP_DBM_ERROR, key, value):
+        if refuse_oversized(self, logids.DBM_ERROR, key, value):
             return False
         if expires_at <= now or not key:
             return False

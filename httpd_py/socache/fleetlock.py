@@ -26,10 +26,11 @@ import os
 import time
 from typing import Iterator
 
+from httpd_py import logids
 from httpd_py.config.model import ServerConfig, SocacheSpec
 from httpd_py.errors import ConfigError
 from httpd_py.log import error_log
-from httpd_py.socache.base import HP_FLEET_RELEASE, HP_FLEET_UNREACHABLE, MODULE
+from httpd_py.socache.base import MODULE
 
 # What ``acquire`` yields
 HELD, BUSY, UNREACHABLE = "held", "busy", "unreachable"
@@ -98,12 +99,12 @@ class FleetLock:
             else:
                 done = c.get(lkey) == token and c.delete(lkey, noreply=False)
             if not done:
-                error_log.warn(MODULE, HP_FLEET_RELEASE,
+                error_log.warn(MODULE, logids.FLEET_LOCK_RELEASE_FAILED,
                                f"fleet lock {self.name}: lock had expired before release "
                                f"(work took longer than its TTL of {self.ttl}s)")
         except Exception as e:  # noqa: BLE001 - release trouble must not fail the caller
             self.destroy()
-            error_log.warn(MODULE, HP_FLEET_RELEASE,
+            error_log.warn(MODULE, logids.FLEET_LOCK_RELEASE_FAILED,
                            f"fleet lock {self.name}: release failed: {type(e).__name__}: {e}")
 
     @contextlib.contextmanager
@@ -129,7 +130,7 @@ class FleetLock:
             except Exception as e:  # noqa: BLE001 - unreachable: the caller decides
                 self.destroy()
                 host, port = self.server
-                error_log.warn(MODULE, HP_FLEET_UNREACHABLE,
+                error_log.warn(MODULE, logids.FLEET_LOCK_UNREACHABLE,
                                f"fleet lock {self.name}: {host}:{port} unreachable: "
                                f"{type(e).__name__}: {e}")
                 state = UNREACHABLE

@@ -27,9 +27,9 @@ from typing import Iterator
 
 from pymemcache.client.base import Client
 
+from httpd_py import logids
 from httpd_py.log import error_log
-from httpd_py.socache.base import (HP_MEMCACHE_ERROR, HP_MEMCACHE_OVERSIZED, MODULE,
-                                   refuse_oversized)
+from httpd_py.socache.base import MODULE, refuse_oversized
 from httpd_py.socache.network import EXP, NetworkCache, unwrap
 
 DEFAULT_PORT = 11211
@@ -42,7 +42,7 @@ COMPACT_EVERY = 1000
 class MemcacheCache(NetworkCache):
     name = "memcache"
     max_entry_size = MAX_ENTRY_SIZE
-    error_id = HP_MEMCACHE_ERROR
+    error_id = logids.MEMCACHE_ERROR
 
     def __init__(self, servers, timeout: float = 5.0, conn_ttl: float = 15.0,
                  retry_interval: float = 1.0):
@@ -68,7 +68,7 @@ class MemcacheCache(NetworkCache):
     def _mkey(self, key: bytes) -> bytes | None:
         k = self._prefix + key.hex().encode()
         if len(k) > MAX_KEY or not key:
-            error_log.error(MODULE, HP_MEMCACHE_OVERSIZED,
+            error_log.error(MODULE, logids.MEMCACHE_OVERSIZED,
                             f"memcache: key of {len(key)} bytes is too long or empty; refused")
             return None
         return k
@@ -77,7 +77,7 @@ class MemcacheCache(NetworkCache):
 
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if refuse_oversized(self, HP_MEMCACHE_OVERSIZED, key, value):
+        if refuse_oversized(self, logids.MEMCACHE_OVERSIZED, key, value):
             return False
         ttl = math.ceil(expires_at - now)
         if expires_at <= now:

@@ -52,10 +52,11 @@ import threading
 import time
 from typing import Iterator
 
+from httpd_py import logids
 from httpd_py.config.model import MutexSpec
 from httpd_py.errors import ConfigError, SocacheError
 from httpd_py.log import error_log
-from httpd_py.socache.base import HP_MUTEX_CREATE_FAILED, HP_MUTEX_LOCK_FAILED, MODULE
+from httpd_py.socache.base import MODULE
 
 MECHANISMS = ("default", "file", "fcntl", "flock")
 _KEY_SPACE = 1 << 62             # keyed lock offsets: 1 .. 2**62 (byte 0 stays for nothing)
@@ -156,7 +157,7 @@ class GlobalMutex:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             os.fchmod(fd, 0o600)
         except OSError as e:
-            error_log.error(MODULE, HP_MUTEX_CREATE_FAILED,
+            error_log.error(MODULE, logids.MUTEX_CREATE_FAILED,
                             f"mutex {self.spec.name}: cannot create lock file {self.path}: {e}")
             raise SocacheError(f"mutex {self.spec.name}: cannot create lock file "
                                f"{self.path}: {e}") from e
@@ -260,7 +261,7 @@ class GlobalMutex:
                     pause = min(pause * 2, 0.02)
                     held = self._lock(off, blocking=False)
         except OSError as e:
-            error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+            error_log.warn(MODULE, logids.MUTEX_LOCK_FAILED,
                            f"mutex {self.spec.name}: failed to acquire lock: {e}")
             held = False
         if not held:
@@ -272,7 +273,7 @@ class GlobalMutex:
                 try:
                     self._unlock(off)
                 except OSError as e:
-                    error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+                    error_log.warn(MODULE, logids.MUTEX_LOCK_FAILED,
                                    f"mutex {self.spec.name}: failed to release lock: {e}")
                 self._leave(off)
 
@@ -286,7 +287,7 @@ class GlobalMutex:
             self._lock(None, blocking=True)
             return True
         except OSError as e:
-            error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+            error_log.warn(MODULE, logids.MUTEX_LOCK_FAILED,
                            f"mutex {self.spec.name}: failed to acquire lock: {e}")
             self._leave(None)
             return False
@@ -298,7 +299,7 @@ class GlobalMutex:
         try:
             self._unlock(None)
         except OSError as e:
-            error_log.warn(MODULE, HP_MUTEX_LOCK_FAILED,
+            error_log.warn(MODULE, logids.MUTEX_LOCK_FAILED,
                            f"mutex {self.spec.name}: failed to release lock: {e}")
         finally:
             self._leave(None)

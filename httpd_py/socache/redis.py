@@ -24,7 +24,8 @@ from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.retry import Retry
 
-from httpd_py.socache.base import HP_REDIS_ERROR, HP_REDIS_OVERSIZED, refuse_oversized
+from httpd_py import logids
+from httpd_py.socache.base import refuse_oversized
 from httpd_py.socache.network import EXP, NetworkCache, unwrap
 
 DEFAULT_PORT = 6379
@@ -36,7 +37,7 @@ MAX_ENTRY_SIZE = 1 << 20          # staples and sessions are a few KB; refuse an
 class RedisCache(NetworkCache):
     name = "redis"
     max_entry_size = MAX_ENTRY_SIZE
-    error_id = HP_REDIS_ERROR
+    error_id = logids.REDIS_ERROR
 
     def __init__(self, servers, timeout: float = 5.0, pool_ttl: float = 15.0,
                  retry_interval: float = 1.0):
@@ -64,7 +65,7 @@ class RedisCache(NetworkCache):
 
     def store(self, key: bytes, value: bytes, expires_at: float, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if refuse_oversized(self, HP_REDIS_OVERSIZED, key, value):
+        if refuse_oversized(self, logids.REDIS_OVERSIZED, key, value):
             return False
         ms = math.ceil((expires_at - now) * 1000)
         if ms <= 0:

@@ -64,12 +64,11 @@ import time
 import zlib
 from typing import Callable, Iterator
 
+from httpd_py import logids
 from httpd_py.config.model import SHMCB_DEFAULT_SIZE, SHMCB_MAX_SIZE, SHMCB_MIN_SIZE
 from httpd_py.errors import SocacheError
 from httpd_py.log import error_log
-from httpd_py.socache.base import (HP_SHMCB_BAD_ENTRY, HP_SHMCB_BAD_KEY, HP_SHMCB_OPEN_FAILED,
-                                   HP_SHMCB_OVERSIZED, HP_SHMCB_REBUILT, HP_SHMCB_SUBCACHE_RESET,
-                                   MODULE)
+from httpd_py.socache.base import MODULE
 
 MAGIC = b"HPSHMCB1"
 VERSION = 2
@@ -188,7 +187,8 @@ class ShmcbCache:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as e:
-            error_log.error(MODULE, HP_SHMCB_OPEN_FAILED, f"shmcb: cannot open {self.path}: {e}")
+            error_log.error(MODULE, logids.SHMCB_OPEN_FAILED,
+                            f"shmcb: cannot open {self.path}: {e}")
             raise SocacheError(f"shmcb: cannot open {self.path}: {e}") from e
         try:
             os.fchmod(fd, 0o600)
@@ -197,7 +197,7 @@ class ShmcbCache:
             reason = None if fresh else self._check_file_header(fd, st_size)
             if fresh or reason:
                 if reason:
-                    error_log.warn(MODULE, HP_SHMCB_REBUILT,
+                    error_log.warn(MODULE, logids.SHMCB_REBUILT,
                                    f"shmcb: {self.path}: {reason}; rebuilding the cache file")
                 # A new file renamed into place: processes still mapping the old one (workers
                 # of a previous generation) keep a valid mapping instead of getting SIGBUS.
@@ -205,7 +205,7 @@ class ShmcbCache:
                 fd = self._new_file()
             mm = mmap.mmap(fd, g.size, flags=mmap.MAP_SHARED)
         except OSError as e:
-            error_log.error(MODULE, HP_SHMCB_OPEN_FAILED, f"shmcb: cannot map {self.path}: {e}")
+            error_log.error(MODULE, logids.SHMCB_OPEN_FAILED, f"shmcb: cannot map {self.path}: {e}")
             raise SocacheError(f"shmcb: cannot map {self.path}: {e}") from e
         finally:
             os.close(fd)
@@ -215,7 +215,7 @@ class ShmcbCache:
             for i in range(g.subcache_num):
                 problem = self._check_subcache(mm, i)
                 if problem:
-                    error_log.warn(MODULE, HP_SHMCB_SUBCACHE_RESET,
+                    error_log.warn(MODULE, logids.SHMCB_SUBCACHE_RESET,
                                    f"shmcb: {self.path}: subcache {i} {problem}; cleared")
                     self._clear(mm, HEADER_SIZE + i * g.subcache_size, count=True)
         return mm
@@ -417,7 +417,7 @@ class ShmcbCache:
     def _damaged(self, key: bytes, what: str, e: Exception) -> None:
         base = HEADER_SIZE + (int.from_bytes(key_hash(key)[:4], "little") & self._mask) \
             * self.geo.subcache_size
-        error_log.warn(MODULE, HP_SHMCB_SUBCACHE_RESET,
+        error_log.warn(MODULE, logids.SHMCB_SUBCACHE_RESET,
                        f"shmcb: {what}: subcache at {base} is damaged ({e}); cleared")
         with contextlib.suppress(*self._DAMAGE):
             self._clear(self._mm, base, count=True)
@@ -448,14 +448,14 @@ class ShmcbCache:
             raise SocacheError("shmcb: store() before init()")
         now = time.time() if now is None else now
         if not key:
-            error_log.error(MODULE, HP_SHMCB_BAD_KEY, "shmcb: empty key refused")
+            error_log.error(MODULE, logids.SHMCB_BAD_KEY, "shmcb: empty key refused")
             return False
         h = key_hash(key)
         base = self._sub(h)
         need = len(key) + len(value)
         if need > self._dsize:
             self._bump(mm, base + _ST_OVERSIZED)
-            error_log.error(MODULE, HP_SHMCB_OVERSIZED,
+            error_log.error(MODULE, logids.SHMCB_OVERSIZED,
                             f"shmcb: entry of {need} bytes is larger than a subcache "
                             f"({self._dsize} bytes); not stored (raise the cache size)")
             return False
@@ -526,7 +526,7 @@ class ShmcbCache:
                         self._drop(mm, base, slot, _ST_EXPIRED)
                         break
                     if zlib.crc32(blob) != crc:
-                        error_log.warn(MODULE, HP_SHMCB_BAD_ENTRY,
+                        error_log.warn(MODULE, logids.SHMCB_BAD_ENTRY,
                                        "shmcb: an entry failed its checksum; dropped")
                         self._drop(mm, base, slot, _ST_RESETS)
                         break
@@ -585,7 +585,7 @@ class ShmcbCache:
         return iter(out)
 
     def _repair(self, base: int) -> None:
-        error_log.warn(MODULE, HP_SHMCB_SUBCACHE_RESET,
+        error_log.warn(MODULE, logids.SHMCB_SUBCACHE_RESET,
                        f"shmcb: subcache at {base} was left mid-write (writer died); cleared")
         self._clear(self._mm, base, count=True)
 

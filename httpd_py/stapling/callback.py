@@ -18,15 +18,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import crypto
 from OpenSSL._util import lib as _lib   # SSL_get_certificate: the selected X509, no wrapper
 
-from httpd_py import metrics
+from httpd_py import logids, metrics
 from httpd_py.config.model import VHost
 from httpd_py.log import error_log
 from httpd_py.stapling.muststaple import StapleRequired
 
 MODULE = "ssl"
-HP_NOT_CONFIGURED = "HP04011"
-HP_STAPLING = "HP04034"
-HP_CALLBACK_ERROR = "HP04035"
 
 
 def _selected_der(conn) -> bytes | None:
@@ -93,7 +90,8 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
                         return hit[0]
                     del reuse[info.key]
             if info is None:
-                error_log.info(MODULE, HP_NOT_CONFIGURED, "stapling not supported for the selected "
+                error_log.info(MODULE, logids.STAPLING_NOT_CONFIGURED,
+                               "stapling not supported for the selected "
                                f"certificate of {vhost.server_name or 'the main server'}")
                 metrics.staple(False)
                 return b""
@@ -106,7 +104,8 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
                 if until > now:
                     reuse[info.key] = (staple, now, until)
             if staple and error_log.enabled(MODULE, "debug"):
-                error_log.debug(MODULE, HP_STAPLING, f"stapling: sending {len(staple)}-byte OCSP "
+                error_log.debug(MODULE, logids.STAPLING_SENDING,
+                                f"stapling: sending {len(staple)}-byte OCSP "
                                 f"response for {info.label}")
             stapler = getattr(service, "stapler", None)
             if not staple and stapler is not None and stapler.refuse(info, vhost):
@@ -116,7 +115,8 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
                 return staple
         except Exception as e:  # anything raised here would abort the handshake
             try:
-                error_log.error(MODULE, HP_CALLBACK_ERROR, f"stapling: internal error in the status "
+                error_log.error(MODULE, logids.STAPLING_CALLBACK_ERROR,
+                                f"stapling: internal error in the status "
                                 f"callback ({type(e).__name__}: {e}); no staple, handshake goes on")
             except Exception:
                 pass

@@ -24,16 +24,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
+from httpd_py import logids
 from httpd_py.config.model import ServerConfig, StaplingConfig, VHost
 from httpd_py.log import error_log
 from httpd_py.stapling.certid import CertID, cache_key
 from httpd_py.stapling.request import build_request
 
 MODULE = "ssl"
-HP_NO_URL = "HP04001"           # info: no AIA OCSP URL and no SSLStaplingForceURL: not stapled
-HP_NO_ISSUER = "HP04002"        # error: issuer not found in chain / CA file / CA path
-HP_CERT_UNREADABLE = "HP04003"  # error: certificate file unreadable or not PEM
-HP_CERT_CONFIGURED = "HP04004"  # debug: certificate configured for stapling
 
 
 @dataclass(frozen=True)
@@ -186,7 +183,7 @@ def collect(cfg: ServerConfig) -> CertTable:
             try:
                 chain_extra = load_pem_certs(vhost.ssl.chain_file)
             except (OSError, ValueError) as e:
-                error_log.error(MODULE, HP_CERT_UNREADABLE,
+                error_log.error(MODULE, logids.STAPLING_CERT_UNREADABLE,
                                 f"stapling: cannot read SSLCertificateChainFile {vhost.ssl.chain_file}: {e}")
         for pair in vhost.ssl.certificates:
             if pair.cert_file not in seen:
@@ -195,7 +192,7 @@ def collect(cfg: ServerConfig) -> CertTable:
                     seen[pair.cert_file] = (certs[0], certs[1:]) if certs else None
                 except (OSError, ValueError) as e:
                     seen[pair.cert_file] = None
-                    error_log.error(MODULE, HP_CERT_UNREADABLE,
+                    error_log.error(MODULE, logids.STAPLING_CERT_UNREADABLE,
                                     f"stapling: cannot read certificate {pair.cert_file} ({where}): {e}")
             loaded = seen[pair.cert_file]
             if loaded is None:
@@ -211,7 +208,7 @@ def collect(cfg: ServerConfig) -> CertTable:
             issuer = find_issuer(cert, chain + chain_extra, vhost, ca_cache)
             label = describe(cert)
             if issuer is None:
-                error_log.error(MODULE, HP_NO_ISSUER,
+                error_log.error(MODULE, logids.STAPLING_NO_ISSUER,
                                 f"stapling: cannot find the issuer of certificate {label} in "
                                 f"{pair.cert_file}, SSLCertificateChainFile or SSLCACertificateFile/Path "
                                 f"({where}): this certificate will not be stapled")
@@ -220,7 +217,7 @@ def collect(cfg: ServerConfig) -> CertTable:
             info = CertInfo(cert=cert, cert_der=der, issuer=issuer, key=key, cid=cid,
                             request_der=build_request(cid), aia_urls=ocsp_urls(cert), label=label)
             table.add(info, vhost)
-            error_log.debug(MODULE, HP_CERT_CONFIGURED,
+            error_log.debug(MODULE, logids.STAPLING_CERT_CONFIGURED,
                             f"stapling: certificate {label} ({where}) configured, responder "
                             f"{', '.join(info.urls_for(vhost.ssl.stapling)) or 'none'}, key {key.hex()}")
             _log_no_url(info, vhost, no_url_logged)
@@ -231,7 +228,7 @@ def _log_no_url(info: CertInfo, vhost: VHost, logged: set[bytes]) -> None:
     if info.urls_for(vhost.ssl.stapling) or info.key in logged:
         return
     logged.add(info.key)
-    error_log.info(MODULE, HP_NO_URL,
+    error_log.info(MODULE, logids.STAPLING_NO_URL,
                    f"stapling: certificate {info.label} has no OCSP responder URL and "
                    f"{vhost.server_name or 'the main server'} sets no SSLStaplingForceURL: "
                    f"no staple for it")

@@ -48,7 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.stapling import certinfo, muststaple
 from httpd_py.stapling import fetch as fetchlib
 from httpd_py.stapling import verdict as V
@@ -56,7 +56,6 @@ from httpd_py.stapling.certid import CertID
 from httpd_py.stapling.request import build_request
 
 MOD = "ssl"
-HP_PROBLEM, HP_STRICT, HP_GOOD, HP_SKIPPED = "HP07001", "HP07002", "HP07003", "HP07004"
 
 #: the define that turns the ``-t`` preflight off
 SKIP_DEFINE = "NO_STAPLING_PREFLIGHT"
@@ -324,13 +323,14 @@ def run(cfg, *, fetcher_factory=None) -> int:
     status = 0
     for f in preflight(cfg, fetcher_factory=fetcher_factory):
         if f.outcome.good:
-            log.error_log.info(MOD, HP_GOOD, f.text())
+            log.error_log.info(MOD, logids.PREFLIGHT_GOOD, f.text())
         elif f.level == "error":
-            log.error_log.error(MOD, HP_STRICT, f.text() + " (SSLStaplingMustStaple strict: "
+            log.error_log.error(MOD, logids.PREFLIGHT_STRICT,
+                                f.text() + " (SSLStaplingMustStaple strict: "
                                 "handshakes asking for a staple would be refused)")
             status = 1
         else:
-            log.error_log.warn(MOD, HP_PROBLEM, f.text())
+            log.error_log.warn(MOD, logids.PREFLIGHT_PROBLEM, f.text())
     return status
 
 
@@ -338,7 +338,8 @@ def wanted(cfg, defines) -> bool:
     """Is the ``-t`` preflight to run?  SSLUseStapling on somewhere, and not skipped."""
     if SKIP_DEFINE in defines:
         if certinfo.stapling_vhosts(cfg):
-            log.error_log.info(MOD, HP_SKIPPED, f"stapling preflight skipped (-D {SKIP_DEFINE})")
+            log.error_log.info(MOD, logids.PREFLIGHT_SKIPPED,
+                               f"stapling preflight skipped (-D {SKIP_DEFINE})")
         return False
     return bool(certinfo.stapling_vhosts(cfg))
 

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from httpd_py import logids
 from httpd_py.config.model import StaplingConfig
 from httpd_py.log import error_log
 from httpd_py.stapling import entry as entrylib
@@ -42,7 +43,6 @@ from httpd_py.stapling.certinfo import CertInfo
 from httpd_py.stapling.fetch import FetchError, FetchResult
 
 MODULE = "ssl"
-HP_RENEWING = "HP04020"         # debug: querying responder (AH01938)
 
 
 class Failure(enum.StrEnum):
@@ -173,7 +173,8 @@ def refresh(info: CertInfo, scfg: StaplingConfig, *, fetcher: Fetcher, store: St
     error_resp: tuple[bytes, V.Verdict] | None = None
     saw_invalid = False
     for url in urls:
-        error_log.debug(MODULE, HP_RENEWING, f"stapling: querying {url} for {info.label}")
+        error_log.debug(MODULE, logids.STAPLING_QUERYING,
+                        f"stapling: querying {url} for {info.label}")
         r = fetcher.fetch(url, info.request_der, deadline=deadline, proxy_url=scfg.proxy_url,
                           max_size=entrylib.MAX_RECORD - 1)
         v = None

@@ -53,7 +53,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
-from httpd_py import socache
+from httpd_py import logids, socache
 from httpd_py.config.model import SHMCB_DEFAULT_SIZE, ServerConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
@@ -70,35 +70,6 @@ if TYPE_CHECKING:       # the server wires the stapler in; at run time this modu
     from httpd_py.stapling.stapler import Stapler
 
 MODULE = "ssl"
-HP_CACHE_INIT = "HP04005"       # emerg: stapling cache init failed (AH01872)
-HP_MUTEX_INIT = "HP04007"       # emerg: a stapling mutex cannot be created (AH01959)
-HP_READY = "HP04008"            # info: stapling ready (n certificates, cache, refresh mode)
-HP_WARM_UP_INCOMPLETE = "HP11001"  # debug: the responder client's warm-up did not complete
-HP_MEMO_WARM_UP = "HP11002"     # debug: a cached response could not be judged at warm-up
-HP_STAPLER_ATTACH = "HP04009"   # error: the background stapler could not start (on-demand used)
-HP_CACHE_HIT = "HP04010"        # debug: cached response found (AH01933)
-HP_NOT_CONFIGURED = "HP04011"   # info: stapling not supported for this certificate (AH01926)
-HP_CACHE_MISS = "HP04012"       # debug: no cached response (AH01930)
-HP_CACHE_STALE = "HP04013"      # debug: cached response expired, renewing (AH01937)
-HP_CACHE_CORRUPT = "HP04014"    # warn: cache record unusable, treated as a miss (AH01931/AH01932)
-HP_RENEWING = refreshlib.HP_RENEWING  # debug: querying responder (AH01938)
-HP_FETCHED = "HP04021"          # info: response fetched (status, url, bytes, ms)
-HP_UNREACHABLE = "HP04022"      # error: responder unreachable / HTTP error / too big (AH01941)
-HP_DEADLINE = "HP04023"         # error: SSLStaplingResponderTimeout deadline passed (AH01941)
-HP_REFUSED = "HP04024"          # error: response refused, not stapled: reason (AH01936/AH01943)
-HP_RESPONDER_STATUS = "HP04025" # error: responder answered a non-successful status (AH01944)
-HP_CERT_STATUS = "HP04026"      # error: certificate status revoked/unknown (AH02969)
-HP_STORE_FAILED = "HP04028"     # error: stapling cache store failed (AH01929)
-HP_STORED = "HP04029"           # debug: stored in cache (flag, seconds)
-HP_NO_REFRESH_NEEDED = "HP04030"  # debug: another process refreshed it meanwhile (AH03237)
-HP_LOCK_FAILED = "HP04031"      # warn: refresh mutex not taken in time (AH01948)
-HP_FAKE_TRYLATER = "HP04032"    # info: no usable answer: synthesized tryLater cached (FakeTryLater)
-HP_NO_RESPONSE = "HP04033"      # debug: no suitable response available (AH01957)
-HP_STAPLING = "HP04034"         # debug: stapling the response (AH01956)
-HP_CALLBACK_ERROR = "HP04035"   # error: internal error in the status callback (no staple; handshake goes on)
-HP_NO_URL_AT_REFRESH = "HP04036"  # debug: no responder URL for this vhost: nothing to fetch
-HP_LOCAL_TIER = "HP04037"       # info: local shmcb tier in front of the network stapling cache
-HP_SHARED_STORE_FAILED = "HP04038"  # debug: stored locally, the shared (network) cache refused
 
 #: size of the local tier (Apache's shmcb default: room for ~400 staples)
 LOCAL_TIER_SIZE = SHMCB_DEFAULT_SIZE
@@ -159,16 +130,19 @@ class StaplingService:
         try:
             self.cache.init("mod_ssl-staple")
         except Exception as e:
-            error_log.emerg(MODULE, HP_CACHE_INIT, f"Could not initialize stapling cache ({e}). Exiting.")
+            error_log.emerg(MODULE, logids.STAPLING_CACHE_INIT_FAILED,
+                            f"Could not initialize stapling cache ({e}). Exiting.")
             raise StartupError(f"could not initialize the stapling cache: {e}") from e
         if self.local is not None:
             try:
                 self.local.init("mod_ssl-staple")
-                error_log.info(MODULE, HP_LOCAL_TIER, f"stapling: local shared-memory tier "
+                error_log.info(MODULE, logids.STAPLING_LOCAL_TIER,
+                               f"stapling: local shared-memory tier "
                                f"({self.local.geo.size} bytes) in front of the "
                                f"{self.cache.name} cache: handshakes read it first")
             except Exception as e:
-                error_log.emerg(MODULE, HP_CACHE_INIT, f"Could not initialize the local stapling "
+                error_log.emerg(MODULE, logids.STAPLING_CACHE_INIT_FAILED,
+                                f"Could not initialize the local stapling "
                                 f"tier ({e}). Exiting.")
                 raise StartupError(f"could not initialize the local stapling tier: {e}") from e
         for m in (self.stapling_mutex, self.refresh_mutex):
@@ -177,7 +151,8 @@ class StaplingService:
             try:
                 m.create()
             except Exception as e:
-                error_log.emerg(MODULE, HP_MUTEX_INIT, f"cannot create stapling mutex "
+                error_log.emerg(MODULE, logids.STAPLING_MUTEX_FAILED,
+                                f"cannot create stapling mutex "
                                 f"{m.spec.name}: {e}")
                 raise StartupError(f"cannot create a stapling mutex: {e}") from e
         if attach is not None:
@@ -185,18 +160,20 @@ class StaplingService:
                 self.stapler = attach(self)
             except Exception as e:
                 self.stapler = None
-                error_log.error(MODULE, HP_STAPLER_ATTACH, f"background stapler not started ({e}): "
+                error_log.error(MODULE, logids.STAPLING_STAPLER_NOT_STARTED,
+                                f"background stapler not started ({e}): "
                                 "stapling refreshes on demand")
             self.background = self.stapler is not None
             if self.stapler is not None:
                 self._helpers.append(self.stapler.helper())
         # workers may run as a user who cannot read Python's library: load now what a fetch needs
         if self.fetcher_factory is None and not fetchlib.warm_up():
-            error_log.debug(MODULE, HP_WARM_UP_INCOMPLETE,
+            error_log.debug(MODULE, logids.STAPLING_WARM_UP_INCOMPLETE,
                             "stapling: responder client warm-up did not complete")
         self.warm_memo()
         mode = "background" if self.background else "on-demand"
-        error_log.info(MODULE, HP_READY, f"OCSP stapling ready: {len(self.table)} certificate(s), "
+        error_log.info(MODULE, logids.STAPLING_READY,
+                       f"OCSP stapling ready: {len(self.table)} certificate(s), "
                        f"cache {self.cfg.stapling_cache.raw or self.cfg.stapling_cache.provider}, "
                        f"refresh {mode}")
 
@@ -228,7 +205,7 @@ class StaplingService:
                     self._inspected(info, e.der, now, skew)
                     warmed += 1
             except Exception as exc:  # a warm-up must never stop start-up
-                error_log.debug(MODULE, HP_MEMO_WARM_UP,
+                error_log.debug(MODULE, logids.STAPLING_MEMO_WARM_UP,
                                 f"stapling: memo warm-up for {info.label}: {exc}")
         return warmed
 
@@ -302,7 +279,8 @@ class StaplingService:
                     return cache.retrieve(info.key, now=now)
             return cache.retrieve(info.key, now=now)
         except Exception as e:  # providers should not raise; if one does, it is a miss
-            error_log.warn(MODULE, HP_CACHE_CORRUPT, f"stapling cache lookup for {info.label} failed: {e}")
+            error_log.warn(MODULE, logids.STAPLING_CACHE_CORRUPT,
+                           f"stapling cache lookup for {info.label} failed: {e}")
             return None
 
     def _decode(self, info: CertInfo, value: bytes | None) -> entrylib.Entry | None:
@@ -310,7 +288,7 @@ class StaplingService:
             return None
         e = entrylib.decode(value)
         if e is None:
-            error_log.warn(MODULE, HP_CACHE_CORRUPT,
+            error_log.warn(MODULE, logids.STAPLING_CACHE_CORRUPT,
                            f"stapling cache record for {info.label} is unusable ({len(value)} bytes): a miss")
         return e
 
@@ -355,7 +333,7 @@ class StaplingService:
         try:
             value = entrylib.encode(flag, der)
         except entrylib.TooBig:
-            error_log.error(MODULE, HP_STORE_FAILED,
+            error_log.error(MODULE, logids.STAPLING_STORE_FAILED,
                             f"OCSP stapling response for {info.label} too big ({len(der)} bytes): not cached")
             return False
         until = entrylib.expires_at(flag, now, scfg) if expires_at is None else expires_at
@@ -376,13 +354,15 @@ class StaplingService:
         ok = local_ok if local_ok is not None else bool(shared_ok)
         if ok:
             if error_log.enabled(MODULE, "debug"):
-                error_log.debug(MODULE, HP_STORED, f"stapling: cached {'valid' if flag else 'error'} "
+                error_log.debug(MODULE, logids.STAPLING_STORED,
+                                f"stapling: cached {'valid' if flag else 'error'} "
                                 f"response for {info.label} ({len(der)} bytes) for {until - now:.0f}s")
                 if shared_ok is False:
-                    error_log.debug(MODULE, HP_SHARED_STORE_FAILED, f"stapling: {info.label} "
+                    error_log.debug(MODULE, logids.STAPLING_SHARED_STORE_FAILED,
+                                    f"stapling: {info.label} "
                                     f"cached locally only: the {self.cache.name} cache refused it")
         else:
-            error_log.error(MODULE, HP_STORE_FAILED,
+            error_log.error(MODULE, logids.STAPLING_STORE_FAILED,
                             f"stapling cache store error for {info.label} ({why})")
         return ok
 
@@ -410,7 +390,7 @@ class StaplingService:
             judged = v.at(now, scfg.response_time_skew, scfg.response_max_age)
             if judged.valid:
                 return _STAPLE, e.der
-            error_log.debug(MODULE, HP_CACHE_STALE,
+            error_log.debug(MODULE, logids.STAPLING_CACHE_STALE,
                             f"stapling: cached response for {info.label} no longer valid ({judged.reason}): renewing")
             return _REFRESH, b""
         # ERROR entry: an error response or a synthesized tryLater; never an invalid one
@@ -455,20 +435,24 @@ class StaplingService:
         debug = error_log.enabled(MODULE, "debug")      # the hot path formats nothing otherwise
         if action != _REFRESH:
             if e is not None and debug:
-                error_log.debug(MODULE, HP_CACHE_HIT, f"stapling: cached response for {info.label}")
+                error_log.debug(MODULE, logids.STAPLING_CACHE_HIT,
+                                f"stapling: cached response for {info.label}")
             return staple
         if e is None and debug:
-            error_log.debug(MODULE, HP_CACHE_MISS, f"stapling: no cached response for {info.label}")
+            error_log.debug(MODULE, logids.STAPLING_CACHE_MISS,
+                            f"stapling: no cached response for {info.label}")
         if background:
             return b""          # the background stapler fetches; handshakes never wait
         if not info.urls_for(scfg):
-            error_log.debug(MODULE, HP_NO_URL_AT_REFRESH, f"stapling: no responder URL for {info.label}")
+            error_log.debug(MODULE, logids.STAPLING_NO_URL_AT_REFRESH,
+                            f"stapling: no responder URL for {info.label}")
             return b""
         timeout = scfg.responder_timeout + 1.0
         mutex = self.refresh_mutex
         with (mutex.hold(key=info.key, timeout=timeout) if mutex is not None else _held()) as held:
             if not held:
-                error_log.warn(MODULE, HP_LOCK_FAILED, f"stapling: refresh lock for {info.label} "
+                error_log.warn(MODULE, logids.STAPLING_LOCK_TIMEOUT,
+                               f"stapling: refresh lock for {info.label} "
                                f"not acquired within {timeout:.0f}s: no staple this time")
                 e = self.lookup(info)
                 action, staple = self.decide(info, e, scfg, self.clock())
@@ -477,7 +461,7 @@ class StaplingService:
             e = self.lookup(info, now)
             action, staple = self.decide(info, e, scfg, now)
             if action != _REFRESH:
-                error_log.debug(MODULE, HP_NO_REFRESH_NEEDED,
+                error_log.debug(MODULE, logids.STAPLING_REFRESHED_MEANWHILE,
                                 f"stapling: response for {info.label} refreshed meanwhile")
                 return staple
             return self.refresh(info, vhost, now).staple(scfg)
@@ -511,11 +495,13 @@ class StaplingService:
         if out.failure is Failure.NO_URL:
             return out
         if out.synthesized:
-            error_log.info(MODULE, HP_FAKE_TRYLATER, f"stapling: no answer from any responder for "
+            error_log.info(MODULE, logids.STAPLING_FAKE_TRYLATER,
+                           f"stapling: no answer from any responder for "
                            f"{info.label}: caching a synthesized tryLater for "
                            f"{scfg.error_cache_timeout}s (SSLStaplingFakeTryLater)")
         elif not out.valid and not out.der:
-            error_log.debug(MODULE, HP_NO_RESPONSE, f"stapling: no suitable response for {info.label}")
+            error_log.debug(MODULE, logids.STAPLING_NO_RESPONSE,
+                            f"stapling: no suitable response for {info.label}")
         return out
 
     @staticmethod
@@ -524,35 +510,40 @@ class StaplingService:
         r, v, url = a.result, a.verdict, a.url
         failure = a.failure
         if failure is Failure.TIMEOUT:
-            error_log.error(MODULE, HP_DEADLINE,
+            error_log.error(MODULE, logids.STAPLING_DEADLINE,
                             f"stapling: responder {url} for {info.label}: no answer within "
                             f"SSLStaplingResponderTimeout {scfg.responder_timeout:g}s ({r.detail})")
             return
         if not r.ok:
-            error_log.error(MODULE, HP_UNREACHABLE,
+            error_log.error(MODULE, logids.STAPLING_RESPONDER_ERROR,
                             f"stapling: responder error from {url} for {info.label}: {r.error}: {r.detail}")
             return
         if failure is Failure.CONTENT:
             # not an OCSP response at all (an HTML page, garbage): the responder failed
-            error_log.error(MODULE, HP_UNREACHABLE, f"stapling: responder {url} for {info.label} "
+            error_log.error(MODULE, logids.STAPLING_RESPONDER_ERROR,
+                            f"stapling: responder {url} for {info.label} "
                             f"sent no OCSP response ({len(r.der)} bytes, {v.reason})")
             return
-        error_log.info(MODULE, HP_FETCHED, f"stapling: fetched OCSP response for {info.label} from "
+        error_log.info(MODULE, logids.STAPLING_FETCHED,
+                       f"stapling: fetched OCSP response for {info.label} from "
                        f"{url} ({r.method}, {len(r.der)} bytes, {r.elapsed * 1000:.0f} ms): "
                        f"{v.response_status or 'unparsed'}, {v.kind}")
         if failure is None:
             if v.kind == V.REVOKED:
-                error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+                error_log.error(MODULE, logids.STAPLING_CERT_STATUS,
+                                f"stapling: response has certificate status "
                                 f"revoked (reason: {v.revocation_reason or 'unspecified'}) for "
                                 f"{info.label}")
         elif failure is Failure.RESPONDER_ERROR:
-            error_log.error(MODULE, HP_RESPONDER_STATUS,
+            error_log.error(MODULE, logids.STAPLING_RESPONDER_STATUS,
                             f"stapling: responder {url} answered {v.response_status} for {info.label}")
         elif failure is Failure.UNKNOWN:
-            error_log.error(MODULE, HP_CERT_STATUS, f"stapling: response has certificate status "
+            error_log.error(MODULE, logids.STAPLING_CERT_STATUS,
+                            f"stapling: response has certificate status "
                             f"unknown for {info.label}")
         else:
-            error_log.error(MODULE, HP_REFUSED, f"stapling: refused response from {url} for "
+            error_log.error(MODULE, logids.STAPLING_REFUSED,
+                            f"stapling: refused response from {url} for "
                             f"{info.label}: {v.reason}; not stapled")
 
 

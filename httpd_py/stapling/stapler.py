@@ -46,7 +46,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.config.model import ServerConfig, StaplingConfig
 from httpd_py.socache.fleetlock import BUSY as BUSY_LOCK, UNREACHABLE, FleetLock
 from httpd_py.stapling import entry, muststaple, schedule
@@ -191,7 +191,8 @@ class Stapler:
         try:
             self.store.save(st.record)
         except OSError as e:
-            log.error_log.warn(MOD, "HP04814", f"cannot save staple record for {st.label} in "
+            log.error_log.warn(MOD, logids.STAPLER_SAVE_FAILED,
+                               f"cannot save staple record for {st.label} in "
                                f"{self.store.directory}: {e.strerror or e}")
 
     def _fetcher(self):
@@ -251,7 +252,8 @@ class Stapler:
             try:
                 self.store.ensure()
             except Exception as e:
-                log.error_log.warn(MOD, "HP04809", f"staple store unusable, staples will not "
+                log.error_log.warn(MOD, logids.STAPLER_STORE_UNUSABLE,
+                                   f"staple store unusable, staples will not "
                                    f"survive restarts: {e}")
                 self.store = None
         n = 0
@@ -278,7 +280,8 @@ class Stapler:
                 continue
             try:
                 os.unlink(self.store.path(key))
-                log.error_log.info(MOD, "HP04819", f"staple record {key.hex()} ({rec.subject}) "
+                log.error_log.info(MOD, logids.STAPLER_RECORD_PRUNED,
+                                   f"staple record {key.hex()} ({rec.subject}) "
                                    f"removed: certificate no longer configured, response expired "
                                    f"{_fmt(rec.next_update)}")
             except OSError:
@@ -290,7 +293,8 @@ class Stapler:
             try:
                 rec = self.store.load(st.info.key)
             except ValueError as e:
-                log.error_log.warn(MOD, "HP04807", f"stored response for {st.label} ignored: {e}")
+                log.error_log.warn(MOD, logids.STAPLER_RECORD_IGNORED,
+                                   f"stored response for {st.label} ignored: {e}")
         if rec is not None:
             # counters and the last error survive; identity fields come from the certificate
             for name in ("last_attempt", "last_error", "failures", "requests"):
@@ -301,11 +305,13 @@ class Stapler:
                                        this_update=v.this_update or 0.0, next_update=v.next_update)
                 if v.valid and schedule.is_servable(times, st.policy, now):
                     self._accept_good(st, rec.der, v, now, fetched_at=rec.fetched_at or now)
-                    log.error_log.info(MOD, "HP04808", f"stored OCSP response for {st.label} "
+                    log.error_log.info(MOD, logids.STAPLER_RECORD_LOADED,
+                                       f"stored OCSP response for {st.label} "
                                        f"loaded, valid until {_fmt(schedule.serve_until(times, st.policy))}")
                 else:
                     why = v.reason or "no longer valid"
-                    log.error_log.warn(MOD, "HP04807", f"stored response for {st.label} not "
+                    log.error_log.warn(MOD, logids.STAPLER_RECORD_IGNORED,
+                                       f"stored response for {st.label} not "
                                        f"used: {why}")
         newer = self._cached_good(st, now)
         if newer is not None:
@@ -353,11 +359,13 @@ class Stapler:
         if reachable:
             with self._cache_lock:
                 self.service.shared_back()
-            log.error_log.notice(MOD, "HP04821", f"fleet-wide refresh lock reachable again "
+            log.error_log.notice(MOD, logids.STAPLER_FLEET_BACK,
+                                 f"fleet-wide refresh lock reachable again "
                                  f"(refreshing {st.label}): one refresh per certificate for the "
                                  f"whole fleet again")
         else:
-            log.error_log.warn(MOD, "HP04820", f"fleet-wide refresh lock unreachable "
+            log.error_log.warn(MOD, logids.STAPLER_FLEET_UNREACHABLE,
+                               f"fleet-wide refresh lock unreachable "
                                f"(refreshing {st.label}): this server refreshes on its own, one "
                                f"refresh at a time per certificate, until it is back")
 
@@ -378,7 +386,8 @@ class Stapler:
                 st.busy += 1
                 st.next_at = now + wait
                 st.record.next_refresh = st.next_at
-                log.error_log.debug(MOD, "HP04812", f"refresh of {st.label} under way elsewhere; "
+                log.error_log.debug(MOD, logids.STAPLER_BUSY_ELSEWHERE,
+                                    f"refresh of {st.label} under way elsewhere; "
                                     f"looking again in {wait:g} s")
                 return BUSY
             st.busy = 0
@@ -409,7 +418,8 @@ class Stapler:
         st.next_at = schedule.renew_at(st.good, st.policy, self.rand())
         st.record.next_refresh = st.next_at
         self._save(st)
-        log.error_log.info(MOD, "HP04805", f"OCSP response for {st.label} fetched by another "
+        log.error_log.info(MOD, logids.STAPLER_ADOPTED,
+                           f"OCSP response for {st.label} fetched by another "
                            f"server or process adopted from the cache; next refresh {_fmt(st.next_at)}")
         return ADOPTED
 
@@ -423,7 +433,8 @@ class Stapler:
                 continue
             if self._ensure_cached(st, now):
                 n += 1
-                log.error_log.info(MOD, "HP04817", f"OCSP response for {st.label} was missing "
+                log.error_log.info(MOD, logids.STAPLER_RESEEDED,
+                                   f"OCSP response for {st.label} was missing "
                                    f"from the stapling cache: stored it again")
         return n
 
@@ -475,9 +486,10 @@ class Stapler:
             rec.next_refresh = st.next_at
             self._save(st)
             if v.kind == verdictlib.REVOKED:
-                log.error_log.error(MOD, "HP04806", f"OCSP responder says certificate {st.label} "
+                log.error_log.error(MOD, logids.STAPLER_REVOKED,
+                                    f"OCSP responder says certificate {st.label} "
                                     f"(serial {rec.serial}) is REVOKED; stapling that answer")
-            log.error_log.info(MOD, "HP04802", f"OCSP response for {st.label} fetched "
+            log.error_log.info(MOD, logids.STAPLER_FETCHED, f"OCSP response for {st.label} fetched "
                                f"({v.kind}, nextUpdate {_fmt(v.next_update)}), "
                                f"{'cached' if out.stored else 'NOT cached'} until {_fmt(until)}, "
                                f"next refresh {_fmt(st.next_at)}")
@@ -491,7 +503,8 @@ class Stapler:
             self._ensure_cached(st, now)                # a tier lost it meanwhile
             rec.next_refresh = st.next_at
             self._save(st)
-            log.error_log.warn(MOD, "HP04803", f"OCSP refresh for {st.label} failed ({error}); "
+            log.error_log.warn(MOD, logids.STAPLER_REFRESH_FAILED,
+                               f"OCSP refresh for {st.label} failed ({error}); "
                                f"still stapling the last good response, valid until "
                                f"{_fmt(schedule.serve_until(st.good, st.policy))}; "
                                f"retry {_fmt(st.next_at)}")
@@ -500,7 +513,8 @@ class Stapler:
         st.good = None
         rec.next_refresh = st.next_at
         self._save(st)
-        log.error_log.error(MOD, "HP04804", f"OCSP refresh for {st.label} failed ({error}) and no "
+        log.error_log.error(MOD, logids.STAPLER_NO_VALID_RESPONSE,
+                            f"OCSP refresh for {st.label} failed ({error}) and no "
                             f"valid response is left; retry {_fmt(st.next_at)}")
         return FAILED
 
@@ -524,7 +538,8 @@ class Stapler:
                         return self.refresh_one(st, lock_timeout=wait)
                     except Exception as e:  # a bug must not stop the stapler
                         st.next_at = self.clock() + schedule.BACKOFF_BASE
-                        log.error_log.error(MOD, "HP04813", f"internal error refreshing "
+                        log.error_log.error(MOD, logids.STAPLER_INTERNAL_ERROR,
+                                            f"internal error refreshing "
                                             f"{st.label}: {type(e).__name__}: {e}")
                         return FAILED
             finally:
@@ -559,7 +574,8 @@ class Stapler:
         self._warm()
         ok = sum(1 for st in self.states.values() if st.servable(self.clock()))
         left = sum(1 for o in outcomes.values() if o == BUSY)
-        log.error_log.info(MOD, "HP04801", f"stapling prefetch: {ok} of {len(self.states)} "
+        log.error_log.info(MOD, logids.STAPLER_PREFETCHED,
+                           f"stapling prefetch: {ok} of {len(self.states)} "
                            f"certificates have a valid staple ({len(todo)} needed a fetch, "
                            f"{left} left to the background stapler) in "
                            f"{time.monotonic() - t0:.3f} s")
@@ -584,7 +600,8 @@ class Stapler:
                 mode = st.scfg.must_staple
                 what = ("handshakes asking for a staple are refused until one is fetched"
                         if mode == "strict" else "clients enforcing Must-Staple will refuse it")
-                log.error_log.error(MOD, "HP04810", f"certificate {st.label} requires a staple "
+                log.error_log.error(MOD, logids.STAPLER_MUST_STAPLE_MISSING,
+                                    f"certificate {st.label} requires a staple "
                                     f"(RFC 7633 Must-Staple) but no valid OCSP response is "
                                     f"available: {what}")
 
@@ -601,7 +618,7 @@ class Stapler:
                 self.fleet_lock.child_init()
         self.close_fetchers()
         parent = os.getppid()
-        log.error_log.info(MOD, "HP04800", f"background stapler started for "
+        log.error_log.info(MOD, logids.STAPLER_STARTED, f"background stapler started for "
                            f"{len(self.states)} certificates (pid {os.getpid()})")
         must_pending = {k for k, st in self.states.items() if st.must_staple}
         next_reseed = time.monotonic() + RESEED_INTERVAL
@@ -616,7 +633,8 @@ class Stapler:
                         for k in list(must_pending):
                             if self.states[k].servable(self.clock()):
                                 must_pending.discard(k)
-                                log.error_log.notice(MOD, "HP04811", f"Must-Staple certificate "
+                                log.error_log.notice(MOD, logids.STAPLER_MUST_STAPLE_OK,
+                                                     f"Must-Staple certificate "
                                                      f"{self.states[k].label} has a valid staple")
                         continue
                     if time.monotonic() >= next_reseed:
@@ -627,7 +645,7 @@ class Stapler:
         finally:
             self.close_fetchers()
             stop.restore()
-            log.error_log.info(MOD, "HP04815", "background stapler stopping")
+            log.error_log.info(MOD, logids.STAPLER_STOPPING, "background stapler stopping")
 
     def refuse(self, info, vhost) -> bool:
         """Status callback, no staple to send: abort this handshake? (Must-Staple strict)."""
@@ -639,7 +657,8 @@ class Stapler:
         now = time.monotonic()
         if now - self._refuse_logged.get(info.key, -1e9) >= 60.0:   # at most once a minute
             self._refuse_logged[info.key] = now
-            log.error_log.warn(MOD, "HP04816", f"Must-Staple certificate {st.label} has no valid "
+            log.error_log.warn(MOD, logids.STAPLER_REFUSING,
+                               f"Must-Staple certificate {st.label} has no valid "
                                f"staple: handshakes asking for one are refused "
                                f"(SSLStaplingMustStaple strict)")
         return True
@@ -657,7 +676,8 @@ def make_fleet_lock(cfg: ServerConfig) -> FleetLock | None:
     try:
         return FleetLock(spec, "ssl-stapling-refresh", ttl=ttl + 5.0, cfg=cfg)
     except Exception as e:
-        log.error_log.warn(MOD, "HP04818", f"no fleet-wide refresh lock ({e}): each server "
+        log.error_log.warn(MOD, logids.STAPLER_NO_FLEET_LOCK,
+                           f"no fleet-wide refresh lock ({e}): each server "
                            f"refreshes on its own")
         return None
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
+from httpd_py import logids
 from httpd_py.errors import ConfigError
 from httpd_py.expr import _compile_regex, parse_condition
 
@@ -1165,8 +1166,8 @@ def apply_rule(rule: Rule, ctx: Ctx) -> int:
                             track_qmark=not (rule.flags & F_UNSAFE_3F))
         ctx.log(2, f"rewrite '{ctx.uri}' -> '{newuri}'")
         if qm > 0:
-            st.errors.append(("HP12010", "Unsafe URL with %3f URL rewritten without "
-                                         "UnsafeAllow3F"))
+            st.errors.append((logids.REWRITE_UNSAFE_3F,
+                              "Unsafe URL with %3f URL rewritten without UnsafeAllow3F"))
             st.status = 403
             return RC_STATUS_SET
     _set_env(rule.env, ctx)
@@ -1239,9 +1240,10 @@ def apply_list(rules: tuple, ctx: Ctx) -> int:
                     ctx.log(2, f"setting lastsub to rule with output {rule.output}")
                     ctx.lastsub = rule
                 if len(st.filename or "") > 2 * st.limit_req_line:
-                    st.errors.append(("HP12011", f"RewriteRule '{rule.pattern}' and URI "
-                                                 f"'{st.uri}' exceeded maximum length "
-                                                 f"({2 * st.limit_req_line})"))
+                    st.errors.append((logids.REWRITE_URI_TOO_LONG,
+                                      f"RewriteRule '{rule.pattern}' and URI "
+                                      f"'{st.uri}' exceeded maximum length "
+                                      f"({2 * st.limit_req_line})"))
                     st.status = 500
                     return ACTION_STATUS
                 if ctx.vary:
@@ -1267,10 +1269,11 @@ def apply_list(rules: tuple, ctx: Ctx) -> int:
                 if rule.flags & F_NEXT:
                     rounds += 1
                     if rounds >= rule.maxrounds:
-                        st.errors.append(("HP12012", f"RewriteRule '{rule.pattern}' and URI "
-                                                     f"'{st.uri}' exceeded maximum number of "
-                                                     f"rounds ({rule.maxrounds}) via the [N] "
-                                                     f"flag"))
+                        st.errors.append((logids.REWRITE_TOO_MANY_ROUNDS,
+                                          f"RewriteRule '{rule.pattern}' and URI "
+                                          f"'{st.uri}' exceeded maximum number of "
+                                          f"rounds ({rule.maxrounds}) via the [N] "
+                                          f"flag"))
                         st.status = 500
                         return ACTION_STATUS
                     restart = True
@@ -1409,15 +1412,17 @@ def _proxy_decision(st: State, rulestatus: int, proxy: bool, server: bool, ctx: 
     """[P]: hand the URL to mod_proxy (its handler adds the query; NE: proxy-nocanon)."""
     fn = st.filename or ""
     if not proxy:
-        st.errors.append(("HP12014", f"attempt to make remote request from mod_rewrite without "
-                                     f"proxy enabled: {fn}"))
+        st.errors.append((logids.REWRITE_NO_PROXY,
+                          f"attempt to make remote request from mod_rewrite without "
+                          f"proxy enabled: {fn}"))
         return Decision("status", status=403)
     if server and st.path_info:
         fn += st.path_info
     if rulestatus == ACTION_NOESCAPE and any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in fn):
         # not escaped ([NE]) and not a valid URL: refused as apache2 answers it (403)
-        st.errors.append(("HP12013", "Rewritten URL for the proxy contains control characters "
-                                     "or spaces"))
+        st.errors.append((logids.REWRITE_CONTROL_CHARACTERS,
+                          "Rewritten URL for the proxy contains control characters "
+                          "or spaces"))
         return Decision("status", status=403)
     ctx.log(1, f"go-ahead with proxy request {fn} [OK]", server is False)
     return Decision("proxy", filename=fn, nocanon=rulestatus == ACTION_NOESCAPE)
@@ -1452,8 +1457,9 @@ def translate(st: State, rules: tuple, options: int, maps: dict, trace=None,
     skip_absolute = absolute_uri(fn)[0] if fn else 0
     will_escape = skip_absolute and rulestatus != ACTION_NOESCAPE
     if st.args is not None and not will_escape and _bad_query(st.args):
-        st.errors.append(("HP12013", "Rewritten query string contains control characters or "
-                                     "spaces"))
+        st.errors.append((logids.REWRITE_CONTROL_CHARACTERS,
+                          "Rewritten query string contains control characters or "
+                          "spaces"))
         return Decision("status", status=403)
     if rulestatus == ACTION_STATUS:
         n = st.status
@@ -1477,7 +1483,7 @@ def translate(st: State, rules: tuple, options: int, maps: dict, trace=None,
         joined = docroot_join(st.document_root, fn)
         if joined is None:
             ctx.log(1, f"prefixing with document_root of {fn} FAILED", False)
-            st.errors.append(("HP12015", f"Cannot map {st.the_request} to file"))
+            st.errors.append((logids.REWRITE_CANNOT_MAP, f"Cannot map {st.the_request} to file"))
             return Decision("status", status=403)
         st.filename = joined
         ctx.log(2, f"prefixed with document_root to {st.filename}", False)
@@ -1516,10 +1522,11 @@ def fixup(st: State, directory: str, rules: tuple, options: int, baseurl: str | 
         ctx.log(8, "Declining, no further rewriting due to END flag")
         return DECLINED
     if not follow_symlinks:
-        st.errors.append(("HP12016", f"Options FollowSymLinks and SymLinksIfOwnerMatch are both "
-                                     f"off, so the RewriteRule directive is also forbidden due "
-                                     f"to its similar ability to circumvent directory "
-                                     f"restrictions : {st.filename}"))
+        st.errors.append((logids.REWRITE_SYMLINKS_OFF,
+                          f"Options FollowSymLinks and SymLinksIfOwnerMatch are both "
+                          f"off, so the RewriteRule directive is also forbidden due "
+                          f"to its similar ability to circumvent directory "
+                          f"restrictions : {st.filename}"))
         return Decision("status", status=403)
     ofilename = st.filename
     oargs = st.args
@@ -1536,8 +1543,9 @@ def fixup(st: State, directory: str, rules: tuple, options: int, baseurl: str | 
     skip_absolute = absolute_uri(fn)[0]
     will_escape = skip_absolute and rulestatus != ACTION_NOESCAPE
     if st.args is not None and not will_escape and _bad_query(st.args):
-        st.errors.append(("HP12013", "Rewritten query string contains control characters or "
-                                     "spaces"))
+        st.errors.append((logids.REWRITE_CONTROL_CHARACTERS,
+                          "Rewritten query string contains control characters or "
+                          "spaces"))
         return Decision("status", status=403)
     if rulestatus == ACTION_STATUS:
         n = st.status

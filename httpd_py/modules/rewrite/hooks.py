@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from http import HTTPStatus
 
-from httpd_py import log
+from httpd_py import log, logids
 from httpd_py.config.dirconf import effective_options
 from httpd_py.http import hooks
 from httpd_py.http.paths import PathError, map_to_root, url_path
@@ -80,7 +80,7 @@ def _tracer(req, st: engine.State):
 
     def emit(level: int, perdir, text: str) -> None:
         text = escape_errorlog(f"{head} {'[perdir ' + perdir + '] ' if perdir else ''}{text}")
-        line = log.format_line("rewrite", f"trace{level}", "HP12100", text, client=client)
+        line = log.format_line("rewrite", f"trace{level}", logids.REWRITE_TRACE, text, client=client)
         try:
             os.write(log.error_log.fd, line.encode("utf-8", "backslashreplace"))
         except OSError:

@@ -14,6 +14,7 @@ import os
 import random
 from dataclasses import dataclass
 
+from httpd_py import logids
 from httpd_py.config import values
 from httpd_py.errors import ConfigError
 
@@ -101,8 +102,9 @@ def _entries(spec: MapSpec, st) -> dict[str, str] | None:
     try:
         s = os.stat(spec.path)
     except OSError as e:
-        st.errors.append(("HP12020", f"mod_rewrite: can't access text RewriteMap file "
-                                     f"{spec.path}: {e.strerror}"))
+        st.errors.append((logids.REWRITE_MAP_UNREADABLE,
+                          f"mod_rewrite: can't access text RewriteMap file "
+                          f"{spec.path}: {e.strerror}"))
         return None
     got = _CACHE.get(spec.path)
     ident = (s.st_mtime_ns, s.st_size)
@@ -112,8 +114,9 @@ def _entries(spec: MapSpec, st) -> dict[str, str] | None:
         with open(spec.path, "rb") as f:
             text = f.read().decode("latin-1")
     except OSError as e:
-        st.errors.append(("HP12021", f"mod_rewrite: can't open text RewriteMap file "
-                                     f"{spec.path}: {e.strerror}"))
+        st.errors.append((logids.REWRITE_MAP_OPEN_FAILED,
+                          f"mod_rewrite: can't open text RewriteMap file "
+                          f"{spec.path}: {e.strerror}"))
         return None
     entries = read_text_map(text)
     if len(_CACHE) > 256:
