@@ -41,14 +41,19 @@ failure, HP02007 SNI but no Host header (400), HP02010 context built (debug).
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Callable
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from OpenSSL import SSL
-from OpenSSL._util import lib as _lib   # only for set1_curves_list (no public API)
+from OpenSSL import SSL, crypto
+# set1_curves_list, SSL_use_certificate/_PrivateKey on raw pointers (no public API)
+from OpenSSL._util import lib as _lib
 
-from httpd_py.config.model import SSLConfig, VHost
+from httpd_py.config.model import SSLConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
 from httpd_py.tls import dhgroups, tickets
@@ -161,17 +166,9 @@ def _load_pem_certs(path: str) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(f.read())
 
 
-def build_context(ssl: SSLConfig, vhost: VHost | None = None,
-                  ocsp_callback: Callable | None = None,
-                  servername_callback: Callable | None = None) -> SSL.Context:
-    """Build one server Context from a vhost's SSL settings.
-
-    Raises ``StartupError`` naming the vhost and the file for unreadable or mismatched
-    certificates and keys, bad cipher strings and unsupported SSLOpenSSLConfCmd names.
-    """
-    where = _where(vhost)
-    if not ssl.certificates:
-        raise StartupError(f"{where}SSLEngine on but no SSLCertificateFile")
+def _configured(ssl: SSLConfig, where: str) -> tuple[SSL.Context, int]:
+    """A new server Context with the protocol, option, cipher and SSLOpenSSLConfCmd settings
+    (no certificate yet); (context, options set)."""
     ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
     try:
         lo, hi, holes = protocol_bounds(ssl.protocols)
@@ -197,30 +194,12 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
             _apply_conf_cmd(ctx, name, value, opts)
         except StartupError as e:
             raise StartupError(f"{where}{e}") from None
+    return ctx, opts
 
-    for pair in ssl.certificates:
-        key_file = pair.key_file or pair.cert_file
-        try:
-            ctx.use_certificate_chain_file(pair.cert_file)
-        except (SSL.Error, OSError) as e:
-            raise StartupError(f"{where}cannot load SSLCertificateFile {pair.cert_file}: {e}") from None
-        try:
-            ctx.use_privatekey_file(key_file)
-        except (SSL.Error, OSError) as e:
-            raise StartupError(f"{where}cannot load SSLCertificateKeyFile {key_file}: {e}") from None
-        try:
-            ctx.check_privatekey()
-        except SSL.Error:
-            raise StartupError(f"{where}private key {key_file} does not match certificate "
-                               f"{pair.cert_file}") from None
-    if not any(name.lower() == "dhparameters" for name, _ in ssl.openssl_conf_cmds):
-        _automatic_dh(ctx, ssl)
-    if ssl.chain_file:
-        try:
-            for cert in _load_pem_certs(ssl.chain_file):
-                ctx.add_extra_chain_cert(cert)
-        except (OSError, ValueError, SSL.Error) as e:
-            raise StartupError(f"{where}cannot load SSLCertificateChainFile {ssl.chain_file}: {e}") from None
+
+def _finished(ctx: SSL.Context, ssl: SSLConfig, where: str, ocsp_callback: Callable | None,
+              servername_callback: Callable | None) -> SSL.Context:
+    """CA locations, sessions, tickets, ALPN and the callbacks: the rest of a Context."""
     if ssl.ca_file or ssl.ca_path:
         try:
             ctx.load_verify_locations(ssl.ca_file, ssl.ca_path)
@@ -247,3 +226,137 @@ def build_context(ssl: SSLConfig, vhost: VHost | None = None,
     if ocsp_callback is not None:
         ctx.set_ocsp_server_callback(ocsp_callback)
     return ctx
+
+
+def build_context(ssl: SSLConfig, vhost: VHost | None = None,
+                  ocsp_callback: Callable | None = None,
+                  servername_callback: Callable | None = None) -> SSL.Context:
+    """Build one server Context from a vhost's SSL settings.
+
+    Raises ``StartupError`` naming the vhost and the file for unreadable or mismatched
+    certificates and keys, bad cipher strings and unsupported SSLOpenSSLConfCmd names.
+    """
+    where = _where(vhost)
+    if not ssl.certificates:
+        raise StartupError(f"{where}SSLEngine on but no SSLCertificateFile")
+    ctx, _opts = _configured(ssl, where)
+
+    for pair in ssl.certificates:
+        key_file = pair.key_file or pair.cert_file
+        try:
+            ctx.use_certificate_chain_file(pair.cert_file)
+        except (SSL.Error, OSError) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateFile {pair.cert_file}: {e}") from None
+        try:
+            ctx.use_privatekey_file(key_file)
+        except (SSL.Error, OSError) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateKeyFile {key_file}: {e}") from None
+        try:
+            ctx.check_privatekey()
+        except SSL.Error:
+            raise StartupError(f"{where}private key {key_file} does not match certificate "
+                               f"{pair.cert_file}") from None
+    if not any(name.lower() == "dhparameters" for name, _ in ssl.openssl_conf_cmds):
+        _automatic_dh(ctx, ssl)
+    if ssl.chain_file:
+        try:
+            for cert in _load_pem_certs(ssl.chain_file):
+                ctx.add_extra_chain_cert(cert)
+        except (OSError, ValueError, SSL.Error) as e:
+            raise StartupError(f"{where}cannot load SSLCertificateChainFile {ssl.chain_file}: {e}") from None
+    return _finished(ctx, ssl, where, ocsp_callback, servername_callback)
+
+
+# -- Contexts shared by name-based vhosts ----------------------------------------------------
+#
+# A Context per vhost costs ~20 KB in the master, and every worker that serves the vhost writes
+# to ~4 of its pages (SSL_new/SSL_set_SSL_CTX take references on the SSL_CTX, its CERT, the
+# certificates and keys), so they are copied: ~15-25 KB per vhost per worker, ~20 MB per
+# worker at 1,000 vhosts.  Name-based vhosts whose settings are the same but for their
+# certificates can share one Context per (settings, chain); the servername callback then puts
+# the vhost's own certificates and keys on the connection (SSL_use_certificate /
+# SSL_use_PrivateKey, as nginx's certificate callback does), which writes only to those.
+
+
+@dataclass(frozen=True, eq=False)
+class Identity:
+    """One vhost's certificates and keys, loaded once in the master, for a shared Context."""
+    chain: tuple[bytes, ...]                   # DER of the chain after each leaf (all the same)
+    rsa_bits: int | None                       # the RSA key's size (Apache's automatic DH group)
+    objects: tuple                             # pyOpenSSL X509 and PKey objects (owners)
+    pointers: tuple[tuple[object, object], ...]   # (X509 *, EVP_PKEY *) per pair, in order
+
+
+def load_identity(ssl: SSLConfig) -> Identity | None:
+    """The vhost's certificates for a shared Context, or None when it cannot share one: no
+    chain in the certificate files, pairs with different chains, an SSLCertificateChainFile,
+    a key not in its own file, anything unreadable or mismatched (the vhost's own Context then
+    reports it, with its message)."""
+    if not ssl.certificates or ssl.chain_file:
+        return None
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    chain: tuple[bytes, ...] | None = None
+    rsa_bits = None
+    objects, pointers = [], []
+    try:
+        for pair in ssl.certificates:
+            if not pair.key_file:
+                return None
+            certs = _load_pem_certs(pair.cert_file)
+            this_chain = tuple(c.public_bytes(der) for c in certs[1:])
+            if not this_chain or (chain is not None and this_chain != chain):
+                return None
+            chain = this_chain
+            with open(pair.key_file, "rb") as f:
+                key = serialization.load_pem_private_key(f.read(), None,
+                                                         unsafe_skip_rsa_key_validation=True)
+            if key.public_key().public_bytes(der, spki) != certs[0].public_key().public_bytes(der, spki):
+                return None
+            if isinstance(key, rsa.RSAPrivateKey):
+                rsa_bits = rsa_bits or key.key_size
+            x = crypto.X509.from_cryptography(certs[0])
+            k = crypto.PKey.from_cryptography_key(key)
+            objects += [x, k]
+            pointers.append((x._x509, k._pkey))
+    except (OSError, ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    return Identity(chain or (), rsa_bits, tuple(objects), tuple(pointers))
+
+
+def shared_key(ssl: SSLConfig, identity: Identity) -> tuple | None:
+    """What vhosts sharing a Context must have in common (None: unhashable, never shared)."""
+    try:
+        key = (dataclasses.replace(ssl, certificates=(), stapling=StaplingConfig()),
+               identity.chain, identity.rsa_bits)
+        hash(key)
+        return key
+    except TypeError:
+        return None
+
+
+def build_shared_context(ssl: SSLConfig, identity: Identity, vhost: VHost | None = None,
+                         ocsp_callback: Callable | None = None,
+                         servername_callback: Callable | None = None) -> SSL.Context:
+    """A Context with ``ssl``'s settings and ``identity``'s chain but no certificate: a
+    connection switched to it gets its vhost's certificates from ``use_identity``."""
+    where = _where(vhost)
+    ctx, _opts = _configured(ssl, where)
+    for cert_der in identity.chain:
+        ctx.add_extra_chain_cert(x509.load_der_x509_certificate(cert_der))
+    if identity.rsa_bits and not any(n.lower() == "dhparameters" for n, _ in ssl.openssl_conf_cmds):
+        try:
+            dhgroups.apply(ctx, dhgroups.for_key_bits(identity.rsa_bits))
+        except SSL.Error:
+            pass
+    return _finished(ctx, ssl, where, ocsp_callback, servername_callback)
+
+
+def use_identity(conn: SSL.Connection, pointers: tuple[tuple[object, object], ...]) -> bool:
+    """Put a vhost's certificates and keys on a connection (after ``set_context`` to its
+    shared Context); False when OpenSSL refused one."""
+    ssl = conn._ssl
+    for cert, key in pointers:
+        if _lib.SSL_use_certificate(ssl, cert) != 1 or _lib.SSL_use_PrivateKey(ssl, key) != 1:
+            return False
+    return True

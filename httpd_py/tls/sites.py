@@ -3,8 +3,12 @@
 Layout::
 
     Sites
-      contexts_by_vhost: {id(VHost): SSL.Context}   one Context per SSL vhost (and the main
-                                                    server when it has SSLEngine on), built once
+      contexts_by_vhost: {id(VHost): SSL.Context}   the Context of each SSL vhost (and of the main
+                                                    server when it has SSLEngine on), built once:
+                                                    its own, or a shared one (below)
+      identities: {id(VHost): pointers}             the certificates and keys of each vhost on a
+                                                    shared Context (tls.context.Identity)
+      ocsp_by_vhost: {id(VHost): callback}          the OCSP callbacks of those vhosts
       site_for(local_ip, port) -> Site              memoised; Sites are cheap views
     Site (one address:port as Apache sees it)
       vhosts: candidate vhosts in config order; vhosts[0] is the address's default
@@ -21,6 +25,14 @@ first candidate.
 The servername callback is installed on every vhost Context (a vhost may be the default of one
 address and a name-based vhost of another), reads the per-connection ``TLSState`` from
 ``conn.get_app_data()`` and never raises.
+
+Shared Contexts.  A vhost that is no address's default and whose settings are those of other
+such vhosts but for its certificates (same chain, same RSA key size) gets a Context shared with
+them, without a certificate; the servername callback switches the connection to it and puts the
+vhost's own certificates and keys on the connection.  Its OCSP callback dispatches on the
+vhost the SNI named.  One Context per vhost cost ~20 KB in the master and, in every worker, a
+copy of the ~4 pages of it that a handshake writes to (references taken on the SSL_CTX, its
+CERT, certificates and keys): measured at 1,000 vhosts (``scripts/bench_scale.py``).
 """
 from __future__ import annotations
 
@@ -33,7 +45,8 @@ from OpenSSL._util import lib as _lib   # SSL_CTX_set1_sigalgs_list: no public A
 from httpd_py.config import vhosts as vhost_selection
 from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.log import error_log
-from httpd_py.tls.context import build_context
+from httpd_py.tls.context import (Identity, build_context, build_shared_context, load_identity,
+                                  shared_key, use_identity)
 
 _NAME_MEMO = 1024
 
@@ -107,15 +120,32 @@ class Site:
 class Sites:
     """Every address's vhosts and every SSL Context, built in the master before fork."""
 
-    def __init__(self, cfg: ServerConfig, contexts_by_vhost: dict[int, SSL.Context]):
+    def __init__(self, cfg: ServerConfig, contexts_by_vhost: dict[int, SSL.Context],
+                 identities: dict[int, Identity] | None = None,
+                 ocsp_by_vhost: dict[int, Callable] | None = None,
+                 index: vhost_selection.VHostIndex | None = None):
         self.cfg = cfg
         self.contexts_by_vhost = contexts_by_vhost
-        self.index = vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
+        self.identities = identities or {}     # also keeps the pointers' owners alive
+        self.ocsp_by_vhost = ocsp_by_vhost or {}
+        self.index = index or vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
         self._memo: dict[tuple[int, int], Site] = {}
         self._raw: dict[tuple[str, int], Site] = {}
 
     def contexts(self) -> list[SSL.Context]:
-        return list(self.contexts_by_vhost.values())
+        """Every distinct Context: the vhosts' own first, then the shared ones."""
+        return [ctx for ctx, _ in self.warm_up_targets()]
+
+    def warm_up_targets(self) -> list[tuple[SSL.Context, Identity | None]]:
+        """Every distinct Context with what a handshake on it needs: None for a vhost's own
+        Context (it holds the certificates), a member's Identity for a shared one."""
+        own, shared, seen = [], [], set()
+        for vid, ctx in self.contexts_by_vhost.items():
+            if id(ctx) not in seen:
+                seen.add(id(ctx))
+                identity = self.identities.get(vid)
+                (own if identity is None else shared).append((ctx, identity))
+        return own + shared
 
     def vhosts(self) -> tuple[VHost, ...]:
         return self.cfg.all_vhosts()
@@ -152,30 +182,67 @@ def _servername_callback(conn: SSL.Connection) -> None:
                 state.unknown_strict = True
             return
         if vhost is not site.default:
-            ctx = site.context_of(vhost)
+            sites = site.sites
+            ctx = sites.contexts_by_vhost.get(id(vhost))
             if ctx is not None:
                 conn.set_context(ctx)
+                identity = sites.identities.get(id(vhost))
+                if identity is not None and not use_identity(conn, identity.pointers):
+                    error_log.error("ssl", "HP14002", f"SNI: OpenSSL refused the certificate "
+                                    f"of {vhost.server_name} on its shared context")
     except Exception as e:  # a raising callback would abort the handshake with a traceback
         error_log.error("ssl", "HP02006", f"SNI callback failed: {type(e).__name__}: {e}")
 
 
-def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable | None] | None = None
-                ) -> Sites:
+def _shared_ocsp_callback(conn: SSL.Connection, data=None) -> bytes:
+    """The OCSP callback of a shared Context: the one of the vhost the SNI named."""
+    state = conn.get_app_data()
+    if not isinstance(state, TLSState) or state.sni_vhost is None:
+        return b""
+    cb = state.site.sites.ocsp_by_vhost.get(id(state.sni_vhost))
+    return b"" if cb is None else cb(conn, data)
+
+
+def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable | None] | None = None,
+                *, share: bool = True) -> Sites:
     """Build every SSL vhost's Context (main server included when SSLEngine is on).
 
     ``ocsp_callback_for(vhost)`` returns a pyOpenSSL OCSP server callback ``(conn, data) ->
-    bytes`` for that vhost's Context, or None for no stapling.  Raises ``StartupError``.
+    bytes`` for that vhost's Context, or None for no stapling.  ``share=False``: a Context of
+    its own for every vhost.  Raises ``StartupError``.
     """
     contexts: dict[int, SSL.Context] = {}
+    identities: dict[int, Identity] = {}
+    ocsp_by_vhost: dict[int, Callable] = {}
+    shared: dict[tuple, SSL.Context] = {}
+    index = vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
+    # an address's default vhost keeps a Context of its own: connections start on it
+    defaults = {id(g.vhosts[0]) for g in index.groups.values()} | {id(cfg.main)}
     for v in cfg.all_vhosts():
         if not v.ssl.engine or id(v) in contexts:
             continue
         ocsp_cb = ocsp_callback_for(v) if ocsp_callback_for is not None else None
+        identity = None if id(v) in defaults or not share else load_identity(v.ssl)
+        key = None if identity is None else shared_key(v.ssl, identity)
+        if key is not None:
+            ctx = shared.get(key)
+            if ctx is None:
+                ctx = shared[key] = build_shared_context(
+                    v.ssl, identity, v, ocsp_callback=_shared_ocsp_callback,
+                    servername_callback=_servername_callback)
+            contexts[id(v)] = ctx
+            identities[id(v)] = identity
+            if ocsp_cb is not None:
+                ocsp_by_vhost[id(v)] = ocsp_cb
+            continue
         contexts[id(v)] = build_context(v.ssl, v, ocsp_callback=ocsp_cb,
                                         servername_callback=_servername_callback)
         error_log.debug("ssl", "HP02010", f"TLS context built for {v.server_name or 'main server'}"
                         f"{' with OCSP callback' if ocsp_cb else ''}")
-    return Sites(cfg, contexts)
+    if shared:
+        error_log.debug("ssl", "HP14003", f"{len(identities)} name-based vhosts share "
+                        f"{len(shared)} TLS context(s)")
+    return Sites(cfg, contexts, identities, ocsp_by_vhost, index)
 
 
 _WARM_UP_CLIENTS = (      # (max protocol, TLS 1.2 cipher list, signature algorithms, key type)
@@ -189,9 +256,13 @@ _WARM_UP_CLIENTS = (      # (max protocol, TLS 1.2 cipher list, signature algori
 WARM_UP_CONTEXTS = 8
 
 
-def memory_handshake(server_ctx: SSL.Context, client_ctx: SSL.Context, status_request: bool) -> bool:
-    """One TLS handshake between two Contexts through memory BIOs (no socket); True when done."""
+def memory_handshake(server_ctx: SSL.Context, client_ctx: SSL.Context, status_request: bool,
+                     identity: Identity | None = None) -> bool:
+    """One TLS handshake between two Contexts through memory BIOs (no socket); True when done.
+    ``identity``: the certificates to use on a shared Context."""
     server = SSL.Connection(server_ctx, None)
+    if identity is not None and not use_identity(server, identity.pointers):
+        return False
     server.set_accept_state()
     client = SSL.Connection(client_ctx, None)
     if status_request:
@@ -235,7 +306,7 @@ def warm_up(sites: Sites, *, status_request: bool, limit: int = WARM_UP_CONTEXTS
     """
     done = 0
     left = set(range(len(_WARM_UP_CLIENTS)))    # client kinds not run to the end yet
-    for n, ctx in enumerate(sites.contexts()):
+    for n, (ctx, identity) in enumerate(sites.warm_up_targets()):
         if n >= limit or not left:
             break
         for kind in sorted(left):
@@ -250,7 +321,7 @@ def warm_up(sites: Sites, *, status_request: bool, limit: int = WARM_UP_CONTEXTS
                     continue
                 if status_request:
                     cctx.set_ocsp_client_callback(lambda conn, der, data: True)
-                if memory_handshake(ctx, cctx, status_request):
+                if memory_handshake(ctx, cctx, status_request, identity):
                     done += 1
                     left.discard(kind)
             except Exception as e:  # a key type the context lacks, a protocol it refuses
