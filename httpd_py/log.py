@@ -6,9 +6,8 @@ A line looks like Apache's::
     [Thu Nov 26 14:00:00.123456 2026] [ssl:warn] [pid 123] HP02001: text
 
 Message ids are ``HP`` plus five digits and never change meaning once shipped; tests assert on
-ids, not wording.  Id ranges: 00xxx core/cli, 01xxx mpm, 02xxx ssl/tls, 03xxx http, 04xxx
-stapling, 05xxx socache and mutex, 07xxx stapling preflight (070xx) and logs (071xx piped,
-072xx syslog and ErrorLogFormat).
+ids, not wording.  Every id is a constant of ``httpd_py/logids.py`` (its module, meaning and
+sites; ``RANGES`` gives each module its block), listed in docs/log-ids.md.
 
 The process-wide logger is ``log.error_log``; the master configures it before forking, so
 workers inherit the open descriptor.  Writes are single ``os.write`` calls on an O_APPEND

@@ -78,7 +78,7 @@ RANGES = (
     ("HP14000", "HP14999", "ssl", "TLS contexts: session tickets, contexts shared by vhosts"),
 )
 
-# ---- HP00001-HP00999 core: configuration and start-up ----------------------------------
+# ---- HP00001-HP00999 core: configuration and start-up -------------------------------------------
 CONFIG_WARNING = LogId("HP00101", "core",
                        "a warning found while reading the configuration (an undefined ${VAR}, a "
                        "directive Apache warns about)",
@@ -96,7 +96,7 @@ CORE_HAND_OVER_FAILED = LogId("HP00903", "core",
                               "User/Group",
                               sites=("server.py:ServerApp.before_fork",))
 
-# ---- HP01000-HP01999 mpm_prefork: the master, its workers and helpers -------------------------
+# ---- HP01000-HP01999 mpm_prefork: the master, its workers and helpers ---------------------------
 MPM_RESUMING = LogId("HP01001", "mpm_prefork",
                      "configured -- resuming normal operations (each start and restart)",
                      ah="AH00163",
@@ -217,7 +217,7 @@ MPM_USER_ROOT = LogId("HP01036", "mpm_prefork",
                       "User root: workers keep root privileges (Apache refuses it)",
                       sites=("mpm/master.py:Master._commit_generation",))
 
-# ---- HP02000-HP02999 ssl: TLS handshakes, SNI, contexts -------------------------------
+# ---- HP02000-HP02999 ssl: TLS handshakes, SNI, contexts -----------------------------------------
 SSL_HANDSHAKE_FAILED = LogId("HP02001", "ssl",
                              "a TLS handshake failed (plain HTTP on a TLS port also gets a "
                              "readable 400)",
@@ -228,24 +228,24 @@ SSL_HANDSHAKE_TIMEOUT = LogId("HP02002", "ssl", "a TLS handshake timed out",
                                      "http/waiting.py:WaitingMixin.expire"))
 SSL_MISDIRECTED = LogId("HP02004", "ssl", "Host names another vhost than the SNI name: 421",
                         ah="AH02032",
-                        sites=("http/connection.py:ConnectionHandler._handle_request",))
+    sites=("http/connection.py:ConnectionHandler._handle_request",))
 SSL_STRICT_SNI = LogId("HP02005", "ssl", "no SNI from the client under SSLStrictSNIVHostCheck: 403",
                        ah="AH02033",
-                       sites=("http/connection.py:ConnectionHandler._handle_request",))
+    sites=("http/connection.py:ConnectionHandler._handle_request",))
 SSL_SNI_CALLBACK_FAILED = LogId("HP02006", "ssl",
                                 "the SNI callback raised (the handshake goes on with the default "
                                 "context)",
                                 sites=("tls/sites.py:_servername_callback",))
 SSL_SNI_WITHOUT_HOST = LogId("HP02007", "ssl", "SNI given but no Host header (HTTP/1.0): 400",
                              ah="AH02031",
-                             sites=("http/connection.py:ConnectionHandler._handle_request",))
+    sites=("http/connection.py:ConnectionHandler._handle_request",))
 SSL_CONTEXT_BUILT = LogId("HP02010", "ssl",
                           "a vhost's TLS context built (with or without the OCSP callback)",
                           sites=("tls/sites.py:build_sites",))
 SSL_WARM_UP_SKIPPED = LogId("HP02011", "ssl", "a TLS warm-up handshake skipped",
                             sites=("tls/sites.py:warm_up",))
 
-# ---- HP03000-HP03999 http: the request pipeline (0304x access and authentication, HP03049 ssl, HP03050 reqtimeout, HP03060 core) 
+# ---- HP03000-HP03999 http -----------------------------------------------------------------------
 HTTP_UNEXPECTED = LogId("HP03001", "http",
                         "an unexpected exception while waiting for or serving a request (the "
                         "connection closes)",
@@ -282,7 +282,7 @@ HTTP_DIRECTORY_REFUSED = LogId("HP03011", "http",
                                "a directory without a DirectoryIndex file and no listing allowed: "
                                "403",
                                ah="AH01276",
-                               sites=("http/connection.py:ConnectionHandler._default_handler",))
+    sites=("http/connection.py:ConnectionHandler._default_handler",))
 HTTP_PATH_FORBIDDEN = LogId("HP03012", "http",
                             "the path rules refuse the file (symbolic links, permissions): 403",
                             sites=("http/connection.py:ConnectionHandler._handle_request",
@@ -350,7 +350,7 @@ HTTP_TRACE_DENIED = LogId("HP03061", "http", "TRACE denied by TraceEnable off: 4
 HTTP_TRACE_BODY = LogId("HP03062", "http", "TRACE with a request body: 413",
                         sites=("http/connection.py:ConnectionHandler._trace",))
 
-# ---- HP04000-HP04799 ssl: OCSP stapling: certificates, cache, on-demand refresh -------
+# ---- HP04000-HP04799 ssl: OCSP stapling: certificates, cache, on-demand refresh -----------------
 STAPLING_NO_URL = LogId("HP04001", "ssl",
                         "a certificate has no AIA OCSP URL and there is no SSLStaplingForceURL: "
                         "not stapled",
@@ -368,7 +368,7 @@ STAPLING_CACHE_INIT_FAILED = LogId("HP04005", "ssl",
                                    "the stapling cache (or its local tier) cannot be initialised: "
                                    "the server exits",
                                    ah="AH01872",
-                                   sites=("stapling/service.py:StaplingService.init",))
+    sites=("stapling/service.py:StaplingService.init",))
 STAPLING_MUTEX_FAILED = LogId("HP04007", "ssl", "a stapling mutex cannot be created",
                               ah="AH01959", sites=("stapling/service.py:StaplingService.init",))
 STAPLING_READY = LogId("HP04008", "ssl",
@@ -383,7 +383,7 @@ STAPLING_CACHE_HIT = LogId("HP04010", "ssl", "a cached response found",
 STAPLING_NOT_CONFIGURED = LogId("HP04011", "ssl",
                                 "stapling not supported for the selected certificate",
                                 ah="AH01926",
-                                sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
+    sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
 STAPLING_CACHE_MISS = LogId("HP04012", "ssl", "no cached response",
                             ah="AH01930", sites=("stapling/service.py:StaplingService.staple_for",))
 STAPLING_CACHE_STALE = LogId("HP04013", "ssl", "the cached response is no longer valid: renewing",
@@ -401,7 +401,7 @@ STAPLING_RESPONDER_ERROR = LogId("HP04022", "ssl",
                                  "the responder is unreachable, answered an HTTP error, or sent no "
                                  "OCSP response",
                                  ah="AH01941",
-                                 sites=("stapling/service.py:StaplingService._log_attempt",))
+    sites=("stapling/service.py:StaplingService._log_attempt",))
 STAPLING_DEADLINE = LogId("HP04023", "ssl", "no answer within SSLStaplingResponderTimeout",
                           ah="AH01941", sites=("stapling/service.py:StaplingService._log_attempt",))
 STAPLING_REFUSED = LogId("HP04024", "ssl", "a response refused (not stapled): why",
@@ -409,10 +409,10 @@ STAPLING_REFUSED = LogId("HP04024", "ssl", "a response refused (not stapled): wh
 STAPLING_RESPONDER_STATUS = LogId("HP04025", "ssl",
                                   "the responder answered a non-successful status",
                                   ah="AH01944",
-                                  sites=("stapling/service.py:StaplingService._log_attempt",))
+    sites=("stapling/service.py:StaplingService._log_attempt",))
 STAPLING_CERT_STATUS = LogId("HP04026", "ssl", "the response says revoked or unknown",
                              ah="AH02969",
-                             sites=("stapling/service.py:StaplingService._log_attempt",))
+    sites=("stapling/service.py:StaplingService._log_attempt",))
 STAPLING_STORE_FAILED = LogId("HP04028", "ssl",
                               "the stapling cache refused a store, or the response is too big to "
                               "cache (AH01928)",
@@ -423,11 +423,11 @@ STAPLING_REFRESHED_MEANWHILE = LogId("HP04030", "ssl",
                                      "another process refreshed the response while this one waited "
                                      "for the lock",
                                      ah="AH03237",
-                                     sites=("stapling/service.py:StaplingService.staple_for",))
+    sites=("stapling/service.py:StaplingService.staple_for",))
 STAPLING_LOCK_TIMEOUT = LogId("HP04031", "ssl",
                               "the refresh mutex was not taken in time: no staple this time",
                               ah="AH01948",
-                              sites=("stapling/service.py:StaplingService.staple_for",))
+    sites=("stapling/service.py:StaplingService.staple_for",))
 STAPLING_FAKE_TRYLATER = LogId("HP04032", "ssl",
                                "no answer from any responder: a synthesized tryLater cached "
                                "(SSLStaplingFakeTryLater)",
@@ -436,16 +436,16 @@ STAPLING_NO_RESPONSE = LogId("HP04033", "ssl", "no suitable response available",
                              ah="AH01957", sites=("stapling/service.py:StaplingService.refresh",))
 STAPLING_SENDING = LogId("HP04034", "ssl", "stapling a response in the handshake",
                          ah="AH01956",
-                         sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
+    sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
 STAPLING_CALLBACK_ERROR = LogId("HP04035", "ssl",
                                 "an internal error in the status callback: no staple, the "
                                 "handshake goes on",
-                                sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
+    sites=("stapling/callback.py:ocsp_callback_for.ocsp_status_callback",))
 STAPLING_NO_URL_AT_REFRESH = LogId("HP04036", "ssl",
                                    "no responder URL for this certificate at refresh: nothing to "
                                    "fetch",
                                    ah="AH02621",
-                                   sites=("stapling/service.py:StaplingService.staple_for",))
+    sites=("stapling/service.py:StaplingService.staple_for",))
 STAPLING_LOCAL_TIER = LogId("HP04037", "ssl",
                             "a local shmcb tier in front of the network stapling cache",
                             sites=("stapling/service.py:StaplingService.init",))
@@ -454,7 +454,7 @@ STAPLING_SHARED_STORE_FAILED = LogId("HP04038", "ssl",
                                      "refused it",
                                      sites=("stapling/service.py:StaplingService.store",))
 
-# ---- HP04800-HP04899 ssl: OCSP stapling: the background stapler -----------------------
+# ---- HP04800-HP04899 ssl: OCSP stapling: the background stapler ---------------------------------
 STAPLER_STARTED = LogId("HP04800", "ssl", "the background stapler started (how many certificates)",
                         sites=("stapling/stapler.py:Stapler.run",))
 STAPLER_PREFETCHED = LogId("HP04801", "ssl",
@@ -517,7 +517,7 @@ STAPLER_FLEET_UNREACHABLE = LogId("HP04820", "ssl",
 STAPLER_FLEET_BACK = LogId("HP04821", "ssl", "the fleet-wide refresh lock is reachable again",
                            sites=("stapling/stapler.py:Stapler._fleet_reached",))
 
-# ---- HP05000-HP05999 socache: shared object caches, the global mutex, the fleet lock ------
+# ---- HP05000-HP05999 socache: shared object caches, the global mutex, the fleet lock ------------
 SHMCB_OVERSIZED = LogId("HP05001", "socache", "shmcb: an entry larger than a subcache refused",
                         sites=("socache/shmcb.py:ShmcbCache._store",))
 SHMCB_REBUILT = LogId("HP05002", "socache",
@@ -571,7 +571,7 @@ FLEET_LOCK_RELEASE_FAILED = LogId("HP05041", "socache",
                                   "before it",
                                   sites=("socache/fleetlock.py:FleetLock._release",))
 
-# ---- HP06000-HP06999 status: status pages (mod_status, stapling-status, metrics) ---------
+# ---- HP06000-HP06999 status: status pages (mod_status, stapling-status, metrics) ----------------
 STATUS_PAGE_FAILED = LogId("HP06001", "status",
                            "a status page (server-status, stapling-status, metrics) failed: 500",
                            sites=("modules/status.py:server_status",
@@ -581,7 +581,7 @@ STATUS_STAPLING_FAILED = LogId("HP06002", "status",
                                "the stapling part of a status page failed (the rest is shown)",
                                sites=("modules/status.py:stapling_report",))
 
-# ---- HP07000-HP07099 ssl: OCSP stapling preflight (-t and start-up) -------------------
+# ---- HP07000-HP07099 ssl: OCSP stapling preflight (-t and start-up) -----------------------------
 PREFLIGHT_PROBLEM = LogId("HP07001", "ssl",
                           "stapling preflight: a problem with a certificate's OCSP setup",
                           sites=("stapling/preflight.py:run",))
@@ -595,7 +595,7 @@ PREFLIGHT_SKIPPED = LogId("HP07004", "ssl",
                           "stapling preflight skipped (-D SKIP_STAPLING_PREFLIGHT)",
                           sites=("stapling/preflight.py:wanted",))
 
-# ---- HP07100-HP07199 core: piped logs --------------------------------------------------
+# ---- HP07100-HP07199 core: piped logs -----------------------------------------------------------
 PIPED_EXITED = LogId("HP07101", "core", "a piped log program exited: restarting it",
                      ah="AH00106", sites=("piped.py:reaped",))
 PIPED_RESTARTED = LogId("HP07102", "core", "a piped log program restarted",
@@ -603,7 +603,7 @@ PIPED_RESTARTED = LogId("HP07102", "core", "a piped log program restarted",
 PIPED_RESTART_FAILED = LogId("HP07103", "core", "a piped log program cannot be started again",
                              ah="AH00104", sites=("piped.py:maintain",))
 
-# ---- HP08000-HP08009 headers: mod_headers -------------------------------------------------
+# ---- HP08000-HP08009 headers: mod_headers -------------------------------------------------------
 HEADERS_CONDITION_FAILED = LogId("HP08001", "headers",
                                  "Header/RequestHeader: an expr= condition failed at request time "
                                  "(the action runs)",
@@ -612,17 +612,17 @@ HEADERS_VALUE_FAILED = LogId("HP08002", "headers",
                              "Header/RequestHeader: an expr= value failed (the value is empty)",
                              ah="AH02557", sites=("modules/headers.py:_value",))
 
-# ---- HP08010-HP08099 setenvif: mod_setenvif ------------------------------------------------
+# ---- HP08010-HP08099 setenvif: mod_setenvif -----------------------------------------------------
 SETENVIF_EXPR_FAILED = LogId("HP08010", "setenvif",
                              "SetEnvIfExpr failed at request time (nothing is set)",
                              sites=("modules/setenvif.py:run_rules",))
 
-# ---- HP09000-HP09999 autoindex: mod_autoindex -----------------------------------------------
+# ---- HP09000-HP09999 autoindex: mod_autoindex ---------------------------------------------------
 AUTOINDEX_UNREADABLE = LogId("HP09001", "autoindex",
                              "a directory cannot be opened for its listing: 403",
                              ah="AH01275", sites=("modules/autoindex.py:listing",))
 
-# ---- HP10000-HP10999 negotiation: mod_negotiation ---------------------------------------------
+# ---- HP10000-HP10999 negotiation: mod_negotiation -----------------------------------------------
 NEGOTIATION_NO_VARIANT = LogId("HP10001", "negotiation", "no acceptable variant: 406",
                                ah="AH00690", sites=("modules/negotiation.py:do_negotiation",))
 NEGOTIATION_MAP_WARNING = LogId("HP10002", "negotiation",
@@ -632,24 +632,24 @@ NEGOTIATION_MAP_WARNING = LogId("HP10002", "negotiation",
 NEGOTIATION_DIRECTORY_UNREADABLE = LogId("HP10003", "negotiation",
                                          "MultiViews cannot read the directory",
                                          ah="AH00686",
-                                         sites=("modules/negotiation.py:read_types_multi",))
+    sites=("modules/negotiation.py:read_types_multi",))
 NEGOTIATION_NONE_NEGOTIABLE = LogId("HP10004", "negotiation",
                                     "files match the request but none could be negotiated",
                                     ah="AH00687",
-                                    sites=("modules/negotiation.py:read_types_multi",))
+    sites=("modules/negotiation.py:read_types_multi",))
 NEGOTIATION_MAP_SYNTAX = LogId("HP10005", "negotiation", "a type map has a syntax error: 500",
                                ah="AH00681", sites=("modules/negotiation.py:_negotiate_map",))
 NEGOTIATION_MAP_UNREADABLE = LogId("HP10006", "negotiation", "a type map file cannot be opened",
                                    ah="AH00683", sites=("modules/negotiation.py:_negotiate_map",))
 
-# ---- HP11000-HP11999 ssl: OCSP stapling: warm-up before fork --------------------------
+# ---- HP11000-HP11999 ssl: OCSP stapling: warm-up before fork ------------------------------------
 STAPLING_WARM_UP_INCOMPLETE = LogId("HP11001", "ssl",
                                     "the responder client's warm-up did not complete",
                                     sites=("stapling/service.py:StaplingService.init",))
 STAPLING_MEMO_WARM_UP = LogId("HP11002", "ssl", "a cached response could not be judged at warm-up",
                               sites=("stapling/service.py:StaplingService.warm_memo",))
 
-# ---- HP12000-HP12999 rewrite: mod_rewrite -------------------------------------------------
+# ---- HP12000-HP12999 rewrite: mod_rewrite -------------------------------------------------------
 REWRITE_UNSAFE_3F = LogId("HP12010", "rewrite",
                           "a rewritten URL with %3f without UnsafeAllow3F: 403",
                           ah="AH10508", sites=("modules/rewrite/engine.py:apply_rule",))
@@ -682,7 +682,7 @@ REWRITE_MAP_OPEN_FAILED = LogId("HP12021", "rewrite", "a txt: RewriteMap file ca
 REWRITE_TRACE = LogId("HP12100", "rewrite", "a mod_rewrite trace line (LogLevel rewrite:trace1..8)",
                       sites=("modules/rewrite/hooks.py:_tracer.emit",))
 
-# ---- HP13000-HP13099 proxy: mod_proxy and its balancer ----------------------------------
+# ---- HP13000-HP13099 proxy: mod_proxy and its balancer ------------------------------------------
 PROXY_CONNECT_ERROR = LogId("HP13001", "proxy", "the backend connection failed: the reason",
                             ah="AH00957", sites=("modules/proxy/handler.py:_connect",))
 PROXY_CONNECT_FAILED = LogId("HP13002", "proxy", "failed to make connection to backend: 503",
@@ -712,7 +712,7 @@ PROXY_UNSUPPORTED_URL = LogId("HP13020", "proxy",
                               "the proxy target is not a URL httpd-py proxies to: 500",
                               ah="AH01144", sites=("modules/proxy/handler.py:handle",))
 
-# ---- HP13100-HP13199 remoteip: mod_remoteip ------------------------------------------------
+# ---- HP13100-HP13199 remoteip: mod_remoteip -----------------------------------------------------
 REMOTEIP_UNPARSABLE = LogId("HP13101", "remoteip",
                             "a RemoteIPHeader value cannot be parsed as a client IP",
                             ah="AH01568", sites=("modules/remoteip.py:resolve",))
@@ -723,7 +723,7 @@ REMOTEIP_USING = LogId("HP13103", "remoteip",
                        "the client IP taken from RemoteIPHeader, and by which proxies",
                        sites=("modules/remoteip.py:post_read",))
 
-# ---- HP14000-HP14999 ssl: TLS contexts: session tickets, contexts shared by vhosts ----
+# ---- HP14000-HP14999 ssl: TLS contexts: session tickets, contexts shared by vhosts --------------
 SSL_TICKETS_UNCONTROLLED = LogId("HP14001", "ssl",
                                  "SSL_CTX_set_num_tickets not found: TLS 1.3 sends OpenSSL's "
                                  "default tickets",
@@ -739,7 +739,8 @@ SSL_SHARED_CONTEXTS = LogId("HP14003", "ssl",
 #: ids no longer logged: never used again (an id never changes meaning once shipped)
 RETIRED: dict[str, str] = {
     "HP00902": "a post-config check's warning at start-up: now HP00102, as on -t",
-    "HP04006": "SSLUseStapling without SSLStaplingCache at start-up: checked once at config time (AH01958)",
+    "HP04006": "SSLUseStapling without SSLStaplingCache at start-up: checked once at config time "
+               "(AH01958)",
 }
 
 

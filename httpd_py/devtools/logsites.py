@@ -32,7 +32,7 @@ REGISTRY = "httpd_py.logids"
 ID_RE = re.compile(r"HP\d{5}")
 #: an id alone, or a line's id prefix (f"HP01019: ...")
 _LITERAL = re.compile(r"^HP\d{5}$|^HP\d{5}:")
-_RANGE = re.compile(r"HP\d{5}\s*-\s*(?:HP\d{5})?|(?<=-)HP\d{5}")
+_RANGE = re.compile(r"HP\d{5}-(?:HP\d{5})?")
 _LEVEL_CALLS = {"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
 
 
@@ -154,6 +154,13 @@ class _Scan:
                 return self.aliases.get((target, node.attr))
         return None
 
+    def _alias_definition(self, node: ast.Assign, names, mods, mod: str) -> bool:
+        """``NAME = <id>`` or ``A, B = <id>, <id>`` at module level."""
+        if not all(isinstance(t, (ast.Name, ast.Tuple)) for t in node.targets):
+            return False
+        values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+        return bool(values) and all(self._resolve(v, names, mods, mod) for v in values)
+
     def _string(self, node: ast.AST, names: dict[str, str]) -> str | None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
@@ -165,7 +172,7 @@ class _Scan:
     def uses(self) -> list[Use]:
         out: list[Use] = []
         for p, tree in self.trees.items():
-            if module_name(p, self.root) != REGISTRY:       # the registry defines ids, it does not use them
+            if module_name(p, self.root) != REGISTRY:   # the registry defines ids, uses none
                 out.extend(self._uses_in(p, tree))
         return out
 
@@ -182,9 +189,9 @@ class _Scan:
 
         def log_module(node: ast.AST) -> str | None:
             call = parent.get(id(node))
-            if not isinstance(call, ast.Call) or not isinstance(call.func, (ast.Attribute, ast.Name)):
+            if not isinstance(call, ast.Call):
                 return None
-            fn = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id
+            fn = getattr(call.func, "attr", None) or getattr(call.func, "id", None)
             pos = 1 if fn in _LEVEL_CALLS else 2 if fn in ("log", "format_line") else None
             if pos is None or len(call.args) <= pos or call.args[pos] is not node:
                 return None
@@ -194,16 +201,15 @@ class _Scan:
             for child in ast.iter_child_nodes(node):
                 if id(child) in docstrings:
                     continue
-                if top and isinstance(child, ast.Assign) and \
-                        all(isinstance(t, (ast.Name, ast.Tuple)) for t in child.targets) and \
-                        all(self._resolve(v, names, mods, mod) for v in (
-                            child.value.elts if isinstance(child.value, ast.Tuple) else [child.value])):
+                if top and isinstance(child, ast.Assign) and self._alias_definition(child, names,
+                                                                                  mods, mod):
                     continue                   # an alias definition, not a use
                 q = qual
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     q = f"{qual}.{child.name}" if qual else child.name
                 ident = self._resolve(child, names, mods, mod)
-                if ident is None and isinstance(child, ast.Constant) and isinstance(child.value, str):
+                if ident is None and isinstance(child, ast.Constant) \
+                        and isinstance(child.value, str):
                     m = _LITERAL.match(child.value)
                     ident = m.group(0)[:7] if m else None
                 if ident is not None:
@@ -257,9 +263,9 @@ def differences(found: list[Use] | None = None) -> list[str]:
         extra = [s for s in where if s not in entry.sites]
         gone = [s for s in entry.sites if s not in where]
         if extra:
-            problems.append(f"{ident} ({entry.name}) is used at {', '.join(extra)}, which its entry "
-                            f"does not list: if that line says what the entry means, add the site "
-                            f"to its sites=; if it says something else, register a new id")
+            problems.append(f"{ident} ({entry.name}) is used at {', '.join(extra)}, which its "
+                            f"entry does not list: if that line says what the entry means, add "
+                            f"the site to its sites=; if it says something else, register a new id")
         if gone:
             problems.append(f"{ident} ({entry.name}) lists {', '.join(gone)} where it is no longer "
                             f"used: remove the site")
@@ -288,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         for ident in sorted(by_id):
             print(ident)
             for u in by_id[ident]:
-                print(f"    {u.file}:{u.line} {u.function}" + (f" [{u.module}]" if u.module else ""))
+                print(f"    {u.file}:{u.line} {u.function}"
+                      + (f" [{u.module}]" if u.module else ""))
     problems = differences(found)
     for p in problems:
         print(p, file=sys.stderr if not o.check else sys.stdout)
