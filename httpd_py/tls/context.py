@@ -53,6 +53,7 @@ from OpenSSL import SSL, crypto
 # set1_curves_list, SSL_use_certificate/_PrivateKey on raw pointers (no public API)
 from OpenSSL._util import lib as _lib
 
+from httpd_py import logids
 from httpd_py.config.model import SSLConfig, StaplingConfig, VHost
 from httpd_py.errors import StartupError
 from httpd_py.log import error_log
@@ -216,7 +217,8 @@ def _finished(ctx: SSL.Context, ssl: SSLConfig, where: str, ocsp_callback: Calla
         # TLS 1.3 would still send two (stateful) tickets after each full handshake, which
         # nothing can resume: two records and writes per connection for nothing
         if not ssl.session_tickets and not tickets.set_num_tickets(ctx, 0) and tickets.first_miss():
-            error_log.debug("ssl", "HP14001", "SSL_CTX_set_num_tickets not found in this "
+            error_log.debug("ssl", logids.SSL_TICKETS_UNCONTROLLED,
+                            "SSL_CTX_set_num_tickets not found in this "
                             "cryptography build: TLS 1.3 sends OpenSSL's default tickets")
     else:
         ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)

@@ -42,6 +42,7 @@ from typing import Callable
 from OpenSSL import SSL
 from OpenSSL._util import lib as _lib   # SSL_CTX_set1_sigalgs_list: no public API
 
+from httpd_py import logids
 from httpd_py.config import vhosts as vhost_selection
 from httpd_py.config.model import ServerConfig, VHost
 from httpd_py.log import error_log
@@ -188,10 +189,12 @@ def _servername_callback(conn: SSL.Connection) -> None:
                 conn.set_context(ctx)
                 identity = sites.identities.get(id(vhost))
                 if identity is not None and not use_identity(conn, identity.pointers):
-                    error_log.error("ssl", "HP14002", f"SNI: OpenSSL refused the certificate "
+                    error_log.error("ssl", logids.SSL_SHARED_CONTEXT_REFUSED,
+                                    f"SNI: OpenSSL refused the certificate "
                                     f"of {vhost.server_name} on its shared context")
     except Exception as e:  # a raising callback would abort the handshake with a traceback
-        error_log.error("ssl", "HP02006", f"SNI callback failed: {type(e).__name__}: {e}")
+        error_log.error("ssl", logids.SSL_SNI_CALLBACK_FAILED,
+                        f"SNI callback failed: {type(e).__name__}: {e}")
 
 
 def _shared_ocsp_callback(conn: SSL.Connection, data=None) -> bytes:
@@ -237,10 +240,12 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
             continue
         contexts[id(v)] = build_context(v.ssl, v, ocsp_callback=ocsp_cb,
                                         servername_callback=_servername_callback)
-        error_log.debug("ssl", "HP02010", f"TLS context built for {v.server_name or 'main server'}"
+        error_log.debug("ssl", logids.SSL_CONTEXT_BUILT,
+                        f"TLS context built for {v.server_name or 'main server'}"
                         f"{' with OCSP callback' if ocsp_cb else ''}")
     if shared:
-        error_log.debug("ssl", "HP14003", f"{len(identities)} name-based vhosts share "
+        error_log.debug("ssl", logids.SSL_SHARED_CONTEXTS,
+                        f"{len(identities)} name-based vhosts share "
                         f"{len(shared)} TLS context(s)")
     return Sites(cfg, contexts, identities, ocsp_by_vhost, index)
 
@@ -325,5 +330,6 @@ def warm_up(sites: Sites, *, status_request: bool, limit: int = WARM_UP_CONTEXTS
                     done += 1
                     left.discard(kind)
             except Exception as e:  # a key type the context lacks, a protocol it refuses
-                error_log.debug("ssl", "HP02011", f"TLS warm-up handshake skipped: {type(e).__name__}")
+                error_log.debug("ssl", logids.SSL_WARM_UP_SKIPPED,
+                                f"TLS warm-up handshake skipped: {type(e).__name__}")
     return done
