@@ -556,7 +556,6 @@ MEMCACHE_OVERSIZED = LogId("HP05021", "socache",
                                   "socache/memcache.py:MemcacheCache.store"))
 MUTEX_LOCK_FAILED = LogId("HP05030", "socache",
                           "mutex: the lock or unlock system call failed (hold yields False)",
-                          ah="AH01948",
                           sites=("socache/mutex.py:GlobalMutex.hold",
                                  "socache/mutex.py:GlobalMutex.acquire",
                                  "socache/mutex.py:GlobalMutex.release"))
@@ -687,8 +686,7 @@ PROXY_CONNECT_ERROR = LogId("HP13001", "proxy", "the backend connection failed: 
                             ah="AH00957", sites=("modules/proxy/handler.py:_connect",))
 PROXY_CONNECT_FAILED = LogId("HP13002", "proxy", "failed to make connection to backend: 503",
                              ah="AH01114", sites=("modules/proxy/handler.py:_connect",))
-PROXY_STATUS_LINE = LogId("HP13003", "proxy",
-                          "error reading the status line from the backend: 502 or 504",
+PROXY_STATUS_LINE = LogId("HP13003", "proxy", "error reading the status line from the backend: 502",
                           ah="AH01102", sites=("modules/proxy/handler.py:_proxy_once",))
 PROXY_READ_FAILED = LogId("HP13004", "proxy", "error reading the response body from the backend",
                           sites=("modules/proxy/handler.py:_response",
@@ -705,7 +703,7 @@ PROXY_TLS_FAILED = LogId("HP13008", "proxy", "the TLS handshake with an https ba
 PROXY_TUNNEL_ENDED = LogId("HP13009", "proxy", "a WebSocket/Upgrade tunnel ended",
                            sites=("modules/proxy/handler.py:_tunnel",))
 PROXY_SSL_NOT_ENABLED = LogId("HP13011", "proxy", "an https backend without SSLProxyEngine on: 500",
-                              ah="AH00961", sites=("modules/proxy/handler.py:_connect",))
+                              ah="AH01961", sites=("modules/proxy/handler.py:_connect",))
 PROXY_BLOCKED = LogId("HP13012", "proxy", "ProxyBlock refuses the backend host: 403",
                       ah="AH00916", sites=("modules/proxy/handler.py:_proxy_once",))
 PROXY_UNSUPPORTED_URL = LogId("HP13020", "proxy",
