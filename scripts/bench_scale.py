@@ -239,7 +239,7 @@ def memory(server: bl.Server, name: str, work: Path) -> dict:
 
 # -- servers ------------------------------------------------------------------------------------
 
-ALT: Path | None = None           # --alt: another httpd-py tree, run as server "httpd-py-alt"
+ALT: dict[str, Path] = {}         # --alt NAME=DIR: other httpd-py trees, servers "httpd-py-NAME"
 
 
 def argv_for(name: str, conf: Path, work: Path, extra: list[str] = ()) -> tuple[list[str], dict | None]:
@@ -248,11 +248,12 @@ def argv_for(name: str, conf: Path, work: Path, extra: list[str] = ()) -> tuple[
         return [bl.need("apache2"), "-d", str(work), "-f", str(conf), *extra], None
     if name == "httpd-py":
         return [str(bl.ROOT / ".venv/bin/httpd-py"), "-d", str(work), "-f", str(conf), *extra], None
-    if name == "httpd-py-alt":
-        if ALT is None:
-            raise SystemExit("httpd-py-alt needs --alt DIR")
+    if name.startswith("httpd-py-"):
+        tree = ALT.get(name[len("httpd-py-"):])
+        if tree is None:
+            raise SystemExit(f"{name} needs --alt {name[len('httpd-py-'):]}=DIR")
         return ([str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(work), "-f", str(conf),
-                 *extra], {"PYTHONPATH": str(ALT)})
+                 *extra], {"PYTHONPATH": str(tree)})
     raise SystemExit(f"unknown server {name!r}")
 
 
@@ -261,10 +262,13 @@ def is_httpd_py(name: str) -> bool:
 
 
 def timed(cmd: tuple[list[str], dict | None], runs: int = 3) -> tuple[float, str]:
+    """Median wall time of ``runs`` runs (one when the first takes over 5 s) and the last line."""
     argv, env = cmd
     env = None if env is None else {**os.environ, **env}
     times, out = [], ""
     for _ in range(runs):
+        if times and times[0] > 5.0:
+            break
         t0 = time.perf_counter()
         p = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
         times.append(time.perf_counter() - t0)
@@ -284,7 +288,7 @@ def config_times(name: str, conf: Path, work: Path) -> dict:
                 "t1=time.perf_counter(); cfg=load(sys.argv[1], server_root=sys.argv[2]); "
                 "t2=time.perf_counter(); check(cfg); t3=time.perf_counter(); "
                 "print(t1-t0, t2-t1, t3-t2)")
-        env = {**os.environ, "PYTHONPATH": str(ALT if name == "httpd-py-alt" else bl.ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ALT.get(name[len("httpd-py-"):], bl.ROOT))}
         p = subprocess.run([str(bl.ROOT / ".venv/bin/python"), "-c", code, str(conf), str(work)],
                            capture_output=True, text=True, timeout=300, env=env)
         try:
@@ -444,7 +448,7 @@ def run_one(name: str, fleet: gv.Fleet, base: Path, responder: gv.MultiResponder
         res["steady"] = steady(server, names, args.seconds)
         res["memory"] = memory(server, name, work)
         res["cache"] = cache_figures(name, work, size)
-        if is_httpd_py(name) and not args.no_refresh:
+        if name == "httpd-py" and not args.no_refresh:
             serials = [c.cert.serial_number for c in fleet.certs]
             rw = refresh_window(responder, t0, serials, timeout=args.validity * 1.5 + 60)
             res["refresh"] = {"timeline": rw["timeline"], "refreshed": rw["refreshed"],
@@ -460,6 +464,99 @@ def run_one(name: str, fleet: gv.Fleet, base: Path, responder: gv.MultiResponder
         res["error_lines"] = len(errs)
         res["error_sample"] = errs[:3]
     return res
+
+
+# -- responder load vs workers and fleet size -------------------------------------------------
+
+def _sweep_same_order(port: int, names: list[str], clients: int, q: Queue) -> None:
+    """``clients`` processes handshaking every name in the same order at the same time: the
+    same certificate's first handshakes race each other (Apache's on-demand single flight)."""
+    procs = [Process(target=_sweep_worker, args=(port, names, q)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def start_redis() -> tuple[subprocess.Popen, int, Path]:
+    exe = shutil.which("redis-server") or bl.need("redis-server")
+    port = bl.free_port()
+    d = Path(tempfile.mkdtemp(prefix="scale-redis-"))
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(d), "--loglevel", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    bl.wait_port(port)
+    return proc, port, d
+
+
+def responder_load(fleet: gv.Fleet, base: Path, responder: gv.MultiResponder, args) -> list[dict]:
+    """Responder requests for the fleet's N certificates from the start of ``k`` servers of one
+    kind (each with W prefork workers, all started together) until each server has served
+    every name once to ``clients`` clients racing in the same order: vs W (k = 1) and vs k
+    (W = 4), with a stapling cache per server (shmcb) or one shared by the servers (redis)."""
+    names = fleet.names
+    serial_of = {c.name: c.cert.serial_number for c in fleet.certs}
+    rows = []
+    plan = [("shmcb", w, 1) for w in args.fleet_workers]
+    plan += [(cache, 4, k) for cache in ("shmcb", "redis") for k in args.fleet_sizes
+             if not (cache == "shmcb" and k == 1 and 4 in args.fleet_workers)]
+    redis = start_redis() if any(c == "redis" for c, _, _ in plan) else None
+    try:
+        for cache, workers, k in plan:
+            for name in args.servers:
+                if name.startswith("httpd-py-"):
+                    continue
+                if redis is not None:
+                    subprocess.run([shutil.which("redis-cli") or "redis-cli", "-p", str(redis[1]),
+                                    "FLUSHALL"], capture_output=True, timeout=30)
+                responder.reset()
+                servers = []
+                try:
+                    for i in range(k):
+                        work = base / f"load-{name}-{cache}-w{workers}-k{k}-{i}"
+                        work.mkdir()
+                        work.chmod(0o755)
+                        port = bl.free_port()
+                        conf = gv.write_config(fleet, port, workers=workers, work=work,
+                                               stapling_cache=None if cache == "shmcb"
+                                               else f"redis:127.0.0.1:{redis[1]}")
+                        servers.append(start_server(name, conf, work, port)[0])
+                    for srv in servers:
+                        first_stapled(srv, names[0], serial_of, timeout=args.start_timeout)
+                    q: Queue = Queue()
+                    clients = min(workers, 4)
+                    procs = [p for srv in servers for p in _sweep_same_order(srv.port, names, clients, q)]
+                    stapled = []
+                    for _ in procs:
+                        ok, _errors = q.get(timeout=600)
+                        stapled.append(len(ok))
+                    for p in procs:
+                        p.join(timeout=10)
+                    requests = responder.count_since(0)
+                finally:
+                    for srv in servers:
+                        srv.stop()
+                rows.append({"server": name, "cache": cache, "workers": workers, "fleet": k,
+                             "n": len(names), "requests": requests,
+                             "per_certificate": requests / len(names),
+                             "stapled_min": min(stapled) if stapled else 0})
+                print(f"responder load: {name} {cache} W={workers} k={k}: {requests} requests "
+                      f"for {len(names)} certificates", file=sys.stderr, flush=True)
+    finally:
+        if redis is not None:
+            redis[0].terminate()
+            redis[0].wait(timeout=10)
+            shutil.rmtree(redis[2], ignore_errors=True)
+    return rows
+
+
+def print_load(rows: list[dict]) -> None:
+    print("| server | stapling cache | workers | servers | certificates | responder requests | "
+          "per certificate | fewest names stapled per client |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['server']} | {r['cache']} | {r['workers']} | {r['fleet']} | {r['n']} | "
+              f"{r['requests']} | {r['per_certificate']:.2f} | {r['stapled_min']}/{r['n']} |")
+    print(flush=True)
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -516,22 +613,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--servers", nargs="+", default=["httpd-py", "apache2"])
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=8.0, help="steady handshake run per server")
-    ap.add_argument("--validity", type=float, default=150.0, help="OCSP response lifetime, seconds")
+    ap.add_argument("--validity", type=float, default=120.0, help="OCSP response lifetime, seconds")
     ap.add_argument("--issuers", type=int, default=3)
     ap.add_argument("--rsa-every", type=int, default=2)
     ap.add_argument("--start-timeout", type=float, default=300.0)
     ap.add_argument("--no-refresh", action="store_true", help="skip httpd-py's refresh window")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
-    ap.add_argument("--alt", type=Path, default=None,
+    ap.add_argument("--fleet", action="store_true",
+                    help="also measure responder requests vs workers and fleet size")
+    ap.add_argument("--fleet-n", type=int, default=100, help="certificates for --fleet")
+    ap.add_argument("--fleet-workers", default="1,2,4,8")
+    ap.add_argument("--fleet-sizes", default="1,2,3")
+    ap.add_argument("--skip-scale", action="store_true", help="only --fleet")
+    ap.add_argument("--alt", action="append", default=[], metavar="NAME=DIR",
                     help="another httpd-py tree (e.g. `git archive HEAD~3 httpd_py | tar -x -C DIR`), "
-                         "run as server 'httpd-py-alt' (A/B)")
+                         "run as server 'httpd-py-NAME' (A/B); repeatable")
     args = ap.parse_args(argv)
-    global ALT
-    ALT = args.alt
-    if ALT is not None and "httpd-py-alt" not in args.servers:
-        args.servers.append("httpd-py-alt")
+    for spec in args.alt:
+        alt_name, _, tree = spec.partition("=")
+        if not tree:
+            alt_name, tree = "alt", alt_name
+        ALT[alt_name] = Path(tree).resolve()
+        if f"httpd-py-{alt_name}" not in args.servers:
+            args.servers.append(f"httpd-py-{alt_name}")
     ns = [int(x) for part in (args.n or ["10,100,1000"]) for x in part.split(",") if x.strip()]
+    if args.skip_scale:
+        ns = []
+    args.fleet_workers = [int(x) for x in args.fleet_workers.split(",")]
+    args.fleet_sizes = [int(x) for x in args.fleet_sizes.split(",")]
     bl.need("apache2") if "apache2" in args.servers else None
     started = time.time()
     load0 = Path("/proc/loadavg").read_text().split()[:3]
@@ -557,6 +667,16 @@ def main(argv: list[str] | None = None) -> int:
                     results.append(r)
                     print(f"N={n} {name}: {r['wall_s']:.0f} s, load {Path('/proc/loadavg').read_text().split()[:3]}",
                           file=sys.stderr, flush=True)
+        load_rows: list[dict] = []
+        if args.fleet:
+            fdir = base / f"fleet-load-{args.fleet_n}"
+            fdir.mkdir()
+            fdir.chmod(0o755)
+            rport = bl.free_port()
+            fleet = gv.make_fleet(fdir, args.fleet_n, ocsp_url=f"http://127.0.0.1:{rport}/",
+                                  issuers=args.issuers, rsa_every=args.rsa_every)
+            with gv.MultiResponder(fleet, port=rport, validity=max(args.validity, 600)) as responder:
+                load_rows = responder_load(fleet, base, responder, args)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
@@ -564,19 +684,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"work directory kept: {base}", file=sys.stderr)
     load1 = Path("/proc/loadavg").read_text().split()[:3]
     results.sort(key=lambda r: (r["n"], r["server"]))
-    print(f"Scale: N name-based SSL vhosts on one address, one certificate each (every "
-          f"{args.rsa_every}{'nd' if args.rsa_every == 2 else 'th'} RSA-2048, the others P-256; "
-          f"{args.issuers} intermediates; one OCSP responder, responses valid {args.validity:g} s); "
-          f"prefork {args.workers} workers; steady run {args.seconds:g} s, 2 client processes, "
-          f"SNI cycling over all N names, status_request, TLS 1.3 X25519.  "
-          f"Load average {' '.join(load0)} before, {' '.join(load1)} after.")
-    print()
-    print_tables(results)
+    if results:
+        print(f"Scale: N name-based SSL vhosts on one address, one certificate each (every "
+              f"{args.rsa_every}{'nd' if args.rsa_every == 2 else 'th'} RSA-2048, the others "
+              f"P-256; {args.issuers} intermediates; one OCSP responder, responses valid "
+              f"{args.validity:g} s); prefork {args.workers} workers; steady run {args.seconds:g} s, "
+              f"2 client processes, SNI cycling over all N names, status_request, TLS 1.3 X25519.  "
+              f"Load average {' '.join(load0)} before, {' '.join(load1)} after.")
+        print()
+        print_tables(results)
+    if load_rows:
+        print(f"Responder requests for {args.fleet_n} certificates, from the servers' start until each "
+              f"has served every name once to min(W, 4) clients racing in the same order (all the "
+              f"servers of a fleet at once).")
+        print()
+        print_load(load_rows)
     if args.json:
         meta = {"started": started, "load_before": load0, "load_after": load1,
                 "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                 "wall_s": time.time() - started}
-        args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        args.json.write_text(json.dumps({"meta": meta, "results": results,
+                                         "responder_load": load_rows}, indent=1))
     return 0
 
 

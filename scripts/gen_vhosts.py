@@ -31,7 +31,7 @@ import datetime as dt
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -199,13 +199,17 @@ def make_fleet(out: Path, n: int, *, ocsp_url: str, issuers: int = 3, rsa_every:
 
 def write_config(fleet: Fleet, port: int, *, workers: int = 4, log_level: str = "warn",
                  skew: int = 5, stapling_cache_bytes: int | None = None,
+                 stapling_cache: str | None = None,
                  server_extra: str = "", work: Path | None = None) -> Path:
     """One Apache-syntax file both servers read: prefork, ``workers`` workers, no session
-    cache or tickets, shmcb stapling cache sized for every staple, one ``<VirtualHost>`` per
-    certificate (the first is the address's default)."""
+    cache or tickets, shmcb stapling cache sized for every staple (or ``stapling_cache``, e.g.
+    ``redis:127.0.0.1:6379``), one ``<VirtualHost>`` per certificate (the first is the
+    address's default)."""
     work = work or fleet.out
     size = stapling_cache_bytes or max(512000, 4096 * len(fleet.certs))
     mods = ["mpm_prefork", "authz_core", "mime", "socache_shmcb", "ssl"]
+    if stapling_cache and stapling_cache.startswith("redis:"):
+        mods.append("socache_redis")
     loads = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so" for m in mods)
     blocks = []
     for c in fleet.certs:
@@ -240,7 +244,7 @@ DocumentRoot {fleet.docroot}
 <Directory {fleet.docroot}>
     Require all granted
 </Directory>
-SSLStaplingCache shmcb:{work}/stapling({size})
+SSLStaplingCache {stapling_cache or f"shmcb:{work}/stapling({size})"}
 SSLSessionCache none
 SSLStaplingResponseTimeSkew {skew}
 {server_extra}

@@ -19,9 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from OpenSSL import crypto
 
 from httpd_py.config import load

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from cryptography import x509
 from OpenSSL import SSL
 
 from httpd_py.config.model import CertKeyPair, ServerConfig, SSLConfig, VHost, VHostAddr
