@@ -251,9 +251,10 @@ HTTP_UNEXPECTED = LogId("HP03001", "http",
                         "connection closes)",
                         sites=("http/connection.py:ConnectionHandler.__call__",
                                "http/connection.py:ConnectionHandler._one_request",
-                               "http/connection.py:ConnectionHandler._log",
                                "http/waiting.py:WaitingMixin.step",
                                "http/waiting.py:WaitingMixin.serve_ready"))
+HTTP_ACCESS_LOG_FAILED = LogId("HP03016", "http", "an access-log line could not be written",
+                               sites=("http/connection.py:ConnectionHandler._log",))
 HTTP_REQUEST_LINE_TOO_LONG = LogId("HP03002", "http", "the request line is too long: 414",
                                    sites=("http/connection.py:ConnectionHandler._http_loop",
                                           "http/waiting.py:WaitingMixin._step_head"))

@@ -85,6 +85,7 @@ from httpd_py.http.static import (UNSATISFIABLE, MimeTypes, evaluate_conditional
                                   if_range_allows, make_etag, parse_range)
 from httpd_py.http import hooks
 from httpd_py.http.hooks import OK, TAKEN, FileBody, Request, Response
+from httpd_py import logids as L
 from httpd_py.log import error_log
 from httpd_py.modules import core_http
 from httpd_py.modules import core_http as core_keys
@@ -198,7 +199,7 @@ class ConnectionHandler(WaitingMixin):
             if mime is None:
                 mime = mime_cache[key] = MimeTypes(v.types_config, v.add_types)
                 if v.types_config and not os.path.exists(v.types_config):
-                    error_log.warn("http", "HP03020", f"TypesConfig {v.types_config} not found: "
+                    error_log.warn("http", L.HTTP_TYPES_CONFIG_MISSING, f"TypesConfig {v.types_config} not found: "
                                    "files are served without Content-Type")
             logs = []
             for ref in v.custom_logs:
@@ -273,7 +274,7 @@ class ConnectionHandler(WaitingMixin):
         try:
             stream = self._serve(sock, client_addr, listener_addr, slot, client)
         except Exception as e:  # never let an exception escape into the worker loop
-            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: {e} "
+            error_log.error("http", L.HTTP_UNEXPECTED, f"unexpected {type(e).__name__} while serving: {e} "
                             f"({_where_raised(e)})", client=client)
         finally:
             if slot is not None:
@@ -322,19 +323,19 @@ class ConnectionHandler(WaitingMixin):
             try:
                 if dl is not None and dl.limits("handshake").enabled:
                     if not _handshake_with_deadline(conn, sock, dl, default.timeout):
-                        error_log.info("reqtimeout", "HP03050", "Request handshake read timeout",
+                        error_log.info("reqtimeout", L.REQTIMEOUT_EXPIRED, "Request handshake read timeout",
                                        client=client)
                         return None
                 else:
                     conn.do_handshake()
             except (SSL.WantReadError, SSL.WantWriteError):
                 metrics.handshake_failed()
-                error_log.info("ssl", "HP02002", "TLS handshake timed out", client=client)
+                error_log.info("ssl", L.SSL_HANDSHAKE_TIMEOUT, "TLS handshake timed out", client=client)
                 return None
             except (SSL.Error, OSError) as e:
                 metrics.handshake_failed()
                 why = _ssl_err(e)
-                error_log.info("ssl", "HP02001", f"TLS handshake failed: {why}", client=client)
+                error_log.info("ssl", L.SSL_HANDSHAKE_FAILED, f"TLS handshake failed: {why}", client=client)
                 if classify_handshake(e) is HandshakeFailure.PLAIN_HTTP:
                     # Apache answers plain HTTP on an SSL port with a readable 400
                     _plain_http_on_tls_port(sock, site)
@@ -380,7 +381,7 @@ class ConnectionHandler(WaitingMixin):
                     try:
                         parsed = parse_head(buf, limits)
                     except ProtocolError as e:
-                        msgid = {414: "HP03002"}.get(e.status, "HP03003" if e.kind is HeadFault.LIMIT else "HP03004")
+                        msgid = {414: L.HTTP_REQUEST_LINE_TOO_LONG}.get(e.status, L.HTTP_HEADER_TOO_LARGE if e.kind is HeadFault.LIMIT else L.HTTP_BAD_REQUEST)
                         self._early_error(stream, d, e.status, client, msgid, e.reason)
                         return _LINGER
                     if parsed is not None:
@@ -416,7 +417,7 @@ class ConnectionHandler(WaitingMixin):
                     data = stream.recv(read_size)
                 except StreamTimeout:
                     if buf:
-                        error_log.info("http", "HP03005", "timeout reading the request", client=client)
+                        error_log.info("http", L.HTTP_READ_TIMEOUT, "timeout reading the request", client=client)
                         self._early_error(stream, d, 408, client, None, None)
                         return _LINGER
                     return _CLOSE
@@ -457,14 +458,14 @@ class ConnectionHandler(WaitingMixin):
         try:
             framing = request_framing(head) if head.body else None
         except ProtocolError as e:
-            self._early_error(stream, d, e.status, client, "HP03004", e.reason)
+            self._early_error(stream, d, e.status, client, L.HTTP_BAD_REQUEST, e.reason)
             return _LINGER
         self._force_close = framing is not None and framing.close
         expecting = False
         expect = head.headers.get("expect")
         if expect is not None and head.version != "0.9":
             if expect.strip().lower() != "100-continue":
-                self._early_error(stream, d, 417, client, "HP03006",
+                self._early_error(stream, d, 417, client, L.HTTP_EXPECT_FAILED,
                                   f"unsupported Expect: {expect}")
                 return _LINGER
             expecting = head.version == "1.1"
@@ -488,7 +489,7 @@ class ConnectionHandler(WaitingMixin):
             keep = self._handle_request(stream, head, site, tls_state, ssl_info, client_addr,
                                         local, slot, client, served, start)
         except Exception as e:
-            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} serving "
+            error_log.error("http", L.HTTP_UNEXPECTED, f"unexpected {type(e).__name__} serving "
                             f"{head.request_line!r}: {e} ({_where_raised(e)})", client=client)
             if not self._response_started:
                 self._early_error(stream, d, 500, client, None, None)
@@ -518,7 +519,7 @@ class ConnectionHandler(WaitingMixin):
     def _header_timeout(self, stream, d: VHost, buf: bytearray, client: str) -> int:
         """The header stage ran out: 408 once the request line is complete, else a silent
         close (as mod_reqtimeout); logged as Apache's AH01382."""
-        error_log.info("reqtimeout", "HP03050", "Request header read timeout", client=client)
+        error_log.info("reqtimeout", L.REQTIMEOUT_EXPIRED, "Request header read timeout", client=client)
         if b"\n" in buf.lstrip(b"\r\n"):
             self._early_error(stream, d, 408, client, None, None)
             return _LINGER
@@ -578,15 +579,15 @@ class ConnectionHandler(WaitingMixin):
                     if dl.expired(now):
                         raise _BodyDeadline()
         except ProtocolError as e:
-            error_log.info("http", "HP03007", f"request body refused ({e.status}): {e.reason}",
+            error_log.info("http", L.HTTP_BODY_REFUSED, f"request body refused ({e.status}): {e.reason}",
                            client=rec.remote_ip)
             status = e.status
         except StreamTimeout:
-            error_log.info("http", "HP03005", "timeout reading the request body",
+            error_log.info("http", L.HTTP_READ_TIMEOUT, "timeout reading the request body",
                            client=rec.remote_ip)
             status = 408
         except _BodyDeadline:
-            error_log.info("reqtimeout", "HP03050", "Request body read timeout",
+            error_log.info("reqtimeout", L.REQTIMEOUT_EXPIRED, "Request body read timeout",
                            client=rec.remote_ip)
             status = 408
         except StreamClosed:
@@ -628,21 +629,21 @@ class ConnectionHandler(WaitingMixin):
         if tls_state is not None:
             if tls_state.servername is not None:
                 if not hostname:
-                    error_log.error("ssl", "HP02007", f"Hostname {tls_state.servername!r} provided via "
+                    error_log.error("ssl", L.SSL_SNI_WITHOUT_HOST, f"Hostname {tls_state.servername!r} provided via "
                                     "SNI, but no hostname provided in HTTP request: 400", client=client)
                     return self._respond_error(stream, tls_state.sni_vhost or site.default, rec, 400,
                                                close=True, client=client)
                 sni_v = tls_state.sni_vhost or site.default
                 req_v = vhost or site.default
                 if hostname and req_v is not sni_v and req_v.ssl != sni_v.ssl:
-                    error_log.error("ssl", "HP02004", f"Host {hostname!r} names another vhost than "
+                    error_log.error("ssl", L.SSL_MISDIRECTED, f"Host {hostname!r} names another vhost than "
                                     f"SNI {tls_state.servername!r}: 421", client=client)
                     return self._respond_error(stream, sni_v, rec, 421, close=False, client=client)
                 vhost = req_v
             else:
                 vhost = vhost or site.default
                 if len(site.vhosts) > 1 and (vhost.ssl.strict_sni or site.default.ssl.strict_sni):
-                    error_log.error("ssl", "HP02005", "no SNI from the client and "
+                    error_log.error("ssl", L.SSL_STRICT_SNI, "no SNI from the client and "
                                     "SSLStrictSNIVHostCheck is on: 403", client=client)
                     return self._respond_error(stream, vhost, rec, 403, close=False, client=client)
         else:
@@ -674,7 +675,7 @@ class ConnectionHandler(WaitingMixin):
             memo[target] = parsed
         if isinstance(parsed, PathError):
             e = parsed
-            error_log.info("http", "HP03012" if e.status == 403 else "HP03004" if e.status == 400 else "HP03010",
+            error_log.info("http", L.HTTP_PATH_FORBIDDEN if e.status == 403 else L.HTTP_BAD_REQUEST if e.status == 400 else L.HTTP_NOT_FOUND,
                            f"{e.reason}: {target.decode('latin-1')}", client=client)
             return self._respond_error(stream, vhost, rec, e.status, close=not keep_alive, client=client)
         path, query = parsed
@@ -711,7 +712,7 @@ class ConnectionHandler(WaitingMixin):
             if got is not _REDIRECT:
                 return got
             if r.redirect_count >= limit:
-                error_log.error("core", "HP03060", f"Request exceeded the limit of {limit} "
+                error_log.error("core", L.CORE_REDIRECT_LIMIT, f"Request exceeded the limit of {limit} "
                                 "internal redirects due to probable configuration error. Use "
                                 "'LimitInternalRecursion' to increase the limit if necessary.",
                                 client=c.client)
@@ -773,7 +774,7 @@ class ConnectionHandler(WaitingMixin):
             try:
                 root, fpath = self._map(r)
             except PathError as e:
-                error_log.info("http", "HP03010", f"{e.reason}: {r.uri}", client=client)
+                error_log.info("http", L.HTTP_NOT_FOUND, f"{e.reason}: {r.uri}", client=client)
                 return self._error(c, r, e.status)
             r.filename = fpath
         if fpath.startswith("proxy:"):
@@ -902,11 +903,11 @@ class ConnectionHandler(WaitingMixin):
         when Off, a body refused (413) unless extended.  Before access checks, as Apache."""
         how = r.vhost.mod(core_keys.TRACE_ENABLE, "on")
         if how == "off":
-            error_log.error("http", "HP03061", "TRACE denied by server configuration",
+            error_log.error("http", L.HTTP_TRACE_DENIED, "TRACE denied by server configuration",
                             client=c.client)
             return self._error(c, r, 405, extra=[("Allow", "")])
         if r.body is not None and how != "extended":
-            error_log.error("http", "HP03062", "TRACE with a request body is not allowed",
+            error_log.error("http", L.HTTP_TRACE_BODY, "TRACE with a request body is not allowed",
                             client=c.client)
             return self._error(c, r, 413)
         lines = [r.request_line]
@@ -972,7 +973,7 @@ class ConnectionHandler(WaitingMixin):
                         return self._deny(c, r, failed[0], failed[1])
                     if "autoindex" in self._loaded and method == "POST":
                         # mod_autoindex declines all but GET; the default handler: 404
-                        error_log.error("http", "HP03011", f"Attempt to serve directory: "
+                        error_log.error("http", L.HTTP_DIRECTORY_REFUSED, f"Attempt to serve directory: "
                                         f"{res.path}/", client=client)
                         return self._error(c, r, 404)
                     if "autoindex" in self._loaded:
@@ -981,11 +982,11 @@ class ConnectionHandler(WaitingMixin):
                                 d = h(r, res.path)
                                 if d is not None:
                                     return self._decision(c, r, d)
-                        error_log.error("http", "HP03011", f"Cannot serve directory {res.path}/: No "
+                        error_log.error("http", L.HTTP_DIRECTORY_REFUSED, f"Cannot serve directory {res.path}/: No "
                                         f"matching DirectoryIndex found, and server-generated directory "
                                         f"index forbidden by Options directive", client=client)
                         return self._error(c, r, 403)
-                    error_log.error("http", "HP03011", f"Attempt to serve directory: {res.path}/",
+                    error_log.error("http", L.HTTP_DIRECTORY_REFUSED, f"Attempt to serve directory: {res.path}/",
                                     client=client)
                     return self._error(c, r, 404)
             else:
@@ -1003,9 +1004,9 @@ class ConnectionHandler(WaitingMixin):
                     res, conf = got
         except PathError as e:
             if e.status == 404:
-                error_log.info("http", "HP03010", f"File does not exist: {fpath}", client=client)
+                error_log.info("http", L.HTTP_NOT_FOUND, f"File does not exist: {fpath}", client=client)
             else:
-                error_log.error("http", "HP03012", f"{e.reason}: {fpath}", client=client)
+                error_log.error("http", L.HTTP_PATH_FORBIDDEN, f"{e.reason}: {fpath}", client=client)
             return self._error(c, r, e.status)
         if r.content_type is None and not hooks.TYPE_CHECKER:
             rt2 = rt
@@ -1073,7 +1074,7 @@ class ConnectionHandler(WaitingMixin):
         request itself (``main``) the header_parser hooks run between the walk and access."""
         walked = rt.walker.lookup(filename, is_dir, uri)
         if walked.error is not None:
-            error_log.alert("http", "HP03030", str(walked.error), client=client)
+            error_log.alert("http", L.HTTP_HTACCESS_FAILED, str(walked.error), client=client)
             return walked.conf, access.Outcome(500)
         conf = walked.conf
         facts = None
@@ -1095,7 +1096,7 @@ class ConnectionHandler(WaitingMixin):
                     facts = self._facts(r, filename)
                 facts.env_vars = {**dict(walked.env), **r.env}
         if conf.require_ssl is True and not r.https:
-            error_log.error("ssl", "HP03049", f"access to {filename} failed, reason: SSL "
+            error_log.error("ssl", L.SSL_REQUIRE_SSL, f"access to {filename} failed, reason: SSL "
                             f"connection required", client=client)
             return conf, access.Outcome(403)
         memo = self._verdicts.get(id(conf))
@@ -1111,7 +1112,7 @@ class ConnectionHandler(WaitingMixin):
         if out.status == 0:
             return conf, None
         if out.msgid:
-            (error_log.info if out.status == 401 and out.msgid == "HP03044" else error_log.error)(
+            (error_log.info if out.status == 401 and out.msgid == L.ACCESS_NO_CREDENTIALS else error_log.error)(
                 "http", out.msgid, out.text or f"client denied by server configuration: "
                 f"{filename}", client=client)
         return conf, out
@@ -1293,12 +1294,12 @@ class ConnectionHandler(WaitingMixin):
                 if chunked:
                     c.stream.sendall(b"0\r\n\r\n")
         except (StreamTimeout, StreamClosed) as e:
-            error_log.info("http", "HP03014", f"client went away after {sent} bytes: {e}",
+            error_log.info("http", L.HTTP_CLIENT_GONE, f"client went away after {sent} bytes: {e}",
                            client=c.client)
             _close_iter(body)
             ok = False
         except Exception as e:         # the producer failed mid-body: the client must see it
-            error_log.error("http", "HP03015", f"response body failed after {sent} bytes: "
+            error_log.error("http", L.HTTP_BODY_FAILED, f"response body failed after {sent} bytes: "
                             f"{type(e).__name__}: {e}", client=c.client)
             _close_iter(body)
             ok = False
@@ -1403,7 +1404,7 @@ class ConnectionHandler(WaitingMixin):
                 sent += len(chunk)
                 off += len(chunk)
         except (StreamTimeout, StreamClosed) as e:
-            error_log.info("http", "HP03014", f"client went away after {sent} of {length} bytes: {e}",
+            error_log.info("http", L.HTTP_CLIENT_GONE, f"client went away after {sent} of {length} bytes: {e}",
                            client=client)
             ok = False
         rec.status, rec.bytes_sent, rec.keepalive = status, sent, keep_alive
@@ -1497,7 +1498,7 @@ class ConnectionHandler(WaitingMixin):
         error's status.  None when the document cannot be served (the built-in page then)."""
         sub = self._lookup_uri(c, r, doc)
         if sub.status != 200 or not sub.is_file:
-            error_log.warn("http", "HP03013", f"ErrorDocument {doc} cannot be served "
+            error_log.warn("http", L.HTTP_ERROR_DOCUMENT_FAILED, f"ErrorDocument {doc} cannot be served "
                            f"({sub.status})", client=c.client)
             return None
         r.internal_redirect = doc
@@ -1559,7 +1560,7 @@ class ConnectionHandler(WaitingMixin):
             ctype = rt.mime.lookup(res.path) or "text/html"
             return body, ctype.encode("latin-1")
         except (PathError, OSError) as e:
-            error_log.warn("http", "HP03013", f"ErrorDocument {doc} cannot be served: {e}", client=client)
+            error_log.warn("http", L.HTTP_ERROR_DOCUMENT_FAILED, f"ErrorDocument {doc} cannot be served: {e}", client=client)
             return None
 
     def _log(self, rt: VHostRuntime, rec: RequestRecord, out_headers) -> None:
@@ -1577,7 +1578,7 @@ class ConnectionHandler(WaitingMixin):
             try:
                 AccessLogs.write(fd, render(rec))
             except Exception as e:
-                error_log.error("http", "HP03001", f"access log line failed: {e}")
+                error_log.error("http", L.HTTP_ACCESS_LOG_FAILED, f"access log line failed: {e}")
 
 
 class _PendingBody(NamedTuple):

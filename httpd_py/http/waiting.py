@@ -34,6 +34,7 @@ from httpd_py.http.streams import (_CLOSE, _IPPROTO_TCP, _LINGER, _NEXT, _TCP_NO
                                    _WILDCARD_BINDS, TLS_READ, PlainStream, TLSStream, _linger,
                                    _plain_http_on_tls_port, _ssl_err, _state, _where_raised,
                                    set_kernel_timeout)
+from httpd_py import logids as L
 from httpd_py.log import error_log
 from httpd_py.tls.handshake import HandshakeFailure
 from httpd_py.tls.handshake import classify as classify_handshake
@@ -126,7 +127,7 @@ class WaitingMixin:
                     return got
             return self._step_head(w)
         except Exception as e:          # one connection never takes the loop down
-            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while waiting: "
+            error_log.error("http", L.HTTP_UNEXPECTED, f"unexpected {type(e).__name__} while waiting: "
                             f"{e} ({_where_raised(e)})", client=w.client)
             self.close_waiting(w)
             return DONE
@@ -142,7 +143,7 @@ class WaitingMixin:
             return WAIT_WRITE
         except (SSL.Error, OSError) as e:
             metrics.handshake_failed()
-            error_log.info("ssl", "HP02001", f"TLS handshake failed: {_ssl_err(e)}",
+            error_log.info("ssl", L.SSL_HANDSHAKE_FAILED, f"TLS handshake failed: {_ssl_err(e)}",
                            client=w.client)
             if classify_handshake(e) is HandshakeFailure.PLAIN_HTTP:
                 w.sock.setblocking(True)
@@ -164,8 +165,8 @@ class WaitingMixin:
                 try:
                     parsed = parse_head(buf, w.limits)
                 except ProtocolError as e:
-                    msgid = {414: "HP03002"}.get(e.status, "HP03003" if e.kind is HeadFault.LIMIT
-                                                 else "HP03004")
+                    msgid = {414: L.HTTP_REQUEST_LINE_TOO_LONG}.get(e.status, L.HTTP_HEADER_TOO_LARGE if e.kind is HeadFault.LIMIT
+                                                 else L.HTTP_BAD_REQUEST)
                     self._blocking(w)
                     self._early_error(w.stream, w.site.default, e.status, w.client, msgid,
                                       e.reason)
@@ -238,10 +239,10 @@ class WaitingMixin:
         if w.stage == HANDSHAKE:
             metrics.handshake_failed()
             if w.dl is not None:
-                error_log.info("reqtimeout", "HP03050", "Request handshake read timeout",
+                error_log.info("reqtimeout", L.REQTIMEOUT_EXPIRED, "Request handshake read timeout",
                                client=w.client)
             else:
-                error_log.info("ssl", "HP02002", "TLS handshake timed out", client=w.client)
+                error_log.info("ssl", L.SSL_HANDSHAKE_TIMEOUT, "TLS handshake timed out", client=w.client)
             self.close_waiting(w)
             return
         if w.stage == KEEPALIVE and not w.buf:
@@ -252,7 +253,7 @@ class WaitingMixin:
             self._end(w, self._header_timeout(w.stream, w.site.default, w.buf, w.client))
             return
         if w.buf:
-            error_log.info("http", "HP03005", "timeout reading the request", client=w.client)
+            error_log.info("http", L.HTTP_READ_TIMEOUT, "timeout reading the request", client=w.client)
             self._blocking(w)
             self._early_error(w.stream, w.site.default, 408, w.client, None, None)
             self._end(w, _LINGER)
@@ -297,7 +298,7 @@ class WaitingMixin:
                         continue
                 break
         except Exception as e:
-            error_log.error("http", "HP03001", f"unexpected {type(e).__name__} while serving: "
+            error_log.error("http", L.HTTP_UNEXPECTED, f"unexpected {type(e).__name__} while serving: "
                             f"{e} ({_where_raised(e)})", client=w.client)
             self.close_waiting(w)
             return False

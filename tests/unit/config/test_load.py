@@ -238,7 +238,7 @@ def test_argument_counts_use_the_table(tmp_path):
 
 
 def test_ignored_directives_recorded_with_location(tmp_path):
-    cfg = ld(tmp_path, BASE + "HostnameLookups Off\n<Directory />\nAllowOverride None\n"
+    cfg = ld(tmp_path, BASE + "HostnameLookups Double\n<Directory />\nAllowOverride None\n"
              "Require all granted\nEnableSendfile On\n</Directory>\n<IfModule nothing>\n"
              "</IfModule>\n")
     names = [(n, l.line) for n, l in cfg.ignored_directives]
