@@ -695,9 +695,9 @@ PROXY_READ_FAILED = LogId("HP13004", "proxy", "error reading the response body f
 PROXY_BAD_RESPONSE = LogId("HP13005", "proxy", "a malformed response head from the backend: 502",
                            sites=("modules/proxy/handler.py:_proxy_once",
                                   "modules/proxy/handler.py:_response"))
-PROXY_NO_WORKER = LogId("HP13006", "proxy",
-                        "no usable balancer worker: the balancer is not defined, or all its "
-                        "workers are in error state: 503",
+PROXY_NO_BALANCER = LogId("HP13006", "proxy", "the request names a balancer that is not defined: 503",
+                          sites=("modules/proxy/handler.py:_balanced",))
+PROXY_NO_WORKER = LogId("HP13007", "proxy", "all workers of a balancer are in error state: 503",
                         ah="AH01170", sites=("modules/proxy/handler.py:_balanced",))
 PROXY_TLS_FAILED = LogId("HP13008", "proxy", "the TLS handshake with an https backend failed: 500",
                          sites=("modules/proxy/handler.py:_connect",))

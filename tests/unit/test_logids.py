@@ -18,9 +18,6 @@ DOC = ROOT / "docs" / "log-ids.md"
 #: id -> (the site that says something else, what to do).  The test fails once the site is gone,
 #: so the entry is removed with the fix.
 KNOWN_SHARED = {
-    "HP13006": ("modules/proxy/handler.py:_balanced",
-                "'no balancer X is defined' and 'all workers of X are in error state' (AH01170) "
-                "are two messages: give the second its own id (HP13007 is free)"),
 }
 
 

@@ -372,7 +372,7 @@ def _balanced(req, url: str, balancer, conf):
                 break
             route = None
     if status == 503:
-        error_log.error(MOD, "HP13006", f"all workers of {balancer.name} are in error state",
+        error_log.error(MOD, "HP13007", f"all workers of {balancer.name} are in error state",
                         client=_client(req))
     return status
 
