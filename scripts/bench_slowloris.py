@@ -250,7 +250,8 @@ TREE: Path | None = None        # --tree DIR: the tree httpd-py runs from (None:
 def _argv(name: str, work: Path, conf: Path) -> list[str]:
     if name.startswith("apache2"):
         return [bl.need("apache2"), "-d", str(work), "-f", str(conf), "-DFOREGROUND"]
-    return [str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(work), "-f",
+    # -P: the current directory must not come before PYTHONPATH (--tree)
+    return [str(bl.ROOT / ".venv/bin/python"), "-P", "-m", "httpd_py", "-d", str(work), "-f",
             str(conf), "-DFOREGROUND"]
 
 

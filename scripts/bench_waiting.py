@@ -5,7 +5,9 @@ workers' event loop beside apache2 prefork and event, in one run.
         [--probes 200] [--ka-seconds 5] [--rounds 3] [--seconds 5] [--servers ...]
     scripts/bench waiting
 
-TLS 1.3 on loopback, ECDSA P-256 certificate, a 100-byte file, SSLSessionCache none, tickets
+TLS 1.3 on loopback, clients with TCP_NODELAY (as curl, wrk and browsers: without it a new
+connection's request waits 40 ms for the ACK of the client's Finished when the server sends
+nothing after the handshake, as httpd-py without session tickets), ECDSA P-256 certificate, a 100-byte file, SSLSessionCache none, tickets
 off, no stapling; one Apache-syntax config per server that differs only in its MPM lines (and
 httpd-py's ``WaitingConnections``).  Servers:
 
@@ -111,8 +113,10 @@ def start_server(name: str, work: Path, pki, docroot: Path, workers: int, extra:
         if name == "httpd-py-alt" and ALT is None:
             raise SystemExit("httpd-py-alt needs --alt DIR")
         tree = ALT if name == "httpd-py-alt" else TREE
-        argv = [str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(d), "-f", str(conf),
-                "-DFOREGROUND"]
+        # -P: the current directory (this checkout, when run from it) must not come before
+        # PYTHONPATH, or "python -m httpd_py" runs the working tree whatever the tree asked for
+        argv = [str(bl.ROOT / ".venv/bin/python"), "-P", "-m", "httpd_py", "-d", str(d), "-f",
+                str(conf), "-DFOREGROUND"]
         env = {"PYTHONPATH": str(tree)} if tree is not None else None
     srv = bl.start(name, argv, port, d / "console.log", env=env)
     srv.dir = d                                  # type: ignore[attr-defined]
@@ -234,8 +238,9 @@ def open_idle(port: int, n: int, ctx: ssl.SSLContext, in_flight_max: int) -> tup
         now = time.monotonic()
         in_flight = sum(1 for h in held if h.state in (CONNECTING, HANDSHAKE, READING))
         while len(held) < n and in_flight < in_flight_max:
-            tls = ctx.wrap_socket(socket.socket(), server_hostname="bench.test",
-                                  do_handshake_on_connect=False)
+            raw = socket.socket()
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tls = ctx.wrap_socket(raw, server_hostname="bench.test", do_handshake_on_connect=False)
             tls.setblocking(False)
             tls.connect_ex(("127.0.0.1", port))         # EINPROGRESS; sets up the TLS object
             h = Held(tls)
@@ -291,6 +296,7 @@ def probe(port: int, ctx: ssl.SSLContext, n: int, srv: bl.Server) -> dict:
         ok = False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT) as raw:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with ctx.wrap_socket(raw, server_hostname="bench.test") as s:
                     s.settimeout(max(0.01, t0 + PROBE_TIMEOUT - time.monotonic()))
                     s.sendall(CLOSE_REQ)
