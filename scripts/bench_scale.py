@@ -46,7 +46,23 @@ from multiprocessing import Process, Queue
 from pathlib import Path
 
 import benchlib as bl
-import gen_vhosts as gv
+
+
+def _early_tree() -> str | None:
+    """--tree DIR, read before anything imports httpd_py: this process then reads the same
+    snapshot the server runs (the scoreboard, the shmcb cache, the responder's builders)."""
+    for i, a in enumerate(sys.argv):
+        if a == "--tree" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--tree="):
+            return a.split("=", 1)[1]
+    return None
+
+
+if _early_tree():
+    sys.path.insert(0, str(Path(_early_tree()).resolve()))
+
+import gen_vhosts as gv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,6 +87,9 @@ def _handshake(ctx, port: int, name: str, got: list, get: bool = True) -> tuple[
     got.clear()
     t0 = time.perf_counter()
     s = socket.create_connection(("127.0.0.1", port))
+    # as curl, wrk and browsers: a Nagle client's request would wait for the delayed ACK of its
+    # Finished when the server sends no ticket after the handshake (40 ms; see benchlib)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, (30).to_bytes(8, "little") + bytes(8))
     c = SSL.Connection(ctx, s)
     c.set_tlsext_host_name(name.encode())
@@ -240,20 +259,27 @@ def memory(server: bl.Server, name: str, work: Path) -> dict:
 # -- servers ------------------------------------------------------------------------------------
 
 ALT: dict[str, Path] = {}         # --alt NAME=DIR: other httpd-py trees, servers "httpd-py-NAME"
+TREE: Path | None = None          # --tree DIR: the tree "httpd-py" runs from (None: this checkout)
 
 
 def argv_for(name: str, conf: Path, work: Path, extra: list[str] = ()) -> tuple[list[str], dict | None]:
     """(argv, environment additions) to run server ``name`` on ``conf``."""
     if name == "apache2":
         return [bl.need("apache2"), "-d", str(work), "-f", str(conf), *extra], None
-    if name == "httpd-py":
+    if name == "httpd-py" and TREE is None:
         return [str(bl.ROOT / ".venv/bin/httpd-py"), "-d", str(work), "-f", str(conf), *extra], None
-    if name.startswith("httpd-py-"):
-        tree = ALT.get(name[len("httpd-py-"):])
-        if tree is None:
-            raise SystemExit(f"{name} needs --alt {name[len('httpd-py-'):]}=DIR")
-        return ([str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(work), "-f", str(conf),
-                 *extra], {"PYTHONPATH": str(tree)})
+    tree = TREE if name == "httpd-py" else ALT.get(name[len("httpd-py-"):])
+    if tree is None:
+        raise SystemExit(f"{name} needs --alt {name[len('httpd-py-'):]}=DIR")
+    # -P: the current directory must not come before PYTHONPATH
+    return ([str(bl.ROOT / ".venv/bin/python"), "-P", "-m", "httpd_py", "-d", str(work), "-f",
+             str(conf), *extra], {"PYTHONPATH": str(tree)})
+
+
+def tree_of(name: str) -> Path:
+    if name == "httpd-py":
+        return TREE or bl.ROOT
+    return ALT.get(name[len("httpd-py-"):], bl.ROOT)
     raise SystemExit(f"unknown server {name!r}")
 
 
@@ -288,8 +314,8 @@ def config_times(name: str, conf: Path, work: Path) -> dict:
                 "t1=time.perf_counter(); cfg=load(sys.argv[1], server_root=sys.argv[2]); "
                 "t2=time.perf_counter(); check(cfg); t3=time.perf_counter(); "
                 "print(t1-t0, t2-t1, t3-t2)")
-        env = {**os.environ, "PYTHONPATH": str(ALT.get(name[len("httpd-py-"):], bl.ROOT))}
-        p = subprocess.run([str(bl.ROOT / ".venv/bin/python"), "-c", code, str(conf), str(work)],
+        env = {**os.environ, "PYTHONPATH": str(tree_of(name))}
+        p = subprocess.run([str(bl.ROOT / ".venv/bin/python"), "-P", "-c", code, str(conf), str(work)],
                            capture_output=True, text=True, timeout=300, env=env)
         try:
             imp, load, chk = (float(x) for x in p.stdout.split())
@@ -629,7 +655,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alt", action="append", default=[], metavar="NAME=DIR",
                     help="another httpd-py tree (e.g. `git archive HEAD~3 httpd_py | tar -x -C DIR`), "
                          "run as server 'httpd-py-NAME' (A/B); repeatable")
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="run 'httpd-py' from this tree (e.g. `git archive HEAD httpd_py | tar -x -C DIR`: "
+                         "a committed snapshot, whatever the shared working tree holds)")
     args = ap.parse_args(argv)
+    global TREE
+    TREE = args.tree.resolve() if args.tree else None
     for spec in args.alt:
         alt_name, _, tree = spec.partition("=")
         if not tree:

@@ -40,9 +40,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+import importlib.util
 import sys
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if importlib.util.find_spec("httpd_py") is None:          # run from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from httpd_py.devtools.responder import (CertRef, ThreadedServer, build_response,  # noqa: E402
                                         request_handler, send, serve_in_thread, unsuccessful)
