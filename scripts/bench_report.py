@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-handshake", action="store_true")
     ap.add_argument("--no-scale", action="store_true")
     ap.add_argument("--notes", default="", help="a paragraph put above the figures")
+    ap.add_argument("--tree", type=Path, default=None,
+                    help="run httpd-py from this snapshot (`git archive HEAD httpd_py | tar -x -C DIR`) "
+                         "rather than the working tree")
     args = ap.parse_args(argv)
     args.img.mkdir(parents=True, exist_ok=True)
     m = machine()
@@ -344,11 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_dir is None:
         if not args.no_scale:
             scale_argv = [PY, str(HERE / "bench_scale.py"), "--fleet", "--json", str(args.img / "scale.json")]
+            if args.tree:
+                scale_argv += ["--tree", str(args.tree.resolve())]
             if args.quick:
                 scale_argv += ["--n", "10,100", "--seconds", "3", "--fleet-n", "20", "--no-refresh"]
             run(scale_argv + shlex.split(args.scale_args), args.img / "scale.md", timeout=3 * 3600)
         if not args.no_handshake:
             hs_argv = [PY, str(HERE / "bench_handshake.py")]
+            if args.tree:      # bench_handshake runs another tree as "httpd-py-alt" (renamed below)
+                hs_argv += ["--alt", str(args.tree.resolve()), "--servers", "httpd-py-alt", "apache2", "nginx"]
             if args.quick:
                 hs_argv += ["--seconds", "2", "--rounds", "1", "--ka-seconds", "2"]
             run(hs_argv + shlex.split(args.handshake_args), args.img / "handshake.md", timeout=3 * 3600)
@@ -356,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     scale_data = json.loads((src / "scale.json").read_text()) if (src / "scale.json").exists() else {}
     scale_md = (src / "scale.md").read_text() if (src / "scale.md").exists() else ""
     hs_md = (src / "handshake.md").read_text() if (src / "handshake.md").exists() else ""
+    hs_md = hs_md.replace("| httpd-py-alt |", "| httpd-py |")
     hs = parse_handshake(hs_md)
     scale = scale_data.get("results", [])
     images = [p for p in (
