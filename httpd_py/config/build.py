@@ -19,11 +19,10 @@ merge, ``_merge``), and name-based tables are grouped per address:port.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from httpd_py.config import dirconf, values
-from httpd_py.config.directives import Directive, lookup
+from httpd_py.config.directives import Directive, field_defaults, lookup
 from httpd_py.config.model import (
     UNSET, CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
     VHost, VHostAddr, VHostGroup,
@@ -451,11 +450,10 @@ def _vhost(settings: dict, locs: dict, build: ServerBuild | None, defaults: dict
 def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[str, str],
                 loaded: set[str], includes: list, warnings: list[str]) -> ServerConfig:
     g = w.g
-    runtime_dir = g.get("default_runtime_dir", os.path.join(server_root, "logs"))
-    defaults = {
-        "error_log": os.path.join(server_root, "logs", "error_log"),
-        "document_root": "/var/www/html",
-    }
+    # Every default comes from the directive rows (ServerRoot-relative ones resolved here).
+    defaults, server_wide = field_defaults(server_root)
+    g = {**server_wide, **g}
+    runtime_dir = g["default_runtime_dir"]
     if "session_cache" in g:
         defaults["ssl.session_cache"] = g["session_cache"]
     for sb in (w.main, *w.vhosts):
@@ -502,16 +500,16 @@ def make_config(w: Walk, *, config_file: str, server_root: str, defines: dict[st
         vhosts=tuple(vhosts),
         listens=tuple(g.get("listens", ())),
         prefork=prefork,
-        pid_file=g.get("pid_file", os.path.join(server_root, "logs", "httpd.pid")),
+        pid_file=g["pid_file"],
         user=g.get("user"),
         group=g.get("group"),
         default_runtime_dir=runtime_dir,
         mutexes=tuple(mutexes),
         stapling_cache=g.get("stapling_cache"),
         stapling_store_dir=g.get("stapling_store_dir"),
-        redis_timeout=g.get("redis_timeout", 5.0),
-        redis_conn_pool_ttl=g.get("redis_conn_pool_ttl", 15.0),
-        memcache_conn_ttl=g.get("memcache_conn_ttl", 15.0),
+        redis_timeout=g["redis_timeout"],
+        redis_conn_pool_ttl=g["redis_conn_pool_ttl"],
+        memcache_conn_ttl=g["memcache_conn_ttl"],
         defines=tuple(defines),
         define_values=tuple(defines.items()),
         loaded_modules=tuple(sorted(loaded)),

@@ -6,9 +6,13 @@ A test fails when the committed file differs from what this prints.
 """
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 from httpd_py.config import directives, modules
+
+PACKAGE = Path(directives.__file__).resolve().parent.parent.parent     # httpd_py/
 
 
 DIFFERENCES = """## Deliberate differences from Apache httpd 2.4
@@ -61,12 +65,58 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _row_files() -> dict[str, str]:
+    """Directive name -> the file of the package that holds its row."""
+    from httpd_py.config.directives import (alias_mime_dir, core, log_config, mod_ssl, mpm,
+                                            socache, stapling)
+    files = {}
+    for m in (core, mpm, alias_mime_dir, log_config, socache, mod_ssl, stapling):
+        for r in m.rows():
+            files[r.name] = str(Path(m.__file__).resolve().relative_to(PACKAGE.parent))
+    return files
+
+
+def _readers() -> dict[str, list[str]]:
+    """Attribute name -> the modules (dotted, without httpd_py.) that read ``.name``: a grep of
+    the package, the directive rows themselves left out."""
+    rows_dir = Path(directives.__file__).resolve().parent
+    found: dict[str, set[str]] = {}
+    for p in sorted(PACKAGE.rglob("*.py")):
+        if p.parent == rows_dir or "devtools" in p.parts:
+            continue
+        mod = ".".join(p.relative_to(PACKAGE).with_suffix("").parts)
+        mod = mod.removesuffix(".__init__")
+        for name in set(re.findall(r"\.([a-z_][a-z0-9_]*)\b(?!\s*[(.])", p.read_text())):
+            found.setdefault(name, set()).add(mod)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+def life_table() -> list[str]:
+    """Directive -> row file -> model field -> the modules that read the field."""
+    readers = _readers()
+    files = _row_files()
+    out = ["## Where each directive goes", "",
+           "Each typed row names the model field it fills (`server.` fields are `ServerConfig`'s,",
+           "the others a `VHost`'s) and states its default once; `config/build.py` fills the model",
+           "from the rows.  *Read by* is a grep of the package for the field's name (a name as",
+           "common as `timeout` also finds unrelated reads; a chained or called use is left out).",
+           "", "| Directive | Row file | Model field | Read by |", "|---|---|---|---|"]
+    rows = [d for d in directives.TABLE.values() if d.field]
+    for d in sorted(rows, key=lambda r: r.name.lower()):
+        attr = d.field.rsplit(".", 1)[-1]
+        mods = [m for m in readers.get(attr, []) if m not in ("config.model", "config.build")]
+        out.append(f"| `{d.name}` | {files.get(d.name, '?')} | `{d.field}` | "
+                   f"{', '.join(mods) or '(config only)'} |")
+    out.append("")
+    return out
+
+
 def render() -> str:
     rows = directives.implemented_rows()
     out = [
         "# Directives",
         "",
-        "Generated from the directive table (`httpd_py/config/directives.py`) by",
+        "Generated from the directive table (`httpd_py/config/directives/`) by",
         "`python -m httpd_py.config.docs > docs/directives.md`; a test fails when this file is stale.",
         "",
         "Context: **S** server config only (not in `<VirtualHost>`), **SV** server config and",
@@ -84,6 +134,7 @@ def render() -> str:
         "",
     ]
     out += DIFFERENCES
+    out += life_table()
     by_module: dict[str, list] = {}
     for d in rows:
         by_module.setdefault(d.module, []).append(d)

@@ -31,14 +31,31 @@ def integer(value: str, name: str, *, minimum: int | None = 0, maximum: int | No
     return n
 
 
-def seconds(value: str, name: str, *, fraction: bool = False, minimum: float = 0) -> float | int:
-    """A non-negative count of seconds (optionally with a fraction, e.g. KeepAliveTimeout 0.5)."""
-    pattern, what, convert = ((_NUM, "a number", float) if fraction
-                              else (_INT, "a whole number", int))
-    if not pattern.match(value):
-        raise ConfigError(f"{name}: '{value}' is not {what} of seconds")
-    n = convert(value)
-    if n < minimum:
+_UNITS = re.compile(r"([0-9]+)(ms|s|mi|h)?\Z", re.I)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "mi": 60, "h": 3600}
+
+
+def seconds(value: str, name: str, *, units: bool = False, fraction: bool = False,
+            minimum: float | None = 0) -> float | int:
+    """The one seconds parser: every directive that takes a time goes through it.
+
+    ``units``: Apache's ap_timeout_parameter_parse (Timeout, KeepAliveTimeout, RedisTimeout,
+    ProxyTimeout, ...): a whole number with an optional unit ms, s, mi or h, returned as float
+    seconds.  Otherwise a count of seconds: an int, or with ``fraction`` a float (0.5).
+    ``minimum`` (None: no bound) is checked on the result."""
+    if units:
+        m = _UNITS.match(value)
+        if not m:
+            raise ConfigError(f"{name} has wrong format: '{value}' (a whole number with an "
+                              f"optional unit ms, s, mi or h)")
+        n: float | int = float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+    else:
+        pattern, what, convert = ((_NUM, "a number", float) if fraction
+                                  else (_INT, "a whole number", int))
+        if not pattern.match(value):
+            raise ConfigError(f"{name}: invalid argument '{value}' ({what} of seconds)")
+        n = convert(value)
+    if minimum is not None and n < minimum:
         raise ConfigError(f"{name}: invalid argument '{value}' (must be >= {minimum:g})")
     return n
 

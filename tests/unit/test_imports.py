@@ -26,7 +26,8 @@ KNOWN = {
     "httpd_py.modules.status -> httpd_py.stapling.status",
     "httpd_py.modules.status -> httpd_py.stapling.verdict",
     # cycles
-    "cycle: httpd_py.config.build <-> httpd_py.config.directives <-> httpd_py.config.perdir "
+    "cycle: httpd_py.config.build <-> httpd_py.config.directives <-> "
+    "httpd_py.config.directives.alias_mime_dir <-> httpd_py.config.perdir "
     "<-> httpd_py.modules.core_http <-> httpd_py.modules.mime",
     "cycle: httpd_py.config.model <-> httpd_py.config.vhosts",
     "cycle: httpd_py.log <-> httpd_py.piped",

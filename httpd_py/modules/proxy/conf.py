@@ -184,9 +184,8 @@ def _onoff(name: str, v: str) -> bool:
 
 
 def _secs(name: str, v: str, minimum: float = 0.0) -> float:
-    from httpd_py.config.directives import time_interval
     try:
-        t = time_interval(v, name)
+        t = values.seconds(v, name, units=True)
     except ConfigError:
         raise ConfigError(f"{name} must be at least {int(minimum)} second(s)") from None
     if t < minimum:
