@@ -45,8 +45,17 @@ def _rows() -> list[Directive]:
     from httpd_py.config import perdir, reqtimeout_rows
     rows += perdir.rows(Directive, ITERATE, TAKE1, FLAG, RAW)
     rows += reqtimeout_rows.rows(Directive, RAW)
-    rows += mod_ssl.rows() + stapling.rows()
+    rows += _ssl_rows()
     return rows
+
+
+def _ssl_rows() -> list[Directive]:
+    """mod_ssl's rows in -L order: engine and certificates first, the others by name, then the
+    httpd-py extensions."""
+    own = mod_ssl.rows()
+    head, rest = own[:6], own[6:] + stapling.rows()
+    return (head + sorted((r for r in rest if not r.ext), key=lambda r: r.name.lower())
+            + [r for r in rest if r.ext])
 
 
 # Argument counts apache2 accepts (probed, in apache_directives.tsv) -> the shape that checks them.
