@@ -200,9 +200,11 @@ def rows() -> list[Directive]:
           read_time=True, used=False, syntax="filename ..."),
         # core: servers
         D("ServerName", C, "SV", TAKE1, "(host name)", "The host name (and optional scheme/port) "
-          "that identifies the server", _server_name, syntax="[scheme://]name[:port]"),
+          "that identifies the server", _server_name, field="server_name", value="",
+          syntax="[scheme://]name[:port]"),
         D("ServerAlias", C, "SV", ITERATE, "", "More names a name-based virtual host answers to "
-          "(wildcards allowed)", _server_alias, syntax="hostname ..."),
+          "(wildcards allowed)", _server_alias, field="server_aliases", value=(),
+          syntax="hostname ..."),
         D("ServerAdmin", C, "SV", TAKE1, "", "The e-mail address of the server administrator",
           field="server_admin", parse=text(), value="", syntax="email|URL"),
         D("DocumentRoot", C, "SV", TAKE1, "", "The directory that holds the "
@@ -249,10 +251,11 @@ def rows() -> list[Directive]:
           "files)", read_time=True, field="server.default_runtime_dir",
           value=FromServerRoot("logs"), syntax="directory-path"),
         D("Mutex", C, "S", RAW, "default", "Lock mechanism and directory for named mutexes "
-          "(ssl-stapling, ssl-stapling-refresh, ...)", _mutex,
+          "(ssl-stapling, ssl-stapling-refresh, ...)", _mutex, field="server.mutexes",
           syntax="mechanism[:dir] [default|mutex-name] ... [OmitPID]"),
         D("ErrorDocument", C, "A", TAKE2, "", "What to send for an HTTP error status (URL "
-          "path, URL or text)", _error_document, syntax="status document"),
+          "path, URL or text)", _error_document, field="error_documents", value=(),
+          syntax="status document"),
         # core keywords Apache validates; accepted without effect in httpd-py
         D("HostnameLookups", C, "A", TAKE1, "Off", "Reverse DNS of clients (Off, as httpd-py "
           "does; On/Double are listed as without effect)", _hostname_lookups,

@@ -56,9 +56,10 @@ def rows() -> list[Directive]:
     D = Directive
     return [
         D("LogFormat", LOG, "SV", TAKE12, "", "Define an access-log format, optionally under a "
-          "nickname", _log_format, syntax="format [nickname]"),
+          "nickname", _log_format, field="server.log_formats", syntax="format [nickname]"),
         D("CustomLog", LOG, "SV", TAKE23, "", "Write an access log with a format or nickname",
-          _custom_log, syntax="file|pipe format|nickname [env=[!]var|expr=expr]"),
+          _custom_log, field="custom_logs", value=(),
+          syntax="file|pipe format|nickname [env=[!]var|expr=expr]"),
         D("TransferLog", LOG, "SV", TAKE1, "", "Write an access log in the last LogFormat",
-          _transfer_log, syntax="file|pipe"),
+          _transfer_log, field="custom_logs", syntax="file|pipe"),
     ]

@@ -177,9 +177,10 @@ def rows() -> list[Directive]:
           _ssl_engine, field="ssl.engine", value=False, syntax="on|off|optional"),
         D("SSLCertificateFile", SSL, "SV", TAKE1, "", "A PEM certificate (may hold the chain "
           "and the key); repeat for RSA and ECDSA", _ssl_pem_files("ssl._cert_files"),
-          syntax="file-path"),
+          field="ssl.certificates", value=(), syntax="file-path"),
         D("SSLCertificateKeyFile", SSL, "SV", TAKE1, "", "The private key of the certificate of "
-          "the same position", _ssl_pem_files("ssl._key_files"), syntax="file-path"),
+          "the same position", _ssl_pem_files("ssl._key_files"), field="ssl.certificates",
+          syntax="file-path"),
         D("SSLCertificateChainFile", SSL, "SV", TAKE1, "", "Intermediate certificates (PEM); "
           "deprecated, put them in SSLCertificateFile", field="ssl.chain_file",
           parse=path(must_exist="file"), value=None, syntax="file-path"),
@@ -234,7 +235,7 @@ def rows() -> list[Directive]:
         D("SSLOCSPUseRequestNonce", SSL, "SV", FLAG, "on", "Nonce in OCSP requests for client "
           "certificates", _validate_flag, used=U),
         D("SSLOpenSSLConfCmd", SSL, "SV", TAKE2, "", "An OpenSSL SSL_CONF command for this "
-          "server", _ssl_conf_cmd, syntax="command value"),
+          "server", _ssl_conf_cmd, field="ssl.openssl_conf_cmds", value=(), syntax="command value"),
         D("SSLOptions", SSL, "A", RAW, "", "Per-request SSL options (accepted)",
           _ssl_options, used=U, syntax="[+-]option ..."),
         D("SSLPassPhraseDialog", SSL, "S", TAKE1, "builtin", "How encrypted keys get their "

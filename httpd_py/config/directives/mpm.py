@@ -1,10 +1,8 @@
 """prefork.c and mod_unixd.c: Listen, the worker counts, User and Group."""
 from __future__ import annotations
 
-from typing import Callable
-
 from httpd_py.config import values
-from httpd_py.config.directives.base import TAKE1, TAKE12, Directive, integer, seconds
+from httpd_py.config.directives.base import TAKE1, TAKE12, Directive, integer, Parser, seconds
 from httpd_py.errors import ConfigError
 
 def _listen(w, args):
@@ -16,12 +14,11 @@ def _listen(w, args):
     w.g.setdefault("listens", []).append(ListenSpec(host, port, proto, w.loc))
 
 
-def _user_group(key: str) -> Callable:
+def _user_group(key: str) -> Parser:
     """User/Group: the name must exist (Apache resolves it at config time: "bad user name")."""
-    def h(w, args):
+    def fn(w, name: str) -> str:
         import grp
         import pwd
-        name = args[0]
         if not name.startswith("#"):
             try:
                 (pwd.getpwnam if key == "user" else grp.getgrnam)(name)
@@ -29,8 +26,8 @@ def _user_group(key: str) -> Callable:
                 raise ConfigError(f"bad {key} name {name}") from None
         elif not name[1:].isdigit():
             raise ConfigError(f"bad {key} id {name}")
-        w.glob(key, name)
-    return h
+        return name
+    return Parser("text", fn)
 
 
 def rows() -> list[Directive]:
@@ -38,13 +35,13 @@ def rows() -> list[Directive]:
     D = Directive
     return [
         D("Listen", PF, "S", TAKE12, "", "An address and port to accept connections on",
-          _listen, syntax="[addr:]port [protocol]"),
+          _listen, field="server.listens", syntax="[addr:]port [protocol]"),
         D("ListenBacklog", PF, "S", TAKE1, "", "Length of the pending-connection queue",
           field="server.prefork.listen_backlog", parse=integer(1), value=511, syntax="backlog"),
-        D("User", UX, "S", TAKE1, "(unchanged)", "User the workers run as", _user_group("user"),
-          syntax="unix-userid"),
+        D("User", UX, "S", TAKE1, "(unchanged)", "User the workers run as",
+          field="server.user", parse=_user_group("user"), value=None, syntax="unix-userid"),
         D("Group", UX, "S", TAKE1, "(unchanged)", "Group the workers run as",
-          _user_group("group"), syntax="unix-group"),
+          field="server.group", parse=_user_group("group"), value=None, syntax="unix-group"),
         # prefork ("Old name" rows fill the same field: its default is stated once)
         D("StartServers", PF, "S", TAKE1, "", "Worker processes started at start-up",
           field="server.prefork.start_servers", parse=integer(), value=5, syntax="number"),
