@@ -684,3 +684,8 @@ def open_server_logs(cfg) -> ServerLogs:
     logs = ServerLogs(previous, fds)
     logs.main_fd = fds[main.error_log]
     return logs
+
+
+# the piped-log manager reports through this error log (it does not import this module)
+from httpd_py import piped as _piped  # noqa: E402
+_piped.bind(error_log)

@@ -132,9 +132,27 @@ _logs: dict[str, PipedLog] = {}
 _stopping = False
 
 
+_error_log = None                 # set by httpd_py.log when it loads (bind): no import back
+
+
+def bind(error_log) -> None:
+    """The error log the piped-log manager reports to (log.py calls this at import)."""
+    global _error_log
+    _error_log = error_log
+
+
+class _Stderr:
+    """Until log.py binds the error log (never in a running server: log imports this module)."""
+
+    def _w(self, module, ident, text, **_):
+        import sys
+        sys.stderr.write(f"[{module}] {ident}: {text}\n")
+
+    error = notice = warn = info = debug = _w
+
+
 def _log():
-    from httpd_py import log      # log imports this module: import at call time
-    return log.error_log
+    return _error_log if _error_log is not None else _Stderr()
 
 
 def open_handle(target: str) -> int:

@@ -22,6 +22,7 @@ import dataclasses
 from typing import Any
 
 from httpd_py.config import dirconf, values
+from httpd_py.config.values import unquote_expr
 from httpd_py.config.directives import Directive, field_defaults, lookup
 from httpd_py.config.model import (
     UNSET, CertKeyPair, Location, MutexSpec, PreforkConfig, ServerConfig, SSLConfig, StaplingConfig,
@@ -312,13 +313,6 @@ def _dirconf(settings: dict) -> dirconf.DirConf:
         kw["mods"] = mods
     return dirconf.DirConf(**kw) if kw else dirconf.EMPTY
 
-
-def unquote_expr(text: str) -> str:
-    """An expression argument without one level of enclosing double quotes (as Apache)."""
-    t = text.strip()
-    if len(t) >= 2 and t[0] == '"' and t[-1] == '"':
-        t = t[1:-1]
-    return t
 
 
 def _regex(pattern: str):

@@ -130,7 +130,7 @@ _EXPR = re.compile(r"\s*(?:not\s+)?expr\s+(.*)\Z", re.I | re.S)
 
 
 def require(w, args):
-    from httpd_py.config.build import unquote_expr
+    from httpd_py.config.values import unquote_expr
     from httpd_py.modules.authz_core import add_rule, parse_require
     raw = ""
     m = _EXPR.match(getattr(w, "raw_args", "") or "")

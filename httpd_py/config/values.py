@@ -331,3 +331,10 @@ def mutex(args: list[str], server_root: str, runtime_dir: str,
         specs.append(MutexSpec(name=n, mechanism=mechanism, directory=directory,
                                omit_pid=omit_pid, using_defaults=False))
     return specs
+
+def unquote_expr(text: str) -> str:
+    """An expression argument without one level of enclosing double quotes (as Apache)."""
+    t = text.strip()
+    if len(t) >= 2 and t[0] == '"' and t[-1] == '"':
+        t = t[1:-1]
+    return t

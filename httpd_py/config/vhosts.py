@@ -35,9 +35,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from httpd_py.config.model import VHost, VHostAddr
+if TYPE_CHECKING:                   # model imports this module (select_vhost)
+    from httpd_py.config.model import VHost, VHostAddr
 
 WILDCARD_HOSTS = frozenset({"*", "_default_", ""})
 ANY = "*"                      # a group's host when it is the wildcard address

@@ -30,6 +30,8 @@ from pathlib import Path
 PACKAGE = "httpd_py"
 ROOT = Path(__file__).resolve().parents[1]
 
+#: http modules that are pure helpers (no connection state): modules may use them
+HTTP_LIB = frozenset({"static", "paths", "body", "access", "walk", "protocol", "reqtimeout"})
 #: layers importable by everyone
 BASE = frozenset({"config", "errors", "log", "logids", "expr", "metrics", "version", "piped"})
 #: what each layer may import besides BASE (None: anything)
@@ -37,14 +39,18 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "__main__": frozenset({"cli"}),
     "cli": None,
     "devtools": None,
-    "server": frozenset({"mpm", "tls", "http", "stapling", "socache", "modules"}),
+    "server": frozenset({"mpm", "tls", "http", "http.lib", "stapling", "socache", "modules"}),
     "mpm": frozenset(),
     "tls": frozenset({"stapling", "socache"}),
-    "http": frozenset({"tls", "stapling", "socache", "modules"}),
+    "http": frozenset({"tls", "stapling", "socache", "modules", "http.lib"}),
+    # the pipeline's pure helpers (no sockets): what Apache's util API is to its modules
+    "http.lib": frozenset({"tls", "stapling", "socache", "modules", "http.hooks"}),
     "stapling": frozenset({"socache"}),
     "socache": frozenset(),
     "config": frozenset({"modules"}),
-    "modules": frozenset({"http.hooks"}),
+    # Apache's modules: the hooks, the pipeline's pure helpers, and stapling's read side
+    # (mod_status shows the staples); never the connection loops
+    "modules": frozenset({"http.hooks", "http.lib", "stapling"}),
     "errors": frozenset(),
     "log": frozenset(),
     "logids": frozenset(),
@@ -55,7 +61,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "__init__": frozenset(),
 }
 #: the order the layers are printed in (callers first)
-ORDER = ("__main__", "cli", "server", "mpm", "tls", "http", "http.hooks", "modules", "stapling",
+ORDER = ("__main__", "cli", "server", "mpm", "tls", "http", "http.hooks", "http.lib", "modules", "stapling",
          "socache", "config", "expr", "metrics", "version", "piped", "log", "logids", "errors",
          "devtools", "__init__")
 
@@ -84,6 +90,8 @@ def layer(module: str) -> str:
         return "__init__"
     if ".".join(parts[1:3]) == "http.hooks":
         return "http.hooks"
+    if parts[1] == "http" and len(parts) > 2 and parts[2] in HTTP_LIB:
+        return "http.lib"
     return parts[1]
 
 

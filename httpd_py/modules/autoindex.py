@@ -82,7 +82,7 @@ from typing import Any
 from httpd_py import logids
 from httpd_py.config import dirconf, values
 from httpd_py.config.dirconf import effective_options
-from httpd_py.config.directives import FLAG, ITERATE, ITERATE2, RAW, TAKE1, TAKE2, Directive
+from httpd_py.config.directives.base import FLAG, ITERATE, ITERATE2, RAW, TAKE1, TAKE2, Directive
 from httpd_py.config.parser import split_args
 from httpd_py.config.reader import section_text
 from httpd_py.errors import ConfigError

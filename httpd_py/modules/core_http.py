@@ -230,7 +230,7 @@ def _alias_match(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import FLAG, ITERATE, RAW, TAKE1, TAKE12, TAKE2, TAKE123, Directive as D
+    from httpd_py.config.directives.base import FLAG, ITERATE, RAW, TAKE1, TAKE12, TAKE2, TAKE123, Directive as D
     C, ALIAS = "core.c", "mod_alias.c"
     return [
         D("ServerTokens", C, "S", TAKE1, "Full", "How much the Server header says",

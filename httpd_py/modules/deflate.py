@@ -170,7 +170,7 @@ def _set_output_filter(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import RAW, TAKE1, TAKE12, Directive as D
+    from httpd_py.config.directives.base import RAW, TAKE1, TAKE12, Directive as D
     M, F, C = "mod_deflate.c", "mod_filter.c", "core.c"
     return [
         D("DeflateCompressionLevel", M, "SV", TAKE1, "6 (zlib's default)", "zlib compression "

@@ -207,7 +207,7 @@ hooks.FIXUPS.append(fixup)
 
 
 def rows():
-    from httpd_py.config.directives import ITERATE, TAKE12, Directive as D
+    from httpd_py.config.directives.base import ITERATE, TAKE12, Directive as D
     E = "mod_env.c"
     return [
         D("SetEnv", E, "A", TAKE12, "", "Set a variable of the request environment",

@@ -695,7 +695,7 @@ hooks.add_output(output, hooks.ORDER_HEADERS)
 
 
 def rows():
-    from httpd_py.config.directives import RAW, Directive as D
+    from httpd_py.config.directives.base import RAW, Directive as D
     H = "mod_headers.c"
     return [
         D("Header", H, "A", RAW, "", "Change response headers: set, append, add, merge, unset, "

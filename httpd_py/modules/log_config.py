@@ -43,7 +43,7 @@ def _error_log_format(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import TAKE12, Directive as D
+    from httpd_py.config.directives.base import TAKE12, Directive as D
     return [
         D("ErrorLogFormat", "core.c", "SV", TAKE12, "", "The shape of error-log lines (%-items "
           "as Apache's); with 'request' or 'connection', an extra line before the first of each",

@@ -291,7 +291,7 @@ def _force_type(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import ITERATE, ITERATE2, TAKE1, FLAG, Directive as D
+    from httpd_py.config.directives.base import ITERATE, ITERATE2, TAKE1, FLAG, Directive as D
     M, C = "mod_mime.c", "core.c"
     rem = "extension [extension] ..."
     return [

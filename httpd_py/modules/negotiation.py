@@ -105,7 +105,7 @@ def _cache_negotiated(w, args):
 
 
 def rows():
-    from httpd_py.config.directives import FLAG, ITERATE, Directive as D
+    from httpd_py.config.directives.base import FLAG, ITERATE, Directive as D
     N = "mod_negotiation.c"
     return [
         D("LanguagePriority", N, "A", ITERATE, "", "Languages to prefer when the client does "

@@ -117,7 +117,7 @@ def _proxies_list(internal: bool):
 
 
 def rows():
-    from httpd_py.config.directives import ITERATE, TAKE1, Directive
+    from httpd_py.config.directives.base import ITERATE, TAKE1, Directive
     M = "mod_remoteip.c"
     D = Directive
     return [

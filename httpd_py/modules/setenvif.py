@@ -280,7 +280,7 @@ hooks.HEADER_PARSER.append(header_parser)
 
 
 def rows():
-    from httpd_py.config.directives import RAW, Directive as D
+    from httpd_py.config.directives.base import RAW, Directive as D
     S = "mod_setenvif.c"
     attr = "attribute regex [!]env-variable[=value] ..."
     return [

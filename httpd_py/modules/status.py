@@ -53,7 +53,7 @@ def _flag(key: str):
 
 
 def rows():
-    from httpd_py.config.directives import FLAG, Directive as D
+    from httpd_py.config.directives.base import FLAG, Directive as D
     return [
         D("ExtendedStatus", "core.c", "SV", FLAG, "On with status_module loaded, else Off",
           "Keep per-request counts and each worker's client, vhost and request for "

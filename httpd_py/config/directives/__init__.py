@@ -40,11 +40,10 @@ from httpd_py.config.directives.log_config import ConditionalLogRef  # noqa: F40
 
 
 def _rows() -> list[Directive]:
-    """The rows of this package (and of config/perdir.py, reqtimeout_rows.py), in -L order."""
+    """The rows of this package (and of config/perdir.py), in -L order."""
     rows = core.rows() + mpm.rows() + alias_mime_dir.rows() + log_config.rows() + socache.rows()
-    from httpd_py.config import perdir, reqtimeout_rows
+    from httpd_py.config import perdir
     rows += perdir.rows(Directive, ITERATE, TAKE1, FLAG, RAW)
-    rows += reqtimeout_rows.rows(Directive, RAW)
     rows += _ssl_rows()
     return rows
 

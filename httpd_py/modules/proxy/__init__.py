@@ -24,7 +24,7 @@ from httpd_py.modules.proxy import handler as _handler  # noqa: F401  (registers
 
 
 def rows():
-    from httpd_py.config.directives import FLAG, ITERATE, RAW, TAKE1, TAKE2, TAKE23, Directive
+    from httpd_py.config.directives.base import FLAG, ITERATE, RAW, TAKE1, TAKE2, TAKE23, Directive
     P, SSL = "mod_proxy.c", "mod_ssl.c"
     D = Directive
     rows = [
@@ -70,8 +70,6 @@ def rows():
         D("<ProxyMatch", P, "SV", RAW, "", "Container for proxied URLs matching a regex "
           "(Require all granted only)", _c.proxy_match_section, syntax="regex"),
     ]
-    from httpd_py.config import directives as core
-    core_names = {r.name.lower() for r in core._rows()}
     ssl_rows = [
         D("SSLProxyEngine", SSL, "SV", FLAG, "off", "TLS towards https:// and wss:// backends",
           _c.ssl_engine),
@@ -85,9 +83,8 @@ def rows():
         D("SSLProxyCheckPeerCN", SSL, "SV", FLAG, "on", "The same check when "
           "SSLProxyCheckPeerName is not set", _c.ssl_check_cn),
     ]
-    # mod_ssl's other rows live in config/directives.py (a name defined there too would be a
-    # second row: the core's wins)
-    rows += [r for r in ssl_rows if r.name.lower() not in core_names]
+    # mod_ssl's other rows live in config/directives/mod_ssl.py; these five are mod_proxy's
+    rows += ssl_rows
     return rows
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from httpd_py.config import values
 from httpd_py.config.dirconf import register
-from httpd_py.config.directives import FLAG, ITERATE, RAW, TAKE1, TAKE23, Directive
+from httpd_py.config.directives.base import FLAG, ITERATE, RAW, TAKE1, TAKE23, Directive
 from httpd_py.errors import ConfigError
 from httpd_py.modules.rewrite import engine
 from httpd_py.modules.rewrite.maps import parse_map

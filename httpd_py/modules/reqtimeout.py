@@ -1,4 +1,5 @@
-"""The directive row of mod_reqtimeout: ``RequestReadTimeout`` (server config, virtual host).
+"""mod_reqtimeout's directive row (the module itself: http/reqtimeout.py, pure, and the
+connection loops).  The row of mod_reqtimeout: ``RequestReadTimeout`` (server config, virtual host).
 
 The parsed value (``httpd_py.http.reqtimeout.ReadTimeouts``, frozen) goes to
 ``VHost.request_read_timeout``.  Several lines in one server add up stage by stage, and a
@@ -14,7 +15,8 @@ def request_read_timeout(w, args):
     w.set("request_read_timeout", parse(args, w.get("request_read_timeout")))
 
 
-def rows(D, RAW):
+def rows():
+    from httpd_py.config.directives.base import RAW, Directive as D
     return [
         D("RequestReadTimeout", "mod_reqtimeout.c", "SV", RAW,
           "handshake=0 header=20-40,MinRate=500 body=20,MinRate=500",
