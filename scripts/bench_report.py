@@ -7,8 +7,8 @@
     .venv/bin/python scripts/bench_report.py --scale-args "--n 10,100,1000,5000"
 
 Runs ``bench_scale.py --fleet --json`` and ``bench_handshake.py`` (its Markdown tables are read
-back), keeps their raw output and numbers under ``docs/img/bench/`` (``scale.json``,
-``handshake.md``, ``results.json``) and draws, with matplotlib (the ``bench`` extra):
+back), keeps their raw output and numbers under ``docs/img/bench/`` (``scale.md``, ``scale.json``,
+``handshake.md``, ``results.json``: the machine and the parsed handshake tables) and draws, with matplotlib (the ``bench`` extra):
 
     handshake-cpu.png        server CPU per full handshake, per server, key type, status_request
     latency-cdf.png          client-side handshake latency CDFs (SNI over all N names)
@@ -75,8 +75,11 @@ def machine() -> dict:
 
 
 def stamp(m: dict) -> str:
-    return (f"{m['date']} | commit {m['commit']} | {m['cores']} cores {m['model']}, "
-            f"{m['mem_gb']:g} GB | load {' '.join(m['load'])}")
+    load = " ".join(m["load"])
+    if m.get("load_after"):
+        load += f" at the start, {' '.join(m['load_after'])} at the end"
+    return (f"{m['date']} | httpd-py {m['commit']} | {m['cores']} cores {m['model']}, "
+            f"{m['mem_gb']:g} GB | load average {load}")
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -121,7 +124,7 @@ def _plt():
 
 
 def _finish(fig, m: dict, path: Path, title: str) -> None:
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=10 if len(title) < 90 else 8.5)
     fig.text(0.01, 0.005, stamp(m), fontsize=6.5, color="#555555", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 0.95))
     fig.savefig(path, dpi=110)
@@ -221,6 +224,8 @@ def plot_responder_load(load: list[dict], m: dict, out: Path) -> Path | None:
                 a2.plot([r["fleet"] for r in rows], [r["per_certificate"] for r in rows], style,
                         label=f"{srv}, {cache} cache{' (shared)' if cache == 'redis' else ' per server'}",
                         color=color(srv))
+    a1.set_xticks(sorted({r["workers"] for r in load if r["fleet"] == 1}))
+    a2.set_xticks(sorted({r["fleet"] for r in load}))
     a1.set_xlabel("prefork workers (one server)")
     a1.set_ylabel("responder requests per certificate")
     a2.set_xlabel("servers started together (4 workers each)")
@@ -251,8 +256,7 @@ def plot_responder_timeline(scale: list[dict], m: dict, out: Path) -> Path | Non
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     path = out / "responder-timeline.png"
-    _finish(fig, m, path, f"Responder requests per second, N = {n_max}: start-up, then one refresh window "
-                          f"(httpd-py's background stapler)")
+    _finish(fig, m, path, f"OCSP responder requests per second, N = {n_max}: start-up, then one refresh")
     return path
 
 
@@ -343,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.img.mkdir(parents=True, exist_ok=True)
     m = machine()
+    if args.tree is not None:
+        # a snapshot measures the commit it was taken from (write it to DIR/.commit:
+        # `git rev-parse --short HEAD > DIR/.commit`), not this checkout's HEAD
+        marker = args.tree / ".commit"
+        m["commit"] = (marker.read_text().strip() if marker.exists() else "?") + f" (snapshot {args.tree})"
+    if args.from_dir is not None and (args.from_dir / "results.json").exists():
+        m = json.loads((args.from_dir / "results.json").read_text())["machine"]
     src = args.from_dir or args.img
     if args.from_dir is None:
         if not args.no_scale:
@@ -359,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.quick:
                 hs_argv += ["--seconds", "2", "--rounds", "1", "--ka-seconds", "2"]
             run(hs_argv + shlex.split(args.handshake_args), args.img / "handshake.md", timeout=3 * 3600)
-    m["load_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    if args.from_dir is None:
+        m["load_after"] = Path("/proc/loadavg").read_text().split()[:3]
     scale_data = json.loads((src / "scale.json").read_text()) if (src / "scale.json").exists() else {}
     scale_md = (src / "scale.md").read_text() if (src / "scale.md").exists() else ""
     hs_md = (src / "handshake.md").read_text() if (src / "handshake.md").exists() else ""
@@ -374,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         plot_responder_timeline(scale, m, args.img),
         *plot_scale(scale, m, args.img),
     ) if p is not None]
-    (args.img / "results.json").write_text(json.dumps({"machine": m, "handshake": hs,
-                                                       "scale": scale_data}, indent=1))
+    # the machine and the handshake numbers (the scale numbers are in scale.json)
+    (args.img / "results.json").write_text(json.dumps({"machine": m, "handshake": hs}, indent=1))
     args.out.write_text(page(m, re.sub(r"<!-- stderr:.*?-->", "", scale_md, flags=re.S),
                              re.sub(r"<!-- stderr:.*?-->", "", hs_md, flags=re.S), images, args.out,
                              args.notes))
