@@ -38,8 +38,11 @@ idle      ``--idle`` (1000) TLS connections opened against 8 workers (KeepAliveT
           process group's from /proc (10 ms ticks: read it over 200 probes, not 20).
 keepalive wrk -t2 --latency at 16 and 64 connections against 4 workers, ``--rounds`` x
           ``--ka-seconds`` interleaved (the order rotates); requests/s, latency, wrk's socket
-          errors, server CPU per request, and for httpd-py how the connections spread over its
-          workers (connections accepted per worker, from the scoreboard).
+          errors, server CPU per request, how many of the connections a server process holds
+          half-way through (``ss -p``: those still in the listen queue belong to none), and for
+          httpd-py how the connections spread over its workers (connections accepted per
+          worker during the run, from the scoreboard; wrk opens one more than -c, and a
+          connection accepted after wrk closed it counts too).
 onoff     httpd-py On vs Off, same run, interleaved: full handshakes (2 client processes,
           ``--seconds`` per round, bench_handshake's method, 4 workers) and keep-alive with
           workers = connections (16 and 4), as bench_handshake measures keep-alive.
@@ -385,13 +388,26 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
 
 
+def accepted(port: int) -> int:
+    """Established connections to ``port`` that a server process holds (accepted); those still
+    in the listen queue belong to no process, so ``ss -p`` shows no user for them."""
+    out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if "users:" in line)
+
+
 def wrk(srv: bl.Server, seconds: float, connections: int) -> dict:
     cpu0 = bl.group_cpu_seconds(srv.proc.pid)
     b0 = board(srv)
-    out = subprocess.run([bl.need("wrk"), "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-                          "--timeout", "2s",
-                          f"https://127.0.0.1:{srv.port}{FILE}"], capture_output=True, text=True,
-                         timeout=seconds + 60).stdout
+    proc = subprocess.Popen([bl.need("wrk"), "-t2", f"-c{connections}", f"-d{seconds:g}s",
+                             "--latency", "--timeout", "2s", f"https://127.0.0.1:{srv.port}{FILE}"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = proc.communicate(timeout=seconds / 2)
+        held = -1                                 # wrk ended early
+    except subprocess.TimeoutExpired:
+        held = accepted(srv.port)                # half-way: how many connections are served
+        out, _ = proc.communicate(timeout=seconds + 60)
     cpu = bl.group_cpu_seconds(srv.proc.pid) - cpu0
     b1 = board(srv)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -410,7 +426,7 @@ def wrk(srv: bl.Server, seconds: float, connections: int) -> dict:
         spread = "/".join(str(g) for g in got)
     return {"per_s": float(rps.group(1)) if rps else 0.0, "requests": n,
             "cpu_us": 1e6 * cpu / max(n, 1), "p50": lat.get("50", float("nan")),
-            "p99": lat.get("99", float("nan")), "errors": err, "spread": spread}
+            "p99": lat.get("99", float("nan")), "errors": err, "spread": spread, "held": held}
 
 
 def _rng(values: list[float], fmt: str) -> str:
@@ -431,12 +447,15 @@ def wrk_table(work: Path, pki, docroot: Path, args, names: list[str], connection
     finally:
         for srv in servers.values():
             srv.stop()
-    print("| server | workers | requests/s (median) | range | server CPU us/request | "
-          "latency p50 ms | p99 ms | wrk socket errors (all rounds) | connections per worker |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| server | workers | connections accepted half-way | requests/s (median) | range | "
+          "server CPU us/request | latency p50 ms | p99 ms | wrk socket errors (all rounds) | "
+          "connections per worker (httpd-py) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---|---|")
     for name, v in runs.items():
         errors = "; ".join(x["errors"] for x in v if x["errors"]) or "none"
-        print(f"| {name} | {size(name, workers)} | {bl.median([x['per_s'] for x in v]):.0f} | "
+        held = "/".join(str(x["held"]) for x in v)
+        print(f"| {name} | {size(name, workers)} | {held} of {connections} | "
+              f"{bl.median([x['per_s'] for x in v]):.0f} | "
               f"{_rng([x['per_s'] for x in v], '.0f')} | {bl.median([x['cpu_us'] for x in v]):.0f} | "
               f"{bl.median([x['p50'] for x in v]):.1f} | {bl.median([x['p99'] for x in v]):.1f} | "
               f"{errors} | {' '.join(x['spread'] for x in v) or '-'} |")
