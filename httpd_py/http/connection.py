@@ -341,6 +341,10 @@ class ConnectionHandler(WaitingMixin):
                     _plain_http_on_tls_port(sock, site)
                 return None
             metrics.handshake(conn)
+            try:            # ACK the client's Finished now (no ticket carries it: Nagle clients)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
             stream = TLSStream(conn)
             self._tls_conn = conn       # protocol and cipher are read only for an access log
         else:

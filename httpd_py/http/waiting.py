@@ -87,6 +87,9 @@ class WaitingMixin:
         site = self.sites.site_for(local[0], local[1])
         w = Waiting(sock, client_addr, local, site, client)
         d = site.default
+        # the serving step's kernel timeouts, once per connection: they do not touch the
+        # non-blocking waiting reads, and nothing changes them before the lingering close
+        set_kernel_timeout(sock, d.timeout)
         w.limits = self._limits_for(d)
         w.dl = self._new_deadlines(d)
         if site.ssl:
@@ -151,6 +154,12 @@ class WaitingMixin:
             self.close_waiting(w)
             return DONE
         metrics.handshake(w.conn)
+        # ACK the client's Finished now: with no NewSessionTicket to carry it, a client that
+        # writes its request separately (Nagle on) would wait for the delayed ACK (40 ms)
+        try:
+            w.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
         w.stage = HEAD
         w.last = time.monotonic()
         if w.dl is not None:
@@ -262,8 +271,7 @@ class WaitingMixin:
 
     # --- serving -------------------------------------------------------------------------------
     def _blocking(self, w: Waiting) -> None:
-        w.sock.setblocking(True)
-        set_kernel_timeout(w.sock, w.site.default.timeout)
+        w.sock.setblocking(True)            # kernel timeouts set once by open_waiting
 
     def serve_ready(self, w: Waiting, slot=None) -> bool:
         """Serve the parsed head (and any complete pipelined ones), blocking; True when the

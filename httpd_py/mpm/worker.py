@@ -16,9 +16,11 @@ The worker also exits 0 after MaxConnectionsPerChild connections.
 from __future__ import annotations
 
 import errno
+import heapq
 import os
 import select
 import signal
+import _signal
 import socket
 import time
 import traceback
@@ -181,6 +183,14 @@ class Worker:
         max_waiting = max(1, int(getattr(app, "max_waiting", 256)))
         IN, OUT = select.EPOLLIN | select.EPOLLRDHUP, select.EPOLLOUT
         WAIT_READ, WAIT_WRITE, READY = 1, 2, 3
+        # deadlines in a heap, one entry per watch(); an entry counts only while its connection
+        # waits and it is the connection's newest (version), so a loop turn costs O(log n), not
+        # a scan of every waiting connection
+        timers: list = []
+        version: dict[int, int] = {}
+        ticket = [0]
+        counts = {"handshake": 0, "head": 0, "keepalive": 0}
+        stage_of: dict[int, str] = {}
 
         def watch(w, how) -> None:
             mask = OUT if how == WAIT_WRITE else IN
@@ -192,15 +202,38 @@ class Worker:
                 poller.modify(fd, mask)
             registered[fd] = mask
             waiting[fd] = w
+            ticket[0] += 1
+            version[fd] = ticket[0]
+            heapq.heappush(timers, (app.deadline(w), ticket[0], fd, w))
+            st = getattr(w, "stage", "head")
+            was = stage_of.get(fd)
+            if was != st:
+                if was is not None:
+                    counts[was] -= 1
+                counts[st] = counts.get(st, 0) + 1
+                stage_of[fd] = st
+            if len(timers) > 2 * len(waiting) + 64:
+                timers[:] = [e for e in timers if version.get(e[2]) == e[1]]
+                heapq.heapify(timers)
+
+        def unwait(fd) -> None:
+            waiting.pop(fd, None)
+            version.pop(fd, None)
+            was = stage_of.pop(fd, None)
+            if was is not None:
+                counts[was] -= 1
 
         def forget(w) -> None:
             fd = w.fd
-            waiting.pop(fd, None)
+            unwait(fd)
             if registered.pop(fd, None) is not None:
                 try:
                     poller.unregister(fd)
                 except (OSError, ValueError):
                     pass
+
+        def live(entry) -> bool:
+            return version.get(entry[2]) == entry[1] and waiting.get(entry[2]) is entry[3]
 
         def drive(w, st) -> None:
             """Follow a connection until it waits again or is done (serving as it comes)."""
@@ -211,8 +244,10 @@ class Worker:
                 if st != READY:                   # DONE: the handler closed it
                     forget(w)
                     return
-                forget(w)
+                fd = w.fd
+                unwait(fd)                        # stays in epoll: no DEL + ADD per request
                 if not self._serve_waiting(w):
+                    registered.pop(fd, None)      # closed: the kernel dropped it from epoll
                     return
                 st = app.step(w)                  # pipelined or TLS-buffered bytes, or wait
 
@@ -254,13 +289,13 @@ class Worker:
                     break
             else:
                 set_listening(len(waiting) < max_waiting)
-            self._report_waiting(waiting)
+            self._report_counts(counts)
             now = time.monotonic()
             timeout = 10.0
-            for w in waiting.values():
-                left = app.deadline(w) - now
-                if left < timeout:
-                    timeout = left
+            while timers and not live(timers[0]):
+                heapq.heappop(timers)
+            if timers:
+                timeout = min(timeout, timers[0][0] - now)
             try:
                 events = poller.poll(max(0.0, timeout))
             except OSError as e:
@@ -287,9 +322,11 @@ class Worker:
                     continue
                 drive(w, app.step(w))
             now = time.monotonic()
-            for w in [w for w in waiting.values() if app.deadline(w) <= now]:
-                forget(w)
-                app.expire(w)
+            while timers and timers[0][0] <= now:
+                entry = heapq.heappop(timers)
+                if live(entry):
+                    forget(entry[3])
+                    app.expire(entry[3])
         for w in list(waiting.values()):
             forget(w)
             app.close_waiting(w)
@@ -335,9 +372,9 @@ class Worker:
             drive(w, self.app.step(w))
 
     def _serve_waiting(self, w) -> bool:
-        """One ready connection's request(s), blocking, as ``_serve`` does for a whole one."""
-        self.slot.set_state("reading")
-        signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
+        """One ready connection's request(s), blocking, as ``_serve`` does for a whole one
+        (serve_ready sets the slot's states)."""
+        _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
         self.slot.stop_pending = _usr1_pending
         try:
             return bool(self.app.serve_ready(w, self.slot))
@@ -351,9 +388,16 @@ class Worker:
                 pass
             return False
         finally:
-            self.slot.set_state("idle")
             self.slot.stop_pending = None
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
+            _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
+
+    def _report_counts(self, counts: dict) -> None:
+        key = (counts["handshake"], counts["head"], counts["keepalive"])
+        if key != getattr(self, "_last_waiting", None):
+            self._last_waiting = key
+            setter = getattr(self.slot, "set_waiting", None)
+            if setter is not None:
+                setter(*key)
 
     def _report_waiting(self, waiting: dict) -> None:
         counts = {"handshake": 0, "head": 0, "keepalive": 0}
