@@ -37,7 +37,7 @@ def _argv(name: str, d: Path, conf: Path, alt: Path | None) -> tuple[list[str], 
     if name == "httpd-py-alt":
         if alt is None:
             raise SystemExit("httpd-py-alt needs --alt DIR")
-        return ([str(bl.ROOT / ".venv/bin/python"), "-m", "httpd_py", "-d", str(d), "-f", str(conf),
+        return ([str(bl.ROOT / ".venv/bin/python"), "-P", "-m", "httpd_py", "-d", str(d), "-f", str(conf),
                  "-DFOREGROUND"], {"PYTHONPATH": str(alt)})
     raise SystemExit(f"unknown server {name!r}")
 
