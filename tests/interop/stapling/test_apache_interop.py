@@ -106,6 +106,9 @@ def observe_curl(port: int, name: str, pki) -> str:
 @contextlib.contextmanager
 def responder_for(mode: str | None, pki, port: int, drip_bytes: int = 8):
     if mode is None:
+        # "down": the previous case's responder (same port) must really be gone, or the case
+        # sees its answers (an openssl ocsp child can outlive its parent for a moment)
+        wait_until(lambda: not port_accepting(port), 15, what=f"nothing listening on {port}")
         yield None
     elif mode.startswith("inproc:"):
         with Responder.for_pki(pki, port=port, mode=mode.split(":", 1)[1],
@@ -127,7 +130,10 @@ def apache(conf: Path, root: Path, port: int):
 @contextlib.contextmanager
 def httpd_py(conf: Path, root: Path, port: int):
     """The real httpd-py process (prefork master, workers as www-data) on the same file."""
-    with httpd(root / f"hp-{port}", conf.read_text(), args=("-c", "SSLStaplingRefresh on-demand")) as srv:
+    # a fresh server root per case: a port number can come back in a later case, and a root
+    # named after it would hand that case the earlier case's stored staples (they persist)
+    with httpd(Path(tempfile.mkdtemp(prefix=f"hp-{port}-", dir=root)), conf.read_text(),
+               args=("-c", "SSLStaplingRefresh on-demand")) as srv:
         wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
         yield srv
 
