@@ -133,7 +133,7 @@ def fetch(port: int, path: str) -> tuple[int, int]:
 
 
 def wrk(port: int, path: str, seconds: float, connections: int) -> float:
-    out = subprocess.run([need("wrk"), "-t", "2", "-c", str(connections), "-d", f"{seconds}s",
+    out = subprocess.run([need("wrk"), "-t", "2", "-c", str(connections), "-d", f"{seconds:g}s",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
     m = re.search(r"(\d+) requests in", out)
