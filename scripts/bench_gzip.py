@@ -57,7 +57,15 @@ def make_page(size: int = PAGE_BYTES, seed: int = 10) -> str:
     return page + " " * max(0, size - len(page) - 1) + "\n"
 
 
-def config(work: Path, port: int, docroot: Path) -> Path:
+HEADERS = """LoadModule headers_module {mods}/mod_headers.so
+Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"
+Header set X-Content-Type-Options nosniff
+Header set X-Frame-Options SAMEORIGIN
+Header unset ETag
+"""
+
+
+def config(work: Path, port: int, docroot: Path, headers: bool = False) -> Path:
     mods = ["mpm_prefork", "authz_core", "mime", "dir", "deflate", "filter"]
     loads = "\n".join(f"LoadModule {m}_module {bl.APACHE_MODULES}/mod_{m}.so" for m in mods)
     conf = work / "httpd.conf"
@@ -85,7 +93,7 @@ DocumentRoot {docroot}
 </Directory>
 AddOutputFilterByType DEFLATE text/html text/plain text/xml text/css text/javascript
 AddOutputFilterByType DEFLATE application/javascript application/xml
-""")
+""" + (HEADERS.format(mods=bl.APACHE_MODULES) if headers else ""))
     return conf
 
 
@@ -129,6 +137,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--headers", action="store_true",
+                    help="mod_headers on as a TLS front end sets it (HSTS, nosniff, ...)")
     ap.add_argument("--no-cache", action="store_true",
                     help="also run httpd-py with its compressed-file cache off")
     args = ap.parse_args()
@@ -149,7 +159,7 @@ def main() -> int:
                 d.mkdir()
                 d.chmod(0o755)
                 port = bl.free_port()
-                conf = config(d, port, docroot)
+                conf = config(d, port, docroot, headers=args.headers)
                 if name == "apache2":
                     argv, env = [bl.need("apache2"), "-d", str(d), "-f", str(conf),
                                  "-DFOREGROUND"], None
