@@ -128,7 +128,7 @@ def proxy_site():
     except ImportError:
         if os.environ.get("CI"):
             raise
-        pytest.skip("uvicorn/wsproto missing (pip install -e '.[test]')")
+        pytest.skip("uvicorn/wsproto missing (pip install -e '.[test]'); under CI: raised above")
     base = Path(tempfile.mkdtemp(prefix="proxy-"))
     os.chmod(base, 0o755)
     for tag in ("apache", "httpd-py", "backends"):
