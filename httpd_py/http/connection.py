@@ -95,8 +95,6 @@ from httpd_py.tls.handshake import classify as classify_handshake
 from httpd_py.tls.sites import Site, Sites, TLSState
 from httpd_py.version import server_token
 
-SERVER_HEADER = b"httpd-py"
-ALLOW = b"GET, HEAD, POST, OPTIONS"
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
                  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
 SMALL_FILE = 256 * 1024
@@ -536,7 +534,7 @@ class ConnectionHandler(WaitingMixin):
             error_log.info("http", msgid, text or "", client=client)
         body = error_body(status)
         head = (f"HTTP/1.1 {status} {reason(status)}\r\nDate: {http_date(time.time())}\r\n"
-                f"Server: httpd-py\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
+                f"Server: {self._server_token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
                 f"Content-Type: text/html; charset=iso-8859-1\r\n\r\n").encode()
         try:
             stream.sendall(head + body)
