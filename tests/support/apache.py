@@ -29,6 +29,25 @@ def load_modules(*names: str) -> str:
     return "\n".join(f"LoadModule {n}_module {MODULES}/mod_{n}.so" for n in names)
 
 
+def pair_conf(root: Path | str, tag: str, port: int, modules: Iterable[str], include: Path | str,
+              extra: str = "") -> str:
+    """The per-server main config of a side-by-side suite: server TAG ("apache" or "httpd-py")
+    under ROOT (its own logs, pid file, mutexes), the modules, loopback PORT, workers as
+    www-data, then ``Include`` of the fragment both servers share, then ``extra``."""
+    return (f'ServerRoot "{root}"\n'
+            + load_modules(*modules)
+            + "\nServerName localhost\n"
+            f'ErrorLog "{root}/logs/error.log"\n'
+            "LogLevel info\n"
+            f'PidFile "{root}/logs/{tag}.pid"\n'
+            f'DefaultRuntimeDir "{root}/logs"\n'
+            f"Mutex file:{root}/logs default\n"
+            f"Listen 127.0.0.1:{port}\n"
+            "User www-data\nGroup www-data\n"
+            "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\n"
+            f'Include "{include}"\n' + extra)
+
+
 def minimal_conf(root: Path | str, modules: Iterable[str] = ("mpm_prefork",), *,
                  defines: Iterable[str] = (), pid_file: str = "logs/pid",
                  listen: str = "127.0.0.1:18080", extra: str = "") -> str:

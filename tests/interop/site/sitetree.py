@@ -35,7 +35,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.apache import load_modules
+from tests.support.apache import pair_conf
 from tests.support.tools import require_tool
 
 # The modules apache2 loads (httpd-py reads the same lines and marks them loaded).  Not loaded on
@@ -77,19 +77,7 @@ class Site:
         """The main config for server TAG ("apache" or "httpd-py") listening on PORT: its own
         ServerRoot, logs and pid file, the modules, User/Group www-data, then the shared
         fragment."""
-        root = self.server_root(tag)
-        return (f'ServerRoot "{root}"\n'
-                + load_modules(*MODULES)
-                + f"\nServerName localhost\n"
-                f'ErrorLog "{root}/logs/error.log"\n'
-                f"LogLevel info\n"
-                f'PidFile "{root}/logs/{tag}.pid"\n'
-                f'DefaultRuntimeDir "{root}/logs"\n'
-                f"Mutex file:{root}/logs default\n"
-                f"Listen 127.0.0.1:{port}\n"
-                "User www-data\nGroup www-data\n"
-                "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\n"
-                f'Include "{self.fragment}"\n')
+        return pair_conf(self.server_root(tag), tag, port, MODULES, self.fragment)
 
     def pid_file(self, tag: str) -> Path:
         return self.server_root(tag) / "logs" / f"{tag}.pid"

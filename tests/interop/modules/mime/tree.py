@@ -46,7 +46,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.support.apache import load_modules
+from tests.support.apache import pair_conf
 
 MODULES = ("mpm_prefork", "authz_core", "authz_host", "alias", "dir", "mime", "negotiation",
            "deflate", "filter", "setenvif")
@@ -157,19 +157,7 @@ class Tree:
         return self.base / tag
 
     def main_conf(self, tag: str, port: int) -> str:
-        root = self.server_root(tag)
-        return (f'ServerRoot "{root}"\n'
-                + load_modules(*MODULES)
-                + f"\nServerName localhost\n"
-                f'ErrorLog "{root}/logs/error.log"\n'
-                f"LogLevel info\n"
-                f'PidFile "{root}/logs/{tag}.pid"\n'
-                f'DefaultRuntimeDir "{root}/logs"\n'
-                f"Mutex file:{root}/logs default\n"
-                f"Listen 127.0.0.1:{port}\n"
-                "User www-data\nGroup www-data\n"
-                "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\n"
-                f'Include "{self.fragment}"\n')
+        return pair_conf(self.server_root(tag), tag, port, MODULES, self.fragment)
 
     def pid_file(self, tag: str) -> Path:
         return self.server_root(tag) / "logs" / f"{tag}.pid"
