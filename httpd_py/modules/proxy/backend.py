@@ -11,6 +11,12 @@ the parent's connections without touching them.
 
 Errors: ``ConnectFailed`` (refused, unreachable, connect timeout, TLS handshake), ``ReadTimeout``
 (the worker's timeout passed with nothing read) and ``Closed`` (the backend closed or reset).
+
+Timeouts: a plain TCP connection stays a blocking socket with the worker's timeout as kernel
+timeouts (SO_RCVTIMEO / SO_SNDTIMEO, set when it changes), so a send or a read is one system
+call (``settimeout()`` would make each a poll() and the call, and cost an ioctl to set); an
+expired kernel timeout is EAGAIN, reported as ``ReadTimeout``.  TLS connections keep the ssl
+module's timeouts.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import time
 
 from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
@@ -44,8 +51,14 @@ class Closed(BackendError):
     pass
 
 
+def _timeval(seconds: float) -> bytes:
+    s = max(0.0, seconds)
+    return struct.pack("ll", int(s), int((s - int(s)) * 1_000_000))
+
+
 class BackendConn:
-    __slots__ = ("sock", "key", "created", "last_used", "reused", "peer")
+    __slots__ = ("sock", "key", "created", "last_used", "reused", "peer", "timeout", "kernel",
+                 "_poll")
 
     def __init__(self, sock, key: str, peer: str):
         self.sock = sock
@@ -53,14 +66,34 @@ class BackendConn:
         self.created = self.last_used = time.monotonic()
         self.reused = False
         self.peer = peer
+        self.timeout: float | None = -1.0      # not set by settimeout() yet
+        self.kernel = False             # blocking, the timeout in SO_RCVTIMEO / SO_SNDTIMEO
+        self._poll = None
 
     def settimeout(self, t: float) -> None:
-        self.sock.settimeout(t)
+        """The I/O timeout (seconds); nothing to do when it is the one already set."""
+        if t == self.timeout:
+            return
+        if not isinstance(self.sock, ssl.SSLSocket) and t is not None and t > 0:
+            if not self.kernel:
+                self.sock.settimeout(None)
+                self.kernel = True
+            tv = _timeval(t)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        else:
+            if self.kernel:
+                zero = _timeval(0)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, zero)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, zero)
+                self.kernel = False
+            self.sock.settimeout(t)
+        self.timeout = t
 
     def sendall(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_SNDTIMEO expired
             raise ReadTimeout("timeout writing to the backend") from None
         except (OSError, ssl.SSLError) as e:
             raise Closed(f"writing to the backend: {e}") from None
@@ -68,7 +101,7 @@ class BackendConn:
     def recv(self, n: int = 65536) -> bytes:
         try:
             return self.sock.recv(n)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_RCVTIMEO expired
             raise ReadTimeout("timeout reading from the backend") from None
         except ssl.SSLZeroReturnError:
             return b""
@@ -89,11 +122,14 @@ class BackendConn:
 
     def stale(self) -> bool:
         """Closed by the backend (or holding unasked-for bytes) since it was pooled."""
+        p = self._poll
         try:
-            r, _, _ = select.select([self.sock], [], [], 0)
+            if p is None:
+                p = self._poll = select.poll()
+                p.register(self.sock.fileno(), select.POLLIN)
+            return bool(p.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(r)
 
 
 _CONTEXTS: dict = {}
@@ -139,11 +175,12 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
                 why = peer_problem(sock.getpeercert(binary_form=True), sni or worker.host)
                 if why:
                     raise ssl.CertificateError(why)
-        sock.settimeout(io_timeout)
+        conn = BackendConn(sock, worker.name, worker.hostport)
+        conn.settimeout(io_timeout)
     except (OSError, ssl.SSLError, ssl.CertificateError, ValueError) as e:
         sock.close()
         raise TLSFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
-    return BackendConn(sock, worker.name, worker.hostport)
+    return conn
 
 
 def peer_problem(der: bytes | None, host: str) -> str | None:
@@ -198,17 +235,17 @@ def _is_ip(host: str) -> bool:
 
 
 class Pool:
-    def __init__(self):
-        self.pid = os.getpid()
-        self.idle: dict[str, list[BackendConn]] = {}
+    """A fork is noticed by an at-fork hook (no getpid() per request): the child forgets the
+    parent's connections without touching them."""
 
-    def _check_fork(self) -> None:
-        if os.getpid() != self.pid:
-            self.pid = os.getpid()
-            self.idle = {}          # the parent's sockets: not ours to use or close
+    def __init__(self):
+        self.idle: dict[str, list[BackendConn]] = {}
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.idle = {}              # the parent's sockets: not ours to use or close
 
     def get(self, worker: Worker, key: str | None = None) -> BackendConn | None:
-        self._check_fork()
         conns = self.idle.get(key or worker.name)
         now = time.monotonic()
         while conns:
@@ -222,7 +259,6 @@ class Pool:
         return None
 
     def put(self, worker: Worker, c: BackendConn, key: str | None = None) -> None:
-        self._check_fork()
         if worker.params.disablereuse:
             c.close()
             return

@@ -97,11 +97,14 @@ def pass_response_headers(items: list[tuple[str, str]]) -> list[tuple[str, str]]
             if n.lower() not in HOP_BY_HOP_RESPONSE and n.lower() not in listed]
 
 
-_STATUS = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?\Z")
+_STATUS = re.compile(r"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?\Z", re.ASCII | re.S)
+_WS = " \t\n\r\x0b\x0c"          # what bytes.strip() strips (str.strip() strips more)
 
 
 class ResponseHead:
-    """Incremental parser of one backend response head."""
+    """Incremental parser of one backend response head.  Each ``feed`` takes every complete
+    line it has at once (one decode, one split: a head that arrives in one read is parsed in
+    one pass); ``header()`` looks names up in an index built once per head."""
 
     def __init__(self, field_size: int = 8190, fields: int = 100):
         self.field_size = field_size
@@ -114,47 +117,67 @@ class ResponseHead:
         self.leftover = b""
         self.done = False
         self._pos = 0
+        self._index: dict[str, str] | None = None
 
     def feed(self, data: bytes) -> bool:
-        self.buf += data
-        while True:
-            nl = self.buf.find(b"\n", self._pos)
-            if nl < 0:
-                if len(self.buf) - self._pos > self.field_size:
-                    raise BadResponse("response header line too long")
-                return False
-            line = bytes(self.buf[self._pos:nl]).rstrip(b"\r")
-            self._pos = nl + 1
-            if len(line) > self.field_size:
+        buf = self.buf
+        buf += data
+        pos = self._pos
+        last = buf.rfind(b"\n")
+        if last < pos:
+            if len(buf) - pos > self.field_size:
+                raise BadResponse("response header line too long")
+            return False
+        self._index = None
+        fs = self.field_size
+        headers = self.headers
+        for line in buf[pos:last].decode("latin-1").split("\n"):
+            pos += len(line) + 1
+            line = line.rstrip("\r")
+            if len(line) > fs:
                 raise BadResponse("response header line too long")
             if not self.status:
                 m = _STATUS.match(line)
                 if m is None:
-                    raise BadResponse(f"bad status line {line[:80]!r}")
+                    raise BadResponse(f"bad status line {line[:80].encode('latin-1')!r}")
                 self.version = (int(m.group(1)), int(m.group(2)))
                 self.status = int(m.group(3))
-                self.reason = (m.group(4) or b"").decode("latin-1")
+                self.reason = m.group(4) or ""
                 continue
             if not line:
-                self.leftover = bytes(self.buf[self._pos:])
+                self.leftover = bytes(buf[pos:])
                 self.buf = bytearray()
                 self.done = True
                 return True
-            if line[:1] in (b" ", b"\t") and self.headers:       # obs-fold
-                n, v = self.headers[-1]
-                self.headers[-1] = (n, v + " " + line.strip().decode("latin-1"))
+            c = line[0]
+            if (c == " " or c == "\t") and headers:                  # obs-fold
+                n, v = headers[-1]
+                headers[-1] = (n, v + " " + line.strip(_WS))
                 continue
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
-                raise BadResponse(f"bad header line {line[:80]!r}")
-            if len(self.headers) >= self.fields:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip(_WS):
+                raise BadResponse(f"bad header line {line[:80].encode('latin-1')!r}")
+            if len(headers) >= self.fields:
                 raise BadResponse("too many response header lines")
-            self.headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+            headers.append((name, value.strip(_WS)))
+        self._pos = pos
+        if len(buf) - pos > self.field_size:
+            raise BadResponse("response header line too long")
+        return False
+
+    def index(self) -> dict[str, str]:
+        """Lower-case name -> the values of every line of that name joined with ", "."""
+        idx = self._index
+        if idx is None:
+            idx = {}
+            for n, v in self.headers:
+                ln = n.lower()
+                idx[ln] = f"{idx[ln]}, {v}" if ln in idx else v
+            self._index = idx
+        return idx
 
     def header(self, name: str) -> str | None:
-        ln = name.lower()
-        vals = [v for n, v in self.headers if n.lower() == ln]
-        return ", ".join(vals) if vals else None
+        return self.index().get(name.lower())
 
     @property
     def keep_alive(self) -> bool:
