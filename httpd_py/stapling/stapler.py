@@ -137,6 +137,7 @@ class Stapler:
         self._alone = False                   # the fleet lock's server is unreachable
         self._alone_lock = threading.Lock()
         self._created_pid = os.getpid()
+        self._batch = False                   # prefetch: one directory fsync after the pass
         bg = background_vhosts(self.cfg)
         bg_ids = {id(v) for v in bg}
         for info in service.table.all():
@@ -189,7 +190,7 @@ class Stapler:
         if self.store is None:
             return
         try:
-            self.store.save(st.record)
+            self.store.save(st.record, sync_dir=not self._batch)
         except OSError as e:
             log.error_log.warn(MOD, logids.STAPLER_SAVE_FAILED,
                                f"cannot save staple record for {st.label} in "
@@ -567,9 +568,15 @@ class Stapler:
         if todo:
             timeout = max(st.scfg.responder_timeout for st in todo)
             deadline = t0 + timeout + 1.0
-            with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(todo)),
-                                    thread_name_prefix="stapler-prefetch") as pool:
-                outcomes = self.run_pass(todo, pool, deadline)
+            self._batch = True
+            try:
+                with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(todo)),
+                                        thread_name_prefix="stapler-prefetch") as pool:
+                    outcomes = self.run_pass(todo, pool, deadline)
+            finally:
+                self._batch = False
+                if self.store is not None:
+                    self.store.sync_dir()
             self.close_fetchers()
         self._warm()
         ok = sum(1 for st in self.states.values() if st.servable(self.clock()))

@@ -138,8 +138,10 @@ class StapleStore:
             raise ValueError(f"{self.path(key)} holds the record of another certificate")
         return rec
 
-    def save(self, rec: Record) -> None:
-        """Write ``rec`` atomically (temporary file, fsync, rename).  Raises OSError."""
+    def save(self, rec: Record, *, sync_dir: bool = True) -> None:
+        """Write ``rec`` atomically (temporary file, fsync, rename).  Raises OSError.
+        ``sync_dir=False``: the caller fsyncs the directory once after a batch (``sync_dir``):
+        the directory's fsync was half of a save's time at start-up, 1,000 of them in a row."""
         final = self.path(rec.key)
         tmp = os.path.join(self.directory, f".{rec.key.hex()}.{os.getpid()}.tmp")
         data = rec.to_json().encode("utf-8")
@@ -156,6 +158,11 @@ class StapleStore:
             except OSError:
                 pass
             raise
+        if sync_dir:
+            self.sync_dir()
+
+    def sync_dir(self) -> None:
+        """fsync the directory: the renames of the records saved so far are durable."""
         try:
             dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             try:
