@@ -140,6 +140,9 @@ class ServerApp:
     def step(self, w) -> int:
         return self.handler.step(w)
 
+    def after_serve(self, w) -> int:
+        return self.handler.after_serve(w)
+
     def deadline(self, w) -> float:
         return self.handler.deadline(w)
 

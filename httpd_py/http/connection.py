@@ -226,6 +226,7 @@ class ConnectionHandler(WaitingMixin):
         self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
         self._url_memo: dict[bytes, tuple] = {}
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
+        self._located = None                # (file path, its stat) from this request's walk
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
         self._verdicts: dict = {}            # id(merged conf) -> (conf, access verdict or None)
         self._read_timeouts: dict = {}       # id(vhost) -> resolved RequestReadTimeout
@@ -780,9 +781,10 @@ class ConnectionHandler(WaitingMixin):
                 return self._error(c, r, e.status)
             r.filename = fpath
         if fpath.startswith("proxy:"):
-            wpath, is_dir = fpath, False
+            wpath, is_dir, self._located = fpath, False, None
         else:
-            wpath, is_dir = _locate(fpath)
+            wpath, is_dir, st = _locate(fpath)
+            self._located = (fpath, st) if st is not None else None
         r.is_dir = is_dir
         conf, denied = self._per_dir(c.rt, r, wpath, is_dir, r.uri, client, main=True)
         r.conf = conf
@@ -826,7 +828,7 @@ class ConnectionHandler(WaitingMixin):
             _, fpath = self._map(sub)
         except PathError as e:
             return SubRequest(e.status, "", False, None, None)
-        wpath, is_dir = _locate(fpath)
+        wpath, is_dir, _ = _locate(fpath)
         conf, denied = self._per_dir(c.rt, sub, wpath, is_dir, path, c.client)
         if denied is not None:
             return SubRequest(denied.status, fpath, False, None, None)
@@ -992,9 +994,11 @@ class ConnectionHandler(WaitingMixin):
                                     client=client)
                     return self._error(c, r, 404)
             else:
+                located, self._located = self._located, None
                 try:
                     res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
-                                       root_real="/", open_file=True, open_files=self._open_files)
+                                       root_real="/", open_file=True, open_files=self._open_files,
+                                       st0=located[1] if located and located[0] == fpath else None)
                 except PathError as e:
                     if e.status != 404 or not hooks.NEGOTIATE or "multiviews" not in opts:
                         raise
@@ -1750,12 +1754,13 @@ class _BodyDeadline(Exception):
     """mod_reqtimeout's body stage ran out."""
 
 
-def _locate(path: str) -> tuple[str, bool]:
-    """(the path the section walk uses, is it a directory): the path itself, or -- when a
-    file stands where a directory was expected (extra path info) -- that file, as Apache's
-    directory walk stops there."""
+def _locate(path: str) -> tuple[str, bool, os.stat_result | None]:
+    """(the path the section walk uses, is it a directory, the path's stat when it is the path
+    itself): the path itself, or -- when a file stands where a directory was expected (extra
+    path info) -- that file, as Apache's directory walk stops there."""
     try:
-        return path, stat.S_ISDIR(os.stat(path).st_mode)
+        st = os.stat(path)
+        return path, stat.S_ISDIR(st.st_mode), st
     except NotADirectoryError:
         p = path.rstrip("/")
         while "/" in p:
@@ -1764,10 +1769,10 @@ def _locate(path: str) -> tuple[str, bool]:
                 st = os.stat(p)
             except OSError:
                 continue
-            return (p, False) if stat.S_ISREG(st.st_mode) else (path, False)
-        return path, False
+            return (p, False, None) if stat.S_ISREG(st.st_mode) else (path, False, None)
+        return path, False, None
     except (OSError, ValueError):
-        return path, False
+        return path, False, None
 
 
 def _num(x: float) -> str:

@@ -248,14 +248,16 @@ def _stat_error(e: OSError) -> PathError:
 
 def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
                  if_owner_match: bool = False, root_real: str | None = None,
-                 open_file: bool = False, open_files: OpenFiles | None = None) -> Resolved:
+                 open_file: bool = False, open_files: OpenFiles | None = None,
+                 st0: os.stat_result | None = None) -> Resolved:
     """Check ``file_path`` (under ``root``) against the symlink options and containment.
 
     The containment check runs on the opened descriptor (its /proc/self/fd link), so what is
     checked is what is served; with ``open_file`` the descriptor of a regular file is returned
     in ``Resolved.fd``.  With ``open_files`` (and ``open_file``) a regular file's descriptor is
-    kept there and reused by later calls (``Resolved.kept``; see OpenFiles).  Raises PathError
-    404 when missing, 403 when refused.
+    kept there and reused by later calls (``Resolved.kept``; see OpenFiles).  ``st0``: the
+    caller's own ``os.stat(file_path)`` of this request, when it has one (saves the stat; the
+    descriptor is still checked against it).  Raises PathError 404 when missing, 403 when refused.
     """
     root_real = root_real or os.path.realpath(root)
     if file_path.rstrip("/").rpartition("/")[2].startswith(".ht"):
@@ -279,10 +281,11 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
                 if tst.st_uid != lst.st_uid:
                     raise PathError(403, "symbolic link owner does not match target owner "
                                          "(Options SymLinksIfOwnerMatch)")
-    try:
-        st0 = os.stat(file_path)
-    except OSError as e:
-        raise _stat_error(e) from None
+    if st0 is None:
+        try:
+            st0 = os.stat(file_path)
+        except OSError as e:
+            raise _stat_error(e) from None
     is_dir = stat.S_ISDIR(st0.st_mode)
     if not is_dir and not stat.S_ISREG(st0.st_mode):
         raise PathError(403, "not a regular file")      # never open FIFOs or devices

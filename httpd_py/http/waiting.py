@@ -135,6 +135,16 @@ class WaitingMixin:
             self.close_waiting(w)
             return DONE
 
+    def after_serve(self, w: Waiting) -> int:
+        """The next step once a request was served: wait for the socket when nothing is
+        buffered here or in OpenSSL (epoll is level-triggered, so bytes that arrived meanwhile
+        wake it at once), without a read that would only say "would block" (for TLS a
+        WantReadError raised through pyOpenSSL, for every request of a keep-alive client)."""
+        if not w.buf and not w.closed and (w.conn is None or not w.conn.pending()):
+            w.want = WAIT_READ
+            return WAIT_READ
+        return self.step(w)
+
     def _step_handshake(self, w: Waiting) -> int:
         try:
             w.conn.do_handshake()

@@ -249,7 +249,7 @@ class Worker:
                 if not self._serve_waiting(w):
                     registered.pop(fd, None)      # closed: the kernel dropped it from epoll
                     return
-                st = app.step(w)                  # pipelined or TLS-buffered bytes, or wait
+                st = app.after_serve(w)           # pipelined or TLS-buffered bytes, or wait
 
         def set_listening(on: bool) -> None:
             nonlocal listening
