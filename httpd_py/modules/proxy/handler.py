@@ -75,6 +75,50 @@ def _tables(vhost):
     return t
 
 
+class _Plan:
+    """What a proxied request needs that depends only on its vhost, its merged per-directory
+    config and its worker (all frozen): worked out at the first request of each combination
+    and kept per process, so a request reads fields instead of looking settings up."""
+    __slots__ = ("vhost", "conf", "worker", "blocked", "ssl", "timeout", "connect_timeout",
+                 "pool_key", "preserve_host", "host_value", "via", "add_headers", "server_name",
+                 "reuse", "continue_", "error_override", "rewrites", "hostport")
+
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(req, conf, worker) -> _Plan:
+    vhost = req.vhost
+    key = (id(vhost), id(conf), id(worker))
+    p = _PLANS.get(key)
+    if p is not None and p.vhost is vhost and p.conf is conf and p.worker is worker:
+        return p
+    p = _Plan()
+    p.vhost, p.conf, p.worker = vhost, conf, worker
+    p.blocked = _blocked(req, worker.host)
+    p.ssl = vhost.mod(C.K_SSL) or C.SSLProxySettings()
+    p.timeout, p.connect_timeout = _timeouts(worker, req)
+    p.pool_key = _pool_key(worker, p.ssl)
+    mod = conf.mod if conf is not None else (lambda key, default=None: default)
+    p.preserve_host = bool(mod(C.K_PRESERVE_HOST, False))
+    host, port = worker.host, worker.port
+    hn = f"[{host}]" if ":" in host else host
+    p.host_value = hn if port == C.DEFAULT_PORTS.get(worker.scheme, 80) else f"{hn}:{port}"
+    p.via = vhost.mod(C.K_VIA, "off")
+    p.add_headers = mod(C.K_ADD_HEADERS, True)
+    p.server_name = vhost.server_name or "localhost"
+    p.reuse = not worker.params.disablereuse
+    p.continue_ = mod(C.K_CONTINUE, True)
+    p.error_override = mod(C.K_ERROR_OVERRIDE, False)
+    rewrites = (mod(C.K_REVERSE, ()), mod(C.K_COOKIE_PATH, ()), mod(C.K_COOKIE_DOMAIN, ()))
+    p.rewrites = rewrites if any(rewrites) else None
+    p.hostport = worker.hostport
+    if len(_PLANS) >= 1024:
+        _PLANS.clear()
+    _PLANS[key] = p
+    return p
+
+
 def alias_match(uri: str, fake: str) -> int:
     """Apache mod_proxy's alias_match: characters of the URI matched by the prefix ``fake``
     (runs of '/' match runs of '/'; the last component must match whole), 0 when it does not
@@ -177,13 +221,13 @@ def translate(req):
         return None
     if not req.uri.startswith("/"):
         return None
-    from httpd_py.http.walk import location_matches
     chosen = None
-    for sec in locs:
-        if location_matches(sec, req.uri):
-            chosen = sec.conf.mod(C.K_PASS_DIR)
-    candidates = ((chosen,) if chosen is not None else ()) + tuple(rules)
-    for rule in candidates:
+    if locs:
+        from httpd_py.http.walk import location_matches
+        for sec in locs:
+            if location_matches(sec, req.uri):
+                chosen = sec.conf.mod(C.K_PASS_DIR)
+    for rule in ((chosen, *rules) if chosen is not None else rules):
         got = _try_rule(req, rule)
         if got is None:
             continue
@@ -197,6 +241,7 @@ def translate(req):
 
 # -- the handler ------------------------------------------------------------------------------
 _ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)(.*)\Z", re.S)
+_NOT_PATH_OK = re.compile(r"[^A-Za-z0-9~$\-_.+!*'(),;:@&=/]")     # what wire.canon_path encodes
 
 
 def canonical_target(url: str, req) -> tuple[str, str]:
@@ -207,6 +252,8 @@ def canonical_target(url: str, req) -> tuple[str, str]:
     origin, rest = (m.group(1), m.group(2)) if m else (url, "")
     if req.notes.get("proxy-nocanon"):
         path = rest.split("?", 1)[0]
+    elif _NOT_PATH_OK.search(rest) is None:
+        path = rest                     # nothing canon_path would encode
     else:
         path = wire.canon_path(rest)
     if not path.startswith("/"):
@@ -224,11 +271,19 @@ def _timeouts(worker, req) -> tuple[float, float]:
     return t, ct
 
 
-def _find_worker(url: str, workers: tuple):
-    name = C.worker_name(url)
+def _match_worker(name: str, workers: tuple):
+    """The first configured worker (longest name first) whose name is a prefix of ``name``."""
     for w in workers:
-        if name.startswith(w.name) and (len(name) == len(w.name) or name[len(w.name)] in "/?"):
+        wn = w.name
+        if name.startswith(wn) and (len(name) == len(wn) or name[len(wn)] in "/?"):
             return w
+    return None
+
+
+def _find_worker(url: str, workers: tuple):
+    w = _match_worker(C.worker_name(url), workers)
+    if w is not None:
+        return w
     scheme, host, port, _ = C.split_url(url, "proxy")
     return C.Worker(f"{scheme}://{host}:{port}", scheme, host, port, slot=-1)
 
@@ -247,37 +302,54 @@ def _client(req) -> str:
     return f"{req.client_ip}:{req.client_port}"
 
 
-def _request_headers(req, conf, worker_hostport: str, default_port: int, host: str,
-                     port: int) -> tuple[str, list]:
-    items = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in req.raw_headers] \
-        if req.raw_headers else list(req.headers.items())
-    # one line per name, values merged with ", " as Apache's headers_in table holds them
+_HOP_REQUEST = wire.HOP_BY_HOP_REQUEST | {"host"}
+
+
+def _request_headers(req, plan: _Plan) -> tuple[str, list]:
+    # one line per name, values merged with ", " as Apache's headers_in table holds them, minus
+    # Host (sent first), the hop-by-hop ones and the ones Connection names (wire's rules)
     merged: dict[str, list] = {}
-    order: list[str] = []
-    for n, v in items:
-        ln = n.lower()
-        if ln not in merged:
-            merged[ln] = [n, v]
-            order.append(ln)
-        else:
-            merged[ln][1] += ", " + v
-    lines = wire.pass_request_headers([tuple(merged[ln]) for ln in order])
-    client_host = _client_host(req)
-    if conf.mod(C.K_PRESERVE_HOST, False) and client_host:
-        host_value = client_host
+    if req.raw_headers:
+        for n, v in req.raw_headers:
+            n = n.decode("latin-1")
+            ln = n.lower()
+            m = merged.get(ln)
+            if m is None:
+                merged[ln] = [n, v.decode("latin-1")]
+            else:
+                m[1] += ", " + v.decode("latin-1")
     else:
-        hn = f"[{host}]" if ":" in host else host
-        host_value = hn if port == default_port else f"{hn}:{port}"
-    via = req.vhost.mod(C.K_VIA, "off")
+        for n, v in req.headers.items():
+            ln = n.lower()
+            m = merged.get(ln)
+            if m is None:
+                merged[ln] = [n, v]
+            else:
+                m[1] += ", " + v
+    drop = _HOP_REQUEST
+    conn = merged.get("connection")
+    if conn is not None:
+        drop = drop | wire.connection_tokens(conn[1])
+    lines = [(m[0], m[1]) for ln, m in merged.items() if ln not in drop]
+    client_host = _client_host(req)
+    host_value = client_host if plan.preserve_host and client_host else plan.host_value
+    via = plan.via
     if via == "block":
         lines = [(n, v) for n, v in lines if n.lower() != "via"]
     elif via in ("on", "full"):
         _merge(lines, "Via", _via_value(req, via))
-    if conf.mod(C.K_ADD_HEADERS, True):
-        _merge(lines, "X-Forwarded-For", req.client_ip)
-        if client_host:
-            _merge(lines, "X-Forwarded-Host", client_host)
-        _merge(lines, "X-Forwarded-Server", req.vhost.server_name or "localhost")
+    if plan.add_headers:
+        if "x-forwarded-for" in merged or "x-forwarded-host" in merged or \
+                "x-forwarded-server" in merged:
+            _merge(lines, "X-Forwarded-For", req.client_ip)
+            if client_host:
+                _merge(lines, "X-Forwarded-Host", client_host)
+            _merge(lines, "X-Forwarded-Server", plan.server_name)
+        else:           # none of the three came from the client: appended in this order
+            lines.append(("X-Forwarded-For", req.client_ip))
+            if client_host:
+                lines.append(("X-Forwarded-Host", client_host))
+            lines.append(("X-Forwarded-Server", plan.server_name))
     return host_value, lines
 
 
@@ -332,6 +404,14 @@ def handle(req):
     vhost = req.vhost
     _, _, _, balancers, workers = _tables(vhost)
     conf = req.conf if req.conf is not None else vhost.dir
+    worker = _match_worker(C.worker_name(url), workers)
+    if worker is not None and worker.scheme != "balancer":
+        # a configured worker's name (scheme://authority, checked when the config was read)
+        # starts the URL: split_url could not refuse it, nor name another worker
+        try:
+            return _proxy_once(req, url, worker, conf)
+        except _Attempt as a:
+            return a.status
     try:
         scheme, host, _, _ = C.split_url(url, "proxy")
     except Exception:
@@ -377,23 +457,20 @@ def _balanced(req, url: str, balancer, conf):
     return status
 
 
-def _connect(req, worker, ssl_settings, balancer):
-    t, ct = _timeouts(worker, req)
+def _connect(req, plan: _Plan, balancer):
+    worker, ssl_settings, t = plan.worker, plan.ssl, plan.timeout
     if worker.tls and not ssl_settings.engine:
         error_log.error(MOD, "HP13011", f"SSL Proxy requested for {worker.name} but not "
                         "enabled [Hint: SSLProxyEngine]", client=_client(req))
         raise _Attempt(500, "SSLProxyEngine off")
-    conn = be.POOL.get(worker, _pool_key(worker, ssl_settings))
+    conn = be.POOL.get(worker, plan.pool_key)
     if conn is not None:
         conn.settimeout(t)
         return conn
-    sni = None
-    conf = req.conf if req.conf is not None else req.vhost.dir
-    if conf is not None and conf.mod(C.K_PRESERVE_HOST, False):
-        sni = req.hostname or None
+    sni = (req.hostname or None) if plan.preserve_host else None
     try:
-        conn = be.connect(worker, ct, t, ssl_settings, sni)
-        conn.key = _pool_key(worker, ssl_settings)
+        conn = be.connect(worker, plan.connect_timeout, t, ssl_settings, sni)
+        conn.key = plan.pool_key
         return conn
     except be.TLSFailed as e:
         error_log.error(MOD, "HP13008", f"{worker.scheme}: {e}", client=_client(req))
@@ -418,16 +495,14 @@ def _blocked(req, host: str) -> bool:
 def _proxy_once(req, url: str, worker, conf, balancer=None):
     """One try against one worker.  Raises _Attempt when the failure happened before anything
     was sent to the client (the balancer may try another member)."""
-    if _blocked(req, worker.host):
+    plan = _plan(req, conf, worker)
+    if plan.blocked:
         error_log.info(MOD, "HP13012", f"connect to remote machine {worker.host} blocked "
                        "(ProxyBlock)", client=_client(req))
         return _proxy_error("Connect to remote machine blocked", 403)
-    ssl_settings = req.vhost.mod(C.K_SSL) or C.SSLProxySettings()
     origin, target = canonical_target(url, req)
     upgrade = _wants_upgrade(req, worker)
-    host_value, headers = _request_headers(req, conf, worker.hostport,
-                                           C.DEFAULT_PORTS.get(worker.scheme, 80),
-                                           worker.host, worker.port)
+    host_value, headers = _request_headers(req, plan)
     body = req.body
     framing = None
     first = b""
@@ -443,13 +518,12 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
         framing = ("length", 0)
     if upgrade:
         headers = [*headers, ("Upgrade", req.headers.get("upgrade", "websocket"))]
-    keep = not worker.params.disablereuse and not upgrade and \
-        not req.notes.get("proxy-disablereuse")
+    keep = plan.reuse and not upgrade and not req.notes.get("proxy-disablereuse")
     head = wire.request_head(req.method, target, host_value, headers, framing, keep)
     if upgrade:
         head = head.replace(b"\r\nConnection: close\r\n", b"\r\nConnection: Upgrade\r\n", 1)
     expecting = body is not None and req.headers.get("expect", "").lower() == "100-continue"
-    if expecting and not conf.mod(C.K_CONTINUE, True):
+    if expecting and not plan.continue_:
         # Proxy100Continue Off: the body is read here (the client gets its 100 from us) and
         # the backend is not asked
         expecting = False
@@ -457,7 +531,7 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
                                  [(n, v) for n, v in headers if n.lower() != "expect"],
                                  framing, keep)
     for attempt in range(2):
-        conn = _connect(req, worker, ssl_settings, balancer)
+        conn = _connect(req, plan, balancer)
         reused = conn.reused
         try:
             conn.sendall(head)
@@ -501,10 +575,10 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
         TABLE.clear_error(worker.slot)
     if rh.status == 101 and upgrade:
         return _tunnel(req, conn, rh, worker)
-    if conf.mod(C.K_ERROR_OVERRIDE, False) and rh.status >= 400:
+    if plan.error_override and rh.status >= 400:
         conn.close()
         return rh.status
-    return _response(req, conn, rh, worker, conf, keep)
+    return _response(req, conn, rh, plan, keep)
 
 
 class _BodyFailed(Exception):
@@ -574,7 +648,11 @@ def _read_head(conn, method: str, interim_ok: bool = False,
         return rh
 
 
-def _response(req, conn, rh, worker, conf, keep: bool):
+_DATE_SERVER = {"date": "Date", "server": "Server"}
+
+
+def _response(req, conn, rh, plan: _Plan, keep: bool):
+    worker = plan.worker
     try:
         kind, length = rh.body_framing(req.method)
     except wire.BadResponse as e:
@@ -582,21 +660,37 @@ def _response(req, conn, rh, worker, conf, keep: bool):
         error_log.error(MOD, "HP13005", f"bad response from {worker.hostport}: {e}",
                         client=_client(req))
         return 502
-    te = rh.header("transfer-encoding") is not None
-    # Date and Server: the backend's, first (the pipeline then leaves its own out, as Apache)
-    passed = [(n, v) for n, v in wire.pass_response_headers(rh.headers)
-              if not (te and n.lower() == "content-length")]
-    origin = [(n.capitalize(), v) for n, v in passed if n.lower() in ("date", "server")]
-    headers = origin + [(n, v) for n, v in passed if n.lower() not in ("date", "server")]
-    rules = conf.mod(C.K_REVERSE, ())
-    paths = conf.mod(C.K_COOKIE_PATH, ())
-    domains = conf.mod(C.K_COOKIE_DOMAIN, ())
-    if rules or paths or domains:
+    idx = rh.index()
+    # a length body already read whole leaves as bytes, head and body in one write; the
+    # pipeline gives it its Content-Length (the same number)
+    whole = kind == "length" and len(rh.leftover) >= length
+    # hop-by-hop headers, the ones Connection names, Content-Length beside Transfer-Encoding
+    # (wire.pass_response_headers' rules); Date and Server: the backend's, first (the pipeline
+    # then leaves its own out, as Apache)
+    drop = wire.HOP_BY_HOP_RESPONSE
+    if "connection" in idx:
+        drop = drop | wire.connection_tokens(idx["connection"])
+    if whole or "transfer-encoding" in idx:
+        drop = drop | {"content-length"}
+    origin: list = []
+    rest: list = []
+    for n, v in rh.headers:
+        ln = n.lower()
+        if ln in drop:
+            continue
+        cap = _DATE_SERVER.get(ln)
+        if cap is not None:
+            origin.append((n.capitalize(), v))
+        else:
+            rest.append((n, v))
+    headers = origin + rest if origin else rest
+    if plan.rewrites is not None:
+        rules, paths, domains = plan.rewrites
         _, _, _, balancers, _ = _tables(req.vhost)
         base = reverse.base_url("https" if req.https else "http", req.headers.get("host"),
                                 req.vhost.server_name or req.local_ip)
         headers = reverse.rewrite_headers(headers, rules, paths, domains, balancers, base)
-    via = req.vhost.mod(C.K_VIA, "off")
+    via = plan.via
     if via in ("on", "full"):
         _merge(headers, "Via", _via_value(req, via))
     elif via == "block":
@@ -632,6 +726,10 @@ def _response(req, conn, rh, worker, conf, keep: bool):
     if kind == "none":
         _release(conn, worker, reusable and not rh.leftover)
         return hooks.Response(rh.status, headers, b"")
+    if whole:
+        left = rh.leftover
+        _release(conn, worker, reusable and len(left) == length)
+        return hooks.Response(rh.status, headers, left if len(left) == length else left[:length])
     return hooks.Response(rh.status, headers, _stream(req, conn, rh, worker, kind, length,
                                                       reusable))
 
