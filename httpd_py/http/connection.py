@@ -1231,12 +1231,24 @@ class ConnectionHandler(WaitingMixin):
             if hooks.OUTPUT:
                 resp = hooks.filter_output(r, resp)
                 status = resp.status
-        hdrs = [(n.encode("latin-1") if isinstance(n, str) else n,
-                 v.encode("latin-1") if isinstance(v, str) else v)
-                for n, v in resp.headers]
-        if any(n.lower() == b"vary" for n, _ in hdrs):
+        hdrs = []                       # one pass: bytes, and which names need a look
+        vary = has_type = False
+        for n, v in resp.headers:
+            if isinstance(n, str):
+                n = n.encode("latin-1")
+            if isinstance(v, str):
+                v = v.encode("latin-1")
+            ln = len(n)
+            if ln == 4 or ln == 12:
+                low = n.lower()
+                if low == b"vary":
+                    vary = True
+                elif low == b"content-type":
+                    has_type = True
+            hdrs.append((n, v))
+        if vary:
             hdrs = _fixup_vary(hdrs)
-        if resp.content_type is not None and not any(n.lower() == b"content-type" for n, _ in hdrs):
+        if resp.content_type is not None and not has_type:
             hdrs.append((b"Content-Type", resp.content_type.encode("latin-1")))
         keep = c.keep_alive and status not in DROPS_CONNECTION and not self._force_close
         body = resp.body

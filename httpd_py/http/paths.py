@@ -190,22 +190,33 @@ class OpenFiles:
 
     def __init__(self, size: int = 32):
         self.size = size
-        self._fds: dict[str, tuple[int, int, int]] = {}     # file path -> (fd, dev, ino)
+        # file path -> (fd, dev, ino, the descriptor's checked real path, the inode's ctime then)
+        self._fds: dict[str, tuple[int, int, int, str, int]] = {}
 
     def get(self, path: str, st: os.stat_result) -> int | None:
+        e = self.entry(path, st)
+        return None if e is None else e[0]
+
+    def entry(self, path: str, st: os.stat_result) -> tuple[int, int, int, str, int] | None:
         e = self._fds.get(path)
         if e is None:
             return None
         if e[1] == st.st_dev and e[2] == st.st_ino:
-            return e[0]
+            return e
         self.drop(path)
         return None
 
-    def put(self, path: str, fd: int, st: os.stat_result) -> None:
+    def put(self, path: str, fd: int, st: os.stat_result, real: str = "") -> None:
         self.drop(path)
         if len(self._fds) >= self.size:
             self.drop(next(iter(self._fds)))        # the oldest
-        self._fds[path] = (fd, st.st_dev, st.st_ino)
+        self._fds[path] = (fd, st.st_dev, st.st_ino, real, st.st_ctime_ns)
+
+    def refresh(self, path: str, real: str, st: os.stat_result) -> None:
+        """The kept descriptor of ``path`` was checked again: its name and the inode's ctime now."""
+        e = self._fds.get(path)
+        if e is not None:
+            self._fds[path] = (e[0], e[1], e[2], real, st.st_ctime_ns)
 
     def drop(self, path: str) -> None:
         e = self._fds.pop(path, None)
@@ -291,11 +302,19 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
         raise PathError(403, "not a regular file")      # never open FIFOs or devices
     cache = open_files if (open_files is not None and open_file and not is_dir) else None
     if cache is not None:
-        fd = cache.get(file_path, st0)
-        if fd is not None:
+        e = cache.entry(file_path, st0)
+        if e is not None:
+            fd = e[0]
+            if root_real == "/" and e[3] and e[4] == st0.st_ctime_ns:
+                # The path still names the kept inode (stat just now), unchanged since it was
+                # checked (a link, unlink or rename of it moves its ctime): the descriptor's
+                # name is the one checked then, and "/" leaves no containment to re-check.
+                return Resolved(e[3], st0, False, fd, True)
             real = _fd_path(fd, file_path)
             if (_inside(real, root_real) and not real.endswith(" (deleted)")
                     and not real.rpartition("/")[2].startswith(".ht")):
+                if e[4] != st0.st_ctime_ns or e[3] != real:
+                    cache.refresh(file_path, real, st0)
                 return Resolved(real, st0, False, fd, True)
             cache.drop(file_path)                       # the fresh path below decides
     try:
@@ -313,7 +332,7 @@ def resolve_file(file_path: str, root: str, *, follow_symlinks: bool = True,
             raise PathError(403, ".ht* files are never served")
         keep = open_file and not is_dir
         if keep and cache is not None:
-            cache.put(file_path, fd, st)
+            cache.put(file_path, fd, st, real)
             return Resolved(real, st, False, fd, True)
         res = Resolved(real, st, is_dir, fd if keep else None)
         if not keep:

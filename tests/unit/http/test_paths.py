@@ -244,3 +244,41 @@ def test_directories_are_never_kept(tree):
     files = OpenFiles()
     r = resolve_file(str(tree / "sub"), str(tree), open_file=True, open_files=files)
     assert r.is_dir and r.fd is None and not r.kept and len(files) == 0
+
+
+def _counting_readlink(monkeypatch) -> list:
+    calls = []
+    real = os.readlink
+
+    def readlink(p, *a, **kw):
+        calls.append(p)
+        return real(p, *a, **kw)
+    monkeypatch.setattr(os, "readlink", readlink)
+    return calls
+
+
+def test_kept_hit_under_root_slash_skips_readlink_until_the_inode_changes(tree, monkeypatch):
+    files = OpenFiles()
+    path = str(tree / "sub" / "f.txt")
+    first = resolve_file(path, "/", root_real="/", open_file=True, open_files=files)
+    calls = _counting_readlink(monkeypatch)
+    again = resolve_file(path, "/", root_real="/", open_file=True, open_files=files)
+    assert again.fd == first.fd and again.path == first.path and calls == []
+    os.link(path, tree / "sub" / "other.txt")          # the inode changed: checked once more
+    resolve_file(path, "/", root_real="/", open_file=True, open_files=files)
+    assert len(calls) == 1
+    resolve_file(path, "/", root_real="/", open_file=True, open_files=files)
+    assert len(calls) == 1                             # and kept again with its new ctime
+    files.close()
+
+
+def test_kept_hit_under_root_slash_still_refuses_a_ht_name_reached_by_a_link_trick(tree):
+    files = OpenFiles()
+    path = tree / "sub" / "f.txt"
+    resolve_file(str(path), "/", root_real="/", open_file=True, open_files=files)
+    os.link(path, tree / "sub" / ".htsecret")          # the same inode under a .ht name
+    os.unlink(path)                                    # the kept descriptor's name is gone
+    os.symlink(tree / "sub" / ".htsecret", path)       # the old name reaches the .ht one
+    assert _status(lambda: resolve_file(str(path), "/", root_real="/", open_file=True,
+                                        open_files=files)) == 403
+    files.close()
