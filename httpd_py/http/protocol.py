@@ -43,6 +43,12 @@ _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")   
 _ABSOLUTE = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://")
 _HOST = re.compile(r"(?:[A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 _GOOD_HOSTS: set[str] = set()          # Host values already found valid (they repeat)
+# Header lines already parsed and found valid, as (name, value, lower-case name, value as str):
+# a client repeats most of its lines on every request of a connection (Host, User-Agent,
+# Accept*, Cookie), and the verdict on a line depends on its bytes alone (the limits are
+# checked before the look-up).  Lines up to 1 KiB, at most 512 of them; cleared when full.
+_LINES: dict[bytes, tuple[bytes, bytes, str, str]] = {}
+_LINES_MAX = 512
 
 # Apache's registered methods (ap_method_registry: the RFC 2616/2518/3253 ones)
 REGISTERED_METHODS = frozenset((
@@ -191,17 +197,23 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
                 raw[-1] = (name, value)
                 headers[key] = headers[key] + " " + more.decode("latin-1") if headers[key] else more.decode("latin-1")
                 continue
-            fm = _FIELD.fullmatch(line)
-            if fm is None:
-                raise ProtocolError(400, "malformed header field")
-            name, value = fm.group(1), fm.group(2)
-            if _BAD_VALUE.search(value):
-                raise ProtocolError(400, "control character in header value")
+            known = _LINES.get(line)
+            if known is None:
+                fm = _FIELD.fullmatch(line)
+                if fm is None:
+                    raise ProtocolError(400, "malformed header field")
+                name, value = fm.group(1), fm.group(2)
+                if _BAD_VALUE.search(value):
+                    raise ProtocolError(400, "control character in header value")
+                known = (name, value, name.decode("ascii").lower(), value.decode("latin-1"))
+                if len(line) <= 1024:
+                    if len(_LINES) >= _LINES_MAX:
+                        _LINES.clear()
+                    _LINES[line] = known
+            name, value, key, sval = known
             raw.append((name, value))
             if len(raw) > limits.fields and limits.fields:
                 raise ProtocolError(400, f"more than LimitRequestFields {limits.fields} header fields", HeadFault.LIMIT)
-            key = name.decode("ascii").lower()
-            sval = value.decode("latin-1")
             if key in headers:
                 if key == "host":
                     raise ProtocolError(400, f"repeated {key} header")

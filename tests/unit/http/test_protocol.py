@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from httpd_py.http.protocol import Limits, ProtocolError, parse_head, response_head
+from httpd_py.http.protocol import HeadFault, Limits, ProtocolError, parse_head, response_head
 
 LIM = Limits(request_line=100, field_size=60, fields=5)
 
@@ -167,3 +167,26 @@ def test_pipelined_requests_consume_exactly_one_head():
 
 def test_response_head():
     assert response_head(200, "OK", [(b"Content-Length", b"0")]) == b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_repeated_header_lines_parse_the_same_and_share_no_mutable_state():
+    raw = b"GET /a HTTP/1.1\r\nHost: x.test\r\nAccept: */*\r\nX-Long: " + b"v" * 2000 + b"\r\n\r\n"
+    first, _ = parse_head(bytearray(raw), Limits())
+    first.headers["accept"] = "changed by a hook"
+    first.raw_headers.append((b"X", b"y"))
+    second, _ = parse_head(bytearray(raw), Limits())
+    assert second.headers == {"host": "x.test", "accept": "*/*", "x-long": "v" * 2000}
+    assert second.raw_headers == [(b"Host", b"x.test"), (b"Accept", b"*/*"), (b"X-Long", b"v" * 2000)]
+
+
+def test_a_refused_header_line_is_refused_every_time():
+    bad = b"GET / HTTP/1.1\r\nHost: x.test\r\nX-Bad: a\x01b\r\n\r\n"
+    for _ in range(2):
+        with pytest.raises(ProtocolError) as e:
+            parse_head(bytearray(bad), Limits())
+        assert e.value.status == 400
+    good_then_over_limit = b"GET / HTTP/1.1\r\nHost: x.test\r\nX-A: " + b"a" * 100 + b"\r\n\r\n"
+    assert parse_head(bytearray(good_then_over_limit), Limits()) is not None
+    with pytest.raises(ProtocolError) as e:           # the limit is checked before the memo
+        parse_head(bytearray(good_then_over_limit), Limits(field_size=50))
+    assert e.value.kind is HeadFault.LIMIT
