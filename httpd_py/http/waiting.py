@@ -296,8 +296,8 @@ class WaitingMixin:
                 w.head = None
                 del w.buf[:consumed]
                 w.served += 1
-                if slot is not None:
-                    _state(slot, "reading")
+                # the head is in: no "reading" state here (_one_request sets "writing", as
+                # Apache's SERVER_BUSY_WRITE once a request was read)
                 how = self._one_request(w.stream, w.sock, w.site, w.tls_state, (None, None),
                                         w.addr, w.local, slot, w.client, head, w.buf, w.limits,
                                         w.read_size, w.served, w.start or time.time())
