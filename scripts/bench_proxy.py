@@ -14,7 +14,9 @@ reported: requests/s, the proxy's CPU per request (utime+stime of its whole proc
 from /proc, divided by the requests wrk counted), and its resident memory after the run (the
 1 MiB bodies are streamed: memory should not grow with the body size).
 
-``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
+httpd-py runs as ``python -P -m httpd_py`` with PYTHONPATH set to the tree the script is in: a
+worktree's copy of the script measures that worktree, whatever the current directory.
+``--small-only``: the 13-byte rows only.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
 check the setup without loading the machine).  The machine has 2 cores shared with other
 work: run the real thing only when it is quiet; each run prints its own load average.
 """
@@ -146,6 +148,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--small-only", action="store_true", help="the 13-byte body only")
     args = ap.parse_args()
     apache = need("apache2")
     nginx = None
@@ -174,7 +177,7 @@ def main() -> int:
                 port = free_port()
                 conf = work / f"{tag}.conf"
                 conf.write_text(proxy_conf(work, tag, port, bport, args.workers))
-                argv = ([sys.executable, "-m", "httpd_py", "-f", str(conf), "-DFOREGROUND"]
+                argv = ([sys.executable, "-P", "-m", "httpd_py", "-f", str(conf), "-DFOREGROUND"]
                         if tag == "httpd-py" else
                         [apache, "-d", str(work), "-f", str(conf), "-DFOREGROUND"])
                 s = start(tag, argv, port, work / f"{tag}.out",
@@ -199,7 +202,8 @@ def main() -> int:
                 return 0
             print(f"load average before: {os.getloadavg()}")
             print(f"{'proxy':10} {'body':6} {'req/s':>9} {'CPU us/req':>11} {'RSS MB':>8}")
-            for path, label in (("/small.txt", "13 B"), ("/big.bin", "1 MiB")):
+            bodies = (("/small.txt", "13 B"), ("/big.bin", "1 MiB"))
+            for path, label in bodies[:1] if args.small_only else bodies:
                 for s in proxies:
                     pgid = os.getpgid(s.proc.pid)
                     cpu0 = group_cpu_seconds(pgid)

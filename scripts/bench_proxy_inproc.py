@@ -16,7 +16,7 @@ same 13 bytes from the proxy's own DocumentRoot, so "proxy - static" is what pro
 ``--alt DIR``: another checkout (``git worktree add /tmp/base <commit>``) measured the same way
 in alternating rounds (each child runs with ``python -P`` and PYTHONPATH set to its tree).
 ``--strace FILE``: ``strace -c`` of one child of this tree (syscalls per request: divide by
-``--n``; the static requests make none).  ``--profile FILE``: one more child of this tree under cProfile, stats written to FILE (read
+``--n``; the static requests make none); ``--wrap CMD``: one child under CMD (a profiler).  ``--profile FILE``: one more child of this tree under cProfile, stats written to FILE (read
 them with ``python -m pstats FILE``).
 """
 from __future__ import annotations
@@ -79,7 +79,9 @@ def measure(path, count):
     sys_us[path] = (r1.ru_stime - r0.ru_stime) / count * 1e6
     return dt / count * 1e6
 
-if profile != "-":
+if profile == "proxy-only":
+    print(json.dumps({"proxy": measure(b"/p/small.txt", n)}))
+elif profile != "-":
     import cProfile
     measure(b"/p/small.txt", 100)
     pr = cProfile.Profile(time.process_time)
@@ -120,14 +122,16 @@ ProxyPass /p/ http://127.0.0.1:{backend}/
 
 
 def run(tree: Path, conf: Path, n: int, port: int, profile: str = "-",
-        strace: str | None = None) -> dict:
+        wrap: list | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    wrap = ["strace", "-c", "-o", strace] if strace else []
+    wrap = wrap or []
     out = subprocess.run([*wrap, sys.executable, "-P", "-c", CHILD, str(conf), str(n), str(port),
                           profile], env=env, cwd=tree, capture_output=True, text=True,
                          timeout=900)
     if out.returncode != 0:
         raise SystemExit(f"{tree}: {out.stderr[-3000:]}")
+    if wrap:
+        return {}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -141,6 +145,8 @@ def main() -> int:
     ap.add_argument("--profile", default=None, help="cProfile stats of this tree to this file")
     ap.add_argument("--strace", default=None, help="strace -c of one child of this tree "
                     "(n proxied and n static requests, plus start-up) to this file")
+    ap.add_argument("--wrap", default=None, help="run one child of this tree under this command "
+                    "(e.g. 'py-spy record -r 2000 -f raw -o FILE --')")
     args = ap.parse_args()
     trees = [("this tree", HERE.parent)] + ([("alt", args.alt.resolve())] if args.alt else [])
     apache = bl.need("apache2")
@@ -164,9 +170,12 @@ def main() -> int:
                 run(HERE.parent, conf, args.n, port, str(Path(args.profile).resolve()))
                 print(f"profile of {args.n} proxied requests written to {args.profile}")
                 return 0
-            if args.strace:
-                run(HERE.parent, conf, args.n, port, strace=str(Path(args.strace).resolve()))
-                print(f"strace -c of one child written to {args.strace}")
+            if args.strace or args.wrap:
+                wrap = ["strace", "-c", "-o", str(Path(args.strace).resolve())] if args.strace \
+                    else args.wrap.split()
+                run(HERE.parent, conf, args.n, port, "-" if args.strace else "proxy-only",
+                    wrap=wrap)
+                print(f"one child run under {' '.join(wrap)}")
                 return 0
             res: dict = {}
             for _ in range(args.rounds):

@@ -50,10 +50,18 @@ def canon_path(path: str) -> str:
     return "".join(out)
 
 
+_TOKENS: dict[str, frozenset] = {}
+
+
 def connection_tokens(value: str | None) -> frozenset:
     if not value:
         return frozenset()
-    return frozenset(t.strip().lower() for t in value.split(",") if t.strip())
+    got = _TOKENS.get(value)            # the same few values come back on every response
+    if got is None:
+        got = frozenset(t.strip().lower() for t in value.split(",") if t.strip())
+        if len(_TOKENS) < 256:
+            _TOKENS[value] = got
+    return got
 
 
 def request_head(method: str, target: str, host: str, headers: list[tuple[str, str]],
@@ -196,9 +204,12 @@ class ResponseHead:
                 return ("chunked", 0)
             return ("close", 0)
         cl = self.header("content-length")
+        if cl is not None and cl.isascii() and cl.isdigit():
+            return ("length", int(cl))
         if cl is not None:
             parts = {p.strip() for p in cl.split(",")}
-            if len(parts) != 1 or not next(iter(parts)).isdigit():
+            one = next(iter(parts))
+            if len(parts) != 1 or not (one.isascii() and one.isdigit()):     # not "²"
                 raise BadResponse(f"bad Content-Length {cl!r}")
             return ("length", int(next(iter(parts))))
         return ("close", 0)
