@@ -5,7 +5,7 @@ context and after it picked the certificate (RSA or ECDSA).  It must never raise
 an exception (or a non-bytes return) into a fatal alert that kills the handshake.
 
 The common case only reads the cache: the selected certificate (its X509 pointer, memoised per
-callback; its DER the first time, in the certificate table, a dict keyed by DER bytes) gives the
+process; its DER the first time, in the certificate table, a dict keyed by DER bytes) gives the
 CertInfo, the cached record's DER is returned as stored;
 a response is decoded at most once per process (``StaplingService._inspected``), never per
 handshake.  b"" means "no staple" (SSL_TLSEXT_ERR_NOACK).
@@ -50,26 +50,49 @@ def _selected_key(conn):
 
 
 def _hold(cert) -> None:
-    """Keep a memoised X509 alive for the life of the process (at most 64 per callback)."""
+    """Keep a memoised X509 alive for the life of the process (the memo is bounded)."""
     if not isinstance(cert, bytes):
         _lib.X509_up_ref(cert)
 
 
-def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
-    """The status callback for ``vhost``'s Context, or None when the vhost does not staple."""
-    if service is None or not (vhost.ssl.engine and vhost.ssl.stapling.enabled):
-        return None
+#: the process-wide memo of selected certificates holds at most this many (and at least 64)
+#: per stapling certificate: a server certificate's X509 lives as long as its Context
+KNOWN_PER_CERT = 2
+
+
+def ocsp_callback_for(service, vhost: VHost | None) -> Callable | None:
+    """The status callback for ``vhost``'s Context, or None when the vhost does not staple.
+
+    Every vhost's callback calls one function per service, ``shared(conn, vhost)`` (also the
+    returned callback's ``shared`` attribute, which ``tls/sites`` calls directly for vhosts on
+    a shared Context), with one memo per process for all of them.  ``vhost=None`` builds that
+    function.  A worker inherits the master's objects copy-on-write and CPython writes a
+    reference count to every object a handshake reads: with a closure, its cells and two memo
+    dicts per vhost, a handshake on each of 1,000 vhosts copied ~2 pages per vhost in every
+    worker (``scripts/bench_scale.py``; the memory section of docs/benchmarks.md)."""
+    if vhost is not None:
+        if service is None or not (vhost.ssl.engine and vhost.ssl.stapling.enabled):
+            return None
+        shared = _shared_callback(service)
+
+        def vhost_status_callback(conn, data=None) -> bytes:
+            return shared(conn, vhost)
+        vhost_status_callback.shared = shared
+        return vhost_status_callback
+
     table = service.table
-    # per-callback memo: the selected certificate (``_selected_key``) -> CertInfo (or None)
+    # the selected certificate (``_selected_key``) -> CertInfo (or None), for every vhost
     known: dict[object, object] = {}
+    known_limit = max(64, KNOWN_PER_CERT * len(table)) if hasattr(table, "__len__") else 64
     # per-process reuse of a valid staple for at most 1 s (StaplingService.reuse_until): the
-    # cache path (mutex, shmcb, decode, verdict) is ~0.1 ms of a handshake with cold caches
-    reuse: dict[bytes, tuple[bytes, float, float]] = {}   # CertInfo.key -> (staple, from, until)
+    # cache path (mutex, shmcb, decode, verdict) is ~0.1 ms of a handshake with cold caches.
+    # CertInfo.key -> (staple, from, until, the vhost it was judged for: its settings count)
+    reuse: dict[bytes, tuple[bytes, float, float, VHost]] = {}
+    reuse_limit = max(64, len(table)) if hasattr(table, "__len__") else 64
     clock = getattr(service, "clock", None)
     reuse_until = getattr(service, "reuse_until", None)
-    scfg = vhost.ssl.stapling
 
-    def ocsp_status_callback(conn, data=None) -> bytes:
+    def ocsp_status_callback(conn, vhost: VHost) -> bytes:
         refuse = None
         try:
             cert = _selected_key(conn)
@@ -79,13 +102,13 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             if info is False:
                 der = cert if isinstance(cert, bytes) else _selected_der(conn)
                 info = None if der is None else table.by_der(der)
-                if len(known) < 64:
+                if len(known) < known_limit:
                     _hold(cert)
                     known[cert] = info
             if info is not None:
                 hit = reuse.get(info.key)
                 if hit is not None:
-                    if hit[1] <= clock() < hit[2]:        # (a clock stepped back ends it too)
+                    if hit[3] is vhost and hit[1] <= clock() < hit[2]:   # (a clock stepped back ends it too)
                         metrics.staple(True)
                         return hit[0]
                     del reuse[info.key]
@@ -98,11 +121,11 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
             staple = service.staple_for(info, vhost)
             if not isinstance(staple, bytes):
                 staple = b""
-            if staple and reuse_until is not None and clock is not None and len(reuse) < 64:
+            if staple and reuse_until is not None and clock is not None and len(reuse) < reuse_limit:
                 now = clock()
-                until = reuse_until(info, staple, scfg, now)
+                until = reuse_until(info, staple, vhost.ssl.stapling, now)
                 if until > now:
-                    reuse[info.key] = (staple, now, until)
+                    reuse[info.key] = (staple, now, until, vhost)
             if staple and error_log.enabled(MODULE, "debug"):
                 error_log.debug(MODULE, logids.STAPLING_SENDING,
                                 f"stapling: sending {len(staple)}-byte OCSP "
@@ -127,3 +150,15 @@ def ocsp_callback_for(service, vhost: VHost) -> Callable | None:
         raise StapleRequired(refuse)
 
     return ocsp_status_callback
+
+
+def _shared_callback(service) -> Callable:
+    """The service's one ``ocsp_status_callback``, made on first use (kept on the service)."""
+    shared = getattr(service, "_status_callback", None)
+    if shared is None:
+        shared = ocsp_callback_for(service, None)
+        try:
+            service._status_callback = shared
+        except AttributeError:          # a service that takes no attributes: one each time
+            pass
+    return shared

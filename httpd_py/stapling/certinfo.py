@@ -17,6 +17,7 @@ most public certificates carry no OCSP URL, so this is normal, not an error).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 
@@ -52,7 +53,11 @@ class CertInfo:
 @dataclass
 class CertTable:
     """Every stapling certificate, by DER and by cache key, with the vhosts that serve it."""
-    _by_der: dict[bytes, CertInfo] = field(default_factory=dict)
+    # by the hex SHA-1 of the DER (a str key): a handshake's lookup then reads no key object
+    # (CPython compares str keys in place, but takes a reference on a bytes key to compare
+    # it, which in a forked worker copies the page holding the master's DER, one per
+    # certificate)
+    _by_der: dict[str, CertInfo] = field(default_factory=dict)
     _by_key: dict[bytes, CertInfo] = field(default_factory=dict)
     _vhosts: dict[bytes, list[VHost]] = field(default_factory=dict)
     _for_vhost: dict[int, list[CertInfo]] = field(default_factory=dict)
@@ -60,7 +65,7 @@ class CertTable:
     def add(self, info: CertInfo, vhost: VHost) -> None:
         if info.key not in self._by_key:
             self._by_key[info.key] = info
-            self._by_der[info.cert_der] = info
+            self._by_der[info.key.hex()] = info
         info = self._by_key[info.key]
         vs = self._vhosts.setdefault(info.key, [])
         if not any(v is vhost for v in vs):
@@ -70,7 +75,7 @@ class CertTable:
             mine.append(info)
 
     def by_der(self, der: bytes) -> CertInfo | None:
-        return self._by_der.get(der)
+        return self._by_der.get(hashlib.sha1(der).hexdigest())
 
     def by_key(self, key: bytes) -> CertInfo | None:
         return self._by_key.get(key)

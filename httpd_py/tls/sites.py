@@ -9,6 +9,7 @@ Layout::
       identities: {id(VHost): pointers}             the certificates and keys of each vhost on a
                                                     shared Context (tls.context.Identity)
       ocsp_by_vhost: {id(VHost): callback}          the OCSP callbacks of those vhosts
+      ocsp_shared: {id(VHost): shared(conn, vhost)}  the same, for the stapling service's callbacks
       site_for(local_ip, port) -> Site              memoised; Sites are cheap views
     Site (one address:port as Apache sees it)
       vhosts: candidate vhosts in config order; vhosts[0] is the address's default
@@ -129,6 +130,9 @@ class Sites:
         self.contexts_by_vhost = contexts_by_vhost
         self.identities = identities or {}     # also keeps the pointers' owners alive
         self.ocsp_by_vhost = ocsp_by_vhost or {}
+        # vhosts on a shared Context whose callback is the stapling service's shared one
+        # (``callback.ocsp_callback_for``): called as ``shared(conn, vhost)``
+        self.ocsp_shared: dict[int, Callable] = {}
         self.index = index or vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
         self._memo: dict[tuple[int, int], Site] = {}
         self._raw: dict[tuple[str, int], Site] = {}
@@ -202,7 +206,12 @@ def _shared_ocsp_callback(conn: SSL.Connection, data=None) -> bytes:
     state = conn.get_app_data()
     if not isinstance(state, TLSState) or state.sni_vhost is None:
         return b""
-    cb = state.site.sites.ocsp_by_vhost.get(id(state.sni_vhost))
+    vhost = state.sni_vhost
+    sites = state.site.sites
+    shared = sites.ocsp_shared.get(id(vhost))
+    if shared is not None:       # the stapling service's one callback: no per-vhost object read
+        return shared(conn, vhost)
+    cb = sites.ocsp_by_vhost.get(id(vhost))
     return b"" if cb is None else cb(conn, data)
 
 
@@ -217,6 +226,7 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
     contexts: dict[int, SSL.Context] = {}
     identities: dict[int, Identity] = {}
     ocsp_by_vhost: dict[int, Callable] = {}
+    ocsp_shared: dict[int, Callable] = {}
     shared: dict[tuple, SSL.Context] = {}
     index = vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
     # an address's default vhost keeps a Context of its own: connections start on it
@@ -236,7 +246,11 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
             contexts[id(v)] = ctx
             identities[id(v)] = identity
             if ocsp_cb is not None:
-                ocsp_by_vhost[id(v)] = ocsp_cb
+                shared_cb = getattr(ocsp_cb, "shared", None)
+                if shared_cb is not None:
+                    ocsp_shared[id(v)] = shared_cb
+                else:
+                    ocsp_by_vhost[id(v)] = ocsp_cb
             continue
         contexts[id(v)] = build_context(v.ssl, v, ocsp_callback=ocsp_cb,
                                         servername_callback=_servername_callback)
@@ -247,7 +261,9 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
         error_log.debug("ssl", logids.SSL_SHARED_CONTEXTS,
                         f"{len(identities)} name-based vhosts share "
                         f"{len(shared)} TLS context(s)")
-    return Sites(cfg, contexts, identities, ocsp_by_vhost, index)
+    sites = Sites(cfg, contexts, identities, ocsp_by_vhost, index)
+    sites.ocsp_shared = ocsp_shared
+    return sites
 
 
 _WARM_UP_CLIENTS = (      # (max protocol, TLS 1.2 cipher list, signature algorithms, key type)
