@@ -697,7 +697,13 @@ class ConnectionHandler(WaitingMixin):
         r.allowed = lambda fname, is_dir, uri: self._per_dir(c.rt, r, fname, is_dir, uri,
                                                               client)[1] is None
         r.lookup_uri = lambda uri: self._lookup_uri(c, r, uri)
-        return self._pipeline(c, r)
+        try:
+            return self._pipeline(c, r)
+        finally:
+            # the closures above hold r: without this the request's objects (~17) would wait
+            # for the cyclic collector instead of being freed here, and every request would
+            # touch fresh memory
+            r.allowed = r.lookup_uri = r.take_over = None
 
     # --- the phases ---------------------------------------------------------------------------
     def _pipeline(self, c: "_Ctx", r: Request) -> bool:
