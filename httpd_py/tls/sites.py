@@ -10,6 +10,8 @@ Layout::
                                                     shared Context (tls.context.Identity)
       ocsp_by_vhost: {id(VHost): callback}          the OCSP callbacks of those vhosts
       ocsp_shared: {id(VHost): shared(conn, vhost)}  the same, for the stapling service's callbacks
+      sni_entries: {id(VHost): row}                 all the callbacks read of a vhost they switch
+                                                    to, one tuple each (``sni_rows``)
       site_for(local_ip, port) -> Site              memoised; Sites are cheap views
     Site (one address:port as Apache sees it)
       vhosts: candidate vhosts in config order; vhosts[0] is the address's default
@@ -41,7 +43,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib   # SSL_CTX_set1_sigalgs_list: no public API
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib   # SSL_CTX_set1_sigalgs_list, SSL_use_*: no public API
 
 from httpd_py import logids
 from httpd_py.config import vhosts as vhost_selection
@@ -65,6 +68,7 @@ class TLSState:
     servername: str | None = None          # SNI as sent (lower-case), None when absent
     sni_vhost: VHost | None = None         # the vhost the SNI name selected (None: no match)
     unknown_strict: bool = False           # SNI named no vhost and the default is strict
+    sni_entry: tuple | None = None         # Sites.sni_entries' row of the vhost switched to
 
 
 @dataclass(eq=False)
@@ -133,6 +137,9 @@ class Sites:
         # vhosts on a shared Context whose callback is the stapling service's shared one
         # (``callback.ocsp_callback_for``): called as ``shared(conn, vhost)``
         self.ocsp_shared: dict[int, Callable] = {}
+        # what the servername callback needs of a vhost it switches to, in one row per vhost
+        # (``sni_rows``): (Context, shared OCSP callback or None, X509 *, EVP_PKEY *, ...)
+        self.sni_entries: dict[int, tuple] = {}
         self.index = index or vhost_selection.VHostIndex(cfg.vhosts, cfg.main)
         self._memo: dict[tuple[int, int], Site] = {}
         self._raw: dict[tuple[str, int], Site] = {}
@@ -187,12 +194,11 @@ def _servername_callback(conn: SSL.Connection) -> None:
                 state.unknown_strict = True
             return
         if vhost is not site.default:
-            sites = site.sites
-            ctx = sites.contexts_by_vhost.get(id(vhost))
-            if ctx is not None:
-                conn.set_context(ctx)
-                identity = sites.identities.get(id(vhost))
-                if identity is not None and not use_identity(conn, identity.pointers):
+            entry = site.sites.sni_entries.get(id(vhost))
+            if entry is not None:
+                state.sni_entry = entry
+                conn.set_context(entry[0])
+                if len(entry) > 2 and not _use_pointers(conn._ssl, entry):
                     error_log.error("ssl", logids.SSL_SHARED_CONTEXT_REFUSED,
                                     f"SNI: OpenSSL refused the certificate "
                                     f"of {vhost.server_name} on its shared context")
@@ -207,11 +213,10 @@ def _shared_ocsp_callback(conn: SSL.Connection, data=None) -> bytes:
     if not isinstance(state, TLSState) or state.sni_vhost is None:
         return b""
     vhost = state.sni_vhost
-    sites = state.site.sites
-    shared = sites.ocsp_shared.get(id(vhost))
-    if shared is not None:       # the stapling service's one callback: no per-vhost object read
-        return shared(conn, vhost)
-    cb = sites.ocsp_by_vhost.get(id(vhost))
+    entry = state.sni_entry
+    if entry is not None and entry[1] is not None:
+        return entry[1](conn, vhost)     # the stapling service's one callback
+    cb = state.site.sites.ocsp_by_vhost.get(id(vhost))
     return b"" if cb is None else cb(conn, data)
 
 
@@ -263,7 +268,38 @@ def build_sites(cfg: ServerConfig, ocsp_callback_for: Callable[[VHost], Callable
                         f"{len(shared)} TLS context(s)")
     sites = Sites(cfg, contexts, identities, ocsp_by_vhost, index)
     sites.ocsp_shared = ocsp_shared
+    sites.sni_entries = sni_rows(contexts, identities, ocsp_shared)
     return sites
+
+
+def sni_rows(contexts: dict[int, SSL.Context], identities: dict[int, Identity],
+             ocsp_shared: dict[int, Callable]) -> dict[int, tuple]:
+    """One tuple per vhost with everything the servername and OCSP callbacks read of it:
+    (Context, shared OCSP callback or None, then an X509 * and an EVP_PKEY * per certificate).
+
+    Made in one pass after everything else, so that the rows, their keys and their pointer
+    objects lie together in memory: a worker inherits them copy-on-write, and CPython writes
+    a reference count to each object a handshake reads.  Reading the Context, the Identity,
+    its tuples and pointer objects (each made while that vhost's files were parsed, far from
+    the others') copied ~1 page per vhost into every worker that served it."""
+    rows: dict[int, tuple] = {}
+    for vid, ctx in contexts.items():
+        identity = identities.get(vid)
+        pointers: list = []
+        if identity is not None:
+            for cert, key in identity.pointers:
+                # fresh (non-owning) pointer objects, next to the row; Identity owns the X509
+                pointers += (_ffi.cast("X509 *", cert), _ffi.cast("EVP_PKEY *", key))
+        rows[vid + 0] = (ctx, ocsp_shared.get(vid), *pointers)    # + 0: a key made here too
+    return rows
+
+
+def _use_pointers(ssl, entry: tuple) -> bool:
+    """``use_identity`` over an ``sni_rows`` row: its certificates and keys on the connection."""
+    for i in range(2, len(entry), 2):
+        if _lib.SSL_use_certificate(ssl, entry[i]) != 1 or _lib.SSL_use_PrivateKey(ssl, entry[i + 1]) != 1:
+            return False
+    return True
 
 
 _WARM_UP_CLIENTS = (      # (max protocol, TLS 1.2 cipher list, signature algorithms, key type)
