@@ -120,6 +120,7 @@ class _Watchdog:
         self._pending: dict[int, tuple[float, _Watch]] = {}
         self._seq = 0
         self._thread: threading.Thread | None = None
+        self._wake_at = float("inf")        # when the thread wakes next (notify only if sooner)
 
     def add(self, watch: "_Watch") -> int:
         with self._cv:
@@ -127,9 +128,10 @@ class _Watchdog:
             token = self._seq
             self._pending[token] = (watch.deadline, watch)
             if self._thread is None:
+                self._wake_at = watch.deadline
                 self._thread = threading.Thread(target=self._run, name="ocsp-watchdog", daemon=True)
                 self._thread.start()
-            else:
+            elif watch.deadline < self._wake_at:
                 self._cv.notify()
             return token
 
@@ -151,7 +153,9 @@ class _Watchdog:
                         del self._pending[token]
                         due.append(watch)
                 if not due:
-                    self._cv.wait(min(d for d, _ in self._pending.values()) - now)
+                    self._wake_at = min(d for d, _ in self._pending.values())
+                    self._cv.wait(self._wake_at - now)
+                    self._wake_at = float("inf")
                     continue
             for watch in due:                       # outside the lock: fire() shuts sockets
                 watch.fire()
