@@ -15,6 +15,8 @@ same 13 bytes from the proxy's own DocumentRoot, so "proxy - static" is what pro
 
 ``--alt DIR``: another checkout (``git worktree add /tmp/base <commit>``) measured the same way
 in alternating rounds (each child runs with ``python -P`` and PYTHONPATH set to its tree).
+``--fake-backend``: after one real exchange, the pooled backend connection replays apache2's
+recorded answer without a syscall (the proxy's Python alone, the kernel's share gone).
 ``--strace FILE``: ``strace -c`` of one child of this tree (syscalls per request: divide by
 ``--n``; the static requests make none); ``--wrap CMD``: one child under CMD (a profiler).  ``--profile FILE``: one more child of this tree under cProfile, stats written to FILE (read
 them with ``python -m pstats FILE``).
@@ -79,7 +81,38 @@ def measure(path, count):
     sys_us[path] = (r1.ru_stime - r0.ru_stime) / count * 1e6
     return dt / count * 1e6
 
-if profile == "proxy-only":
+if profile in ("fake", "fake-only"):
+    # the backend's answer recorded once, then replayed by a socket that makes no syscall:
+    # what is left is the proxy's Python alone
+    import socket
+    from httpd_py.modules.proxy import backend as be
+    seen = []
+    real_recv = be.BackendConn.recv
+    def recording(self, n=65536):
+        d = real_recv(self, n); seen.append(d); return d
+    be.BackendConn.recv = recording
+    measure(b"/p/small.txt", 1)
+    be.BackendConn.recv = real_recv
+    answer = seen[-1]
+    idle = socket.socketpair()
+    class Replay:
+        def sendall(self, data): pass
+        def recv(self, n): return answer
+        def fileno(self): return idle[0].fileno()
+        def settimeout(self, t): pass
+        def setsockopt(self, *a): pass
+        def close(self): pass
+    for conns in be.POOL.idle.values():
+        for c in conns:
+            c.sock = Replay()
+            if hasattr(c, "_poll"):
+                c._poll = None
+    got = {"proxy": measure(b"/p/small.txt", n)}
+    if profile == "fake":
+        got["static"] = measure(b"/small.txt", n)
+        got["proxy sys"] = sys_us[b"/p/small.txt"]
+    print(json.dumps(got))
+elif profile == "proxy-only":
     print(json.dumps({"proxy": measure(b"/p/small.txt", n)}))
 elif profile != "-":
     import cProfile
@@ -131,7 +164,10 @@ def run(tree: Path, conf: Path, n: int, port: int, profile: str = "-",
     if out.returncode != 0:
         raise SystemExit(f"{tree}: {out.stderr[-3000:]}")
     if wrap:
-        return {}
+        try:
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -143,6 +179,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", default=None, help="cProfile stats of this tree to this file")
+    ap.add_argument("--fake-backend", action="store_true", help="replay the backend's recorded "
+                    "answer from a socket that makes no syscall (the proxy's Python alone)")
     ap.add_argument("--strace", default=None, help="strace -c of one child of this tree "
                     "(n proxied and n static requests, plus start-up) to this file")
     ap.add_argument("--wrap", default=None, help="run one child of this tree under this command "
@@ -173,14 +211,14 @@ def main() -> int:
             if args.strace or args.wrap:
                 wrap = ["strace", "-c", "-o", str(Path(args.strace).resolve())] if args.strace \
                     else args.wrap.split()
-                run(HERE.parent, conf, args.n, port, "-" if args.strace else "proxy-only",
-                    wrap=wrap)
-                print(f"one child run under {' '.join(wrap)}")
+                got = run(HERE.parent, conf, args.n, port, "-" if args.strace else
+                          "fake-only" if args.fake_backend else "proxy-only", wrap=wrap)
+                print(f"one child run under {' '.join(wrap)}: {got}")
                 return 0
             res: dict = {}
             for _ in range(args.rounds):
                 for name, tree in trees:
-                    got = run(tree, conf, args.n, port)
+                    got = run(tree, conf, args.n, port, "fake" if args.fake_backend else "-")
                     for k, v in got.items():
                         res.setdefault((name, k), []).append(v)
         finally:

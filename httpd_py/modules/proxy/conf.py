@@ -168,12 +168,15 @@ def split_url(url: str, directive: str) -> tuple[str, str, int, str]:
     return scheme, u.hostname.lower(), port or DEFAULT_PORTS[scheme], u.path
 
 
+_ORIGIN_REST = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)(.*)\Z", re.S)
+
+
 def worker_name(url: str) -> str:
     """Apache's worker name: scheme and host lower-cased, the rest as written."""
-    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)\Z", url, re.S)
+    m = _ORIGIN_REST.match(url)
     if not m:
         return url
-    return m.group(1).lower() + m.group(2).lower() + m.group(3)
+    return m.group(1).lower() + m.group(2)
 
 
 def _onoff(name: str, v: str) -> bool:
