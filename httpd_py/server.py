@@ -20,6 +20,7 @@ The stapling service's helpers (the background stapler) run as supervised helper
 """
 from __future__ import annotations
 
+import gc
 from typing import Callable, Sequence
 
 from httpd_py import log, logids, metrics, socache
@@ -46,6 +47,7 @@ class ServerApp:
     # --- master -------------------------------------------------------------------------------
     def before_fork(self, listeners: Sequence) -> None:
         cfg = self.config
+        gc.unfreeze()           # the previous generation's objects may be collected again
         # the main ErrorLog and every vhost's (files, |programs, syslog), LogLevel, ErrorLogFormat
         self._logs = log.open_server_logs(cfg)
         try:
@@ -77,6 +79,12 @@ class ServerApp:
             self._warm_status = self.stapling is not None and self.stapling.background and all(
                 s.refresh == "background" and s.must_staple != "strict" for s in stapled)
             warm_up(self.sites, status_request=self._warm_status)
+            # everything built so far to the collector's permanent generation: a full collection
+            # in the master walks every tracked object and so writes to every page of the heap
+            # the workers and helpers share with it (measured at 1,000 vhosts: a child's
+            # gc.collect() copies 23.5 MB; 0.1 MB after gc.freeze()).  The next generation's
+            # before_fork unfreezes first, so the cycles of this one can still be collected.
+            gc.freeze()
         except BaseException as e:
             # a failed restart: the old generation keeps its error log (and its lock files,
             # which have the same names).  Ctrl-C reaches here only during the first load (the

@@ -22,6 +22,7 @@ generation's, reaped, start_due, stop), called from the same places in ``master.
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -114,6 +115,9 @@ class HelperSupervisor:
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             die_with_parent(master_pid)
             privileges.drop(self._creds())
+            # as in workers: what the master built goes to the collector's permanent
+            # generation, so a full collection here never walks (and copies) the master's heap
+            gc.freeze()
             target()
             code = 0
         except BaseException as e:                                 # noqa: BLE001
