@@ -16,7 +16,7 @@ from /proc, divided by the requests wrk counted), and its resident memory after 
 
 httpd-py runs as ``python -P -m httpd_py`` with PYTHONPATH set to the tree the script is in: a
 worktree's copy of the script measures that worktree, whatever the current directory.
-``--small-only``: the 13-byte rows only.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
+``--small-only``, ``--big-only``: the 13-byte or the 1 MiB rows only.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
 check the setup without loading the machine).  The machine has 2 cores shared with other
 work: run the real thing only when it is quiet; each run prints its own load average.
 """
@@ -149,6 +149,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--small-only", action="store_true", help="the 13-byte body only")
+    ap.add_argument("--big-only", action="store_true", help="the 1 MiB body only")
     args = ap.parse_args()
     apache = need("apache2")
     nginx = None
@@ -203,7 +204,8 @@ def main() -> int:
             print(f"load average before: {os.getloadavg()}")
             print(f"{'proxy':10} {'body':6} {'req/s':>9} {'CPU us/req':>11} {'RSS MB':>8}")
             bodies = (("/small.txt", "13 B"), ("/big.bin", "1 MiB"))
-            for path, label in bodies[:1] if args.small_only else bodies:
+            for path, label in bodies[:1] if args.small_only else \
+                    bodies[1:] if args.big_only else bodies:
                 for s in proxies:
                     pgid = os.getpgid(s.proc.pid)
                     cpu0 = group_cpu_seconds(pgid)

@@ -13,8 +13,8 @@ backend's CPU is in apache2's processes, not counted) per request, warm (the fir
 requests are not timed), and for reference the same handler's static ``GET /small.txt`` of the
 same 13 bytes from the proxy's own DocumentRoot, so "proxy - static" is what proxying adds.
 
-``--alt DIR``: another checkout (``git worktree add /tmp/base <commit>``) measured the same way
-in alternating rounds (each child runs with ``python -P`` and PYTHONPATH set to its tree).
+``--alt DIR`` (repeatable): other checkouts (``git worktree add /tmp/base <commit>``) measured
+the same way in alternating rounds (each child runs with ``python -P`` and PYTHONPATH set to its tree).
 ``--fake-backend``: after one real exchange, the pooled backend connection replays apache2's
 recorded answer without a syscall (the proxy's Python alone, the kernel's share gone).
 ``--strace FILE``: ``strace -c`` of one child of this tree (syscalls per request: divide by
@@ -175,7 +175,8 @@ def main() -> int:
     import bench_proxy as bp
     import benchlib as bl
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--alt", type=Path, default=None, help="another checkout to compare")
+    ap.add_argument("--alt", type=Path, action="append", default=[],
+                    help="another checkout to compare (may be repeated)")
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", default=None, help="cProfile stats of this tree to this file")
@@ -186,7 +187,7 @@ def main() -> int:
     ap.add_argument("--wrap", default=None, help="run one child of this tree under this command "
                     "(e.g. 'py-spy record -r 2000 -f raw -o FILE --')")
     args = ap.parse_args()
-    trees = [("this tree", HERE.parent)] + ([("alt", args.alt.resolve())] if args.alt else [])
+    trees = [("this tree", HERE.parent)] + [(str(a), a.resolve()) for a in args.alt]
     apache = bl.need("apache2")
     with tempfile.TemporaryDirectory(prefix="httpd-py-proxy-") as tmp:
         work = Path(tmp)
