@@ -35,7 +35,11 @@ class Listener:
 
     @property
     def addr(self) -> tuple[str, int]:
-        return self.sock.getsockname()[:2]
+        # a bound socket's address never changes: asked once, not per connection
+        got = self.__dict__.get("_addr")
+        if got is None:
+            got = self.__dict__["_addr"] = self.sock.getsockname()[:2]
+        return got
 
     def fileno(self) -> int:
         return self.sock.fileno()

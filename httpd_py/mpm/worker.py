@@ -334,41 +334,42 @@ class Worker:
         return 0
 
     def _accept_some(self, lst, poller, by_fd, fd, waiting, max_waiting, drive) -> None:
-        """Accept what the listener has (a few at most per wake-up, up to the bound)."""
-        for _ in range(16):
-            if len(waiting) >= max_waiting or self.slot.stopping():
+        """Accept one connection per wake-up (up to the bound): epoll is level-triggered, so a
+        listener with more connections queued wakes a worker again, which spreads a burst over
+        the idle workers (EPOLLEXCLUSIVE) and never pays for an accept that finds nothing (an
+        EAGAIN raised as BlockingIOError: once per connection at low rates)."""
+        if len(waiting) >= max_waiting or self.slot.stopping():
+            return
+        if self.max_connections and self.connections >= self.max_connections:
+            return
+        try:
+            conn, addr = lst.sock.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                log.error_log.error("mpm_prefork", logids.MPM_ACCEPT_FAILED, f"accept: {e}")
                 return
-            if self.max_connections and self.connections >= self.max_connections:
+            if e.errno in (errno.EINVAL, errno.EBADF):
+                try:
+                    poller.unregister(fd)
+                except OSError:
+                    pass
+                by_fd.pop(fd, None)
                 return
-            try:
-                conn, addr = lst.sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error_log.error("mpm_prefork", logids.MPM_ACCEPT_FAILED, f"accept: {e}")
-                    return
-                if e.errno in (errno.EINVAL, errno.EBADF):
-                    try:
-                        poller.unregister(fd)
-                    except OSError:
-                        pass
-                    by_fd.pop(fd, None)
-                    return
-                raise
-            self.connections += 1
-            self.slot.count_connection()
-            try:
-                w = self.app.open_waiting(conn, addr, lst, self.slot)
-            except Exception as e:                                # noqa: BLE001
-                client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-                log.error_log.error("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
-                                    f"unhandled {type(e).__name__} opening a connection: {e}",
-                                    client=client)
-                conn.close()
-                continue
-            if w is None:
-                continue
+            raise
+        self.connections += 1
+        self.slot.count_connection()
+        try:
+            w = self.app.open_waiting(conn, addr, lst, self.slot)
+        except Exception as e:                                    # noqa: BLE001
+            client = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+            log.error_log.error("mpm_prefork", logids.MPM_CONNECTION_CRASHED,
+                                f"unhandled {type(e).__name__} opening a connection: {e}",
+                                client=client)
+            conn.close()
+            return
+        if w is not None:
             drive(w, self.app.step(w))
 
     def _serve_waiting(self, w) -> bool:
