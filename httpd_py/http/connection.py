@@ -344,7 +344,7 @@ class ConnectionHandler(WaitingMixin):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except OSError:
                 pass
-            stream = TLSStream(conn)
+            stream = TLSStream(conn, sock)
             self._tls_conn = conn       # protocol and cipher are read only for an access log
         else:
             stream = PlainStream(sock)
@@ -1337,6 +1337,9 @@ class ConnectionHandler(WaitingMixin):
         already read after the request head put back in front."""
         self._force_close = True
         self._response_started = True
+        block = getattr(stream, "block", None)
+        if block is not None:
+            block()                 # the handler gets a blocking stream, as on the blocking path
         return stream
 
     def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:

@@ -55,7 +55,24 @@ class StreamClosed(Exception):
     pass
 
 
-class PlainStream:
+class _Lazy:
+    """Blocking on demand.  The event loop serves a request on its still non-blocking socket
+    with ``lazy`` set: the first read or write that would block turns the socket blocking (its
+    kernel timeouts were set when the connection was opened) and is retried, and from then on
+    a would-block is the timeout, as on a blocking socket.  A small response never blocks, so
+    most requests cost no FIONBIO ioctl either way (``serve_ready`` restores non-blocking only
+    when ``block`` ran)."""
+    lazy = False
+    sock: socket.socket | None
+
+    def block(self) -> None:
+        if self.lazy:
+            self.lazy = False
+            if self.sock is not None:
+                self.sock.setblocking(True)
+
+
+class PlainStream(_Lazy):
     def __init__(self, sock: socket.socket):
         self.sock = sock
 
@@ -63,6 +80,9 @@ class PlainStream:
         try:
             return self.sock.recv(n)
         except (BlockingIOError, TimeoutError):
+            if self.lazy:
+                self.block()
+                return self.recv(n)
             raise StreamTimeout() from None
         except ConnectionError:
             return b""
@@ -72,6 +92,17 @@ class PlainStream:
 
     def sendall(self, data) -> None:
         try:
+            if self.lazy:
+                view = memoryview(data)
+                off, n = 0, len(view)
+                while off < n:
+                    try:
+                        off += self.sock.send(view[off:])
+                    except (BlockingIOError, TimeoutError):
+                        if not self.lazy:
+                            raise
+                        self.block()
+                return
             self.sock.sendall(data)
         except (BlockingIOError, TimeoutError):
             raise StreamTimeout() from None
@@ -82,9 +113,10 @@ class PlainStream:
         pass
 
 
-class TLSStream:
-    def __init__(self, conn: SSL.Connection):
+class TLSStream(_Lazy):
+    def __init__(self, conn: SSL.Connection, sock: socket.socket | None = None):
         self.conn = conn
+        self.sock = sock if sock is not None else getattr(conn, "_socket", None)
 
     def recv(self, n: int) -> bytes:
         try:
@@ -92,9 +124,15 @@ class TLSStream:
         except SSL.ZeroReturnError:
             return b""
         except (SSL.WantReadError, SSL.WantWriteError):
+            if self.lazy:
+                self.block()
+                return self.recv(n)
             raise StreamTimeout() from None
         except SSL.SysCallError as e:
             if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
+                if self.lazy:
+                    self.block()
+                    return self.recv(n)
                 raise StreamTimeout() from None
             return b""
         except SSL.Error:
@@ -105,6 +143,19 @@ class TLSStream:
 
     def sendall(self, data) -> None:
         try:
+            if self.lazy:
+                # SSL_write record by record (partial writes are on in pyOpenSSL), so that a
+                # write that would block is retried with the same bytes once blocking
+                view = memoryview(data)
+                off, n = 0, len(view)
+                while off < n:
+                    try:
+                        off += self.conn.send(view[off:])
+                    except (SSL.WantReadError, SSL.WantWriteError):
+                        if not self.lazy:
+                            raise
+                        self.block()
+                return
             self.conn.sendall(data)
         except (SSL.WantReadError, SSL.WantWriteError):
             raise StreamTimeout() from None

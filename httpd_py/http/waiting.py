@@ -100,7 +100,7 @@ class WaitingMixin:
             conn.set_app_data(w.tls_state)
             conn.set_accept_state()
             w.conn = conn
-            w.stream = TLSStream(conn)
+            w.stream = TLSStream(conn, sock)
             w.read_size = TLS_READ
             if w.dl is not None and w.dl.limits("handshake").enabled:
                 w.dl.start("handshake", time.monotonic())
@@ -286,7 +286,7 @@ class WaitingMixin:
     def serve_ready(self, w: Waiting, slot=None) -> bool:
         """Serve the parsed head (and any complete pipelined ones), blocking; True when the
         connection goes back to waiting for its next request."""
-        self._blocking(w)
+        w.stream.lazy = True                # blocking only if a read or write would block
         self._tls_conn = w.conn
         self._deadlines = w.dl
         self._force_close = False
@@ -325,7 +325,10 @@ class WaitingMixin:
             self._deadlines = None
             if slot is not None:
                 _state(slot, "idle")
-        w.sock.setblocking(False)
+        if w.stream.lazy:
+            w.stream.lazy = False           # never turned blocking: nothing to restore
+        else:
+            w.sock.setblocking(False)
         w.stage = KEEPALIVE if not w.buf else HEAD
         w.last = time.monotonic()
         if w.dl is not None:
