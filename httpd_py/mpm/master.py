@@ -81,6 +81,7 @@ _TCP_INFO_UNACKED = 24     # struct tcp_info: tcpi_unacked, the accept queue of 
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH,
             signal.SIGCHLD)
 _SIG_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGWINCH)
 
 
 @dataclass
@@ -533,6 +534,10 @@ class Master:
         self.helpers.start_generation(helpers, self.generation)
 
     def _reap(self) -> None:
+        # a stop already on its way (SIGTERM to the whole process group, as systemd's
+        # control-group kill sends it, reaches the children first): their exits are the stop,
+        # not failures to log and restart
+        ending = self.stopping or any(s in _STOP_SIGNALS for s in self.sig_queue)
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -550,8 +555,8 @@ class Master:
                     self._refill = True     # a crash or MaxConnectionsPerChild: refill early
                 if code == BOOT_ERROR and worker.generation == self.generation:
                     self.halt_reason = f"worker pid {pid} failed to boot (exit status {code})"
-                elif code < 0 and not (worker.stopping and -code in (signal.SIGTERM,
-                                                                       signal.SIGUSR1)):
+                elif code < 0 and not ((worker.stopping or ending) and -code in (signal.SIGTERM,
+                                                                                   signal.SIGUSR1)):
                     log.error_log.notice(MOD, logids.MPM_CHILD_EXITED,
                                          f"child pid {pid} exit signal {_signame(-code)} ({-code})")
                 elif code > 0:
@@ -559,7 +564,7 @@ class Master:
                                          f"child pid {pid} exited with status {code}")
                 continue
             self.helpers.reaped(pid, code, self.generation,
-                                restart=not self.halt_reason and not self.stopping)
+                                restart=not self.halt_reason and not ending)
 
     # ------------------------------------------------------------------------------------------
     # maintenance

@@ -74,6 +74,28 @@ def test_foreground_serves_and_sigterm_removes_pidfile(tmp_path, site):
         assert " HP01002: " in srv.log_text()
 
 
+def test_sigterm_to_the_whole_group_is_a_stop_not_child_failures(tmp_path, site):
+    """systemd's control-group stop sends SIGTERM to the master and then to every child: the
+    children's exits are the stop (no "exit signal SIGTERM" notices, no helper restarts)."""
+    port = free_port()
+    with httpd(tmp_path, _conf(site, port)) as srv:
+        master = srv.pid()
+        wait_until(lambda: len(srv.board().workers()) == 2, 10, what="2 workers")
+        kids = [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                               text=True).stdout.split()]
+        assert kids
+        os.kill(master, signal.SIGTERM)
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        assert srv.wait_exit(30) == 0
+        log = srv.log_text()
+        assert " HP01002: " in log
+        assert "exit signal SIGTERM" not in log and " HP01011: " not in log, log
+
+
 def test_k_commands_detach_and_control_the_server(tmp_path, site):
     port = free_port()
     conf = write_config(tmp_path, _conf(site, port))
