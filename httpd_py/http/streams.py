@@ -55,6 +55,10 @@ class StreamClosed(Exception):
     pass
 
 
+_PLAIN_WOULD_BLOCK = (BlockingIOError, TimeoutError)
+_TLS_WOULD_BLOCK = (SSL.WantReadError, SSL.WantWriteError)
+
+
 class _Lazy:
     """Blocking on demand.  The event loop serves a request on its still non-blocking socket
     with ``lazy`` set: the first read or write that would block turns the socket blocking (its
@@ -70,6 +74,20 @@ class _Lazy:
             self.lazy = False
             if self.sock is not None:
                 self.sock.setblocking(True)
+
+    def _send_lazily(self, send, would_block: tuple, data) -> None:
+        """``send`` (one write, returns the count) until ``data`` is out; a write that would
+        block turns the socket blocking and is retried with the same bytes (once blocking,
+        ``would_block`` is the timeout and goes to the caller)."""
+        view = memoryview(data)
+        off, n = 0, len(view)
+        while off < n:
+            try:
+                off += send(view[off:])
+            except would_block:
+                if not self.lazy:
+                    raise
+                self.block()
 
 
 class PlainStream(_Lazy):
@@ -93,16 +111,7 @@ class PlainStream(_Lazy):
     def sendall(self, data) -> None:
         try:
             if self.lazy:
-                view = memoryview(data)
-                off, n = 0, len(view)
-                while off < n:
-                    try:
-                        off += self.sock.send(view[off:])
-                    except (BlockingIOError, TimeoutError):
-                        if not self.lazy:
-                            raise
-                        self.block()
-                return
+                return self._send_lazily(self.sock.send, _PLAIN_WOULD_BLOCK, data)
             self.sock.sendall(data)
         except (BlockingIOError, TimeoutError):
             raise StreamTimeout() from None
@@ -144,18 +153,9 @@ class TLSStream(_Lazy):
     def sendall(self, data) -> None:
         try:
             if self.lazy:
-                # SSL_write record by record (partial writes are on in pyOpenSSL), so that a
-                # write that would block is retried with the same bytes once blocking
-                view = memoryview(data)
-                off, n = 0, len(view)
-                while off < n:
-                    try:
-                        off += self.conn.send(view[off:])
-                    except (SSL.WantReadError, SSL.WantWriteError):
-                        if not self.lazy:
-                            raise
-                        self.block()
-                return
+                # SSL_write by SSL_write (partial writes are on in pyOpenSSL), so that a write
+                # that would block is retried with the same bytes once blocking
+                return self._send_lazily(self.conn.send, _TLS_WOULD_BLOCK, data)
             self.conn.sendall(data)
         except (SSL.WantReadError, SSL.WantWriteError):
             raise StreamTimeout() from None

@@ -348,23 +348,10 @@ class Fetcher:
             if clen is not None and clen.strip().isdigit() and int(clen) > max_size:
                 return FetchResult(False, error=TOO_BIG, detail=f"Content-Length {clen} > {max_size}",
                                    url=url, method=method, elapsed=time.monotonic() - start)
-            body = bytearray()
-            while True:
-                if watch.remaining() <= 0:
-                    raise _Deadline("reading the body exceeded the deadline")
-                chunk = resp.raw.read(4096, decode_content=False) if hasattr(resp.raw, "read") else b""
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > max_size:
-                    return FetchResult(False, error=TOO_BIG, detail=f"body over {max_size} bytes",
-                                       url=url, method=method, elapsed=time.monotonic() - start)
-            if watch.fired:
-                raise _Deadline("deadline passed while reading")
-            if not body:
-                return FetchResult(False, error=OTHER, detail="empty body", url=url, method=method,
-                                   elapsed=time.monotonic() - start)
-            return FetchResult(True, bytes(body), url=url, method=method, elapsed=time.monotonic() - start)
+            raw = resp.raw
+            read = ((lambda n: raw.read(n, decode_content=False)) if hasattr(raw, "read")
+                    else (lambda n: b""))
+            return _read_limited(read, watch, max_size, url, method, start)
         except Exception as e:  # every failure is a value, never an exception
             elapsed = time.monotonic() - start
             if watch.fired or isinstance(e, _Deadline) or _caused_by(e, _Deadline) or watch.remaining() <= 0:
@@ -425,24 +412,7 @@ class Fetcher:
             if clen is not None and clen.strip().isdigit() and int(clen) > max_size:
                 return FetchResult(False, error=TOO_BIG, detail=f"Content-Length {clen} > {max_size}",
                                    url=url, method=method, elapsed=time.monotonic() - start)
-            data = bytearray()
-            while True:
-                if watch.remaining() <= 0:
-                    raise _Deadline("reading the body exceeded the deadline")
-                chunk = resp.read(4096)
-                if not chunk:
-                    break
-                data += chunk
-                if len(data) > max_size:
-                    return FetchResult(False, error=TOO_BIG, detail=f"body over {max_size} bytes",
-                                       url=url, method=method, elapsed=time.monotonic() - start)
-            if watch.fired:
-                raise _Deadline("deadline passed while reading")
-            if not data:
-                return FetchResult(False, error=OTHER, detail="empty body", url=url, method=method,
-                                   elapsed=time.monotonic() - start)
-            return FetchResult(True, bytes(data), url=url, method=method,
-                               elapsed=time.monotonic() - start)
+            return _read_limited(resp.read, watch, max_size, url, method, start)
         finally:
             if resp is not None:
                 resp.close()
@@ -477,6 +447,30 @@ def _plain_ok(target: str) -> bool:
     parts = urllib.parse.urlsplit(target)
     return not (parts.fragment or "@" in parts.netloc or "/." in parts.path
                 or parts.hostname is None)
+
+
+def _read_limited(read, watch: _Watch, max_size: int, url: str, method: str,
+                  start: float) -> FetchResult:
+    """A response body in 4 KiB reads (``read(n)``, b"" at the end) within the deadline and
+    ``max_size``, as a FetchResult (too big, empty, or the bytes); a passed deadline raises
+    _Deadline for the caller's one failure path."""
+    body = bytearray()
+    while True:
+        if watch.remaining() <= 0:
+            raise _Deadline("reading the body exceeded the deadline")
+        chunk = read(4096)
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > max_size:
+            return FetchResult(False, error=TOO_BIG, detail=f"body over {max_size} bytes",
+                               url=url, method=method, elapsed=time.monotonic() - start)
+    if watch.fired:
+        raise _Deadline("deadline passed while reading")
+    if not body:
+        return FetchResult(False, error=OTHER, detail="empty body", url=url, method=method,
+                           elapsed=time.monotonic() - start)
+    return FetchResult(True, bytes(body), url=url, method=method, elapsed=time.monotonic() - start)
 
 
 def _caused_by(e: BaseException, cls) -> bool:
