@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -52,43 +51,12 @@ def group_ns(pgid: int) -> int:
 
 
 def client(port: int, status: bool, conn) -> None:
-    from OpenSSL import SSL
-    from OpenSSL._util import lib as _lib
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_verify(SSL.VERIFY_NONE)
-    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
-    ctx.set_options(SSL.OP_NO_TICKET)
-    _lib.SSL_CTX_set1_curves_list(ctx._context, bl.DEFAULT_GROUPS.encode())
-    if status:
-        ctx.set_ocsp_client_callback(lambda c, d, _: True, None)
-    req = b"GET /small.txt HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n"
+    ctx = bl.client_context((lambda c, d, _: True) if status else None)
     while True:
         n = conn.recv()
         if n is None:
             return
-        ok = 0
-        for _ in range(n):
-            s = socket.create_connection(("127.0.0.1", port))
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            c = SSL.Connection(ctx, s)
-            c.set_tlsext_host_name(b"bench.test")
-            if status:
-                c.request_ocsp()
-            c.set_connect_state()
-            c.do_handshake()
-            c.sendall(req)
-            got = b""
-            try:
-                while True:
-                    d = c.recv(65536)
-                    if not d:
-                        break
-                    got += d
-            except (SSL.ZeroReturnError, SSL.SysCallError):
-                pass
-            ok += b" 200 " in got[:20]
-            s.close()
-        conn.send(ok)
+        conn.send(sum(b" 200 " in bl.handshake_get(ctx, port, status)[:20] for _ in range(n)))
 
 
 def run_n(clients: list, n: int) -> int:

@@ -208,17 +208,14 @@ http {{
 DEFAULT_GROUPS = "X25519"
 
 
-def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | None, q: Queue,
-                      groups: str | None = DEFAULT_GROUPS) -> None:
+SMALL_GET = b"GET /small.txt HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n"
+
+
+def client_context(ocsp_cb=None, cipher: bytes | None = None, groups: str | None = DEFAULT_GROUPS):
+    """The benchmark clients' pyOpenSSL Context: no verification, no resumption (no session
+    cache, no tickets), ``groups`` offered; ``ocsp_cb`` set: status_request asked for."""
     from OpenSSL import SSL
     from OpenSSL._util import lib as _lib
-    n = stapled = 0
-    got = []
-
-    def ocsp_cb(conn, data, _):
-        got.append(len(data))
-        return True
-
     ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
     ctx.set_verify(SSL.VERIFY_NONE)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
@@ -228,17 +225,22 @@ def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | N
         ctx.set_cipher_list(cipher)
     if groups and _lib.SSL_CTX_set1_curves_list(ctx._context, groups.encode()) != 1:
         raise SystemExit(f"client: unknown groups {groups!r}")
-    if status:
+    if ocsp_cb is not None:
         ctx.set_ocsp_client_callback(ocsp_cb, None)
-    deadline = time.monotonic() + seconds
-    req = b"GET /small.txt HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n"
-    while time.monotonic() < deadline:
-        s = socket.create_connection(("127.0.0.1", port))
-        # as curl, wrk and browsers: without it the request waits for the ACK of the client's
-        # Finished, which a server that sends nothing after the handshake (no TLS 1.3 tickets:
-        # httpd-py) delays by 40 ms (Nagle + delayed ACK), while apache2's tickets carry it
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        c = SSL.Connection(ctx, s)
+    return ctx
+
+
+def handshake_get(ctx, port: int, status: bool, req: bytes = SMALL_GET) -> bytes:
+    """One full handshake (SNI bench.test) and one request on it; the response's bytes."""
+    from OpenSSL import SSL
+    s = socket.create_connection(("127.0.0.1", port))
+    # as curl, wrk and browsers: without it the request waits for the ACK of the client's
+    # Finished, which a server that sends nothing after the handshake (no TLS 1.3 tickets:
+    # httpd-py) delays by 40 ms (Nagle + delayed ACK), while apache2's tickets carry it
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = SSL.Connection(ctx, s)
+    got = b""
+    try:
         c.set_tlsext_host_name(b"bench.test")
         if status:
             c.request_ocsp()
@@ -246,12 +248,32 @@ def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | N
         c.do_handshake()
         c.sendall(req)
         try:
-            while c.recv(65536):
-                pass
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got += d
         except (SSL.ZeroReturnError, SSL.SysCallError):
             pass
+    finally:
         c.close()
         s.close()
+    return got
+
+
+def _handshake_worker(port: int, seconds: float, status: bool, cipher: bytes | None, q: Queue,
+                      groups: str | None = DEFAULT_GROUPS) -> None:
+    n = stapled = 0
+    got = []
+
+    def ocsp_cb(conn, data, _):
+        got.append(len(data))
+        return True
+
+    ctx = client_context(ocsp_cb if status else None, cipher, groups)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        handshake_get(ctx, port, status)
         n += 1
         if got and got[-1] > 0:
             stapled += 1
