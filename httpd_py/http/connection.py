@@ -226,7 +226,6 @@ class ConnectionHandler(WaitingMixin):
         self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
         self._url_memo: dict[bytes, tuple] = {}
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
-        self._located = None                # (file path, its stat) from this request's walk
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
         self._verdicts: dict = {}            # id(merged conf) -> (conf, access verdict or None)
         self._read_timeouts: dict = {}       # id(vhost) -> resolved RequestReadTimeout
@@ -787,10 +786,9 @@ class ConnectionHandler(WaitingMixin):
                 return self._error(c, r, e.status)
             r.filename = fpath
         if fpath.startswith("proxy:"):
-            wpath, is_dir, self._located = fpath, False, None
+            wpath, is_dir, st = fpath, False, None
         else:
             wpath, is_dir, st = _locate(fpath)
-            self._located = (fpath, st) if st is not None else None
         r.is_dir = is_dir
         conf, denied = self._per_dir(c.rt, r, wpath, is_dir, r.uri, client, main=True)
         r.conf = conf
@@ -820,7 +818,7 @@ class ConnectionHandler(WaitingMixin):
             if r.internal_redirect is not None:
                 return _REDIRECT
             return self._decision(c, r, d)
-        return self._default_handler(c, r, root, fpath, is_dir, conf)
+        return self._default_handler(c, r, root, fpath, is_dir, conf, st)
 
     def _lookup_uri(self, c: "_Ctx", r: Request, uri: str) -> "SubRequest":
         """A sub-request for URI (ap_sub_req_lookup_uri): Alias/DocumentRoot, the walk and the
@@ -929,7 +927,7 @@ class ConnectionHandler(WaitingMixin):
         return self._finish(c, r, Response(200, [], body, content_type="message/http"))
 
     def _default_handler(self, c: "_Ctx", r: Request, root: str, fpath: str, is_dir: bool,
-                         conf) -> bool:
+                         conf, st: os.stat_result | None = None) -> bool:
         """Apache's default handler: OPTIONS answered, GET/HEAD/POST get the file (a directory:
         its DirectoryIndex, a listing, or 403/404), every other method 405."""
         method, client, vhost, rt = r.method, c.client, r.vhost, c.rt
@@ -1000,11 +998,11 @@ class ConnectionHandler(WaitingMixin):
                                     client=client)
                     return self._error(c, r, 404)
             else:
-                located, self._located = self._located, None
                 try:
+                    # st: the walk's stat of fpath (_locate), this request's, reused
                     res = resolve_file(fpath, root, follow_symlinks=follow, if_owner_match=owner,
                                        root_real="/", open_file=True, open_files=self._open_files,
-                                       st0=located[1] if located and located[0] == fpath else None)
+                                       st0=st)
                 except PathError as e:
                     if e.status != 404 or not hooks.NEGOTIATE or "multiviews" not in opts:
                         raise
