@@ -330,7 +330,7 @@ class Worker:
         for w in list(waiting.values()):
             forget(w)
             app.close_waiting(w)
-        self._report_waiting({})
+        self._report_counts({"handshake": 0, "head": 0, "keepalive": 0})   # none waits now
         return 0
 
     def _accept_some(self, lst, poller, by_fd, fd, waiting, max_waiting, drive) -> None:
@@ -393,18 +393,6 @@ class Worker:
             _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
 
     def _report_counts(self, counts: dict) -> None:
-        key = (counts["handshake"], counts["head"], counts["keepalive"])
-        if key != getattr(self, "_last_waiting", None):
-            self._last_waiting = key
-            setter = getattr(self.slot, "set_waiting", None)
-            if setter is not None:
-                setter(*key)
-
-    def _report_waiting(self, waiting: dict) -> None:
-        counts = {"handshake": 0, "head": 0, "keepalive": 0}
-        for w in waiting.values():
-            st = getattr(w, "stage", "head")
-            counts[st] = counts.get(st, 0) + 1
         key = (counts["handshake"], counts["head"], counts["keepalive"])
         if key != getattr(self, "_last_waiting", None):
             self._last_waiting = key
