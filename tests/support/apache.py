@@ -29,11 +29,15 @@ def load_modules(*names: str) -> str:
     return "\n".join(f"LoadModule {n}_module {MODULES}/mod_{n}.so" for n in names)
 
 
+_PAIR_SIZING = "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\n"
+
+
 def pair_conf(root: Path | str, tag: str, port: int, modules: Iterable[str], include: Path | str,
-              extra: str = "") -> str:
+              extra: str = "", sizing: str = _PAIR_SIZING) -> str:
     """The per-server main config of a side-by-side suite: server TAG ("apache" or "httpd-py")
     under ROOT (its own logs, pid file, mutexes), the modules, loopback PORT, workers as
-    www-data, then ``Include`` of the fragment both servers share, then ``extra``."""
+    www-data, ``sizing`` (prefork's counts, and whatever must precede the fragment), then
+    ``Include`` of the fragment both servers share, then ``extra``."""
     return (f'ServerRoot "{root}"\n'
             + load_modules(*modules)
             + "\nServerName localhost\n"
@@ -44,8 +48,8 @@ def pair_conf(root: Path | str, tag: str, port: int, modules: Iterable[str], inc
             f"Mutex file:{root}/logs default\n"
             f"Listen 127.0.0.1:{port}\n"
             "User www-data\nGroup www-data\n"
-            "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\n"
-            f'Include "{include}"\n' + extra)
+            + sizing
+            + f'Include "{include}"\n' + extra)
 
 
 def minimal_conf(root: Path | str, modules: Iterable[str] = ("mpm_prefork",), *,

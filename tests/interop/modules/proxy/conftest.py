@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.apache import apache_serving, load_modules
+from tests.support.apache import apache_serving, pair_conf
 from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, require_tool, wait_until
 
@@ -54,22 +54,10 @@ class ProxySite:
         return self.base / tag
 
     def main_conf(self, tag: str, port: int) -> str:
-        root = self.server_root(tag)
-        return (f'ServerRoot "{root}"\n'
-                + load_modules(*MODULES)
-                + "\nServerName localhost\n"
-                f'ErrorLog "{root}/logs/error.log"\n'
-                "LogLevel info\n"
-                f'PidFile "{root}/logs/{tag}.pid"\n'
-                f'DefaultRuntimeDir "{root}/logs"\n'
-                f"Mutex file:{root}/logs default\n"
-                f"Listen 127.0.0.1:{port}\n"
-                "User www-data\nGroup www-data\n"
-                # one worker process: byrequests' order is then the same on both servers
-                "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
-                "MaxRequestWorkers 4\n"
-                f"Define PORT {port}\n"
-                f'Include "{self.fragment}"\n')
+        # one worker process: byrequests' order is then the same on both servers
+        return pair_conf(self.server_root(tag), tag, port, MODULES, self.fragment,
+                         sizing="StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
+                                f"MaxRequestWorkers 4\nDefine PORT {port}\n")
 
     def pid_file(self, tag: str) -> Path:
         return self.server_root(tag) / "logs" / f"{tag}.pid"
