@@ -163,6 +163,17 @@ class ServerApp:
     def close_waiting(self, w) -> None:
         self.handler.close_waiting(w)
 
+    # --- parking a request while a backend answers (http/park.py) ----------------------------
+    @property
+    def may_park(self) -> bool:
+        return bool(getattr(self.handler, "may_park", False))
+
+    def request_state(self) -> tuple:
+        return self.handler.request_state()
+
+    def set_request_state(self, state: tuple) -> None:
+        self.handler.set_request_state(state)
+
 
 def make_load_app(load_config: Callable[[], ServerConfig]) -> Callable[[], ServerApp]:
     """``load_app`` for the master: read the config, run the post-config checks, wrap it."""

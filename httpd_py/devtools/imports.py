@@ -31,7 +31,8 @@ PACKAGE = "httpd_py"
 ROOT = Path(__file__).resolve().parents[1]
 
 #: http modules that are pure helpers (no connection state): modules may use them
-HTTP_LIB = frozenset({"static", "paths", "body", "access", "walk", "protocol", "reqtimeout"})
+HTTP_LIB = frozenset({"static", "paths", "body", "access", "walk", "protocol", "reqtimeout",
+                      "park"})   # park: a module waits while its worker serves others
 #: layers importable by everyone
 BASE = frozenset({"config", "errors", "log", "logids", "expr", "metrics", "version", "piped"})
 #: what each layer may import besides BASE (None: anything)

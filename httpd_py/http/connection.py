@@ -64,7 +64,7 @@ from OpenSSL import SSL
 
 from httpd_py.config.dirconf import effective_options
 from httpd_py.config.model import UNSET, ServerConfig, VHost
-from httpd_py.http import access
+from httpd_py.http import access, park
 from httpd_py.http.access import RequestFacts
 from httpd_py.http.reqtimeout import Deadlines, ReadTimeouts
 from httpd_py.http.walk import SectionWalker
@@ -235,6 +235,20 @@ class ConnectionHandler(WaitingMixin):
         self._body_limit = 0                # LimitRequestBody for it (0: unlimited)
         self._body_failed = False           # reading it failed: close after the response
         self._force_close = False           # Content-Length with Transfer-Encoding, Expect
+        self._body_timeout = 0
+        # the event loop serves each request in a greenlet it can park while a backend
+        # answers (http.park): only when mod_proxy is loaded, the one module that parks
+        self.may_park = "proxy" in self._loaded and park.AVAILABLE
+
+    def request_state(self) -> tuple:
+        """What the handler keeps between one request's phases, saved by the event loop
+        when it parks the request (another is served meanwhile) and put back when it resumes."""
+        return (self._tls_conn, self._deadlines, self._force_close, self._pending,
+                self._body_timeout, self._body_failed, self._body_limit, self._response_started)
+
+    def set_request_state(self, state: tuple) -> None:
+        (self._tls_conn, self._deadlines, self._force_close, self._pending, self._body_timeout,
+         self._body_failed, self._body_limit, self._response_started) = state
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""

@@ -26,6 +26,11 @@ import time
 import traceback
 from typing import Sequence
 
+try:
+    from greenlet import getcurrent, greenlet
+except ImportError:                         # pragma: no cover - a dependency
+    greenlet = None
+
 from httpd_py import log, logids
 from httpd_py.mpm import privileges
 from httpd_py.mpm.process import die_with_parent
@@ -191,6 +196,24 @@ class Worker:
         ticket = [0]
         counts = {"handshake": 0, "head": 0, "keepalive": 0}
         stage_of: dict[int, str] = {}
+        # requests parked while a backend answers (http/park.py): the descriptor waited for
+        # -> [greenlet, connection, the handler's request state].  In a config that may park,
+        # requests are served in greenlets, kept for the next request once one is done (a new
+        # greenlet costs an mmap and munmap of its frame stack).  A waited descriptor stays in
+        # epoll after its request resumed (a kept backend connection is waited for again by
+        # the next request: no epoll_ctl per request); ``kept`` says whose it is, so a closed
+        # and reused descriptor number is registered afresh, and an event with nobody parked
+        # on it (a kept connection the backend closed) takes it out.
+        parked: dict[int, list] = {}
+        kept: dict[int, object] = {}
+        idle_serving: list = []
+        may_park = greenlet is not None and getattr(app, "may_park", False)
+
+        def serving() -> None:
+            me = getcurrent()
+            w = me.parent.switch(None)
+            while True:
+                w = me.parent.switch(self._serve_waiting(w))
 
         def watch(w, how) -> None:
             mask = OUT if how == WAIT_WRITE else IN
@@ -233,7 +256,49 @@ class Worker:
                     pass
 
         def live(entry) -> bool:
-            return version.get(entry[2]) == entry[1] and waiting.get(entry[2]) is entry[3]
+            fd = entry[2]
+            return version.get(fd) == entry[1] and (waiting.get(fd) is entry[3]
+                                                    or parked.get(fd) is entry[3])
+
+        def park(g, w, wanted) -> None:
+            """The request in ``g`` waits for a descriptor: watch it, serve others."""
+            fd, timeout, owner = wanted
+            rec = [g, w, app.request_state()]
+            self.slot.stop_pending = None
+            _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
+            parked[fd] = rec
+            if kept.get(fd) is not owner:
+                try:
+                    poller.register(fd, IN)
+                except FileExistsError:
+                    poller.modify(fd, IN)
+                kept[fd] = owner
+            ticket[0] += 1
+            version[fd] = ticket[0]
+            at = time.monotonic() + (timeout if timeout is not None and timeout > 0 else 3600.0)
+            heapq.heappush(timers, (at, ticket[0], fd, rec))
+
+        def resume(fd, ok: bool) -> None:
+            """Back into a parked request: True, its descriptor is readable; False, its
+            time ran out.  Then on as ``drive`` once it is served (or parks again)."""
+            g, w, state = parked.pop(fd)
+            version.pop(fd, None)
+            app.set_request_state(state)
+            _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
+            self.slot.stop_pending = _usr1_pending
+            served = g.switch(ok)
+            finished(g, w, served)
+
+        def finished(g, w, got) -> None:
+            if type(got) is tuple:            # parked (again)
+                park(g, w, got)
+                return
+            if len(idle_serving) < 64:
+                idle_serving.append(g)
+            if not got:
+                registered.pop(w.fd, None)    # closed: the kernel dropped it from epoll
+                return
+            drive(w, app.after_serve(w))
 
         def drive(w, st) -> None:
             """Follow a connection until it waits again or is done (serving as it comes)."""
@@ -246,6 +311,14 @@ class Worker:
                     return
                 fd = w.fd
                 unwait(fd)                        # stays in epoll: no DEL + ADD per request
+                if may_park:
+                    if idle_serving:
+                        g = idle_serving.pop()
+                    else:
+                        g = greenlet(serving)
+                        g.switch()
+                    finished(g, w, g.switch(w))
+                    return
                 if not self._serve_waiting(w):
                     registered.pop(fd, None)      # closed: the kernel dropped it from epoll
                     return
@@ -281,14 +354,14 @@ class Worker:
                             app.close_waiting(w)
             if stopping or at_max:
                 set_listening(False)
-                if not waiting:
+                if not waiting and not parked:
                     if at_max and not stopping:
                         log.error_log.debug("mpm_prefork", logids.MPM_MAX_CONNECTIONS,
                                             f"MaxConnectionsPerChild {self.max_connections} "
                                             "reached, worker exiting")
                     break
             else:
-                set_listening(len(waiting) < max_waiting)
+                set_listening(len(waiting) + len(parked) < max_waiting)
             self._report_counts(counts)
             now = time.monotonic()
             timeout = 10.0
@@ -302,7 +375,7 @@ class Worker:
                 if e.errno == errno.EINTR:
                     continue
                 raise
-            if not events and not waiting and os.getppid() != self.master_pid:
+            if not events and not waiting and not parked and os.getppid() != self.master_pid:
                 break
             for fd, ev in events:
                 if fd == self._wake_r:
@@ -319,12 +392,29 @@ class Worker:
                     continue
                 w = waiting.get(fd)
                 if w is None:
+                    if fd in parked:
+                        resume(fd, True)
+                    elif kept.pop(fd, None) is not None:
+                        try:                  # a kept backend connection closed (or spoke)
+                            poller.unregister(fd)
+                        except (OSError, ValueError):
+                            pass
+                    elif registered.pop(fd, None) is not None:
+                        # a connection whose request is parked: not watched until it is
+                        # served (level-triggered: it would wake every turn)
+                        try:
+                            poller.unregister(fd)
+                        except (OSError, ValueError):
+                            pass
                     continue
                 drive(w, app.step(w))
             now = time.monotonic()
             while timers and timers[0][0] <= now:
                 entry = heapq.heappop(timers)
                 if live(entry):
+                    if entry[2] in parked:
+                        resume(entry[2], False)
+                        continue
                     forget(entry[3])
                     app.expire(entry[3])
         for w in list(waiting.values()):

@@ -4,7 +4,8 @@ besides the WebSocket relay.
 
 Pool (one per worker process, as a prefork child's connection pool in Apache): idle
 connections per worker name, at most ``max`` (default 1: a prefork process serves one request
-at a time) kept, closed when older than ``ttl`` idle, never kept with ``disablereuse``.  Before
+at a time; 25 when the worker parks requests while backends answer, as a threaded
+MPM's ThreadsPerChild) kept, closed when older than ``ttl`` idle, never kept with ``disablereuse``.  Before
 a kept connection is reused it is polled: readable means the backend closed it (or sent bytes
 nobody asked for) and it is dropped.  The pool notices a fork (its pid changes) and forgets
 the parent's connections without touching them.
@@ -27,7 +28,13 @@ import ssl
 import struct
 import time
 
+from httpd_py.http.park import parkable, wait_readable
 from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
+
+# a backend read blocks the worker this long before the request parks (see BackendConn.recv)
+PARK_AFTER = 0.002
+_PARK_TV = struct.pack("ll", 0, int(PARK_AFTER * 1_000_000))
+PARKED_MAX = 25         # kept connections per backend when requests park (ThreadsPerChild's default)
 
 
 class BackendError(Exception):
@@ -58,7 +65,7 @@ def _timeval(seconds: float) -> bytes:
 
 class BackendConn:
     __slots__ = ("sock", "key", "created", "last_used", "reused", "peer", "timeout", "kernel",
-                 "_poll")
+                 "rcv", "_poll")
 
     def __init__(self, sock, key: str, peer: str):
         self.sock = sock
@@ -68,6 +75,7 @@ class BackendConn:
         self.peer = peer
         self.timeout: float | None = -1.0      # not set by settimeout() yet
         self.kernel = False             # blocking, the timeout in SO_RCVTIMEO / SO_SNDTIMEO
+        self.rcv = None                 # SO_RCVTIMEO as set (PARK_AFTER while parking)
         self._poll = None
 
     def settimeout(self, t: float) -> None:
@@ -81,6 +89,7 @@ class BackendConn:
             tv = _timeval(t)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            self.rcv = t
         else:
             if self.kernel:
                 zero = _timeval(0)
@@ -99,6 +108,28 @@ class BackendConn:
             raise Closed(f"writing to the backend: {e}") from None
 
     def recv(self, n: int = 65536) -> bytes:
+        """Up to ``n`` bytes, b"" at the end.
+
+        Under the worker's event loop a plain connection parks the request when the backend
+        has not answered within PARK_AFTER (``http.park``): the worker serves its other
+        connections until the backend answers or the timeout's rest passes.  A backend that
+        answers sooner is read blocking, as before: parking costs the loop a wake-up per read
+        (and the quick answers' batching), which a fast backend never pays back."""
+        if self.kernel and self.timeout > PARK_AFTER and parkable():
+            if self.rcv != PARK_AFTER:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PARK_TV)
+                self.rcv = PARK_AFTER
+            try:
+                return self.sock.recv(n)
+            except BlockingIOError:             # PARK_AFTER passed: park for the rest
+                pass
+            except OSError as e:
+                raise Closed(f"reading from the backend: {e}") from None
+            if not wait_readable(self.sock.fileno(), self.timeout - PARK_AFTER, self):
+                raise ReadTimeout("timeout reading from the backend")
+        elif self.kernel and self.rcv != self.timeout:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout))
+            self.rcv = self.timeout
         try:
             return self.sock.recv(n)
         except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_RCVTIMEO expired
@@ -263,7 +294,9 @@ class Pool:
             c.close()
             return
         conns = self.idle.setdefault(key or worker.name, [])
-        limit = max(1, worker.params.max or 1)
+        # max= or, as a threaded MPM's ThreadsPerChild, as many as the requests a worker
+        # parks at once may use (one when requests are served one at a time)
+        limit = max(1, worker.params.max or (PARKED_MAX if parkable() else 1))
         if len(conns) >= limit:
             c.close()
             return

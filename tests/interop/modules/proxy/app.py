@@ -17,6 +17,9 @@ headers in order, body length and sha256, the first 200 body bytes), except thes
     /ws                WebSocket echo (text and bytes), "close" closes
     /slowhead/DELAY    the response head after DELAY seconds
     /who               the backend's own name (the BACKEND_NAME environment variable)
+    /gate/NAME/N       answers "opened N" once N requests for the same NAME are waiting here
+                       at once, "closed K" (503) if only K came within 10 s (how many
+                       requests a proxy has in flight together); N = 0: "count K" at once
 
 One leading segment before a keyword is ignored (``/t2/hang`` is ``/hang``), so that the
 proxies' differently configured mounts reach the same endpoints.
@@ -30,7 +33,8 @@ import os
 
 NAME = os.environ.get("BACKEND_NAME", "backend")
 KEYWORDS = frozenset({"drip", "hang", "slowhead", "half", "big", "bigchunked", "status",
-                      "redirect", "cookie", "hugeheader", "headers", "who"})
+                      "redirect", "cookie", "hugeheader", "headers", "who", "gate"})
+GATES: dict[str, list] = {}                 # name -> [requests waiting, asyncio.Event]
 PATTERN = bytes(range(256)) * 256          # 64 KiB
 
 
@@ -186,6 +190,23 @@ async def app(scope, receive, send) -> None:
                 ("keep-alive", "timeout=5"), ("x-kept", "kept"),
                 ("proxy-authenticate", "Basic realm=p"), ("upgrade", "h2c"),
                 ("trailer", "x-t")])
+        elif head == "gate":
+            await _body(receive)
+            name, want = parts[1], int(parts[2])
+            gate = GATES.setdefault(name, [0, asyncio.Event()])
+            if want == 0:           # how many wait there now (this one not counted)
+                await _send(send, 200, [("content-type", "text/plain")],
+                            f"count {gate[0]}".encode())
+                return
+            gate[0] += 1
+            if gate[0] >= want:
+                gate[1].set()
+            try:
+                await asyncio.wait_for(gate[1].wait(), 10)
+                await _send(send, 200, [("content-type", "text/plain")], f"opened {want}".encode())
+            except asyncio.TimeoutError:
+                await _send(send, 503, [("content-type", "text/plain")],
+                            f"closed {gate[0]}".encode())
         elif head == "who":
             await _body(receive)
             await _send(send, 200, [("content-type", "text/plain")], NAME.encode())

@@ -1,0 +1,41 @@
+"""Parking a request while a backend answers: the request's code waits for a descriptor and the
+worker's event loop serves other connections meanwhile.
+
+The event loop (``mpm/worker.py``) serves each ready connection of a config that may park
+(``ConnectionHandler.may_park``) in a greenlet of its own.  Code on the request path that would
+sleep in a read -- today mod_proxy's backend reads -- calls ``wait_readable(fd, timeout)``: it
+switches back to the loop with ``(fd, timeout)``; the loop watches ``fd`` in its epoll set and
+switches back in with True when it is readable or False when ``timeout`` passed.  Outside such a
+greenlet (the blocking connection loop, ``-X`` without the event loop, tests calling the
+pipeline directly) it returns None at once and the caller reads blocking, as before.
+
+The loop saves and restores the request state the connection handler keeps between phases
+(``ConnectionHandler.request_state``) around every switch, and blocks SIGUSR1 again before
+resuming (``_serve_waiting``'s rule).  The protocol between the two sides is only that tuple and
+that bool: ``mpm`` imports nothing from ``http``.
+"""
+from __future__ import annotations
+
+try:
+    from greenlet import getcurrent
+except ImportError:                     # pragma: no cover - greenlet is a dependency
+    getcurrent = None
+
+AVAILABLE = getcurrent is not None
+
+
+def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
+    """True once ``fd`` is readable, False when ``timeout`` seconds passed first; None when
+    the caller is not parkable (read blocking instead).  ``owner``: the object whose
+    descriptor it is while it stays open (the loop keeps ``fd`` in its epoll set for the
+    owner's next wait, and registers it afresh for another owner)."""
+    if getcurrent is None:
+        return None
+    parent = getcurrent().parent
+    if parent is None:                  # the main greenlet: nobody to hand the worker to
+        return None
+    return parent.switch((fd, timeout, owner))
+
+
+def parkable() -> bool:
+    return getcurrent is not None and getcurrent().parent is not None

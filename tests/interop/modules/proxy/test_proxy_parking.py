@@ -1,0 +1,98 @@
+"""One worker process, many proxied requests in flight: a request waiting for its backend is
+parked (http/park.py) and the worker serves its other connections meanwhile.
+
+The backend's ``/gate/NAME/N`` answers only once N requests for NAME wait there together (or
+says "closed" after 10 s), so these tests see concurrency as an event, never as a timing:
+with one worker that slept in each backend read, a gate for 2 or more would never open.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+import uuid
+
+import pytest
+
+from tests.support.apache import minimal_conf
+from tests.support.server import httpd
+from tests.support.tools import free_port, port_accepting, wait_until
+
+MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http")
+
+
+def _get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"
+                  .encode())
+        data = bytearray()
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            data += got
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.fixture()
+def one_worker(tmp_path, backends):
+    """httpd-py with one worker process (two at most, so that a graceful restart's new
+    generation has a slot while the old worker finishes) in front of backend b1."""
+    root = tmp_path / "srv"
+    (root / "logs").mkdir(parents=True)
+    port = free_port()
+    conf = minimal_conf(root, MODULES, listen=f"127.0.0.1:{port}", extra=f"""
+StartServers 1
+MinSpareServers 1
+MaxSpareServers 1
+MaxRequestWorkers 2
+ProxyTimeout 20
+ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
+ProxyPass /app/ http://127.0.0.1:{backends.b1}/
+""")
+    with httpd(root, conf) as srv:
+        wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
+        yield srv, port
+
+
+def _waiting(port: int, name: str) -> int:
+    status, body = _get(port, f"/app/gate/{name}/0")
+    assert status == 200, body
+    return int(body.split()[1])
+
+
+def test_one_worker_holds_many_proxied_requests(one_worker):
+    _, port = one_worker
+    name, n = uuid.uuid4().hex, 6
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: _get(port, f"/app/gate/{name}/{n}"), range(n)))
+    assert answers == [(200, f"opened {n}".encode())] * n
+
+
+def test_parked_requests_time_out_alone(one_worker):
+    """A request parked past its worker's timeout gets the proxy error while the worker goes
+    on serving others (which open their own gate)."""
+    _, port = one_worker
+    name = uuid.uuid4().hex
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        hung = pool.submit(_get, port, "/short/slowhead/3")
+        gate = [pool.submit(_get, port, f"/app/gate/{name}/3") for _ in range(3)]
+        assert [f.result() for f in gate] == [(200, b"opened 3")] * 3
+        status, body = hung.result()
+    assert status == 502 and b"Error reading from remote server" in body
+
+
+def test_graceful_restart_finishes_parked_requests(one_worker):
+    """SIGUSR1 while three requests are parked: the old worker stops accepting, finishes
+    them once the new generation's worker sends the fourth through, then exits."""
+    srv, port = one_worker
+    name = uuid.uuid4().hex
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        first = [pool.submit(_get, port, f"/app/gate/{name}/4") for _ in range(3)]
+        wait_until(lambda: _waiting(port, name) == 3, 15, what="three requests at the gate")
+        srv.restart(graceful=True)
+        last = pool.submit(_get, port, f"/app/gate/{name}/4")
+        got = [f.result() for f in (*first, last)]
+    assert got == [(200, b"opened 4")] * 4
+    assert "unexpected" not in srv.log_text()
