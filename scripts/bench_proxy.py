@@ -16,7 +16,13 @@ from /proc, divided by the requests wrk counted), and its resident memory after 
 
 httpd-py runs as ``python -P -m httpd_py`` with PYTHONPATH set to the tree the script is in: a
 worktree's copy of the script measures that worktree, whatever the current directory.
-``--small-only``, ``--big-only``: the 13-byte or the 1 MiB rows only.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
+``--small-only``, ``--big-only``: the 13-byte or the 1 MiB rows only.
+
+``--slow-ms MS`` adds rows for an application-like backend that answers 13 bytes MS
+milliseconds after each request (a small asyncio server started by the script, keep-alive),
+behind ``/slow/``, with ``--slow-connections`` clients (default 64): a proxy that holds a
+worker per request in flight is bounded by its processes over the delay (apache2 prefork here:
+MaxRequestWorkers 16), one that parks them (httpd-py, nginx) by the clients.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
 check the setup without loading the machine).  The machine has 2 cores shared with other
 work: run the real thing only when it is quiet; each run prints its own load average.
 """
@@ -61,7 +67,28 @@ ThreadsPerChild 25
 """
 
 
-def proxy_conf(work: Path, tag: str, port: int, backend: int, workers: int) -> str:
+SLOW_BACKEND = r"""
+import asyncio, sys
+DELAY = float(sys.argv[2]) / 1000
+ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
+          b"hello, proxy\n")
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(DELAY)
+            writer.write(ANSWER)
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        writer.close()
+async def main():
+    srv = await asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    await srv.serve_forever()
+asyncio.run(main())
+"""
+
+
+def proxy_conf(work: Path, tag: str, port: int, backend: int, workers: int,
+               slow: int | None = None) -> str:
     mpm = "mpm_prefork"
     return f"""ServerRoot {work}
 {_modules(mpm, "authz_core", "proxy", "proxy_http")}
@@ -78,11 +105,19 @@ MaxRequestWorkers {max(workers, 16)}
 KeepAlive On
 MaxKeepAliveRequests 0
 {"User root" + chr(10) + "Group root" if os.geteuid() == 0 and tag == "httpd-py" else ""}
+{f"ProxyPass /slow/ http://127.0.0.1:{slow}/" if slow else ""}
 ProxyPass / http://127.0.0.1:{backend}/
 """
 
 
-def nginx_conf(work: Path, port: int, backend: int, workers: int) -> str:
+def nginx_conf(work: Path, port: int, backend: int, workers: int, slow: int | None = None) -> str:
+    slow_loc = "" if not slow else f"""
+        location /slow/ {{
+            proxy_pass http://slow/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}"""
+    slow_up = "" if not slow else f"upstream slow {{ server 127.0.0.1:{slow}; keepalive 64; }}"
     return f"""worker_processes {workers};
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log;
@@ -90,9 +125,10 @@ events {{ worker_connections 1024; }}
 http {{
     access_log off;
     upstream backend {{ server 127.0.0.1:{backend}; keepalive 16; }}
+    {slow_up}
     server {{
         listen 127.0.0.1:{port};
-        keepalive_requests 100000;
+        keepalive_requests 100000;{slow_loc}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -139,6 +175,9 @@ def wrk(port: int, path: str, seconds: float, connections: int) -> float:
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                          timeout=seconds + 60).stdout
     m = re.search(r"(\d+) requests in", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        print(f"  ({bad.group(1)} of the requests were answered with an error)", flush=True)
     return int(m.group(1)) if m else 0
 
 
@@ -150,6 +189,10 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--small-only", action="store_true", help="the 13-byte body only")
     ap.add_argument("--big-only", action="store_true", help="the 1 MiB body only")
+    ap.add_argument("--slow-ms", type=float, default=0,
+                    help="also: a backend answering after this many ms (0: not run)")
+    ap.add_argument("--slow-connections", type=int, default=64)
+    ap.add_argument("--slow-only", action="store_true", help="the slow backend's rows only")
     args = ap.parse_args()
     apache = need("apache2")
     nginx = None
@@ -173,11 +216,19 @@ def main() -> int:
         try:
             servers.append(start("backend", [apache, "-d", str(work), "-f", str(bconf),
                                              "-DFOREGROUND"], bport, work / "backend.out"))
+            sport = None
+            if args.slow_ms or args.slow_only:
+                args.slow_ms = args.slow_ms or 50
+                sport = free_port()
+                (work / "slow.py").write_text(SLOW_BACKEND)
+                servers.append(start("slow backend", [sys.executable, str(work / "slow.py"),
+                                                      str(sport), f"{args.slow_ms:g}"],
+                                     sport, work / "slow.out"))
             proxies = []
             for tag in ("httpd-py", "apache2"):
                 port = free_port()
                 conf = work / f"{tag}.conf"
-                conf.write_text(proxy_conf(work, tag, port, bport, args.workers))
+                conf.write_text(proxy_conf(work, tag, port, bport, args.workers, sport))
                 argv = ([sys.executable, "-P", "-m", "httpd_py", "-f", str(conf), "-DFOREGROUND"]
                         if tag == "httpd-py" else
                         [apache, "-d", str(work), "-f", str(conf), "-DFOREGROUND"])
@@ -188,7 +239,7 @@ def main() -> int:
             if nginx:
                 port = free_port()
                 conf = work / "nginx.conf"
-                conf.write_text(nginx_conf(work, port, bport, args.workers))
+                conf.write_text(nginx_conf(work, port, bport, args.workers, sport))
                 s = start("nginx", [nginx, "-c", str(conf), "-g", "daemon off;"], port,
                           work / "nginx.out")
                 servers.append(s)
@@ -197,19 +248,26 @@ def main() -> int:
                 for path, size in (("/small.txt", 13), ("/big.bin", 1 << 20)):
                     status, n = fetch(s.port, path)
                     assert status == 200 and n == size, (s.name, path, status, n)
+                if sport:
+                    status, n = fetch(s.port, "/slow/x")
+                    assert status == 200 and n == 13, (s.name, "/slow/x", status, n)
             if args.smoke:
                 print("smoke: every proxy answered /small.txt and /big.bin;", ", ".join(
                     s.name for s in proxies))
                 return 0
             print(f"load average before: {os.getloadavg()}")
             print(f"{'proxy':10} {'body':6} {'req/s':>9} {'CPU us/req':>11} {'RSS MB':>8}")
-            bodies = (("/small.txt", "13 B"), ("/big.bin", "1 MiB"))
-            for path, label in bodies[:1] if args.small_only else \
-                    bodies[1:] if args.big_only else bodies:
+            bodies = [("/small.txt", "13 B"), ("/big.bin", "1 MiB")]
+            rows = bodies[:1] if args.small_only else bodies[1:] if args.big_only else bodies
+            if sport:
+                slow = (f"/slow/x", f"13 B after {args.slow_ms:g} ms, -c{args.slow_connections}")
+                rows = [slow] if args.slow_only else [*rows, slow]
+            for path, label in rows:
+                conns = args.slow_connections if path.startswith("/slow/") else args.connections
                 for s in proxies:
                     pgid = os.getpgid(s.proc.pid)
                     cpu0 = group_cpu_seconds(pgid)
-                    n = wrk(s.port, path, args.seconds, args.connections)
+                    n = wrk(s.port, path, args.seconds, conns)
                     cpu = group_cpu_seconds(pgid) - cpu0
                     rps = n / args.seconds
                     per = cpu / n * 1e6 if n else float("nan")

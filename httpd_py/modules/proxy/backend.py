@@ -32,7 +32,10 @@ from httpd_py.http.park import parkable, wait_readable
 from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
 
 # a backend read blocks the worker this long before the request parks (see BackendConn.recv)
+_DONTWAIT = socket.MSG_DONTWAIT
 PARK_AFTER = 0.002
+FAST_AGAIN = 0.001      # a parked read answered this soon: the backend is quick again
+SLOW: set = set()       # pool keys of backends whose requests park at once (per process)
 _PARK_TV = struct.pack("ll", 0, int(PARK_AFTER * 1_000_000))
 PARKED_MAX = 25         # kept connections per backend when requests park (ThreadsPerChild's default)
 
@@ -110,23 +113,40 @@ class BackendConn:
     def recv(self, n: int = 65536) -> bytes:
         """Up to ``n`` bytes, b"" at the end.
 
-        Under the worker's event loop a plain connection parks the request when the backend
-        has not answered within PARK_AFTER (``http.park``): the worker serves its other
-        connections until the backend answers or the timeout's rest passes.  A backend that
-        answers sooner is read blocking, as before: parking costs the loop a wake-up per read
-        (and the quick answers' batching), which a fast backend never pays back."""
+        Under the worker's event loop a plain connection may park the request (``http.park``):
+        the worker serves its other connections until the backend answers or the timeout
+        passes.  A backend that answers quickly is read blocking, as before (parking costs the
+        loop a wake-up per read and the quick answers' batching, which a fast backend never
+        pays back): the read blocks at most PARK_AFTER (SO_RCVTIMEO, in the kernel's ticks: up
+        to ~8 ms), then parks.  A backend that made a request park is "slow" (``SLOW``, per
+        pool key): its requests park at once, until one is answered within FAST_AGAIN."""
         if self.kernel and self.timeout > PARK_AFTER and parkable():
-            if self.rcv != PARK_AFTER:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PARK_TV)
-                self.rcv = PARK_AFTER
-            try:
-                return self.sock.recv(n)
-            except BlockingIOError:             # PARK_AFTER passed: park for the rest
-                pass
-            except OSError as e:
-                raise Closed(f"reading from the backend: {e}") from None
-            if not wait_readable(self.sock.fileno(), self.timeout - PARK_AFTER, self):
-                raise ReadTimeout("timeout reading from the backend")
+            key = self.key
+            if key in SLOW:
+                try:
+                    return self.sock.recv(n, _DONTWAIT)
+                except BlockingIOError:
+                    pass
+                except OSError as e:
+                    raise Closed(f"reading from the backend: {e}") from None
+                t0 = time.monotonic()
+                if not wait_readable(self.sock.fileno(), self.timeout, self):
+                    raise ReadTimeout("timeout reading from the backend")
+                if time.monotonic() - t0 < FAST_AGAIN:
+                    SLOW.discard(key)
+            else:
+                if self.rcv != PARK_AFTER:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PARK_TV)
+                    self.rcv = PARK_AFTER
+                try:
+                    return self.sock.recv(n)
+                except BlockingIOError:         # PARK_AFTER passed: park for the rest
+                    pass
+                except OSError as e:
+                    raise Closed(f"reading from the backend: {e}") from None
+                SLOW.add(key)
+                if not wait_readable(self.sock.fileno(), self.timeout - PARK_AFTER, self):
+                    raise ReadTimeout("timeout reading from the backend")
         elif self.kernel and self.rcv != self.timeout:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout))
             self.rcv = self.timeout
