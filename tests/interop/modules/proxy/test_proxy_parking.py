@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import socket
+import ssl
 import uuid
 
 import pytest
@@ -18,11 +19,13 @@ from tests.support.apache import minimal_conf
 from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, wait_until
 
-MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http")
+MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "ssl", "log_config")
 
 
-def _get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
+         ) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        s = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"
                   .encode())
         data = bytearray()
@@ -36,13 +39,17 @@ def _get(port: int, path: str, timeout: float = 30) -> tuple[int, bytes]:
 
 
 @pytest.fixture()
-def one_worker(tmp_path, backends):
+def one_worker(tmp_path, backends, proxy_site):
     """httpd-py with one worker process (two at most, so that a graceful restart's new
     generation has a slot while the old worker finishes) in front of backend b1."""
     root = tmp_path / "srv"
     (root / "logs").mkdir(parents=True)
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    certs = proxy_site / "backends"
     conf = minimal_conf(root, MODULES, listen=f"127.0.0.1:{port}", extra=f"""
+Listen 127.0.0.1:{tls_port}
+LogFormat "%>s %{{SSL_PROTOCOL}}x %r" parked
+CustomLog {root}/logs/access.log parked
 StartServers 1
 MinSpareServers 1
 MaxSpareServers 1
@@ -50,9 +57,18 @@ MaxRequestWorkers 2
 ProxyTimeout 20
 ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
 ProxyPass /app/ http://127.0.0.1:{backends.b1}/
+<VirtualHost 127.0.0.1:{tls_port}>
+    ServerName localhost
+    SSLEngine on
+    SSLCertificateFile {certs / "backend.pem"}
+    SSLCertificateKeyFile {certs / "backend.key"}
+</VirtualHost>
 """)
     with httpd(root, conf) as srv:
         wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
+        srv.tls_port = tls_port
+        srv.access_log = root / "logs" / "access.log"
+        srv.tls = ssl.create_default_context(cafile=str(certs / "ca.pem"))
         yield srv, port
 
 
@@ -96,3 +112,23 @@ def test_graceful_restart_finishes_parked_requests(one_worker):
         got = [f.result() for f in (*first, last)]
     assert got == [(200, b"opened 4")] * 4
     assert "unexpected" not in srv.log_text()
+
+
+def test_parked_tls_and_plain_requests_keep_their_own_connection_state(one_worker):
+    """Three TLS and three plain requests parked together on one worker: each is answered on
+    its own connection and logged with its own connection's TLS facts (the handler's request
+    state is saved and restored around every park)."""
+    srv, port = one_worker
+    name, n = uuid.uuid4().hex, 6
+    jobs = [(srv.tls_port, srv.tls, f"/app/gate/{name}/{n}?tls={i}") for i in range(3)] + \
+           [(port, None, f"/app/gate/{name}/{n}?plain={i}") for i in range(3)]
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda j: _get(j[0], j[2], tls=j[1]), jobs))
+    assert answers == [(200, f"opened {n}".encode())] * n
+    wait_until(lambda: srv.access_log.read_text().count(f"/app/gate/{name}/") == n, 10,
+               what="six access-log lines")
+    lines = [l for l in srv.access_log.read_text().splitlines() if name in l]
+    tls_protocols = {l.split()[1] for l in lines if "tls=" in l}
+    assert len(lines) == n
+    assert tls_protocols <= {"TLSv1.2", "TLSv1.3"} and tls_protocols, lines
+    assert {l.split()[1] for l in lines if "plain=" in l} == {"-"}, lines
