@@ -4,8 +4,8 @@ besides the WebSocket relay.
 
 Pool (one per worker process, as a prefork child's connection pool in Apache): idle
 connections per worker name, at most ``max`` (default 1: a prefork process serves one request
-at a time; 25 when the worker parks requests while backends answer, as a threaded
-MPM's ThreadsPerChild) kept, closed when older than ``ttl`` idle, never kept with ``disablereuse``.  Before
+at a time; when the worker parks requests, as many as its requests have used at once) kept,
+closed when older than ``ttl`` idle, never kept with ``disablereuse``.  Before
 a kept connection is reused it is polled: readable means the backend closed it (or sent bytes
 nobody asked for) and it is dropped.  The pool notices a fork (its pid changes) and forgets
 the parent's connections without touching them.
@@ -37,7 +37,6 @@ PARK_AFTER = 0.002
 FAST_AGAIN = 0.001      # a parked read answered this soon: the backend is quick again
 SLOW: set = set()       # pool keys of backends whose requests park at once (per process)
 _PARK_TV = struct.pack("ll", 0, int(PARK_AFTER * 1_000_000))
-PARKED_MAX = 25         # kept connections per backend when requests park (ThreadsPerChild's default)
 
 
 class BackendError(Exception):
@@ -68,7 +67,7 @@ def _timeval(seconds: float) -> bytes:
 
 class BackendConn:
     __slots__ = ("sock", "key", "created", "last_used", "reused", "peer", "timeout", "kernel",
-                 "rcv", "_poll")
+                 "rcv", "out", "_poll")
 
     def __init__(self, sock, key: str, peer: str):
         self.sock = sock
@@ -79,6 +78,7 @@ class BackendConn:
         self.timeout: float | None = -1.0      # not set by settimeout() yet
         self.kernel = False             # blocking, the timeout in SO_RCVTIMEO / SO_SNDTIMEO
         self.rcv = None                 # SO_RCVTIMEO as set (PARK_AFTER while parking)
+        self.out = None                 # the Pool that lent it to a request, until back or closed
         self._poll = None
 
     def settimeout(self, t: float) -> None:
@@ -166,6 +166,8 @@ class BackendConn:
         return self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
 
     def close(self) -> None:
+        if self.out is not None:
+            self.out.returned(self)
         try:
             self.sock.close()
         except OSError:
@@ -291,10 +293,31 @@ class Pool:
 
     def __init__(self):
         self.idle: dict[str, list[BackendConn]] = {}
+        self.lent: dict[str, int] = {}      # key -> connections in use by requests now
+        self.peak: dict[str, int] = {}      # key -> the most ever in use at once
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
         self.idle = {}              # the parent's sockets: not ours to use or close
+        self.lent = {}
+        self.peak = {}
+
+    def lend(self, c: BackendConn) -> BackendConn:
+        """``c`` (kept or new) now serves a request until put back or closed."""
+        if c.out is None:
+            c.out = self
+            n = self.lent[c.key] = self.lent.get(c.key, 0) + 1
+            if n > self.peak.get(c.key, 0):
+                self.peak[c.key] = n
+        return c
+
+    def returned(self, c: BackendConn) -> None:
+        c.out = None
+        n = self.lent.get(c.key, 0) - 1
+        if n > 0:
+            self.lent[c.key] = n
+        else:
+            self.lent.pop(c.key, None)
 
     def get(self, worker: Worker, key: str | None = None) -> BackendConn | None:
         conns = self.idle.get(key or worker.name)
@@ -306,17 +329,23 @@ class Pool:
                 c.close()
                 continue
             c.reused = True
-            return c
+            return self.lend(c)
         return None
 
     def put(self, worker: Worker, c: BackendConn, key: str | None = None) -> None:
+        if c.out is not None:
+            c.out.returned(c)
         if worker.params.disablereuse:
             c.close()
             return
-        conns = self.idle.setdefault(key or worker.name, [])
-        # max= or, as a threaded MPM's ThreadsPerChild, as many as the requests a worker
-        # parks at once may use (one when requests are served one at a time)
-        limit = max(1, worker.params.max or (PARKED_MAX if parkable() else 1))
+        key = key or worker.name
+        conns = self.idle.setdefault(key, [])
+        # max=, or one (a prefork process serves one request at a time), or when requests
+        # park: as many as this process's requests have used at once (a connection closed
+        # here would be opened again by the next request: churn, and TIME_WAIT sockets,
+        # under a slow backend's load; the backend's keep-alive timeout, or ttl=, ends the
+        # ones a past burst left)
+        limit = max(1, worker.params.max or (self.peak.get(key, 1) if parkable() else 1))
         if len(conns) >= limit:
             c.close()
             return

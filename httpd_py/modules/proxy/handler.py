@@ -471,7 +471,7 @@ def _connect(req, plan: _Plan, balancer):
     try:
         conn = be.connect(worker, plan.connect_timeout, t, ssl_settings, sni)
         conn.key = plan.pool_key
-        return conn
+        return be.POOL.lend(conn)
     except be.TLSFailed as e:
         error_log.error(MOD, "HP13008", f"{worker.scheme}: {e}", client=_client(req))
         raise _Attempt(_proxy_error("Error during SSL Handshake with remote server", 500),

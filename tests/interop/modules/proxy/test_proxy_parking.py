@@ -24,6 +24,13 @@ MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "ssl", "log_confi
 
 def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
          ) -> tuple[int, bytes]:
+    status, _, body = _exchange(port, path, timeout, tls)
+    return status, body
+
+
+def _exchange(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
+              ) -> tuple[int, bytes, bytes]:
+    """(status, head, body) of one HTTP/1.0 GET."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         s = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"
@@ -35,7 +42,7 @@ def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None =
                 break
             data += got
     head, _, body = bytes(data).partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    return int(head.split()[1]), head, body
 
 
 @pytest.fixture()
@@ -132,3 +139,31 @@ def test_parked_tls_and_plain_requests_keep_their_own_connection_state(one_worke
     assert len(lines) == n
     assert tls_protocols <= {"TLSv1.2", "TLSv1.3"} and tls_protocols, lines
     assert {l.split()[1] for l in lines if "plain=" in l} == {"-"}, lines
+
+
+def _established_to(port: int) -> set[int]:
+    """Local ports of the loopback TCP connections established to ``port`` (/proc/net/tcp:
+    on this machine only the proxy under test talks to that backend)."""
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if state == "01" and int(remote.split(":")[1], 16) == port:
+                ports.add(int(local.split(":")[1], 16))
+    return ports
+
+
+def test_parked_requests_reuse_their_backend_connections(one_worker, backends):
+    """Six requests parked at once need six backend connections; the next six use the same
+    ones again (the pool keeps as many as were in use at once, not one)."""
+    _, port = one_worker
+    seen = []
+    for _ in range(2):
+        name, n = uuid.uuid4().hex, 6
+        with concurrent.futures.ThreadPoolExecutor(n) as pool:
+            got = list(pool.map(lambda _: _get(port, f"/app/gate/{name}/{n}"), range(n)))
+        assert got == [(200, f"opened {n}".encode())] * n
+        seen.append(_established_to(backends.b1))
+    assert len(seen[0]) == 6 and seen[1] == seen[0]
