@@ -22,7 +22,9 @@ worktree's copy of the script measures that worktree, whatever the current direc
 milliseconds after each request (a small asyncio server started by the script, keep-alive),
 behind ``/slow/``, with ``--slow-connections`` clients (default 64): a proxy that holds a
 worker per request in flight is bounded by its processes over the delay (apache2 prefork here:
-MaxRequestWorkers 16), one that parks them (httpd-py, nginx) by the clients.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
+MaxRequestWorkers 16), one that parks them (httpd-py, nginx) by the clients.  With the slow
+backend an "apache2-event" proxy joins every row: the event MPM with 64 threads in 2
+processes, the Apache answer to many requests in flight.  ``--smoke`` starts everything and sends a few requests through each proxy without wrk (to
 check the setup without loading the machine).  The machine has 2 cores shared with other
 work: run the real thing only when it is quiet; each run prints its own load average.
 """
@@ -39,8 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (APACHE_MODULES, ROOT, free_port, group_cpu_seconds, need,  # noqa: E402
-                      start)
+from benchlib import (APACHE_MODULES, ROOT, event_mpm, free_port,  # noqa: E402
+                      group_cpu_seconds, need, start)
 
 
 def _modules(*names: str) -> str:
@@ -89,7 +91,12 @@ asyncio.run(main())
 
 def proxy_conf(work: Path, tag: str, port: int, backend: int, workers: int,
                slow: int | None = None) -> str:
-    mpm = "mpm_prefork"
+    event = tag == "apache2-event"
+    mpm = "mpm_event" if event else "mpm_prefork"
+    sizing = event_mpm(64, 32) if event else f"""StartServers {workers}
+MinSpareServers {workers}
+MaxSpareServers {workers}
+MaxRequestWorkers {max(workers, 16)}"""
     return f"""ServerRoot {work}
 {_modules(mpm, "authz_core", "proxy", "proxy_http")}
 ServerName localhost
@@ -98,10 +105,7 @@ PidFile {work}/{tag}.pid
 ErrorLog {work}/{tag}-error.log
 DefaultRuntimeDir {work}
 Mutex file:{work} default
-StartServers {workers}
-MinSpareServers {workers}
-MaxSpareServers {workers}
-MaxRequestWorkers {max(workers, 16)}
+{sizing}
 KeepAlive On
 MaxKeepAliveRequests 0
 {"User root" + chr(10) + "Group root" if os.geteuid() == 0 and tag == "httpd-py" else ""}
@@ -225,7 +229,7 @@ def main() -> int:
                                                       str(sport), f"{args.slow_ms:g}"],
                                      sport, work / "slow.out"))
             proxies = []
-            for tag in ("httpd-py", "apache2"):
+            for tag in ("httpd-py", "apache2") + (("apache2-event",) if sport else ()):
                 port = free_port()
                 conf = work / f"{tag}.conf"
                 conf.write_text(proxy_conf(work, tag, port, bport, args.workers, sport))
