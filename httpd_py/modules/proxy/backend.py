@@ -67,7 +67,7 @@ def _timeval(seconds: float) -> bytes:
 
 class BackendConn:
     __slots__ = ("sock", "key", "created", "last_used", "reused", "peer", "timeout", "kernel",
-                 "rcv", "out", "_poll")
+                 "rcv", "out", "sent", "_poll")
 
     def __init__(self, sock, key: str, peer: str):
         self.sock = sock
@@ -79,6 +79,7 @@ class BackendConn:
         self.kernel = False             # blocking, the timeout in SO_RCVTIMEO / SO_SNDTIMEO
         self.rcv = None                 # SO_RCVTIMEO as set (PARK_AFTER while parking)
         self.out = None                 # the Pool that lent it to a request, until back or closed
+        self.sent = False               # bytes sent since the last read (nothing to read yet)
         self._poll = None
 
     def settimeout(self, t: float) -> None:
@@ -103,6 +104,7 @@ class BackendConn:
         self.timeout = t
 
     def sendall(self, data: bytes) -> None:
+        self.sent = True
         try:
             self.sock.sendall(data)
         except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_SNDTIMEO expired
@@ -123,18 +125,22 @@ class BackendConn:
         if self.kernel and self.timeout > PARK_AFTER and parkable():
             key = self.key
             if key in SLOW:
-                try:
-                    return self.sock.recv(n, _DONTWAIT)
-                except BlockingIOError:
-                    pass
-                except OSError as e:
-                    raise Closed(f"reading from the backend: {e}") from None
+                if self.sent:                   # a slow backend has not answered already
+                    self.sent = False
+                else:
+                    try:
+                        return self.sock.recv(n, _DONTWAIT)
+                    except BlockingIOError:
+                        pass
+                    except OSError as e:
+                        raise Closed(f"reading from the backend: {e}") from None
                 t0 = time.monotonic()
                 if not wait_readable(self.sock.fileno(), self.timeout, self):
                     raise ReadTimeout("timeout reading from the backend")
                 if time.monotonic() - t0 < FAST_AGAIN:
                     SLOW.discard(key)
             else:
+                self.sent = False
                 if self.rcv != PARK_AFTER:
                     self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PARK_TV)
                     self.rcv = PARK_AFTER
