@@ -209,6 +209,24 @@ class Worker:
         idle_serving: list = []
         may_park = greenlet is not None and getattr(app, "may_park", False)
 
+        # SIGUSR1 (graceful) is held back while requests are served (see _serve): blocked
+        # once before the first request a loop turn serves or resumes, released before the
+        # next epoll_wait -- two sigprocmask calls per turn, not two per request and two more
+        # per park; turns that only accept or step handshakes and heads make none
+        masked = [False]
+
+        def hold_usr1() -> None:
+            if not masked[0]:
+                _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
+                self.slot.stop_pending = _usr1_pending
+                masked[0] = True
+
+        def release_usr1() -> None:
+            if masked[0]:
+                self.slot.stop_pending = None
+                _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)   # a pending one runs now
+                masked[0] = False
+
         def serving() -> None:
             me = getcurrent()
             w = me.parent.switch(None)
@@ -264,8 +282,6 @@ class Worker:
             """The request in ``g`` waits for a descriptor: watch it, serve others."""
             fd, timeout, owner = wanted
             rec = [g, w, app.request_state()]
-            self.slot.stop_pending = None
-            _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
             parked[fd] = rec
             if kept.get(fd) is not owner:
                 try:
@@ -284,8 +300,7 @@ class Worker:
             g, w, state = parked.pop(fd)
             version.pop(fd, None)
             app.set_request_state(state)
-            _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
-            self.slot.stop_pending = _usr1_pending
+            hold_usr1()
             served = g.switch(ok)
             finished(g, w, served)
 
@@ -311,6 +326,7 @@ class Worker:
                     return
                 fd = w.fd
                 unwait(fd)                        # stays in epoll: no DEL + ADD per request
+                hold_usr1()
                 if may_park:
                     if idle_serving:
                         g = idle_serving.pop()
@@ -340,6 +356,7 @@ class Worker:
 
         stopping_seen = False
         while True:
+            release_usr1()
             stopping = self.slot.stopping()
             at_max = bool(self.max_connections and self.connections >= self.max_connections)
             if stopping and not stopping_seen:
@@ -369,6 +386,7 @@ class Worker:
                 heapq.heappop(timers)
             if timers:
                 timeout = min(timeout, timers[0][0] - now)
+            release_usr1()                        # (a graceful stop's last requests above)
             try:
                 events = poller.poll(max(0.0, timeout))
             except OSError as e:
@@ -464,9 +482,7 @@ class Worker:
 
     def _serve_waiting(self, w) -> bool:
         """One ready connection's request(s), blocking, as ``_serve`` does for a whole one
-        (serve_ready sets the slot's states)."""
-        _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
-        self.slot.stop_pending = _usr1_pending
+        (serve_ready sets the slot's states); the loop holds SIGUSR1 back meanwhile."""
         try:
             return bool(self.app.serve_ready(w, self.slot))
         except Exception as e:                                    # noqa: BLE001
@@ -478,9 +494,6 @@ class Worker:
             except Exception:                                     # noqa: BLE001
                 pass
             return False
-        finally:
-            self.slot.stop_pending = None
-            _signal.pthread_sigmask(signal.SIG_UNBLOCK, _USR1)
 
     def _report_counts(self, counts: dict) -> None:
         key = (counts["handshake"], counts["head"], counts["keepalive"])
