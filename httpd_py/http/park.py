@@ -10,8 +10,8 @@ greenlet (the blocking connection loop, ``-X`` without the event loop, tests cal
 pipeline directly) it returns None at once and the caller reads blocking, as before.
 
 The loop saves and restores the request state the connection handler keeps between phases
-(``ConnectionHandler.request_state``) around every switch, and blocks SIGUSR1 again before
-resuming (``_serve_waiting``'s rule).  The protocol between the two sides is only that tuple and
+(``ConnectionHandler.request_state``) around every switch, and holds SIGUSR1 back while it
+serves or resumes requests (the blocking reads' rule, see ``mpm/worker.py``).  The protocol between the two sides is only that tuple and
 that bool: ``mpm`` imports nothing from ``http``.
 """
 from __future__ import annotations
