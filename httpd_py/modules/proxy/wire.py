@@ -107,6 +107,10 @@ def pass_response_headers(items: list[tuple[str, str]]) -> list[tuple[str, str]]
 
 _STATUS = re.compile(r"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?\Z", re.ASCII | re.S)
 _WS = " \t\n\r\x0b\x0c"          # what bytes.strip() strips (str.strip() strips more)
+# header lines already parsed, by their text (a backend repeats all but Date on every
+# response): at most _MEMO_LINES lines of at most _MEMO_LINE characters, never a refused one
+_LINES: dict[str, tuple[str, str]] = {}
+_MEMO_LINES, _MEMO_LINE = 512, 1024
 
 
 class ResponseHead:
@@ -139,9 +143,16 @@ class ResponseHead:
         self._index = None
         fs = self.field_size
         headers = self.headers
-        for line in buf[pos:last].decode("latin-1").split("\n"):
-            pos += len(line) + 1
-            line = line.rstrip("\r")
+        for raw in buf[pos:last].decode("latin-1").split("\n"):
+            n = len(raw)
+            pos += n + 1
+            hit = _LINES.get(raw)
+            if hit is not None and self.status and n <= fs:
+                if len(headers) >= self.fields:
+                    raise BadResponse("too many response header lines")
+                headers.append(hit)
+                continue
+            line = raw.rstrip("\r")
             if len(line) > fs:
                 raise BadResponse("response header line too long")
             if not self.status:
@@ -167,7 +178,10 @@ class ResponseHead:
                 raise BadResponse(f"bad header line {line[:80].encode('latin-1')!r}")
             if len(headers) >= self.fields:
                 raise BadResponse("too many response header lines")
-            headers.append((name, value.strip(_WS)))
+            parsed = (name, value.strip(_WS))
+            headers.append(parsed)
+            if n <= _MEMO_LINE and len(_LINES) < _MEMO_LINES:
+                _LINES[raw] = parsed
         self._pos = pos
         if len(buf) - pos > self.field_size:
             raise BadResponse("response header line too long")

@@ -134,3 +134,21 @@ def test_request_head():
 def test_chunk():
     assert wire.chunk(b"hello") == b"5\r\nhello\r\n"
     assert wire.chunk(b"") == b""
+
+
+def test_response_head_memo_gives_the_same_parse_and_keeps_the_limits():
+    """Header lines parsed once are taken from a memo the next time (a backend repeats them):
+    the same headers, and the line-count and line-size limits still apply to them."""
+    from httpd_py.modules.proxy.wire import BadResponse, ResponseHead
+    head = (b"HTTP/1.1 200 OK\r\nServer: memo-test\r\nX-Memo-A:  one \r\n"
+            b"X-Memo-B: two\r\nContent-Length: 0\r\n\r\n")
+    first, second = ResponseHead(), ResponseHead()
+    assert first.feed(head) and second.feed(head)
+    assert second.headers == first.headers == [("Server", "memo-test"), ("X-Memo-A", "one"),
+                                               ("X-Memo-B", "two"), ("Content-Length", "0")]
+    few = ResponseHead(fields=2)
+    with pytest.raises(BadResponse, match="too many"):
+        few.feed(head)
+    short = ResponseHead(field_size=10)
+    with pytest.raises(BadResponse, match="too long"):
+        short.feed(head)
