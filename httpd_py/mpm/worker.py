@@ -238,6 +238,7 @@ class Worker:
             fd = w.fd
             old = registered.get(fd)
             if old is None:
+                kept.pop(fd, None)                # a backend's closed descriptor, reused
                 poller.register(fd, mask)
             elif old != mask:
                 poller.modify(fd, mask)
@@ -413,6 +414,7 @@ class Worker:
                     if fd in parked:
                         resume(fd, True)
                     elif kept.pop(fd, None) is not None:
+                        registered.pop(fd, None)
                         try:                  # a kept backend connection closed (or spoke)
                             poller.unregister(fd)
                         except (OSError, ValueError):
