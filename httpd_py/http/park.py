@@ -2,17 +2,18 @@
 worker's event loop serves other connections meanwhile.
 
 The event loop (``mpm/worker.py``) serves each ready connection of a config that may park
-(``ConnectionHandler.may_park``) in a greenlet of its own.  Code on the request path that would
-sleep in a read -- today mod_proxy's backend reads -- calls ``wait_readable(fd, timeout)``: it
-switches back to the loop with ``(fd, timeout)``; the loop watches ``fd`` in its epoll set and
-switches back in with True when it is readable or False when ``timeout`` passed.  Outside such a
-greenlet (the blocking connection loop, ``-X`` without the event loop, tests calling the
-pipeline directly) it returns None at once and the caller reads blocking, as before.
+(``ConnectionHandler.may_park``) in a greenlet (reused from one request to the next).  Code on
+the request path that would sleep in a read -- today mod_proxy's plain backend reads -- calls
+``wait_readable(fd, timeout, owner)``: it switches back to the loop with that tuple; the loop
+watches ``fd`` in its epoll set and switches back in with True when it is readable or False
+when ``timeout`` passed.  Outside such a greenlet (WaitingConnections Off, tests and benches
+calling the pipeline directly) it returns None at once and the caller reads blocking, as
+before.
 
 The loop saves and restores the request state the connection handler keeps between phases
 (``ConnectionHandler.request_state``) around every switch, and holds SIGUSR1 back while it
-serves or resumes requests (the blocking reads' rule, see ``mpm/worker.py``).  The protocol between the two sides is only that tuple and
-that bool: ``mpm`` imports nothing from ``http``.
+serves or resumes requests (the blocking reads' rule, see ``mpm/worker.py``).  The protocol
+between the two sides is only that tuple and that bool: ``mpm`` imports nothing from ``http``.
 """
 from __future__ import annotations
 
