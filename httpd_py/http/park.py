@@ -38,5 +38,18 @@ def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
     return parent.switch((fd, timeout, owner))
 
 
+def wait_readable_any(fds: tuple[int, ...], timeout: float | None,
+                      owner: object) -> int | bool | None:
+    """The first of ``fds`` found readable, False when ``timeout`` passed first, None when not
+    parkable.  The request's own client connection may be among them (a tunnel waits for
+    either side); ``owner`` as for ``wait_readable``, for the others."""
+    if getcurrent is None:
+        return None
+    parent = getcurrent().parent
+    if parent is None:
+        return None
+    return parent.switch((tuple(fds), timeout, owner))
+
+
 def parkable() -> bool:
     return getcurrent is not None and getcurrent().parent is not None

@@ -280,16 +280,27 @@ class Worker:
                                                     or parked.get(fd) is entry[3])
 
         def park(g, w, wanted) -> None:
-            """The request in ``g`` waits for a descriptor: watch it, serve others."""
+            """The request in ``g`` waits for a descriptor (or for the first of several, its
+            own connection's among them: a tunnel): watch it, serve others."""
             fd, timeout, owner = wanted
-            rec = [g, w, app.request_state()]
-            parked[fd] = rec
-            if kept.get(fd) is not owner:
-                try:
-                    poller.register(fd, IN)
-                except FileExistsError:
-                    poller.modify(fd, IN)
-                kept[fd] = owner
+            fds = fd if type(fd) is tuple else (fd,)
+            fd = fds[0]
+            rec = [g, w, app.request_state(), fds]
+            for one in fds:
+                parked[one] = rec
+                if one == w.fd:                   # the client's own: its bookkeeping
+                    if registered.get(one) != IN:
+                        try:
+                            poller.register(one, IN)
+                        except FileExistsError:
+                            poller.modify(one, IN)
+                        registered[one] = IN
+                elif kept.get(one) is not owner:
+                    try:
+                        poller.register(one, IN)
+                    except FileExistsError:
+                        poller.modify(one, IN)
+                    kept[one] = owner
             ticket[0] += 1
             version[fd] = ticket[0]
             at = time.monotonic() + (timeout if timeout is not None and timeout > 0 else 3600.0)
@@ -298,11 +309,13 @@ class Worker:
         def resume(fd, ok: bool) -> None:
             """Back into a parked request: True, its descriptor is readable; False, its
             time ran out.  Then on as ``drive`` once it is served (or parks again)."""
-            g, w, state = parked.pop(fd)
-            version.pop(fd, None)
+            g, w, state, fds = parked[fd]
+            for one in fds:
+                del parked[one]
+            version.pop(fds[0], None)
             app.set_request_state(state)
             hold_usr1()
-            served = g.switch(ok)
+            served = g.switch(fd if ok and len(fds) > 1 else ok)
             finished(g, w, served)
 
         def finished(g, w, got) -> None:
@@ -433,7 +446,7 @@ class Worker:
                 entry = heapq.heappop(timers)
                 if live(entry):
                     if entry[2] in parked:
-                        resume(entry[2], False)
+                        resume(entry[2], False)       # (a timer is keyed by the first fd)
                         continue
                     forget(entry[3])
                     app.expire(entry[3])

@@ -32,6 +32,7 @@ import select
 import time
 
 from httpd_py.http import hooks
+from httpd_py.http.park import wait_readable_any
 from httpd_py.log import error_log
 from httpd_py.modules.proxy import backend as be
 from httpd_py.modules.proxy import conf as C
@@ -846,16 +847,26 @@ def _tunnel(req, conn, rh, worker):
 
 
 def _relay(stream, client_sock, conn, timeout: float) -> None:
-    poller = select.poll()
+    """Bytes both ways.  Under the worker's event loop the tunnel parks while neither side
+    sends (http.park: the worker serves its other connections); else it polls both."""
+    poller = None
     cfd, bfd = client_sock.fileno(), conn.fileno()
-    poller.register(cfd, select.POLLIN)
-    poller.register(bfd, select.POLLIN)
     while True:
         if not stream.pending() and not conn.pending():
-            events = poller.poll(timeout * 1000)
-            if not events:
+            got = wait_readable_any((cfd, bfd), timeout, conn) if poller is None else None
+            if got is False:
                 return                  # idle past the timeout
-            fds = {fd for fd, _ in events}
+            if got is not None:
+                fds = {got}
+            else:
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(cfd, select.POLLIN)
+                    poller.register(bfd, select.POLLIN)
+                events = poller.poll(timeout * 1000)
+                if not events:
+                    return
+                fds = {fd for fd, _ in events}
         else:
             fds = {cfd} if stream.pending() else {bfd}
         if cfd in fds:

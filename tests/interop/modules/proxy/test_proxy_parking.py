@@ -19,7 +19,8 @@ from tests.support.apache import minimal_conf
 from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, wait_until
 
-MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "ssl", "log_config")
+MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "ssl",
+           "log_config")
 
 
 def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
@@ -46,9 +47,11 @@ def _exchange(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | N
 
 
 @pytest.fixture()
-def one_worker(tmp_path, backends, proxy_site):
+def one_worker(tmp_path, backends, proxy_site, request):
     """httpd-py with one worker process (two at most, so that a graceful restart's new
-    generation has a slot while the old worker finishes) in front of backend b1."""
+    generation has a slot while the old worker finishes; exactly one when the test is marked
+    ``only_one``) in front of backend b1."""
+    most = 1 if request.node.get_closest_marker("only_one") else 2
     root = tmp_path / "srv"
     (root / "logs").mkdir(parents=True)
     port, tls_port = free_port(), free_port()
@@ -60,8 +63,9 @@ CustomLog {root}/logs/access.log parked
 StartServers 1
 MinSpareServers 1
 MaxSpareServers 1
-MaxRequestWorkers 2
+MaxRequestWorkers {most}
 ProxyTimeout 20
+ProxyPass /ws/ ws://127.0.0.1:{backends.b1}/ws/
 ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
 ProxyPass /app/ http://127.0.0.1:{backends.b1}/
 <VirtualHost 127.0.0.1:{tls_port}>
@@ -167,3 +171,23 @@ def test_parked_requests_reuse_their_backend_connections(one_worker, backends):
         assert got == [(200, f"opened {n}".encode())] * n
         seen.append(_established_to(backends.b1))
     assert len(seen[0]) == 6 and seen[1] == seen[0]
+
+
+@pytest.mark.only_one
+def test_an_open_websocket_tunnel_does_not_hold_its_worker(one_worker):
+    """With exactly one worker: while a WebSocket tunnel through it is open and idle, the
+    worker answers another client (the tunnel is parked between messages), and the tunnel
+    still echoes afterwards."""
+    from tests.interop.modules.proxy.client import ws_echo
+    _, port = one_worker
+    between = []
+
+    def messages():
+        yield "before"
+        between.append(_get(port, "/app/who", timeout=10))
+        yield "after"
+        yield "close"
+
+    got = ws_echo(port, "/ws/echo", messages=messages())
+    assert between == [(200, b"b1")]
+    assert got == [("text", "echo:before"), ("text", "echo:after"), ("close", 1000)]
