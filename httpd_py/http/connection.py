@@ -236,9 +236,9 @@ class ConnectionHandler(WaitingMixin):
         self._body_failed = False           # reading it failed: close after the response
         self._force_close = False           # Content-Length with Transfer-Encoding, Expect
         self._body_timeout = 0
-        # the event loop serves each request in a greenlet it can park while a backend
-        # answers (http.park): only when mod_proxy is loaded, the one module that parks
-        self.may_park = "proxy" in self._loaded and park.AVAILABLE
+        # the event loop serves each request in a greenlet it can park (http.park): while a
+        # backend answers (mod_proxy) or a slow client cannot take more of the response
+        self.may_park = park.AVAILABLE
 
     def request_state(self) -> tuple:
         """What the handler keeps between one request's phases, saved by the event loop

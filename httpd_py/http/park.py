@@ -51,5 +51,17 @@ def wait_readable_any(fds: tuple[int, ...], timeout: float | None,
     return parent.switch((tuple(fds), timeout, owner))
 
 
+def wait_client(fd: int, timeout: float, read: bool) -> bool | None:
+    """Park until the request's own client connection is writable (``read``: readable, a TLS
+    write that needs the peer's bytes first), False when ``timeout`` passed; None when not
+    parkable.  A slow client then holds no worker: the loop serves the others meanwhile."""
+    if getcurrent is None:
+        return None
+    parent = getcurrent().parent
+    if parent is None:
+        return None
+    return parent.switch((fd, timeout, None, not read))
+
+
 def parkable() -> bool:
     return getcurrent is not None and getcurrent().parent is not None

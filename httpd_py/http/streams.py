@@ -13,6 +13,7 @@ import traceback
 
 from OpenSSL import SSL
 
+from httpd_py.http.park import wait_client
 from httpd_py.http.static import http_date
 
 _EOF, _CLOSE, _LINGER, _NEXT = 0, 1, 2, 3   # how a connection's HTTP loop ended (_NEXT: goes on)
@@ -67,6 +68,7 @@ class _Lazy:
     most requests cost no FIONBIO ioctl either way (``serve_ready`` restores non-blocking only
     when ``block`` ran)."""
     lazy = False
+    timeout = 0.0           # the connection's Timeout (a parked write waits this long)
     sock: socket.socket | None
 
     def block(self) -> None:
@@ -84,9 +86,18 @@ class _Lazy:
         while off < n:
             try:
                 off += send(view[off:])
-            except would_block:
+            except would_block as e:
                 if not self.lazy:
                     raise
+                if self.timeout:
+                    # under the event loop the request parks until the client can take more
+                    # (a slow reader holds no worker); a TLS write may first need its bytes
+                    got = wait_client(self.sock.fileno(), self.timeout,
+                                      isinstance(e, SSL.WantReadError))
+                    if got is not None:
+                        if got:
+                            continue
+                        raise
                 self.block()
 
 

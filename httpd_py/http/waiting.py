@@ -109,6 +109,7 @@ class WaitingMixin:
             w.stage = HEAD
             if w.dl is not None:
                 w.dl.start("header", time.monotonic())
+        w.stream.timeout = d.timeout        # a parked write waits this long (http.park)
         return w
 
     def _limits_for(self, d) -> Limits:

@@ -282,19 +282,20 @@ class Worker:
         def park(g, w, wanted) -> None:
             """The request in ``g`` waits for a descriptor (or for the first of several, its
             own connection's among them: a tunnel): watch it, serve others."""
-            fd, timeout, owner = wanted
+            fd, timeout, owner = wanted[0], wanted[1], wanted[2]
+            mask = OUT if len(wanted) > 3 and wanted[3] else IN   # (fd, t, owner, write)
             fds = fd if type(fd) is tuple else (fd,)
             fd = fds[0]
             rec = [g, w, app.request_state(), fds]
             for one in fds:
                 parked[one] = rec
                 if one == w.fd:                   # the client's own: its bookkeeping
-                    if registered.get(one) != IN:
+                    if registered.get(one) != mask:
                         try:
-                            poller.register(one, IN)
+                            poller.register(one, mask)
                         except FileExistsError:
-                            poller.modify(one, IN)
-                        registered[one] = IN
+                            poller.modify(one, mask)
+                        registered[one] = mask
                 elif kept.get(one) is not owner:
                     try:
                         poller.register(one, IN)
