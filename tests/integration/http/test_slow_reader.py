@@ -32,10 +32,11 @@ def server(tmp_path_factory):
     (docs / "small.txt").write_bytes(b"small\n")
     pki = make_pki(root / "pki", ("localhost",))
     leaf = pki.leaf("localhost", "ec")
-    port, tls_port = free_port(), free_port()
+    port, tls_port, short_port = free_port(), free_port(), free_port()
     conf = minimal_conf(root, ("mpm_prefork", "authz_core", "ssl"), listen=f"127.0.0.1:{port}",
                         extra=f"""
 Listen 127.0.0.1:{tls_port}
+Listen 127.0.0.1:{short_port}
 StartServers 1
 MinSpareServers 1
 MaxSpareServers 1
@@ -51,11 +52,16 @@ DocumentRoot {docs}
     SSLCertificateFile {leaf.cert_file}
     SSLCertificateKeyFile {leaf.key_file}
 </VirtualHost>
+<VirtualHost 127.0.0.1:{short_port}>
+    ServerName localhost
+    Timeout 1
+</VirtualHost>
 """)
-    with httpd(root, conf):
+    with httpd(root, conf + "LogLevel info\n") as srv:
         wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
         ctx = ssl.create_default_context(cafile=str(pki.root_file))
-        yield {"plain": (port, None), "tls": (tls_port, ctx)}
+        yield {"plain": (port, None), "tls": (tls_port, ctx), "short": (short_port, None),
+               "server": srv}
 
 
 def _connect(port: int, ctx, rcvbuf: int | None = None):
@@ -96,3 +102,28 @@ def test_a_stalled_download_leaves_the_worker_to_others(server, kind):
         assert n == SIZE
     finally:
         a.close()
+
+
+def test_a_parked_write_gives_up_after_the_timeout(server):
+    """Timeout 1 on this address: a client that reads nothing has its response cut after the
+    timeout (logged as a client gone, the connection closed before the last byte), and the
+    worker goes on serving."""
+    port, _ = server["short"]
+    srv = server["server"]
+    a = _connect(port, None, rcvbuf=4096)
+    try:
+        a.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        wait_until(lambda: "client went away after" in srv.log_text(), 20,
+                   what="the server to give up the parked write")
+        n = 0
+        while True:
+            d = a.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        assert 0 < n < SIZE
+    finally:
+        a.close()
+    with _connect(port, None) as b:
+        b.sendall(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert b.recv(65536).startswith(b"HTTP/1.1 200")
