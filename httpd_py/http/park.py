@@ -25,17 +25,23 @@ except ImportError:                     # pragma: no cover - greenlet is a depen
 AVAILABLE = getcurrent is not None
 
 
-def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
-    """True once ``fd`` is readable, False when ``timeout`` seconds passed first; None when
-    the caller is not parkable (read blocking instead).  ``owner``: the object whose
-    descriptor it is while it stays open (the loop keeps ``fd`` in its epoll set for the
-    owner's next wait, and registers it afresh for another owner)."""
+def _park(wanted: tuple):
+    """Hand ``wanted`` -- (fd or fds, timeout, owner[, write]) -- to the loop and return what
+    it resumes the request with; None when the caller is not parkable."""
     if getcurrent is None:
         return None
     parent = getcurrent().parent
     if parent is None:                  # the main greenlet: nobody to hand the worker to
         return None
-    return parent.switch((fd, timeout, owner))
+    return parent.switch(wanted)
+
+
+def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
+    """True once ``fd`` is readable, False when ``timeout`` seconds passed first; None when
+    the caller is not parkable (read blocking instead).  ``owner``: the object whose
+    descriptor it is while it stays open (the loop keeps ``fd`` in its epoll set for the
+    owner's next wait, and registers it afresh for another owner)."""
+    return _park((fd, timeout, owner))
 
 
 def wait_readable_any(fds: tuple[int, ...], timeout: float | None,
@@ -43,24 +49,14 @@ def wait_readable_any(fds: tuple[int, ...], timeout: float | None,
     """The first of ``fds`` found readable, False when ``timeout`` passed first, None when not
     parkable.  The request's own client connection may be among them (a tunnel waits for
     either side); ``owner`` as for ``wait_readable``, for the others."""
-    if getcurrent is None:
-        return None
-    parent = getcurrent().parent
-    if parent is None:
-        return None
-    return parent.switch((tuple(fds), timeout, owner))
+    return _park((tuple(fds), timeout, owner))
 
 
 def wait_client(fd: int, timeout: float, read: bool) -> bool | None:
     """Park until the request's own client connection is writable (``read``: readable, a TLS
     write that needs the peer's bytes first), False when ``timeout`` passed; None when not
     parkable.  A slow client then holds no worker: the loop serves the others meanwhile."""
-    if getcurrent is None:
-        return None
-    parent = getcurrent().parent
-    if parent is None:
-        return None
-    return parent.switch((fd, timeout, None, not read))
+    return _park((fd, timeout, None, not read))
 
 
 def parkable() -> bool:

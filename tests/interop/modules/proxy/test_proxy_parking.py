@@ -25,13 +25,7 @@ MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel",
 
 def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
          ) -> tuple[int, bytes]:
-    status, _, body = _exchange(port, path, timeout, tls)
-    return status, body
-
-
-def _exchange(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
-              ) -> tuple[int, bytes, bytes]:
-    """(status, head, body) of one HTTP/1.0 GET."""
+    """(status, body) of one HTTP/1.0 GET."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         s = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"
@@ -43,7 +37,7 @@ def _exchange(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | N
                 break
             data += got
     head, _, body = bytes(data).partition(b"\r\n\r\n")
-    return int(head.split()[1]), head, body
+    return int(head.split()[1]), body
 
 
 @pytest.fixture()
