@@ -163,7 +163,7 @@ class ServerApp:
     def close_waiting(self, w) -> None:
         self.handler.close_waiting(w)
 
-    # --- parking a request while a backend answers (http/park.py) ----------------------------
+    # --- parking a request (a backend, a slow client, a tunnel: http/park.py) -----------------
     @property
     def may_park(self) -> bool:
         return bool(getattr(self.handler, "may_park", False))
