@@ -58,6 +58,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def read_to_eof(sock) -> bytes:
+    """Everything ``sock`` receives until the peer closes (the socket's own timeout applies)."""
+    data = bytearray()
+    while True:
+        got = sock.recv(65536)
+        if not got:
+            return bytes(data)
+        data += got
+
+
 def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -31,8 +31,8 @@ import time
 from httpd_py.http.park import parkable, wait_readable
 from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
 
-# a backend read blocks the worker this long before the request parks (see BackendConn.recv)
 _DONTWAIT = socket.MSG_DONTWAIT
+# a backend read blocks the worker this long before the request parks (see BackendConn.recv)
 PARK_AFTER = 0.002
 FAST_AGAIN = 0.001      # a parked read answered this soon: the backend is quick again
 SLOW: set = set()       # pool keys of backends whose requests park at once (per process)

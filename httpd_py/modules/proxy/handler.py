@@ -32,7 +32,7 @@ import select
 import time
 
 from httpd_py.http import hooks
-from httpd_py.http.park import wait_readable_any
+from httpd_py.http.park import parkable, wait_readable_any
 from httpd_py.log import error_log
 from httpd_py.modules.proxy import backend as be
 from httpd_py.modules.proxy import conf as C
@@ -849,23 +849,23 @@ def _tunnel(req, conn, rh, worker):
 def _relay(stream, client_sock, conn, timeout: float) -> None:
     """Bytes both ways.  Under the worker's event loop the tunnel parks while neither side
     sends (http.park: the worker serves its other connections); else it polls both."""
-    poller = None
     cfd, bfd = client_sock.fileno(), conn.fileno()
+    poller = None
+    if not parkable():
+        poller = select.poll()
+        poller.register(cfd, select.POLLIN)
+        poller.register(bfd, select.POLLIN)
     while True:
         if not stream.pending() and not conn.pending():
-            got = wait_readable_any((cfd, bfd), timeout, conn) if poller is None else None
-            if got is False:
-                return                  # idle past the timeout
-            if got is not None:
+            if poller is None:
+                got = wait_readable_any((cfd, bfd), timeout, conn)
+                if got is False:
+                    return              # idle past the timeout
                 fds = {got}
             else:
-                if poller is None:
-                    poller = select.poll()
-                    poller.register(cfd, select.POLLIN)
-                    poller.register(bfd, select.POLLIN)
                 events = poller.poll(timeout * 1000)
                 if not events:
-                    return
+                    return              # idle past the timeout
                 fds = {fd for fd, _ in events}
         else:
             fds = {cfd} if stream.pending() else {bfd}

@@ -17,7 +17,7 @@ import pytest
 from httpd_py.devtools.pki import make_pki
 from tests.support.apache import minimal_conf
 from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, wait_until
+from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
 
 SIZE = 32 << 20
 
@@ -87,12 +87,7 @@ def test_a_stalled_download_leaves_the_worker_to_others(server, kind):
         # A reads nothing more: the server's writes stop; B is served by the only worker
         with _connect(port, ctx) as b:
             b.sendall(b"GET /small.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            answer = bytearray()
-            while True:
-                d = b.recv(65536)
-                if not d:
-                    break
-                answer += d
+            answer = read_to_eof(b)
         assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"small\n")
         n = len(body)
         while n < SIZE:

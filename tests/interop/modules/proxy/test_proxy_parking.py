@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.apache import minimal_conf
 from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, wait_until
+from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "ssl",
            "log_config")
@@ -30,13 +30,8 @@ def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None =
         s = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n"
                   .encode())
-        data = bytearray()
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            data += got
-    head, _, body = bytes(data).partition(b"\r\n\r\n")
+        data = read_to_eof(s)
+    head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 
 
