@@ -583,7 +583,7 @@ class ConnectionHandler(WaitingMixin):
                     if poller is None:
                         poller = select.poll()
                         poller.register(p.sock.fileno(), select.POLLIN | select.POLLPRI)
-                    if not _poll_deadline(poller, dl, self._body_timeout):
+                    if not _poll_deadline(poller, dl, self._body_timeout, p.sock.fileno()):
                         raise _BodyDeadline()
                 data = p.stream.recv(p.read_size)
                 if not data:
@@ -1831,14 +1831,20 @@ def _stopping(slot) -> bool:
         return False
 
 
-def _poll_deadline(poller, dl: Deadlines, timeout: float) -> bool:
+def _poll_deadline(poller, dl: Deadlines, timeout: float, fd: int | None = None) -> bool:
     """Wait until the socket is readable, at most Timeout and what the stage has left (with
-    Apache's 1 s floor per read); False when the stage's deadline passed with nothing to read."""
+    Apache's 1 s floor per read); False when the stage's deadline passed with nothing to read.
+    ``fd``: the socket's descriptor, when the request may park on it instead of holding its
+    worker in the poll (a slow request body, under the event loop)."""
     while True:
         now = time.monotonic()
         left = dl.read_timeout(now)
         wait = timeout if left is None else min(timeout, left)
-        if poller.poll(max(0, int(wait * 1000))):
+        got = None if fd is None else park.wait_client(fd, max(0.0, wait), True)
+        if got is None:
+            fd = None
+            got = bool(poller.poll(max(0, int(wait * 1000))))
+        if got:
             return True
         if dl.expired(time.monotonic()) or left is None or wait >= timeout:
             return False

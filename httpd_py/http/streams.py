@@ -100,6 +100,19 @@ class _Lazy:
                         raise
                 self.block()
 
+    def _read_waits(self, write: bool = False) -> bool:
+        """A read that would block on a lazy stream: under the event loop the request parks
+        until the client sends (``write``: until it can take bytes, a TLS read that must
+        write first) for at most Timeout, and False means that passed; elsewhere the socket
+        turns blocking.  True: read again.  (A client that sends its body slowly holds no
+        worker: the loop serves the others meanwhile.)"""
+        if self.timeout:
+            got = wait_client(self.sock.fileno(), self.timeout, not write)
+            if got is not None:
+                return got
+        self.block()
+        return True
+
 
 class PlainStream(_Lazy):
     def __init__(self, sock: socket.socket):
@@ -109,8 +122,7 @@ class PlainStream(_Lazy):
         try:
             return self.sock.recv(n)
         except (BlockingIOError, TimeoutError):
-            if self.lazy:
-                self.block()
+            if self.lazy and self._read_waits():
                 return self.recv(n)
             raise StreamTimeout() from None
         except ConnectionError:
@@ -143,15 +155,13 @@ class TLSStream(_Lazy):
             return self.conn.recv(n)
         except SSL.ZeroReturnError:
             return b""
-        except (SSL.WantReadError, SSL.WantWriteError):
-            if self.lazy:
-                self.block()
+        except (SSL.WantReadError, SSL.WantWriteError) as e:
+            if self.lazy and self._read_waits(isinstance(e, SSL.WantWriteError)):
                 return self.recv(n)
             raise StreamTimeout() from None
         except SSL.SysCallError as e:
             if e.args and e.args[0] in (errno.EAGAIN, errno.EWOULDBLOCK):
-                if self.lazy:
-                    self.block()
+                if self.lazy and self._read_waits():
                     return self.recv(n)
                 raise StreamTimeout() from None
             return b""

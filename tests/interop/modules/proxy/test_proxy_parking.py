@@ -180,3 +180,22 @@ def test_an_open_websocket_tunnel_does_not_hold_its_worker(one_worker):
     got = ws_echo(port, "/ws/echo", messages=messages())
     assert between == [(200, b"b1")]
     assert got == [("text", "echo:before"), ("text", "echo:after"), ("close", 1000)]
+
+
+@pytest.mark.only_one
+def test_a_stalled_upload_does_not_hold_its_worker(one_worker):
+    """With exactly one worker: a client that sends half of a proxied request's body and
+    stops does not stall the worker (the body read parks); another client is answered, then
+    the rest of the body goes through to the backend whole."""
+    import json
+    _, port = one_worker
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as a:
+        a.sendall(b"POST /app/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n"
+                  b"Connection: close\r\n\r\n" + b"x" * 10)
+        assert _get(port, "/app/who", timeout=10) == (200, b"b1")
+        a.sendall(b"y" * 90)
+        head, _, body = read_to_eof(a).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    got = json.loads(body)
+    assert got["method"] == "POST" and got["body_length"] == 100
+    assert got["body_head"].startswith("xxxxxxxxxxyyy")
