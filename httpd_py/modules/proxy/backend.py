@@ -153,9 +153,14 @@ class BackendConn:
                 SLOW.add(key)
                 if not wait_readable(self.sock.fileno(), self.timeout - PARK_AFTER, self):
                     raise ReadTimeout("timeout reading from the backend")
-        elif self.kernel and self.rcv != self.timeout:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self.timeout))
-            self.rcv = self.timeout
+        elif self.kernel:
+            if self.rcv != self.timeout:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                     _timeval(self.timeout))
+                self.rcv = self.timeout
+        elif (self.timeout and self.timeout > PARK_AFTER and not self.sock.pending()
+              and parkable()):
+            return self._recv_parking(n)
         try:
             return self.sock.recv(n)
         except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_RCVTIMEO expired
@@ -164,6 +169,36 @@ class BackendConn:
             return b""
         except (OSError, ssl.SSLError) as e:
             raise Closed(f"reading from the backend: {e}") from None
+
+    def _recv_parking(self, n: int) -> bytes:
+        """An HTTPS read under the event loop: non-blocking SSL reads, and while a read wants
+        more bytes, a poll of at most PARK_AFTER, then the loop (parked) for the timeout's
+        rest.  Readable is not enough to block in the read: TLS 1.3's session tickets make
+        the socket readable with no application data behind them."""
+        sock = self.sock
+        deadline = time.monotonic() + self.timeout
+        sock.settimeout(0.0)
+        try:
+            while True:
+                try:
+                    return sock.recv(n)
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLWantWriteError:   # a read that must write first: blocking
+                    sock.settimeout(max(0.001, deadline - time.monotonic()))
+                    return sock.recv(n)
+                left = deadline - time.monotonic()
+                if left <= 0 or not (self._readable(min(PARK_AFTER, left)) or wait_readable(
+                        sock.fileno(), left - PARK_AFTER, self)):
+                    raise ReadTimeout("timeout reading from the backend")
+        except socket.timeout:
+            raise ReadTimeout("timeout reading from the backend") from None
+        except ssl.SSLZeroReturnError:
+            return b""
+        except (OSError, ssl.SSLError) as e:
+            raise Closed(f"reading from the backend: {e}") from None
+        finally:
+            sock.settimeout(self.timeout)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -179,14 +214,18 @@ class BackendConn:
         except OSError:
             pass
 
+    def _readable(self, seconds: float) -> bool:
+        """Bytes (or the end) to read within ``seconds``; a kept poll object, no epoll."""
+        p = self._poll
+        if p is None:
+            p = self._poll = select.poll()
+            p.register(self.sock.fileno(), select.POLLIN)
+        return bool(p.poll(int(seconds * 1000)))
+
     def stale(self) -> bool:
         """Closed by the backend (or holding unasked-for bytes) since it was pooled."""
-        p = self._poll
         try:
-            if p is None:
-                p = self._poll = select.poll()
-                p.register(self.sock.fileno(), select.POLLIN)
-            return bool(p.poll(0))
+            return self._readable(0)
         except (OSError, ValueError):
             return True
 

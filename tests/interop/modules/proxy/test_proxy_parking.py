@@ -57,6 +57,9 @@ ProxyTimeout 20
 ProxyPass /ws/ ws://127.0.0.1:{backends.b1}/ws/
 ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
 ProxyPass /app/ http://127.0.0.1:{backends.b1}/
+SSLProxyEngine On
+SSLProxyCACertificateFile {certs / "ca.pem"}
+ProxyPass /tlsapp/ https://localhost:{backends.tls}/
 <VirtualHost 127.0.0.1:{tls_port}>
     ServerName localhost
     SSLEngine on
@@ -83,6 +86,16 @@ def test_one_worker_holds_many_proxied_requests(one_worker):
     name, n = uuid.uuid4().hex, 6
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         answers = list(pool.map(lambda _: _get(port, f"/app/gate/{name}/{n}"), range(n)))
+    assert answers == [(200, f"opened {n}".encode())] * n
+
+
+def test_requests_to_an_https_backend_park_too(one_worker):
+    """An HTTPS backend's reads park as a plain one's do: one worker holds 4 requests at the
+    TLS backend's gate, which opens only once all 4 wait there together."""
+    _, port = one_worker
+    name, n = uuid.uuid4().hex, 4
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        answers = list(pool.map(lambda _: _get(port, f"/tlsapp/gate/{name}/{n}"), range(n)))
     assert answers == [(200, f"opened {n}".encode())] * n
 
 
