@@ -297,6 +297,8 @@ class Snapshot:
     cpu: tuple[float, float, float, float]
     extended: bool
     stapling: list[dict] = field(default_factory=list)
+    waiting: tuple = (0, 0, 0)      # connections the workers' event loops hold: handshake, head,
+    parked: int = 0                 # keep-alive; and requests they hold parked (http/park.py)
 
 
 def _board_slots():
@@ -315,9 +317,13 @@ def snapshot(cfg, now: float | None = None, *, with_stapling: bool = True) -> Sn
     gen, slots = _board_slots()
     workers, letters = [], []
     busy = idle = graceful = 0
+    hs = head = ka = parked = 0
     for s in slots:
         letter = LETTERS.get(s.state, ".")
         live = s.pid and s.state != "dead"
+        if live:
+            hs, head, ka = hs + s.waiting[0], head + s.waiting[1], ka + s.waiting[2]
+            parked += s.parked
         if live and gen is not None and s.generation != gen and s.state not in ("idle", "starting"):
             letter = "G"
         letters.append(letter if live else ".")
@@ -343,7 +349,8 @@ def snapshot(cfg, now: float | None = None, *, with_stapling: bool = True) -> Sn
                     generation=shared.generation if shared else 1,
                     board_generation=gen or 0, workers=workers, scoreboard="".join(letters),
                     busy=busy, idle=idle, graceful=graceful, totals=totals, load=load,
-                    cpu=_proc_times(master), extended=extended_status(cfg))
+                    cpu=_proc_times(master), extended=extended_status(cfg),
+                    waiting=(hs, head, ka), parked=parked)
     if with_stapling:
         snap.stapling = stapling_report(cfg, now)
     return snap
@@ -478,8 +485,13 @@ def render_auto(snap: Snapshot, host: str, cfg) -> str:
             lines += [f"ReqPerSec: {_g(acc / up)}", f"BytesPerSec: {_g(nbytes / up)}"]
         if acc:
             lines += [f"BytesPerReq: {_g(nbytes / acc)}", f"DurationPerReq: {_g(dur_ms / acc)}"]
+    hs, head, ka = snap.waiting
     lines += [f"BusyWorkers: {snap.busy}", f"GracefulWorkers: {snap.graceful}",
-              f"IdleWorkers: {snap.idle}", f"Scoreboard: {snap.scoreboard}"]
+              f"IdleWorkers: {snap.idle}",
+              # the workers' event loops (apache2's event MPM prints ConnsAsyncKeepAlive too)
+              f"ConnsAsyncHandshake: {hs}", f"ConnsAsyncHead: {head}",
+              f"ConnsAsyncKeepAlive: {ka}", f"RequestsParked: {snap.parked}",
+              f"Scoreboard: {snap.scoreboard}"]
     lines += _tls_cache_auto(cfg, t)
     lines += _stapling_auto(snap)
     return "\n".join(lines) + "\n"
@@ -576,6 +588,10 @@ def render_html(snap: Snapshot, host: str, via: str, cfg, *, notable: bool) -> s
                    f"{per}</dt>")
     out.append(f"<dt>{snap.busy} requests currently being processed, {snap.graceful} workers "
                f"gracefully restarting, {snap.idle} idle workers</dt>")
+    hs, head, ka = snap.waiting
+    out.append(f"<dt>Waiting in the workers' event loops: {hs} TLS handshakes, {head} request "
+               f"heads, {ka} keep-alive connections; {snap.parked} requests parked (waiting "
+               f"for a backend or a slow client)</dt>")
     board = snap.scoreboard
     out.append("</dl><pre>" + "\n".join(board[i:i + 64] for i in range(0, len(board), 64))
                + "\n</pre>")
@@ -724,6 +740,13 @@ def render_metrics(snap: Snapshot, cfg) -> str:
            [("", {"state": k}, v) for k, v in states.items()])
     metric("httpd_py_scoreboard_slots", "gauge", "Scoreboard slots (ServerLimit).",
            [("", {}, len(snap.scoreboard))])
+    metric("httpd_py_connections_waiting", "gauge",
+           "Connections the workers' event loops hold waiting, by stage.",
+           [("", {"stage": k}, v) for k, v in zip(("handshake", "head", "keepalive"),
+                                                   snap.waiting)])
+    metric("httpd_py_requests_parked", "gauge", "Requests the workers' event loops hold parked "
+           "(waiting for a backend, or for a slow client to send or take bytes).",
+           [("", {}, snap.parked)])
     metric("httpd_py_requests_total", "counter", "Requests answered (accesses).",
            [("", {}, t[metrics.ACCESSES])])
     metric("httpd_py_responses_total", "counter", "Responses by status class.",

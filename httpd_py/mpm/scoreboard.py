@@ -18,7 +18,9 @@ Layout (little-endian, fixed size, no locks: each slot has one writer)::
         pid u32 | generation u32 | state u8 | pad 1 | waiting: handshake u16, head u16,
         keep-alive u16 (the worker's event loop) |
         requests u64 | connections u64 | last_used f64 |
-        request line length u16 | request line (REQUEST_MAX bytes, UTF-8, truncated)
+        request line length u16 | request line (REQUEST_MAX bytes, UTF-8, truncated) |
+        parked u16 (requests the event loop holds parked: waiting for a backend, or for a slow
+        client to send its body or take its response; http/park.py)
 
 A reader can see a slot half-written; the fields are independent, so the worst is a stale
 request line next to a fresh count.  That is what Apache's scoreboard gives too.
@@ -39,7 +41,8 @@ PRESSURE_OFFSET = 24
 HEADER_SIZE = 64
 REQUEST_MAX = 128
 _SLOT_HEAD = struct.Struct("<IIB7xQQdH")
-SLOT_SIZE = (_SLOT_HEAD.size + REQUEST_MAX + 7) // 8 * 8
+PARKED_OFFSET = _SLOT_HEAD.size + REQUEST_MAX
+SLOT_SIZE = (PARKED_OFFSET + 2 + 7) // 8 * 8
 
 # Worker states, as Apache's scoreboard names them (SERVER_DEAD, SERVER_STARTING, ...).
 DEAD, STARTING, IDLE, READING, WRITING, KEEPALIVE, CLOSING = range(7)
@@ -61,6 +64,7 @@ class SlotInfo:
     last_used: float
     request: str
     waiting: tuple = (0, 0, 0)          # connections held waiting: handshake, head, keep-alive
+    parked: int = 0                     # requests held parked (http/park.py)
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,13 @@ class Slot:
         if code != IDLE:
             struct.pack_into("<d", self.board.mm, self.offset + 32, time.time())
 
-    def set_waiting(self, handshake: int, head: int, keepalive: int) -> None:
+    def set_waiting(self, handshake: int, head: int, keepalive: int, parked: int = 0) -> None:
         """How many connections this worker's event loop holds, by stage (u16 each, in the
-        slot's padding after the state byte)."""
-        struct.pack_into("<HHH", self.board.mm, self.offset + 10, min(handshake, 65535),
-                         min(head, 65535), min(keepalive, 65535))
+        slot's padding after the state byte), and how many requests it holds parked."""
+        mm, off = self.board.mm, self.offset
+        struct.pack_into("<HHH", mm, off + 10, min(handshake, 65535), min(head, 65535),
+                         min(keepalive, 65535))
+        struct.pack_into("<H", mm, off + PARKED_OFFSET, min(parked, 65535))
 
     def record_request(self, line: str | bytes) -> None:
         raw = line.encode("utf-8", "backslashreplace") if isinstance(line, str) else bytes(line)
@@ -147,7 +153,8 @@ class Slot:
         line = bytes(self.board.mm[start:start + min(n, REQUEST_MAX)]).decode("utf-8", "replace")
         name = STATE_NAMES[state] if state < len(STATE_NAMES) else "dead"
         return SlotInfo(self.index, pid, gen, name, requests, conns, last_used, line,
-                        struct.unpack_from("<HHH", self.board.mm, self.offset + 10))
+                        struct.unpack_from("<HHH", self.board.mm, self.offset + 10),
+                        struct.unpack_from("<H", self.board.mm, self.offset + PARKED_OFFSET)[0])
 
 
 class Scoreboard:
@@ -232,7 +239,8 @@ def read_board(path: str) -> BoardView:
         line = data[start:start + min(ln, REQUEST_MAX)].decode("utf-8", "replace")
         name = STATE_NAMES[state] if state < len(STATE_NAMES) else "dead"
         slots.append(SlotInfo(i, pid, g, name, requests, conns, last_used, line,
-                              struct.unpack_from("<HHH", data, off + 10)))
+                              struct.unpack_from("<HHH", data, off + 10),
+                              struct.unpack_from("<H", data, off + PARKED_OFFSET)[0]))
     pressure = Pressure(*PRESSURE.unpack_from(data, PRESSURE_OFFSET))
     return BoardView(master, gen, slots, pressure)
 
@@ -261,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not saturated; {p.episodes} episode(s) of every worker busy with connections "
               f"queued since the start")
     for s in live:
+        hs, head, ka = s.waiting
         print(f"{s.index:4d} pid {s.pid:7d} gen {s.generation:3d} {s.state:9s} "
-              f"req {s.requests:6d} conn {s.connections:6d} {s.request}")
+              f"req {s.requests:6d} conn {s.connections:6d} "
+              f"waiting {hs}/{head}/{ka} parked {s.parked} {s.request}")
     return 0
 
 

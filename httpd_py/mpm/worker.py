@@ -194,7 +194,7 @@ class Worker:
         timers: list = []
         version: dict[int, int] = {}
         ticket = [0]
-        counts = {"handshake": 0, "head": 0, "keepalive": 0}
+        counts = {"handshake": 0, "head": 0, "keepalive": 0, "parked": 0}
         stage_of: dict[int, str] = {}
         # requests parked while a backend answers (http/park.py): the descriptor waited for
         # -> [greenlet, connection, the handler's request state].  In a config that may park,
@@ -287,6 +287,7 @@ class Worker:
             fds = fd if type(fd) is tuple else (fd,)
             fd = fds[0]
             rec = [g, w, app.request_state(), fds]
+            counts["parked"] += 1
             for one in fds:
                 parked[one] = rec
                 if one == w.fd:                   # the client's own: its bookkeeping
@@ -313,6 +314,7 @@ class Worker:
             g, w, state, fds = parked[fd]
             for one in fds:
                 del parked[one]
+            counts["parked"] -= 1
             version.pop(fds[0], None)
             app.set_request_state(state)
             hold_usr1()
@@ -454,7 +456,7 @@ class Worker:
         for w in list(waiting.values()):
             forget(w)
             app.close_waiting(w)
-        self._report_counts({"handshake": 0, "head": 0, "keepalive": 0})   # none waits now
+        self._report_counts({"handshake": 0, "head": 0, "keepalive": 0, "parked": 0})  # none now
         return 0
 
     def _accept_some(self, lst, poller, by_fd, fd, waiting, max_waiting, drive) -> None:
@@ -512,7 +514,7 @@ class Worker:
             return False
 
     def _report_counts(self, counts: dict) -> None:
-        key = (counts["handshake"], counts["head"], counts["keepalive"])
+        key = (counts["handshake"], counts["head"], counts["keepalive"], counts.get("parked", 0))
         if key != getattr(self, "_last_waiting", None):
             self._last_waiting = key
             setter = getattr(self.slot, "set_waiting", None)

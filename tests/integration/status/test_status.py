@@ -221,3 +221,33 @@ def test_screenshot_script_writes_a_png(tmp_path):
     assert r.returncode == 0, r.stderr
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 20_000
+
+
+def test_idle_keep_alive_connections_show_as_waiting(status_server):
+    """Three idle keep-alive connections (each has had one request) wait in the workers' event
+    loops: ``?auto``'s ConnsAsyncKeepAlive and the metrics' connections_waiting{stage=
+    "keepalive"} count them (summed over the workers, as of each loop's last turn); closed,
+    they are gone from both."""
+    import socket
+    s = status_server
+    idle = []
+    try:
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", s.plain), timeout=10)
+            c.sendall(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            got = b""
+            while not got.endswith(b"0123456789"):
+                got += c.recv(4096)
+            idle.append(c)
+        wait_until(lambda: int(auto(s)["ConnsAsyncKeepAlive"]) >= 3, 10,
+                   what="the idle connections counted in ?auto")
+        _, samples = scrape(s)
+        assert total(samples, "httpd_py_connections_waiting", stage="keepalive") >= 3
+        assert total(samples, "httpd_py_requests_parked") == 0
+        a = auto(s)
+        assert a["RequestsParked"] == "0" and "ConnsAsyncHandshake" in a and "ConnsAsyncHead" in a
+    finally:
+        for c in idle:
+            c.close()
+    wait_until(lambda: total(scrape(s)[1], "httpd_py_connections_waiting", stage="keepalive") == 0,
+               10, what="the closed connections gone from the count")

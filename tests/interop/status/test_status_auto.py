@@ -27,8 +27,9 @@ APACHE_ONLY = {"CacheSharedMemory", "CacheCurrentEntries", "CacheSubcaches",
                "CacheTimeLeftOldestMax", "CacheIndexUsage", "CacheUsage", "CacheStoreCount",
                "CacheReplaceCount", "CacheExpireCount", "CacheDiscardCount",
                "CacheRemoveHitCount", "CacheRemoveMissCount"}
-# httpd-py prints these, apache2 does not
-HTTPD_PY_ONLY = {"CacheScope"}
+# httpd-py prints these, apache2 (prefork) does not: the workers' event loops' counts
+HTTPD_PY_ONLY = {"CacheScope", "ConnsAsyncHandshake", "ConnsAsyncHead", "ConnsAsyncKeepAlive",
+                 "RequestsParked"}
 # printed by both only once the uptime (or the access count, or the CPU time) is not 0
 CONDITIONAL = {"ReqPerSec", "BytesPerSec", "BytesPerReq", "DurationPerReq", "CPULoad"}
 

@@ -20,7 +20,7 @@ from tests.support.server import httpd
 from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "ssl",
-           "log_config")
+           "log_config", "status")
 
 
 def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None = None
@@ -57,6 +57,9 @@ ProxyTimeout 20
 ProxyPass /ws/ ws://127.0.0.1:{backends.b1}/ws/
 ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
 ProxyPass /app/ http://127.0.0.1:{backends.b1}/
+<Location /server-status>
+    SetHandler server-status
+</Location>
 SSLProxyEngine On
 SSLProxyCACertificateFile {certs / "ca.pem"}
 ProxyPass /tlsapp/ https://localhost:{backends.tls}/
@@ -87,6 +90,28 @@ def test_one_worker_holds_many_proxied_requests(one_worker):
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         answers = list(pool.map(lambda _: _get(port, f"/app/gate/{name}/{n}"), range(n)))
     assert answers == [(200, f"opened {n}".encode())] * n
+
+
+def _parked_now(port: int) -> int:
+    status, body = _get(port, "/server-status?auto")
+    assert status == 200, body
+    line = next(x for x in body.decode().splitlines() if x.startswith("RequestsParked: "))
+    return int(line.split()[1])
+
+
+@pytest.mark.only_one
+def test_server_status_counts_the_parked_requests(one_worker):
+    """Two requests parked at a gate for three show in ``?auto`` (RequestsParked: 2, the
+    worker's own count as of its loop's last turn); the third opens the gate, and the count
+    goes back to 0."""
+    _, port = one_worker
+    name = uuid.uuid4().hex
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        first = [pool.submit(_get, port, f"/app/gate/{name}/3") for _ in range(2)]
+        wait_until(lambda: _parked_now(port) == 2, 10, what="two parked requests counted")
+        last = pool.submit(_get, port, f"/app/gate/{name}/3")
+        assert [f.result() for f in (*first, last)] == [(200, b"opened 3")] * 3
+    wait_until(lambda: _parked_now(port) == 0, 10, what="no parked request counted")
 
 
 def test_requests_to_an_https_backend_park_too(one_worker):
