@@ -16,7 +16,10 @@ from /proc, divided by the requests wrk counted), and its resident memory after 
 
 httpd-py runs as ``python -P -m httpd_py`` with PYTHONPATH set to the tree the script is in: a
 worktree's copy of the script measures that worktree, whatever the current directory.
-``--small-only``, ``--big-only``: the 13-byte or the 1 MiB rows only.
+``--small-only``, ``--big-only``: the 13-byte or the 1 MiB rows only.  ``--floor``: a
+"python-floor" row for the 13-byte body: ``scripts/proxy_floor.py``, a reverse proxy in Python
+with nothing but the exchange (no configuration, logging or access control), the lower bound
+for a Python proxy on this machine.
 
 ``--slow-ms MS`` adds rows for an application-like backend that answers 13 bytes MS
 milliseconds after each request (a small asyncio server started by the script, keep-alive),
@@ -197,6 +200,8 @@ def main() -> int:
                     help="also: a backend answering after this many ms (0: not run)")
     ap.add_argument("--slow-connections", type=int, default=64)
     ap.add_argument("--slow-only", action="store_true", help="the slow backend's rows only")
+    ap.add_argument("--floor", action="store_true",
+                    help="also: a minimal Python proxy (scripts/proxy_floor.py), 13-byte row")
     args = ap.parse_args()
     apache = need("apache2")
     nginx = None
@@ -248,6 +253,16 @@ def main() -> int:
                           work / "nginx.out")
                 servers.append(s)
                 proxies.append(s)
+            floor = None
+            if args.floor:
+                port = free_port()
+                floor = start("python-floor", [sys.executable, str(Path(__file__).resolve()
+                                                                   .parent / "proxy_floor.py"),
+                                               str(port), str(bport), str(args.workers)], port,
+                              work / "floor.out")
+                servers.append(floor)
+                status, n = fetch(port, "/small.txt")
+                assert status == 200 and n == 13, ("python-floor", status, n)
             for s in proxies:
                 for path, size in (("/small.txt", 13), ("/big.bin", 1 << 20)):
                     status, n = fetch(s.port, path)
@@ -268,7 +283,8 @@ def main() -> int:
                 rows = [slow] if args.slow_only else [*rows, slow]
             for path, label in rows:
                 conns = args.slow_connections if path.startswith("/slow/") else args.connections
-                for s in proxies:
+                row = proxies + [floor] if floor and path == "/small.txt" else proxies
+                for s in row:
                     pgid = os.getpgid(s.proc.pid)
                     cpu0 = group_cpu_seconds(pgid)
                     n = wrk(s.port, path, args.seconds, conns)
