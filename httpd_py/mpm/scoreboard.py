@@ -139,6 +139,7 @@ class Slot:
         """
         _SLOT_HEAD.pack_into(self.board.mm, self.offset, pid, generation, STARTING, 0, 0,
                              time.time(), 0)
+        struct.pack_into("<H", self.board.mm, self.offset + PARKED_OFFSET, 0)
 
     def set_pid(self, pid: int) -> None:
         struct.pack_into("<I", self.board.mm, self.offset, pid)

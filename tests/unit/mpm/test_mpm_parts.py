@@ -43,6 +43,38 @@ def test_scoreboard_slots_round_trip_through_the_file(tmp_path):
     assert not os.path.exists(path)
 
 
+def test_scoreboard_waiting_and_parked_counts(tmp_path):
+    """The event loop's counts round-trip through the file (the parked count sits after the
+    request line: a long request line does not touch it), show in the status command, and a
+    fresh claim of the slot clears them."""
+    path = str(tmp_path / "sb")
+    board = Scoreboard(2, path)
+    try:
+        s = board.slots[1]
+        s.claim(0, 1)
+        s.set_pid(77)
+        s.set_state("keepalive")
+        s.set_waiting(1, 2, 70000, 5)                   # keep-alive over u16: capped
+        s.record_request(b"GET /" + b"y" * 500)
+        [info] = read_board(path).workers()
+        assert info.waiting == (1, 2, 65535) and info.parked == 5
+        assert s.read().parked == 5
+        assert "waiting 1/2/65535 parked 5" in _status_output(path)
+        s.claim(0, 2)
+        assert s.read().waiting == (0, 0, 0) and s.read().parked == 0
+    finally:
+        board.close()
+
+
+def _status_output(path: str) -> str:
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert scoreboard_main([path]) == 0
+    return out.getvalue()
+
+
 def test_scoreboard_states_by_name_only():
     board = Scoreboard(1)
     with pytest.raises(KeyError):
