@@ -3,8 +3,10 @@ worker's event loop serves other connections meanwhile.
 
 The event loop (``mpm/worker.py``) serves each ready connection of a config that may park
 (``ConnectionHandler.may_park``) in a greenlet (reused from one request to the next).  Code on
-the request path that would sleep in a read -- today mod_proxy's plain backend reads -- calls
-``wait_readable(fd, timeout, owner)``: it switches back to the loop with that tuple; the loop
+the request path that would sleep in a read -- mod_proxy's backend reads, a slow client's
+body -- calls ``wait_readable(fd, timeout, owner)`` (``wait_writable`` for a backend connect in
+progress, ``wait_client`` for the request's own connection): it switches back to the loop with
+that tuple; the loop
 watches ``fd`` in its epoll set and switches back in with True when it is readable or False
 when ``timeout`` passed.  Outside such a greenlet (WaitingConnections Off, tests and benches
 calling the pipeline directly) it returns None at once and the caller reads blocking, as
@@ -42,6 +44,12 @@ def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
     descriptor it is while it stays open (the loop keeps ``fd`` in its epoll set for the
     owner's next wait, and registers it afresh for another owner)."""
     return _park((fd, timeout, owner))
+
+
+def wait_writable(fd: int, timeout: float | None, owner: object) -> bool | None:
+    """As ``wait_readable``, for writable: a backend connect in progress (EINPROGRESS) is
+    done, or failed, once its socket is writable."""
+    return _park((fd, timeout, owner, True))
 
 
 def wait_readable_any(fds: tuple[int, ...], timeout: float | None,

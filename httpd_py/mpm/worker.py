@@ -201,11 +201,12 @@ class Worker:
         # requests are served in greenlets, kept for the next request once one is done (a new
         # greenlet costs an mmap and munmap of its frame stack).  A waited descriptor stays in
         # epoll after its request resumed (a kept backend connection is waited for again by
-        # the next request: no epoll_ctl per request); ``kept`` says whose it is, so a closed
-        # and reused descriptor number is registered afresh, and an event with nobody parked
-        # on it (a kept connection the backend closed) takes it out.
+        # the next request: no epoll_ctl per request); ``kept`` says whose it is and for what
+        # (EPOLLIN; EPOLLOUT while a backend connect is in progress), so a closed and reused
+        # descriptor number is registered afresh, and an event with nobody parked on it (a
+        # kept connection the backend closed) takes it out.
         parked: dict[int, list] = {}
-        kept: dict[int, object] = {}
+        kept: dict[int, tuple] = {}
         idle_serving: list = []
         may_park = greenlet is not None and getattr(app, "may_park", False)
 
@@ -297,12 +298,12 @@ class Worker:
                         except FileExistsError:
                             poller.modify(one, mask)
                         registered[one] = mask
-                elif kept.get(one) is not owner:
+                elif kept.get(one) != (owner, mask):
                     try:
-                        poller.register(one, IN)
+                        poller.register(one, mask)
                     except FileExistsError:
-                        poller.modify(one, IN)
-                    kept[one] = owner
+                        poller.modify(one, mask)
+                    kept[one] = (owner, mask)
             ticket[0] += 1
             version[fd] = ticket[0]
             at = time.monotonic() + (timeout if timeout is not None and timeout > 0 else 3600.0)

@@ -21,6 +21,7 @@ module's timeouts.
 """
 from __future__ import annotations
 
+import errno
 import os
 import select
 import socket
@@ -28,7 +29,7 @@ import ssl
 import struct
 import time
 
-from httpd_py.http.park import parkable, wait_readable
+from httpd_py.http.park import parkable, wait_readable, wait_writable
 from httpd_py.modules.proxy.conf import SSLProxySettings, Worker
 
 _DONTWAIT = socket.MSG_DONTWAIT
@@ -253,7 +254,10 @@ def tls_context(s: SSLProxySettings) -> ssl.SSLContext:
 def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             ssl_settings: SSLProxySettings | None, sni: str | None = None) -> BackendConn:
     try:
-        sock = socket.create_connection((worker.host, worker.port), timeout=connect_timeout)
+        if connect_timeout and connect_timeout > 0 and parkable():
+            sock = _connect_parking(worker.host, worker.port, connect_timeout)
+        else:
+            sock = socket.create_connection((worker.host, worker.port), timeout=connect_timeout)
     except socket.timeout:
         raise ConnectFailed(f"attempt to connect to {worker.hostport} timed out") from None
     except OSError as e:
@@ -267,7 +271,9 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             ctx = tls_context(ssl_settings or SSLProxySettings())
             # an IP address is matched against IP names and sends no SNI (the ssl module
             # knows); a name is both the SNI and the name checked
-            sock = ctx.wrap_socket(sock, server_hostname=sni or worker.host)
+            sock = ctx.wrap_socket(sock, server_hostname=sni or worker.host,
+                                   do_handshake_on_connect=False)
+            _handshake(sock, connect_timeout)
             s = ssl_settings or SSLProxySettings()
             if not ctx.check_hostname and s.check_name:
                 why = peer_problem(sock.getpeercert(binary_form=True), sni or worker.host)
@@ -279,6 +285,65 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
         sock.close()
         raise TLSFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
     return conn
+
+
+def _handshake(sock: ssl.SSLSocket, timeout: float) -> None:
+    """The TLS handshake with the backend within ``timeout``; under the event loop, while it
+    waits for the backend, the request parks (a backend that never answers the ClientHello
+    holds no worker)."""
+    if not (timeout and timeout > 0 and parkable()):
+        sock.settimeout(timeout)
+        sock.do_handshake()
+        return
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.0)
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                wait = wait_readable
+            except ssl.SSLWantWriteError:
+                wait = wait_writable
+            left = deadline - time.monotonic()
+            if left <= 0 or not wait(sock.fileno(), left, sock):
+                raise socket.timeout("_ssl.c: The handshake operation timed out")
+    finally:
+        sock.settimeout(timeout)
+
+
+def _connect_parking(host: str, port: int, timeout: float) -> socket.socket:
+    """socket.create_connection under the event loop: each address in turn, a non-blocking
+    connect, and while it is in progress the request parks until the socket is writable (a
+    backend whose SYNs go unanswered holds no worker); within ``timeout`` in all.  Raises
+    socket.timeout or the last address's OSError, as create_connection does."""
+    deadline = time.monotonic() + timeout
+    err: OSError | None = None
+    for family, kind, proto, _, addr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            code = sock.connect_ex(addr)
+            if code == errno.EINPROGRESS:
+                done = select.poll()            # on loopback the handshake is done already
+                done.register(sock.fileno(), select.POLLOUT)
+                if not done.poll(0):
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not wait_writable(sock.fileno(), left, sock):
+                        raise socket.timeout("timed out")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            return sock
+        except socket.timeout:
+            sock.close()
+            raise
+        except OSError as e:
+            sock.close()
+            err = e
+    raise err if err is not None else OSError("getaddrinfo returned nothing")
 
 
 def peer_problem(der: bytes | None, host: str) -> str | None:

@@ -36,6 +36,45 @@ def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None =
 
 
 @pytest.fixture()
+def black_hole():
+    """A loopback port whose connects hang: a listener (backlog 0) that never accepts, its
+    queue filled by connections of our own, so that the kernel drops further SYNs."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fill = []
+    for _ in range(8):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fill.append(c)
+    probe = socket.socket()
+    probe.settimeout(1)
+    try:
+        probe.connect(("127.0.0.1", port))
+        pytest.fail("the listener's queue did not fill: connects to it do not hang")
+    except (socket.timeout, TimeoutError):
+        pass
+    finally:
+        probe.close()
+    mute = socket.socket()             # connects complete (the kernel's queue has room), the
+    mute.bind(("127.0.0.1", 0))        # TLS ClientHello is never answered
+    mute.listen(8)
+    yield port, mute.getsockname()[1]
+    for c in fill:
+        c.close()
+    lst.close()
+    mute.close()
+
+
+def _holes(ports: tuple[int, int]) -> str:
+    hole, mute = ports
+    return (f"ProxyPass /hole/ http://127.0.0.1:{hole}/ connectiontimeout=4\n"
+            f"ProxyPass /tlshole/ https://127.0.0.1:{mute}/ connectiontimeout=4\n")
+
+
+@pytest.fixture()
 def one_worker(tmp_path, backends, proxy_site, request):
     """httpd-py with one worker process (two at most, so that a graceful restart's new
     generation has a slot while the old worker finishes; exactly one when the test is marked
@@ -57,6 +96,8 @@ ProxyTimeout 20
 ProxyPass /ws/ ws://127.0.0.1:{backends.b1}/ws/
 ProxyPass /short/ http://127.0.0.1:{backends.b1}/short/ timeout=1
 ProxyPass /app/ http://127.0.0.1:{backends.b1}/
+{_holes(request.getfixturevalue("black_hole"))
+ if request.node.get_closest_marker("black_hole") else ""}
 <Location /server-status>
     SetHandler server-status
 </Location>
@@ -237,3 +278,22 @@ def test_a_stalled_upload_does_not_hold_its_worker(one_worker):
     got = json.loads(body)
     assert got["method"] == "POST" and got["body_length"] == 100
     assert got["body_head"].startswith("xxxxxxxxxxyyy")
+
+
+@pytest.mark.only_one
+@pytest.mark.black_hole
+@pytest.mark.parametrize("path, expect", [("/hole/x", 503), ("/tlshole/x", 500)])
+def test_a_hung_backend_connect_does_not_hold_its_worker(one_worker, path, expect):
+    """With exactly one worker: a request whose backend's connect hangs (the SYN is dropped),
+    or whose TLS handshake with the backend does (the ClientHello is never answered), waits in
+    the loop; another client is answered meanwhile, and the hung one gets Apache's answer
+    after connectiontimeout (503; 500 "Error during SSL Handshake with remote server")."""
+    _, port = one_worker
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        hung = pool.submit(_get, port, path)
+        wait_until(lambda: _parked_now(port) == 1, 10, what="the connecting request parked")
+        assert _get(port, "/app/who", timeout=10) == (200, b"b1")
+        status, body = hung.result()
+    assert status == expect, body
+    if expect == 500:
+        assert b"Error during SSL Handshake with remote server" in body
