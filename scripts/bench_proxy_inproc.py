@@ -97,6 +97,7 @@ if profile in ("fake", "fake-only"):
     idle = socket.socketpair()
     class Replay:
         def sendall(self, data): pass
+        def send(self, data, flags=0): return len(data)
         def recv(self, n): return answer
         def fileno(self): return idle[0].fileno()
         def settimeout(self, t): pass

@@ -234,6 +234,7 @@ class ConnectionHandler(WaitingMixin):
         self._pending: _PendingBody | None = None   # the current request's unread body
         self._body_limit = 0                # LimitRequestBody for it (0: unlimited)
         self._body_failed = False           # reading it failed: close after the response
+        self._body_reader = None            # the body's decoder once a handler started reading
         self._force_close = False           # Content-Length with Transfer-Encoding, Expect
         self._body_timeout = 0
         # the event loop serves each request in a greenlet it can park (http.park): while a
@@ -244,11 +245,13 @@ class ConnectionHandler(WaitingMixin):
         """What the handler keeps between one request's phases, saved by the event loop
         when it parks the request (another is served meanwhile) and put back when it resumes."""
         return (self._tls_conn, self._deadlines, self._force_close, self._pending,
-                self._body_timeout, self._body_failed, self._body_limit, self._response_started)
+                self._body_timeout, self._body_failed, self._body_limit, self._response_started,
+                self._body_reader)
 
     def set_request_state(self, state: tuple) -> None:
         (self._tls_conn, self._deadlines, self._force_close, self._pending, self._body_timeout,
-         self._body_failed, self._body_limit, self._response_started) = state
+         self._body_failed, self._body_limit, self._response_started,
+         self._body_reader) = state
 
     def _resolve_format(self, fmt: str) -> str:
         """A CustomLog format: a format string, a LogFormat nickname, or "" (TransferLog)."""
@@ -494,6 +497,7 @@ class ConnectionHandler(WaitingMixin):
         else:
             self._pending = None
         self._body_failed = False
+        self._body_reader = None
         self._body_limit = d.limit_request_body
         if slot is not None:
             try:
@@ -563,9 +567,13 @@ class ConnectionHandler(WaitingMixin):
         going to be read (not when a Content-Length over the limit refuses it first)."""
         p, self._pending = self._pending, None
         try:
-            reader = BodyReader(p.framing, self._body_limit, p.limits)
-            if p.expecting:
-                p.stream.sendall(CONTINUE)
+            # a handler that read part of the body (a proxy whose backend failed mid-upload)
+            # leaves its decoder: the rest is counted from where it stopped
+            reader = self._body_reader
+            if reader is None:
+                reader = BodyReader(p.framing, self._body_limit, p.limits)
+                if p.expecting:
+                    p.stream.sendall(CONTINUE)
             buf = p.buf
             data = bytes(buf)
             buf.clear()
@@ -1745,7 +1753,7 @@ class _BodyStream:
             self.done = True
             return
         if self._reader is None:
-            self._reader = BodyReader(p.framing, h._body_limit, p.limits)
+            self._reader = h._body_reader = BodyReader(p.framing, h._body_limit, p.limits)
             if p.expecting:
                 p.stream.sendall(CONTINUE)
             if p.buf:

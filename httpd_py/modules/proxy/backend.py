@@ -105,13 +105,62 @@ class BackendConn:
         self.timeout = t
 
     def sendall(self, data: bytes) -> None:
+        """All of ``data``.  Under the worker's event loop a write the backend cannot take yet
+        (it stopped reading a large body) parks the request until it can, at most the
+        timeout per wait, instead of blocking the worker."""
         self.sent = True
         try:
+            if self.kernel:
+                try:
+                    off = self.sock.send(data, _DONTWAIT)   # a request head: all, nearly always
+                except BlockingIOError:
+                    off = 0
+                if off >= len(data):
+                    return
+                if parkable():
+                    return self._send_parking(data, off)
+                data = memoryview(data)[off:]
+            elif self.timeout and isinstance(self.sock, ssl.SSLSocket) and parkable():
+                return self._send_parking_tls(data)
             self.sock.sendall(data)
         except (socket.timeout, BlockingIOError):       # BlockingIOError: SO_SNDTIMEO expired
             raise ReadTimeout("timeout writing to the backend") from None
         except (OSError, ssl.SSLError) as e:
             raise Closed(f"writing to the backend: {e}") from None
+
+    def _send_parking(self, data, off: int) -> None:
+        """The rest of ``data`` from ``off``: wait in the loop until the backend takes more."""
+        sock = self.sock
+        n = len(data)
+        view = memoryview(data)
+        while True:
+            if not wait_writable(sock.fileno(), self.timeout, self):
+                raise ReadTimeout("timeout writing to the backend")
+            try:
+                off += sock.send(view[off:], _DONTWAIT)
+            except BlockingIOError:
+                continue
+            if off >= n:
+                return
+
+    def _send_parking_tls(self, data) -> None:
+        sock = self.sock
+        view = memoryview(data)
+        off, n = 0, len(view)
+        sock.settimeout(0.0)
+        try:
+            while off < n:
+                try:
+                    off += sock.send(view[off:])
+                    continue
+                except ssl.SSLWantWriteError:
+                    wait = wait_writable
+                except ssl.SSLWantReadError:
+                    wait = wait_readable
+                if not wait(sock.fileno(), self.timeout, self):
+                    raise ReadTimeout("timeout writing to the backend")
+        finally:
+            sock.settimeout(self.timeout)
 
     def recv(self, n: int = 65536) -> bytes:
         """Up to ``n`` bytes, b"" at the end.
@@ -224,9 +273,14 @@ class BackendConn:
         return bool(p.poll(int(seconds * 1000)))
 
     def stale(self) -> bool:
-        """Closed by the backend (or holding unasked-for bytes) since it was pooled."""
+        """Closed by the backend (or holding unasked-for bytes) since it was pooled (once per
+        proxied request: ``_readable`` inlined)."""
+        p = self._poll
         try:
-            return self._readable(0)
+            if p is None:
+                p = self._poll = select.poll()
+                p.register(self.sock.fileno(), select.POLLIN)
+            return bool(p.poll(0))
         except (OSError, ValueError):
             return True
 

@@ -71,7 +71,8 @@ def black_hole():
 def _holes(ports: tuple[int, int]) -> str:
     hole, mute = ports
     return (f"ProxyPass /hole/ http://127.0.0.1:{hole}/ connectiontimeout=4\n"
-            f"ProxyPass /tlshole/ https://127.0.0.1:{mute}/ connectiontimeout=4\n")
+            f"ProxyPass /tlshole/ https://127.0.0.1:{mute}/ connectiontimeout=4\n"
+            f"ProxyPass /sink/ http://127.0.0.1:{mute}/ timeout=12\n")
 
 
 @pytest.fixture()
@@ -134,7 +135,7 @@ def test_one_worker_holds_many_proxied_requests(one_worker):
 
 
 def _parked_now(port: int) -> int:
-    status, body = _get(port, "/server-status?auto")
+    status, body = _get(port, "/server-status?auto", timeout=5)
     assert status == 200, body
     line = next(x for x in body.decode().splitlines() if x.startswith("RequestsParked: "))
     return int(line.split()[1])
@@ -297,3 +298,34 @@ def test_a_hung_backend_connect_does_not_hold_its_worker(one_worker, path, expec
     assert status == expect, body
     if expect == 500:
         assert b"Error during SSL Handshake with remote server" in body
+
+
+@pytest.mark.only_one
+@pytest.mark.black_hole
+def test_a_backend_that_stops_reading_an_upload_does_not_hold_its_worker(one_worker):
+    """With exactly one worker: a 32 MiB upload to a backend that never reads (its socket
+    buffers fill, the proxy's writes stop) waits in the loop; another client is answered
+    meanwhile; after the timeout the rest of the body is read and dropped (counted from where
+    the proxy stopped: it used to wait for the whole length again) and the client gets 502."""
+    _, port = one_worker
+    size = 32 << 20
+
+    def upload():
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(b"POST /sink/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % size)
+            chunk = b"u" * (1 << 20)
+            try:
+                for _ in range(size >> 20):
+                    s.sendall(chunk)
+            except OSError:
+                pass                    # the proxy gave up and closed: what it answered
+            return read_to_eof(s)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(upload)
+        # both well inside the backend's timeout (12 s), which would free a blocked worker
+        wait_until(lambda: _parked_now(port) == 1, 5, what="the upload parked")
+        assert _get(port, "/app/who", timeout=5) == (200, b"b1")
+        answer = stuck.result()
+    assert answer.startswith(b"HTTP/1.1 502 "), answer[:300]
