@@ -104,33 +104,83 @@ _CONDITIONAL = frozenset(("if-match", "if-unmodified-since", "if-none-match", "i
 DROPS_CONNECTION = frozenset((400, 408, 411, 413, 414, 417, 500, 501, 503))
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_MESSAGES = {
-    301: "The document has moved <a href=\"{loc}\">here</a>.",
-    302: "The document has moved <a href=\"{loc}\">here</a>.",
-    303: "The answer to your request is located <a href=\"{loc}\">here</a>.",
-    400: "Your browser sent a request that this server could not understand.",
-    403: "You don't have permission to access this resource.",
-    404: "The requested URL was not found on this server.",
-    405: "The requested method {method} is not allowed for this URL.",
-    406: "An appropriate representation of the requested resource could not be found on this "
-         "server.",
-    408: "Server timeout waiting for the HTTP request from the client.",
-    410: "The requested resource is no longer available on this server and there is no "
-         "forwarding address.\nPlease remove all references to this resource.",
-    412: "The precondition on the request for this URL evaluated to false.",
+# The built-in error pages' text between the heading and the signature: apache2 2.4's canned
+# strings (http_protocol.c's get_canned_error_string), as it sends them -- line breaks, the
+# "<br />" before a closing </p>, 413's missing <p> and 502's CRLFs included (compared with
+# apache2's pages for every status in tests/interop/http/test_error_pages.py).  {method},
+# {loc}, {admin}: the request's method, the Location, ServerAdmin (escaped).
+_CANNED = {
+    301: "<p>The document has moved <a href=\"{loc}\">here</a>.</p>\n",
+    302: "<p>The document has moved <a href=\"{loc}\">here</a>.</p>\n",
+    303: "<p>The answer to your request is located <a href=\"{loc}\">here</a>.</p>\n",
+    307: "<p>The document has moved <a href=\"{loc}\">here</a>.</p>\n",
+    308: "<p>The document has moved <a href=\"{loc}\">here</a>.</p>\n",
+    400: "<p>Your browser sent a request that this server could not understand.<br />\n</p>\n",
+    401: "<p>This server could not verify that you\nare authorized to access the document\n"
+         "requested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\n"
+         "browser doesn't understand how to supply\nthe credentials required.</p>\n",
+    403: "<p>You don't have permission to access this resource.</p>\n",
+    404: "<p>The requested URL was not found on this server.</p>\n",
+    405: "<p>The requested method {method} is not allowed for this URL.</p>\n",
+    406: "<p>An appropriate representation of the requested resource could not be found on "
+         "this server.</p>\n",
+    408: "<p>Server timeout waiting for the HTTP request from the client.</p>\n",
+    410: "<p>The requested resource is no longer available on this server and there is no "
+         "forwarding address.\nPlease remove all references to this resource.</p>\n",
+    411: "<p>A request of the requested method {method} requires a valid Content-length.<br />"
+         "\n</p>\n",
+    412: "<p>The precondition on the request for this URL evaluated to false.</p>\n",
     413: "The requested resource does not allow request data with {method} requests, or the "
-         "amount of data provided in the request exceeds the capacity limit.",
-    414: "The requested URL's length exceeds the capacity limit for this server.",
-    417: "The expectation given in the Expect request-header field could not be met by this "
-         "server.",
-    416: "None of the range-specifier values in the Range request-header field overlap the "
-         "current extent of the selected resource.",
-    421: "The client needs a new connection for this request as the requested host name does "
-         "not match the Server Name Indication (SNI) in use for this connection.",
-    500: "The server encountered an internal error or misconfiguration and was unable to "
-         "complete your request.",
-    501: "The server does not support the action requested by the browser.",
+         "amount of data provided in\nthe request exceeds the capacity limit.\n",
+    414: "<p>The requested URL's length exceeds the capacity\nlimit for this server.<br />\n"
+         "</p>\n",
+    415: "<p>The supplied request data is not in a format\nacceptable for processing by this "
+         "resource.</p>\n",
+    416: "<p>None of the range-specifier values in the Range\nrequest-header field overlap the "
+         "current extent\nof the selected resource.</p>\n",
+    417: "<p>No expectation was seen, the Expect request-header \nfield was not presented by "
+         "the client.\n</p><p>Only the 100-continue expectation is supported.</p>\n",
+    421: "<p>The client needs a new connection for this\nrequest as the requested host name "
+         "does not match\nthe Server Name Indication (SNI) in use for this\nconnection.</p>\n",
+    422: "<p>The server understands the media type of the\nrequest entity, but was unable to "
+         "process the\ncontained instructions.</p>\n",
+    423: "<p>The requested resource is currently locked.\nThe lock must be released or proper "
+         "identification\ngiven before the method can be applied.</p>\n",
+    424: "<p>The method could not be performed on the resource\nbecause the requested action "
+         "depended on another\naction and that other action failed.</p>\n",
+    426: "<p>The requested resource can only be retrieved\nusing SSL.  The server is willing "
+         "to upgrade the current\nconnection to SSL, but your client doesn't support it.\n"
+         "Either upgrade your client, or try requesting the page\nusing https://\n",
+    428: "<p>The request is required to be conditional.</p>\n",
+    429: "<p>The user has sent too many requests\nin a given amount of time.</p>\n",
+    431: "<p>The server refused this request because\nthe request header fields are too "
+         "large.</p>\n",
+    451: "<p>Access to this URL has been denied for legal reasons.<br />\n</p>\n",
+    501: "<p>{method} not supported for current URL.<br />\n</p>\n",
+    502: "<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />"
+         "\r\n</p>\n",
+    503: "<p>The server is temporarily unable to service your\nrequest due to maintenance "
+         "downtime or capacity\nproblems. Please try again later.</p>\n",
+    504: "<p>The gateway did not receive a timely response\nfrom the upstream server or "
+         "application.</p>\n",
+    506: "<p>A variant for the requested resource\n<pre>\n\n</pre>\nis itself a negotiable "
+         "resource. This indicates a configuration error.</p>\n",
+    507: "<p>The method could not be performed on the resource\nbecause the server is unable "
+         "to store the\nrepresentation needed to successfully complete the\nrequest.  There is "
+         "insufficient free space left in\nyour storage allocation.</p>\n",
+    508: "<p>The server terminated an operation because\nit encountered an infinite loop."
+         "</p>\n",
+    510: "<p>A mandatory extension policy in the request is not\naccepted by the server for "
+         "this resource.</p>\n",
+    511: "<p>The client needs to authenticate to gain\nnetwork access.</p>\n",
 }
+_CANNED[407] = _CANNED[401]
+# 500, and every status without a text of its own (402, 409, 505, ...)
+_INTERNAL = ("<p>The server encountered an internal error or\nmisconfiguration and was unable "
+             "to complete\nyour request.</p>\n<p>Please contact the server administrator at \n "
+             "{admin} to inform them of the time this error occurred,\n and the actions you "
+             "performed just before this error.</p>\n<p>More information about this error may "
+             "be available\nin the server error log.</p>\n")
 
 
 _REASONS = {int(st): st.phrase for st in http.HTTPStatus}
@@ -141,18 +191,20 @@ def reason(status: int) -> str:
 
 
 def error_body(status: int, location: str | None = None, method: str = "GET",
-               signature: str = "", variants: str = "") -> bytes:
-    msg = _MESSAGES.get(status, "")
-    if status in (405, 413):
-        msg = msg.format(method=method)
-    if "{loc}" in msg:
-        msg = msg.format(loc=(location or "").replace("&", "&amp;").replace('"', "&quot;")
-                         .replace("<", "&lt;"))
+               signature: str = "", variants: str = "", admin: str = "") -> bytes:
+    """The built-in error page (apache2's), ``variants`` (a 300/406 list) after the text."""
+    if variants and status in (300, 406):
+        text = (_CANNED[406] if status == 406 else "") + variants
+    else:
+        text = _CANNED.get(status) or (_INTERNAL if status >= 400 else "")
+        if "{" in text:
+            text = text.format(method=_html_escape(method), admin=_html_escape(
+                admin or "[no address given]"), loc=(location or "").replace(
+                "&", "&amp;").replace('"', "&quot;").replace("<", "&lt;"))
     r = reason(status)
     return (f'<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
             f'"http://www.w3.org/TR/html4/strict.dtd">\n<html><head>\n'
-            f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n"
-            + (f"<p>{msg}</p>\n" if msg or not variants else "") + variants
+            f"<title>{status} {r}</title>\n</head><body>\n<h1>{r}</h1>\n" + text
             + (f"<hr>\n{signature}" if signature else "") + "</body></html>\n").encode()
 
 
@@ -550,7 +602,7 @@ class ConnectionHandler(WaitingMixin):
         """An error before a request head was parsed: written by hand, then the connection closes."""
         if msgid:
             error_log.info("http", msgid, text or "", client=client)
-        body = error_body(status)
+        body = error_body(status, admin=d.server_admin)
         head = (f"HTTP/1.1 {status} {reason(status)}\r\nDate: {http_date(time.time())}\r\n"
                 f"Server: {self._server_token}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n"
                 f"Content-Type: text/html; charset=iso-8859-1\r\n\r\n").encode()
@@ -1464,7 +1516,7 @@ class ConnectionHandler(WaitingMixin):
         file, external URL -> 302, or text) or the built-in page with the ServerSignature."""
         hdrs: list = []
         body = error_body(status, location, method=method, signature=signature,
-                          variants=variants) if status != 304 else b""
+                          variants=variants, admin=rt.vhost.server_admin) if status != 304 else b""
         ctype = "text/html; charset=iso-8859-1"
         docs = rt.error_docs
         if conf is not None and conf.error_documents is not UNSET:
