@@ -707,6 +707,9 @@ PROXY_SSL_NOT_ENABLED = LogId("HP13011", "proxy", "an https backend without SSLP
                               ah="AH01961", sites=("modules/proxy/handler.py:_connect",))
 PROXY_BLOCKED = LogId("HP13012", "proxy", "ProxyBlock refuses the backend host: 403",
                       ah="AH00916", sites=("modules/proxy/handler.py:_proxy_once",))
+PROXY_BODY_TIMEOUT = LogId("HP13013", "proxy",
+                           "the backend took no more of the request body within the timeout: 504",
+                           sites=("modules/proxy/handler.py:_proxy_once",))
 PROXY_UNSUPPORTED_URL = LogId("HP13020", "proxy",
                               "the proxy target is not a URL httpd-py proxies to: 500",
                               ah="AH01144", sites=("modules/proxy/handler.py:handle",))
