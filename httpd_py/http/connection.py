@@ -1352,7 +1352,8 @@ class ConnectionHandler(WaitingMixin):
                     hdrs.append((b"Content-Length", b"%d" % len(body)))
                 return self._send(c.stream, c.rt, c.rec, status, hdrs, b"", keep, c.served,
                                   no_length=True)
-            return self._send(c.stream, c.rt, c.rec, status, hdrs, bytes(body), keep, c.served)
+            return self._send(c.stream, c.rt, c.rec, status, hdrs, bytes(body), keep, c.served,
+                              reason_phrase=resp.reason)
         return self._send_stream(c, status, hdrs, body, keep, head_only or no_length)
 
     def _send_stream(self, c: "_Ctx", status: int, hdrs: list, body, keep: bool,
@@ -1440,11 +1441,12 @@ class ConnectionHandler(WaitingMixin):
         return out
 
     def _send(self, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
-              keep_alive: bool, served: int, no_length: bool = False) -> bool:
+              keep_alive: bool, served: int, no_length: bool = False,
+              reason_phrase: str | None = None) -> bool:
         if self._pending is not None:
             failed = self._read_body(rec)
             if failed:
-                status, keep_alive, no_length = failed, False, False
+                status, keep_alive, no_length, reason_phrase = failed, False, False, None
                 hdrs = [(b"Content-Type", b"text/html; charset=iso-8859-1")]
                 body = error_body(failed, method=rec.method)
         if rec.protocol == "HTTP/0.9":
@@ -1461,7 +1463,7 @@ class ConnectionHandler(WaitingMixin):
         out = self._response_headers(rt, rec, hdrs, keep_alive, served)
         if not no_length:
             out.append((b"Content-Length", b"%d" % len(body)))
-        data = response_head(status, _REASONS.get(status, "Unknown"), out)
+        data = response_head(status, reason_phrase or _REASONS.get(status, "Unknown"), out)
         rec.head_bytes = len(data)
         self._response_started = True
         if body and rec.method != "HEAD":

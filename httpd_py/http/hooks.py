@@ -78,6 +78,7 @@ class Response:
     body: Any = b""
     content_type: str | None = None      # set Content-Type from this when not in headers
     error_page: bool = False             # an error document (ErrorDocument / built-in page)
+    reason: str | None = None            # the status line's phrase, when not the standard one
 
     def header(self, name: str, default: str | None = None) -> str | None:
         lname = name.lower()

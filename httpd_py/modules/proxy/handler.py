@@ -301,8 +301,9 @@ def _proxy_error(reason: str, status: int = 502) -> hooks.Response:
         body = body.replace("502 Proxy Error", f"{status} Proxy Error").replace(
             "The proxy server received an invalid\r\nresponse from an upstream server.<br />"
             "\r\n", "")
-    return hooks.Response(status, [], body.encode(),
-                          content_type="text/html; charset=iso-8859-1", error_page=True)
+    # ap_proxyerror's status line: "NNN Proxy Error"
+    return hooks.Response(status, [], body.encode(), content_type="text/html; charset=iso-8859-1",
+                          error_page=True, reason="Proxy Error")
 
 
 def _client(req) -> str:
