@@ -5,11 +5,12 @@ under CI (``CI`` set; scripts/test installs every tool) and skips on a developer
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import pytest
 
@@ -74,3 +75,38 @@ def port_accepting(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def silent_backends() -> Iterator[tuple[int, int]]:
+    """Two loopback ports that stand in for backends that hang: (hole, mute).  ``hole``: a
+    listener (backlog 0) that never accepts, its queue filled by connections of our own, so
+    the kernel drops further SYNs and a connect to it hangs (a host that is down).  ``mute``:
+    a listener that never accepts but has room, so connects complete and whatever is sent sits
+    unread (a TLS ClientHello never answered; an upload whose writes stop once the buffers are
+    full).  Checked: a connect to ``hole`` does not complete within 1 s."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    port = hole.getsockname()[1]
+    fill = []
+    mute = socket.socket()
+    try:
+        for _ in range(8):
+            c = socket.socket()
+            fill.append(c)
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            try:
+                probe.connect(("127.0.0.1", port))
+                pytest.fail("the listener's queue did not fill: connects to it do not hang")
+            except (socket.timeout, TimeoutError):
+                pass
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(64)
+        yield port, mute.getsockname()[1]
+    finally:
+        for s in (*fill, hole, mute):
+            s.close()

@@ -10,58 +10,20 @@ from __future__ import annotations
 
 import os
 import socket
-import ssl
 
 import pytest
 
-from httpd_py.devtools.pki import make_pki
-from tests.support.apache import minimal_conf
-from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
+from tests.support.one_worker import one_worker
+from tests.support.tools import read_to_eof, wait_until
 
 SIZE = 32 << 20
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("slowreader")
-    (root / "logs").mkdir()
-    docs = root / "htdocs"
-    docs.mkdir()
-    (docs / "big.bin").write_bytes(os.urandom(SIZE))
-    (docs / "small.txt").write_bytes(b"small\n")
-    pki = make_pki(root / "pki", ("localhost",))
-    leaf = pki.leaf("localhost", "ec")
-    port, tls_port, short_port = free_port(), free_port(), free_port()
-    conf = minimal_conf(root, ("mpm_prefork", "authz_core", "ssl"), listen=f"127.0.0.1:{port}",
-                        extra=f"""
-Listen 127.0.0.1:{tls_port}
-Listen 127.0.0.1:{short_port}
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 1
-MaxRequestWorkers 1
-Timeout 30
-DocumentRoot {docs}
-<Directory {docs}>
-    Require all granted
-</Directory>
-<VirtualHost 127.0.0.1:{tls_port}>
-    ServerName localhost
-    SSLEngine on
-    SSLCertificateFile {leaf.cert_file}
-    SSLCertificateKeyFile {leaf.key_file}
-</VirtualHost>
-<VirtualHost 127.0.0.1:{short_port}>
-    ServerName localhost
-    Timeout 1
-</VirtualHost>
-""")
-    with httpd(root, conf + "LogLevel info\n") as srv:
-        wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
-        ctx = ssl.create_default_context(cafile=str(pki.root_file))
-        yield {"plain": (port, None), "tls": (tls_port, ctx), "short": (short_port, None),
-               "server": srv}
+    with one_worker(tmp_path_factory.mktemp("slowreader"),
+                    {"big.bin": os.urandom(SIZE), "small.txt": b"small\n"}) as ports:
+        yield ports
 
 
 def _connect(port: int, ctx, rcvbuf: int | None = None):

@@ -11,64 +11,22 @@ gets its answer or times out.
 from __future__ import annotations
 
 import socket
-import ssl
 
 import pytest
 
-from httpd_py.devtools.pki import make_pki
-from tests.support.apache import minimal_conf
-from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
-
-
-def _serve(root, reqtimeout: bool):
-    (root / "logs").mkdir()
-    docs = root / "htdocs"
-    docs.mkdir()
-    (docs / "small.txt").write_bytes(b"small\n")
-    pki = make_pki(root / "pki", ("localhost",))
-    leaf = pki.leaf("localhost", "ec")
-    port, tls_port, short_port = free_port(), free_port(), free_port()
-    modules = ("mpm_prefork", "authz_core", "ssl") + (("reqtimeout",) if reqtimeout else ())
-    conf = minimal_conf(root, modules, listen=f"127.0.0.1:{port}", extra=f"""
-Listen 127.0.0.1:{tls_port}
-Listen 127.0.0.1:{short_port}
-StartServers 1
-MinSpareServers 1
-MaxSpareServers 1
-MaxRequestWorkers 1
-Timeout 30
-{"RequestReadTimeout handshake=0 header=0 body=30" if reqtimeout else ""}
-DocumentRoot {docs}
-<Directory {docs}>
-    Require all granted
-</Directory>
-<VirtualHost 127.0.0.1:{tls_port}>
-    ServerName localhost
-    SSLEngine on
-    SSLCertificateFile {leaf.cert_file}
-    SSLCertificateKeyFile {leaf.key_file}
-</VirtualHost>
-<VirtualHost 127.0.0.1:{short_port}>
-    ServerName localhost
-    Timeout 1
-</VirtualHost>
-""")
-    srv = httpd(root, conf + "LogLevel info\n")
-    ctx = ssl.create_default_context(cafile=str(pki.root_file))
-    return srv, port, {"plain": (port, None), "tls": (tls_port, ctx),
-                       "short": (short_port, None)}
+from tests.support.one_worker import one_worker
+from tests.support.tools import read_to_eof
 
 
 @pytest.fixture(scope="module", params=["stream", "reqtimeout"])
 def server(tmp_path_factory, request):
     """Without mod_reqtimeout the body is read by the stream (its read parks); with its body
     stage, the stage's own wait for the socket parks."""
-    srv, port, ports = _serve(tmp_path_factory.mktemp("slowupload"),
-                              request.param == "reqtimeout")
-    with srv as s:
-        wait_until(lambda: port_accepting(port), 15, what="httpd-py listening")
-        yield {**ports, "server": s}
+    rt = request.param == "reqtimeout"
+    with one_worker(tmp_path_factory.mktemp("slowupload"), {"small.txt": b"small\n"},
+                    ("reqtimeout",) if rt else (),
+                    "RequestReadTimeout handshake=0 header=0 body=30" if rt else "") as ports:
+        yield ports
 
 
 def _connect(port: int, ctx):

@@ -1,7 +1,7 @@
 """Backends that hang before answering, apache2 and httpd-py on the same config: what the client
 gets must be the same.
 
-Three loopback listeners stand in for the backends (each test builds them; nothing answers):
+Loopback listeners stand in for the backends (tests.support.tools.silent_backends; nothing answers):
 ``/hole/`` a port whose accept queue is full, so the kernel drops the SYN (the connect hangs,
 as with a host that is down); ``/tlshole/`` an HTTPS backend whose connects complete but whose
 TLS ClientHello is never answered; ``/sink/`` a backend that takes the connection and reads
@@ -20,7 +20,8 @@ import pytest
 
 from tests.support.apache import apache_serving, pair_conf
 from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
+from tests.support.tools import (free_port, port_accepting, read_to_eof, silent_backends,
+                                 wait_until)
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "ssl", "socache_shmcb")
 UPLOAD = 32 << 20
@@ -28,23 +29,8 @@ UPLOAD = 32 << 20
 
 @pytest.fixture(scope="module")
 def holes():
-    """(the port whose connects hang, the port that never speaks), and the sockets kept."""
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    port = hole.getsockname()[1]
-    fill = []
-    for _ in range(8):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(("127.0.0.1", port))
-        fill.append(c)
-    mute = socket.socket()
-    mute.bind(("127.0.0.1", 0))
-    mute.listen(64)
-    yield port, mute.getsockname()[1]
-    for s in (*fill, hole, mute):
-        s.close()
+    with silent_backends() as ports:
+        yield ports
 
 
 @pytest.fixture(scope="module")

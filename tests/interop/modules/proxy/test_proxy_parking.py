@@ -8,7 +8,6 @@ with one worker that slept in each backend read, a gate for 2 or more would neve
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import socket
 import ssl
 import uuid
@@ -17,7 +16,8 @@ import pytest
 
 from tests.support.apache import minimal_conf
 from tests.support.server import httpd
-from tests.support.tools import free_port, port_accepting, read_to_eof, wait_until
+from tests.support.tools import (free_port, port_accepting, read_to_eof, silent_backends,
+                                 wait_until)
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "ssl",
            "log_config", "status")
@@ -37,35 +37,9 @@ def _get(port: int, path: str, timeout: float = 30, tls: ssl.SSLContext | None =
 
 @pytest.fixture()
 def black_hole():
-    """A loopback port whose connects hang: a listener (backlog 0) that never accepts, its
-    queue filled by connections of our own, so that the kernel drops further SYNs."""
-    lst = socket.socket()
-    lst.bind(("127.0.0.1", 0))
-    lst.listen(0)
-    port = lst.getsockname()[1]
-    fill = []
-    for _ in range(8):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(("127.0.0.1", port))
-        fill.append(c)
-    probe = socket.socket()
-    probe.settimeout(1)
-    try:
-        probe.connect(("127.0.0.1", port))
-        pytest.fail("the listener's queue did not fill: connects to it do not hang")
-    except (socket.timeout, TimeoutError):
-        pass
-    finally:
-        probe.close()
-    mute = socket.socket()             # connects complete (the kernel's queue has room), the
-    mute.bind(("127.0.0.1", 0))        # TLS ClientHello is never answered
-    mute.listen(8)
-    yield port, mute.getsockname()[1]
-    for c in fill:
-        c.close()
-    lst.close()
-    mute.close()
+    """(hole, mute): tests.support.tools.silent_backends."""
+    with silent_backends() as ports:
+        yield ports
 
 
 def _holes(ports: tuple[int, int]) -> str:
