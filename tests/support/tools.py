@@ -110,3 +110,23 @@ def silent_backends() -> Iterator[tuple[int, int]]:
     finally:
         for s in (*fill, hole, mute):
             s.close()
+
+
+def upload(port: int, path: str, size: int, timeout: float = 30) -> bytes:
+    """A POST of ``size`` bytes (1 MiB writes, Connection: close) to loopback ``port``, then
+    everything the server sends until it closes (b"" when it reset the connection).  A server
+    that stops reading and closes ends the writes: what it answered is still read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                  f"Content-Length: {size}\r\n\r\n".encode())
+        chunk = b"u" * (1 << 20)
+        try:
+            for _ in range(size >> 20):
+                s.sendall(chunk)
+            s.sendall(chunk[:size & ((1 << 20) - 1)])
+        except OSError:
+            pass
+        try:
+            return read_to_eof(s)
+        except ConnectionResetError:
+            return b""

@@ -1,7 +1,8 @@
 """Backends that hang before answering, apache2 and httpd-py on the same config: what the client
 gets must be the same.
 
-Loopback listeners stand in for the backends (tests.support.tools.silent_backends; nothing answers):
+Loopback listeners stand in for the backends (tests.support.tools.silent_backends; nothing
+answers):
 ``/hole/`` a port whose accept queue is full, so the kernel drops the SYN (the connect hangs,
 as with a host that is down); ``/tlshole/`` an HTTPS backend whose connects complete but whose
 TLS ClientHello is never answered; ``/sink/`` a backend that takes the connection and reads
@@ -21,7 +22,7 @@ import pytest
 from tests.support.apache import apache_serving, pair_conf
 from tests.support.server import httpd
 from tests.support.tools import (free_port, port_accepting, read_to_eof, silent_backends,
-                                 wait_until)
+                                 upload, wait_until)
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "ssl", "socache_shmcb")
 UPLOAD = 32 << 20
@@ -79,19 +80,7 @@ def _status(port: int, path: str) -> tuple[bytes, bytes]:
 
 def _upload_status(port: int) -> tuple[bytes, bytes]:
     """What a 32 MiB POST to /sink/ gets (b"" when the connection just closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(b"POST /sink/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                  b"Content-Length: %d\r\n\r\n" % UPLOAD)
-        chunk = b"u" * (1 << 20)
-        try:
-            for _ in range(UPLOAD >> 20):
-                s.sendall(chunk)
-        except OSError:
-            pass
-        try:
-            return _answer(read_to_eof(s))
-        except ConnectionResetError:
-            return b"", b""
+    return _answer(upload(port, "/sink/x", UPLOAD))
 
 
 @pytest.mark.parametrize("path", ["/hole/x", "/tlshole/x"])

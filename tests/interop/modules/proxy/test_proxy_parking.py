@@ -17,7 +17,7 @@ import pytest
 from tests.support.apache import minimal_conf
 from tests.support.server import httpd
 from tests.support.tools import (free_port, port_accepting, read_to_eof, silent_backends,
-                                 wait_until)
+                                 upload, wait_until)
 
 MODULES = ("mpm_prefork", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "ssl",
            "log_config", "status")
@@ -283,22 +283,8 @@ def test_a_backend_that_stops_reading_an_upload_does_not_hold_its_worker(one_wor
     the proxy stopped: it used to wait for the whole length again) and the client gets
     apache2's 504 (test_proxy_hangs.py)."""
     _, port = one_worker
-    size = 32 << 20
-
-    def upload():
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            s.sendall(b"POST /sink/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                      b"Content-Length: %d\r\n\r\n" % size)
-            chunk = b"u" * (1 << 20)
-            try:
-                for _ in range(size >> 20):
-                    s.sendall(chunk)
-            except OSError:
-                pass                    # the proxy gave up and closed: what it answered
-            return read_to_eof(s)
-
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        stuck = pool.submit(upload)
+        stuck = pool.submit(upload, port, "/sink/x", 32 << 20)
         # both well inside the backend's timeout (12 s), which would free a blocked worker
         wait_until(lambda: _parked_now(port) == 1, 5, what="the upload parked")
         assert _get(port, "/app/who", timeout=5) == (200, b"b1")
