@@ -147,20 +147,8 @@ class BackendConn:
         sock = self.sock
         view = memoryview(data)
         off, n = 0, len(view)
-        sock.settimeout(0.0)
-        try:
-            while off < n:
-                try:
-                    off += sock.send(view[off:])
-                    continue
-                except ssl.SSLWantWriteError:
-                    wait = wait_writable
-                except ssl.SSLWantReadError:
-                    wait = wait_readable
-                if not wait(sock.fileno(), self.timeout, self):
-                    raise ReadTimeout("timeout writing to the backend")
-        finally:
-            sock.settimeout(self.timeout)
+        while off < n:
+            off += _tls_parking(sock, lambda: sock.send(view[off:]), self.timeout, self)
 
     def recv(self, n: int = 65536) -> bytes:
         """Up to ``n`` bytes, b"" at the end.
@@ -221,34 +209,18 @@ class BackendConn:
             raise Closed(f"reading from the backend: {e}") from None
 
     def _recv_parking(self, n: int) -> bytes:
-        """An HTTPS read under the event loop: non-blocking SSL reads, and while a read wants
-        more bytes, a poll of at most PARK_AFTER, then the loop (parked) for the timeout's
-        rest.  Readable is not enough to block in the read: TLS 1.3's session tickets make
-        the socket readable with no application data behind them."""
+        """An HTTPS read under the event loop (``_tls_parking``, a poll of at most PARK_AFTER
+        before each park).  Readable is not enough to block in the read: TLS 1.3's session
+        tickets make the socket readable with no application data behind them."""
         sock = self.sock
-        deadline = time.monotonic() + self.timeout
-        sock.settimeout(0.0)
         try:
-            while True:
-                try:
-                    return sock.recv(n)
-                except ssl.SSLWantReadError:
-                    pass
-                except ssl.SSLWantWriteError:   # a read that must write first: blocking
-                    sock.settimeout(max(0.001, deadline - time.monotonic()))
-                    return sock.recv(n)
-                left = deadline - time.monotonic()
-                if left <= 0 or not (self._readable(min(PARK_AFTER, left)) or wait_readable(
-                        sock.fileno(), left - PARK_AFTER, self)):
-                    raise ReadTimeout("timeout reading from the backend")
+            return _tls_parking(sock, lambda: sock.recv(n), self.timeout, self, self._readable)
         except socket.timeout:
             raise ReadTimeout("timeout reading from the backend") from None
         except ssl.SSLZeroReturnError:
             return b""
         except (OSError, ssl.SSLError) as e:
             raise Closed(f"reading from the backend: {e}") from None
-        finally:
-            sock.settimeout(self.timeout)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -342,29 +314,43 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
 
 
 def _handshake(sock: ssl.SSLSocket, timeout: float) -> None:
-    """The TLS handshake with the backend within ``timeout``; under the event loop, while it
-    waits for the backend, the request parks (a backend that never answers the ClientHello
-    holds no worker)."""
-    if not (timeout and timeout > 0 and parkable()):
+    """The TLS handshake with the backend within ``timeout``; under the event loop it parks
+    while it waits (a backend that never answers the ClientHello holds no worker)."""
+    if timeout and timeout > 0 and parkable():
+        _tls_parking(sock, sock.do_handshake, timeout, sock)
+    else:
         sock.settimeout(timeout)
         sock.do_handshake()
-        return
+
+
+def _tls_parking(sock: ssl.SSLSocket, op, timeout: float, owner, ready=None):
+    """``op()`` (an SSL call) on ``sock`` made non-blocking, parked in the worker's loop while
+    it wants the peer's bytes (readable) or room to write (writable), within ``timeout`` in
+    all (socket.timeout after); ``ready(seconds)``: a poll tried first, for at most
+    PARK_AFTER, before parking for readable (a quick answer costs no loop round trip).  The
+    socket's timeout is put back after."""
     deadline = time.monotonic() + timeout
+    saved = sock.gettimeout()
     sock.settimeout(0.0)
     try:
         while True:
             try:
-                sock.do_handshake()
-                return
+                return op()
             except ssl.SSLWantReadError:
                 wait = wait_readable
             except ssl.SSLWantWriteError:
                 wait = wait_writable
             left = deadline - time.monotonic()
-            if left <= 0 or not wait(sock.fileno(), left, sock):
-                raise socket.timeout("_ssl.c: The handshake operation timed out")
+            if left <= 0:
+                raise socket.timeout("timed out")
+            if wait is wait_readable and ready is not None:
+                if ready(min(PARK_AFTER, left)):
+                    continue
+                left -= PARK_AFTER
+            if not wait(sock.fileno(), max(0.0, left), owner):
+                raise socket.timeout("timed out")
     finally:
-        sock.settimeout(timeout)
+        sock.settimeout(saved)
 
 
 def _connect_parking(host: str, port: int, timeout: float) -> socket.socket:
