@@ -3,13 +3,12 @@ worker's event loop serves other connections meanwhile.
 
 The event loop (``mpm/worker.py``) serves each ready connection of a config that may park
 (``ConnectionHandler.may_park``) in a greenlet (reused from one request to the next).  Code on
-the request path that would sleep in a read -- mod_proxy's backend reads, a slow client's
-body -- calls ``wait_readable(fd, timeout, owner)`` (``wait_writable`` for a backend connect in
-progress, ``wait_client`` for the request's own connection): it switches back to the loop with
-that tuple; the loop
-watches ``fd`` in its epoll set and switches back in with True when it is readable or False
-when ``timeout`` passed.  Outside such a greenlet (WaitingConnections Off, tests and benches
-calling the pipeline directly) it returns None at once and the caller reads blocking, as
+the request path that would sleep -- mod_proxy's backend reads, writes and connects, a slow
+client's body or download -- calls ``wait_readable(fd, timeout, owner)`` (``wait_writable``,
+``wait_client`` for the request's own connection): it switches back to the loop with that
+tuple; the loop watches ``fd`` in its epoll set and switches back in with True when it is
+ready or False when ``timeout`` passed.  Outside such a greenlet (WaitingConnections Off, tests
+and benches calling the pipeline directly) it returns None at once and the caller blocks, as
 before.
 
 The loop saves and restores the request state the connection handler keeps between phases
@@ -47,8 +46,8 @@ def wait_readable(fd: int, timeout: float | None, owner: object) -> bool | None:
 
 
 def wait_writable(fd: int, timeout: float | None, owner: object) -> bool | None:
-    """As ``wait_readable``, for writable: a backend connect in progress (EINPROGRESS) is
-    done, or failed, once its socket is writable."""
+    """As ``wait_readable``, for writable: a backend connect in progress (EINPROGRESS), a
+    write the backend cannot take yet, a TLS call that wants to write."""
     return _park((fd, timeout, owner, True))
 
 

@@ -202,7 +202,7 @@ class Worker:
         # greenlet costs an mmap and munmap of its frame stack).  A waited descriptor stays in
         # epoll after its request resumed (a kept backend connection is waited for again by
         # the next request: no epoll_ctl per request); ``kept`` says whose it is and for what
-        # (EPOLLIN; EPOLLOUT while a backend connect is in progress), so a closed and reused
+        # (EPOLLIN; EPOLLOUT for a connect in progress or a write), so a closed and reused
         # descriptor number is registered afresh, and an event with nobody parked on it (a
         # kept connection the backend closed) takes it out.
         parked: dict[int, list] = {}
