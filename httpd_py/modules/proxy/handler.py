@@ -43,12 +43,19 @@ MOD = "proxy"
 PREFETCH = 16384            # Apache's MAX_MEM_SPOOL: a chunked body up to this is sent with a length
 READ = 65536
 
-_PROXY_ERROR_BODY = (
+_PROXY_PAGE = (
     '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" "http://www.w3.org/TR/html4/strict.dtd">\n'
-    "<html><head>\n<title>502 Proxy Error</title>\n</head><body>\n<h1>Proxy Error</h1>\n"
-    "<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n"
-    "The proxy server could not handle the request<p>Reason: <strong>{reason}</strong></p></p>\n"
-    "</body></html>\n")
+    "<html><head>\n<title>{status} Proxy Error</title>\n</head><body>\n<h1>Proxy Error</h1>\n"
+    "{before}The proxy server could not handle the request<p>Reason: <strong>{reason}</strong>"
+    "</p>{after}</body></html>\n")
+# apache2's page for an ap_proxyerror: the status's canned text around the error notes
+# (observed: tests/interop/modules/proxy/test_proxy_interop.py, test_proxy_hangs.py)
+_AROUND = {
+    502: ("<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />\r\n",
+          "</p>\n"),
+    500: ("", "<p />\n"),
+    403: ("<p>You don't have permission to access this resource.", "</p>\n"),
+}
 
 
 # -- per-vhost tables, built once per config (the first request of a vhost in each process) ----
@@ -290,17 +297,8 @@ def _find_worker(url: str, workers: tuple):
 
 
 def _proxy_error(reason: str, status: int = 502) -> hooks.Response:
-    body = _PROXY_ERROR_BODY.format(reason=reason)
-    if status == 500:
-        # apache2's 500 page shows the error notes alone, then "<p />" (observed:
-        # tests/interop/modules/proxy/test_proxy_hangs.py)
-        body = body.replace("502 Proxy Error", "500 Proxy Error").replace(
-            "<p>The proxy server received an invalid\r\nresponse from an upstream server.<br />"
-            "\r\n", "").replace("</strong></p></p>\n", "</strong></p><p />\n")
-    elif status != 502:
-        body = body.replace("502 Proxy Error", f"{status} Proxy Error").replace(
-            "The proxy server received an invalid\r\nresponse from an upstream server.<br />"
-            "\r\n", "")
+    before, after = _AROUND.get(status, ("<p>", "</p>\n"))
+    body = _PROXY_PAGE.format(status=status, before=before, after=after, reason=reason)
     # ap_proxyerror's status line: "NNN Proxy Error"
     return hooks.Response(status, [], body.encode(), content_type="text/html; charset=iso-8859-1",
                           error_page=True, reason="Proxy Error")

@@ -165,11 +165,13 @@ def normalised(a: Answer, port: int) -> dict:
         echo.pop("client", None)
         out["echo"] = echo
     elif ctype.startswith("text/html") and a.status >= 400:
-        # a page the proxy wrote itself: the title is compared, the wording is the server's
+        # an error page (the proxy's own, or a backend's passed on): the title first (the
+        # clearer assertion message), then the whole page
         text = a.body.decode("latin-1")
         start = text.find("<title>")
         out["title"] = text[start:text.find("</title>")] if start >= 0 else text[:80]
         out["headers"] = headers
+        out["page"] = norm(text)
     else:
         out["body"] = norm(a.body.decode("latin-1")) if len(a.body) < 4096 else \
             (len(a.body), hash(a.body))

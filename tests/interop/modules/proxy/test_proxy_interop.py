@@ -6,7 +6,7 @@ Per row of CORPUS, ``test_row[id]`` compares what the client sees (client.normal
 response headers (Date, Server, Keep-Alive and Connection aside; the server's own port written
 PORT), the body (for an echo: what the backend received -- method, path, raw path, query,
 headers in order, body length and hash), and whether the connection was cut mid-body.  Pages
-the proxy writes itself (503, 502, 403...) are compared by status and title.
+the proxy writes itself (503, 502, 403...) are compared whole, as every other body.
 
 Sequences whose order matters (byrequests rotation, the retry window) and WebSockets have their
 own tests below.  A difference is accepted only when listed in DOCUMENTED (and in
