@@ -279,8 +279,10 @@ def tls_context(s: SSLProxySettings) -> ssl.SSLContext:
 
 def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             ssl_settings: SSLProxySettings | None, sni: str | None = None) -> BackendConn:
+    # under the event loop the connect and the TLS handshake park while they wait
+    parking = bool(connect_timeout and connect_timeout > 0 and parkable())
     try:
-        if connect_timeout and connect_timeout > 0 and parkable():
+        if parking:
             sock = _connect_parking(worker.host, worker.port, connect_timeout)
         else:
             sock = socket.create_connection((worker.host, worker.port), timeout=connect_timeout)
@@ -298,8 +300,9 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
             # an IP address is matched against IP names and sends no SNI (the ssl module
             # knows); a name is both the SNI and the name checked
             sock = ctx.wrap_socket(sock, server_hostname=sni or worker.host,
-                                   do_handshake_on_connect=False)
-            _handshake(sock, connect_timeout)
+                                   do_handshake_on_connect=not parking)
+            if parking:         # (a backend that never answers the ClientHello holds no worker)
+                _tls_parking(sock, sock.do_handshake, connect_timeout, sock)
             s = ssl_settings or SSLProxySettings()
             if not ctx.check_hostname and s.check_name:
                 why = peer_problem(sock.getpeercert(binary_form=True), sni or worker.host)
@@ -311,16 +314,6 @@ def connect(worker: Worker, connect_timeout: float, io_timeout: float,
         sock.close()
         raise TLSFailed(f"TLS handshake with {worker.hostport} failed: {e}") from None
     return conn
-
-
-def _handshake(sock: ssl.SSLSocket, timeout: float) -> None:
-    """The TLS handshake with the backend within ``timeout``; under the event loop it parks
-    while it waits (a backend that never answers the ClientHello holds no worker)."""
-    if timeout and timeout > 0 and parkable():
-        _tls_parking(sock, sock.do_handshake, timeout, sock)
-    else:
-        sock.settimeout(timeout)
-        sock.do_handshake()
 
 
 def _tls_parking(sock: ssl.SSLSocket, op, timeout: float, owner, ready=None):
