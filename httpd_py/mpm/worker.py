@@ -215,11 +215,23 @@ class Worker:
         # next epoll_wait -- two sigprocmask calls per turn, not two per request and two more
         # per park; turns that only accept or step handshakes and heads make none
         masked = [False]
+        # ... and looked for once per turn, at the first request that asks (slot.stopping(),
+        # for its keep-alive): a graceful stop that comes later in the turn is seen at the
+        # next, which closes the idle keep-alive connections (one sigpending per turn, not one
+        # per request)
+        seen: list = [None]
+
+        def turn_pending() -> bool:
+            got = seen[0]
+            if got is None:
+                got = seen[0] = _usr1_pending()
+            return got
 
         def hold_usr1() -> None:
             if not masked[0]:
                 _signal.pthread_sigmask(signal.SIG_BLOCK, _USR1)
-                self.slot.stop_pending = _usr1_pending
+                seen[0] = None
+                self.slot.stop_pending = turn_pending
                 masked[0] = True
 
         def release_usr1() -> None:
