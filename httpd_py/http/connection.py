@@ -234,6 +234,9 @@ class VHostRuntime:
     logs: list
     real_roots: dict[str, str]          # root as map_to_root returns it -> its realpath
     walker: SectionWalker | None = None  # this vhost's section walk (merges cached per worker)
+    lane: object = None                 # its lane (hooks.LANES), None: none; _LANE_UNKNOWN until
+                                        # its first GET in this process
+    lane_wire: bool = False             # its output hooks leave a lane's responses as they are
 
 
 class ConnectionHandler(WaitingMixin):
@@ -268,7 +271,7 @@ class ConnectionHandler(WaitingMixin):
             if v.document_root:
                 real_roots[v.document_root.rstrip("/") or "/"] = root_real
             self._runtimes[id(v)] = VHostRuntime(v, mime, root_real, dict(v.error_documents), logs,
-                                                 real_roots, SectionWalker(v, cfg))
+                                                 real_roots, SectionWalker(v, cfg), _LANE_UNKNOWN)
         self._date_cache = (0, b"")
         self._server_token = server_token(cfg.mod(core_keys.SERVER_TOKENS, "full"))
         self._server_header = self._server_token.encode()
@@ -788,6 +791,14 @@ class ConnectionHandler(WaitingMixin):
                 c.rec.remote_ip = r.client_ip
             if d is not None:
                 return self._decision(c, r, d)
+        if r.method == "GET" and r.body is None:
+            lane = c.rt.lane
+            if lane is _LANE_UNKNOWN:
+                lane = self._lane(c.rt)
+            if lane is not None:
+                got = self._express(c, r, lane)
+                if got is not None:
+                    return got
         limit = r.vhost.mod(core_keys.LIMIT_RECURSION, (10, 10))[0]
         while True:
             got = self._serve_uri(c, r)
@@ -808,6 +819,48 @@ class ConnectionHandler(WaitingMixin):
                 d = hooks.run(hooks.POST_READ, r)
                 if d is not None:
                     return self._decision(c, r, d)
+
+    def _lane(self, rt: VHostRuntime):
+        """The vhost's lane (hooks.LANES), or None: only when a request no section applies to
+        gets a config with no <If>, no SetHandler, no SSLRequireSSL and access granted whatever
+        the request, and every translate/header_parser/fixups hook the lane does not replace
+        says (hooks.INERT) it does nothing with that config.  Once per vhost and process."""
+        lane = None
+        vhost, base = rt.vhost, rt.walker.base
+        if hooks.LANES and not base.ifs and base.require_ssl is not True and \
+                (not base.mods or base.mod(core_keys.HANDLER) in (None, "none")):
+            verdict = access.static_verdict(base)
+            if verdict is not None and verdict.status == 0:
+                phases = (*hooks.TRANSLATE, *hooks.HEADER_PARSER, *hooks.FIXUPS)
+                for make in hooks.LANES:
+                    got = make(vhost, base)
+                    if got is not None and all(
+                            h in got.replaces or (hooks.INERT.get(h) is not None
+                                                  and hooks.INERT[h](vhost, base))
+                            for h in phases):
+                        lane = got
+                        break
+        rt.lane = lane
+        rt.lane_wire = lane is not None and all(
+            hooks.INERT.get(h) is not None and hooks.INERT[h](vhost, base)
+            for _, h in hooks.OUTPUT)
+        return lane
+
+    def _express(self, c: "_Ctx", r: Request, lane):
+        """``r`` through its vhost's lane when the lane takes it and no <Location> applies to
+        its URL (the walk would give it the config the lane was checked against); None: the
+        phases run as if the lane had not looked."""
+        plan = lane.route(r)
+        if plan is None:
+            return None
+        walker = c.rt.walker
+        if not walker.locations or walker.lookup(r.filename, False, r.uri).conf is walker.base:
+            r.conf = walker.base
+            d = lane.serve(r, plan)
+            if d is not None:
+                return self._decision(c, r, d)
+        r.filename, r.handler, r.conf = "", None, None
+        return None
 
     def _redirected(self, c: "_Ctx", r: Request):
         """The request an internal redirect makes (Apache's internal_internal_redirect): the
@@ -1304,11 +1357,23 @@ class ConnectionHandler(WaitingMixin):
                 resp.status = status = es
             if r.err_headers_out:
                 resp.headers = [*resp.headers, *r.err_headers_out]
+                resp.wire = None
             if r.headers_out and status < 400 and not resp.error_page:
                 resp.headers = [*resp.headers, *r.headers_out]
+                resp.wire = None
             if hooks.OUTPUT:
+                if resp.wire is not None and not c.rt.lane_wire:
+                    resp.wire = None            # an output hook may change it
                 resp = hooks.filter_output(r, resp)
                 status = resp.status
+        body = resp.body
+        if resp.wire is not None and type(body) is bytes and c.rec.method != "HEAD" and \
+                status >= 200 and status != 204 and status != 304:
+            # a lane's answer: bytes headers already checked and serialised (hooks "Lanes"),
+            # and a lane vhost's output hooks leave responses as they are
+            return self._send(c.stream, c.rt, c.rec, status, resp.headers, body,
+                              c.keep_alive and status not in DROPS_CONNECTION
+                              and not self._force_close, c.served, wire=resp.wire)
         hdrs = []                       # one pass: bytes, and which names need a look
         vary = has_type = False
         for n, v in resp.headers:
@@ -1416,7 +1481,6 @@ class ConnectionHandler(WaitingMixin):
         return stream
 
     def _response_headers(self, rt: VHostRuntime, rec, hdrs, keep_alive: bool, served: int) -> list:
-        v = rt.vhost
         now = int(time.time())
         if self._date_cache[0] != now:
             self._date_cache = (now, http_date(now).encode())
@@ -1425,6 +1489,13 @@ class ConnectionHandler(WaitingMixin):
             names = {n.lower() for n, _ in hdrs}
             out = [(n, v) for n, v in out if n.lower() not in names]
         out.extend(hdrs)
+        out.extend(self._connection_fields(rt, rec, keep_alive, served))
+        return out
+
+    def _connection_fields(self, rt: VHostRuntime, rec, keep_alive: bool, served: int) -> list:
+        """Keep-Alive (and Connection for HTTP/1.0), or Connection: close."""
+        v = rt.vhost
+        out = []
         if keep_alive:
             remaining = v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100
             key = (id(v), remaining)
@@ -1440,9 +1511,25 @@ class ConnectionHandler(WaitingMixin):
             out.append((b"Connection", b"close"))
         return out
 
+    def _wire_head(self, rt: VHostRuntime, rec, status: int, wire: tuple, length: int,
+                   keep_alive: bool, served: int) -> bytes:
+        """The head ``response_head(status, ..., _response_headers(...) + Content-Length)``
+        makes, from a lane's serialised lines (``Response.wire``)."""
+        has, lines = wire
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Unknown").encode("latin-1"))]
+        if not has & 1:
+            parts.append(b"Date: %s\r\n" % self._date())
+        if not has & 2:
+            parts.append(b"Server: %s\r\n" % self._server_header)
+        parts.append(lines)
+        for n, v in self._connection_fields(rt, rec, keep_alive, served):
+            parts.append(b"%s: %s\r\n" % (n, v))
+        parts.append(b"Content-Length: %d\r\n\r\n" % length)
+        return b"".join(parts)
+
     def _send(self, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
               keep_alive: bool, served: int, no_length: bool = False,
-              reason_phrase: str | None = None) -> bool:
+              reason_phrase: str | None = None, wire: tuple | None = None) -> bool:
         if self._pending is not None:
             failed = self._read_body(rec)
             if failed:
@@ -1460,10 +1547,14 @@ class ConnectionHandler(WaitingMixin):
             if rt.logs:
                 self._log(rt, rec, [])
             return False
-        out = self._response_headers(rt, rec, hdrs, keep_alive, served)
-        if not no_length:
-            out.append((b"Content-Length", b"%d" % len(body)))
-        data = response_head(status, reason_phrase or _REASONS.get(status, "Unknown"), out)
+        if wire is None:
+            out = self._response_headers(rt, rec, hdrs, keep_alive, served)
+            if not no_length:
+                out.append((b"Content-Length", b"%d" % len(body)))
+            data = response_head(status, reason_phrase or _REASONS.get(status, "Unknown"), out)
+        else:
+            out = None
+            data = self._wire_head(rt, rec, status, wire, len(body), keep_alive, served)
         rec.head_bytes = len(data)
         self._response_started = True
         if body and rec.method != "HEAD":
@@ -1477,6 +1568,9 @@ class ConnectionHandler(WaitingMixin):
         rec.bytes_sent = len(body) if (ok and rec.method != "HEAD") else 0
         rec.keepalive = keep_alive
         if rt.logs:
+            if out is None:
+                out = self._response_headers(rt, rec, hdrs, keep_alive, served)
+                out.append((b"Content-Length", b"%d" % len(body)))
             self._log(rt, rec, out)
         return ok and keep_alive
 
@@ -1712,6 +1806,7 @@ class _Ctx:
 
 
 _REDIRECT = object()        # _serve_uri: a hook asked for an internal redirect
+_LANE_UNKNOWN = object()    # VHostRuntime.lane before the vhost's first GET in the process
 # a handler that passes on another server's Server / Date puts them first (mod_proxy does)
 _ORIGIN_HEAD = frozenset((b"Server", b"Date", b"server", b"date"))
 _DEFAULT_ETAG = core_http.FileETagSpec()

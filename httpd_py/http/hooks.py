@@ -41,6 +41,22 @@ Phases, in order:
 ``OK``: the pipeline restarts translation with that URI (bounded by LimitInternalRecursion),
 as ap_internal_redirect does.
 
+Lanes (``LANES``, ``INERT``): a module may offer a short path for the requests of a vhost it
+alone acts on (mod_proxy: a plain proxied GET).  ``LANES`` holds ``lane_for(vhost, conf)``
+factories: ``conf`` is the merged per-directory config a request gets when no section matches
+it; the factory returns an object with ``replaces`` (the hooks the lane does the work of),
+``route(req) -> plan or None`` (None: not the lane's; else ``req.filename`` and
+``req.handler`` are set as its translate hook sets them) and ``serve(req, plan) -> decision or
+None`` (None: nothing the client would see was done, the phases run).  A lane's requests are
+GETs without a body that its module maps to no file (no type_checker or negotiation runs).
+The pipeline uses a lane for a vhost only when every other translate, header_parser and
+fixups hook is in ``INERT`` and its test ``(vhost, conf) -> bool`` says it does nothing to such
+a request, no section applies to the URL, and access is granted without looking at the
+request.  post_read and output hooks run as usual; an output hook's ``INERT`` test says it
+leaves such a request's response as it is (it may count it), and only then does the pipeline
+send a lane's pre-serialised head (``Response.wire``).  A hook without an ``INERT`` entry
+keeps every vhost off the lane (the safe default).
+
 Nothing here does I/O; the connection loop does.  The request body, when a handler needs it,
 is read through ``req.body`` (an object with ``read(n) -> bytes`` returning b"" at the end, and
 ``expecting_continue``), so a proxy can stream it; a handler that takes the connection over
@@ -79,6 +95,10 @@ class Response:
     content_type: str | None = None      # set Content-Type from this when not in headers
     error_page: bool = False             # an error document (ErrorDocument / built-in page)
     reason: str | None = None            # the status line's phrase, when not the standard one
+    # a lane's (see "Lanes"): (1 if ``headers`` hold a Date, | 2 if a Server, ``headers``
+    # serialised "Name: value\r\n" each), so the pipeline need not serialise them again;
+    # dropped when anything adds to the headers
+    wire: tuple | None = None
 
     def header(self, name: str, default: str | None = None) -> str | None:
         lname = name.lower()
@@ -161,6 +181,12 @@ FIXUPS: list[Hook] = []
 HANDLERS: dict[str, Hook] = {}
 DIRECTORY_LISTING: list[Callable[[Request, str], Any]] = []
 OUTPUT: list[tuple[int, OutputHook]] = []       # (order, hook): lower runs first
+
+#: hook -> (vhost, conf) -> True when the hook does nothing for a request of that vhost whose
+#: merged per-directory config is ``conf`` (see "Lanes" above)
+INERT: dict[Callable, Callable[[Any, Any], bool]] = {}
+#: lane_for(vhost, conf) -> a lane or None (see "Lanes" above)
+LANES: list[Callable[[Any, Any], Any]] = []
 
 #: mod_deflate's content filter runs before mod_headers' Header (so Header sees Content-Encoding)
 ORDER_CONTENT, ORDER_HEADERS, ORDER_LAST = 10, 50, 90

@@ -530,3 +530,15 @@ def _notes(req, s: DeflateSettings, counts: list) -> None:
 
 
 hooks.add_output(output, hooks.ORDER_CONTENT)
+
+
+def _no_deflate(vhost, conf) -> bool:
+    """No DEFLATE filter in conf's chain (SetOutputFilter, AddOutputFilterByType); a lane's
+    requests get none by file name (AddOutputFilter is mod_mime's, for files)."""
+    if not conf.mods:
+        return True
+    sf, bt = conf.mod(SET_FILTER), conf.mod(BYTYPE)
+    return not (sf and "DEFLATE" in sf) and not (bt and dict(bt).get("DEFLATE"))
+
+
+hooks.INERT[output] = _no_deflate

@@ -204,6 +204,7 @@ def fixup(req: hooks.Request):
 
 
 hooks.FIXUPS.append(fixup)
+hooks.INERT[fixup] = lambda vhost, conf: conf.mod(VARS) is None
 
 
 def rows():

@@ -691,7 +691,9 @@ def output(req: hooks.Request, resp: hooks.Response) -> hooks.Response:
 
 hooks.POST_READ.append(post_read)
 hooks.FIXUPS.append(fixup)
+hooks.INERT[fixup] = lambda vhost, conf: not conf.mod(IN)
 hooks.add_output(output, hooks.ORDER_HEADERS)
+hooks.INERT[output] = lambda vhost, conf: not conf.mod(OUT) and not conf.mod(ERR)
 
 
 def rows():

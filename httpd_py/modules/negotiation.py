@@ -1317,3 +1317,5 @@ def structured_etag(etag: str, vlv: str) -> str:
 hooks.NEGOTIATE.append(multiviews)
 hooks.HANDLERS["type-map"] = handle_map_file
 hooks.add_output(output, hooks.ORDER_CONTENT - 1)
+# it acts on what negotiating a file left in the request: a lane's requests map to no file
+hooks.INERT[output] = lambda vhost, conf: True

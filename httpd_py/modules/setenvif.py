@@ -277,6 +277,7 @@ def header_parser(req: hooks.Request):
 
 hooks.POST_READ.append(post_read)
 hooks.HEADER_PARSER.append(header_parser)
+hooks.INERT[header_parser] = lambda vhost, conf: not conf.mod(DIR_RULES)
 
 
 def rows():

@@ -10,6 +10,7 @@
     backend.py   sockets: connect, TLS, the per-process keep-alive pool
     handler.py   the translate hook (ProxyPass) and the "proxy-server" handler (HTTP, balancer,
                  WebSocket tunnel)
+    express.py   the lane: a plain proxied GET served without the phases (hooks.LANES)
 
 ``rows()`` is the directive table's part for these modules; importing the package registers the
 settings keys, the translate hook and the handler.  ``<Proxy URL>`` and ``<ProxyMatch>`` are
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from httpd_py.modules.proxy import conf as _c
 from httpd_py.modules.proxy import handler as _handler  # noqa: F401  (registers the hooks)
+from httpd_py.modules.proxy import express as _express  # noqa: F401  (registers the lane)
 
 
 def rows():

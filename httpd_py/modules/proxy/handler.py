@@ -553,33 +553,12 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
                 sending = False
             if rh is None or rh.status == 100:
                 rh = _read_head(conn, req.method, pending=rh.leftover if rh else b"")
-        except be.Closed as e:
-            conn.close()
-            if reused and attempt == 0 and not first and (body is None or not _started(body)):
+        except (be.Closed, be.ReadTimeout, wire.BadResponse, _BodyFailed) as e:
+            if isinstance(e, be.Closed) and reused and attempt == 0 and not first and \
+                    (body is None or not _started(body)):
+                conn.close()
                 continue            # a kept connection the backend had closed: once more
-            error_log.error(MOD, "HP13003", f"error reading status line from remote server "
-                            f"{worker.hostport}: {e}", client=_client(req))
-            return _proxy_error("Error reading from remote server")
-        except be.ReadTimeout as e:
-            conn.close()
-            if sending:
-                # the backend took no more of the body within the timeout: apache2's 504
-                error_log.error(MOD, "HP13013", f"pass request body failed to "
-                                f"{worker.hostport}: {e}", client=_client(req))
-                return 504
-            error_log.error(MOD, "HP13003", f"error reading status line from remote server "
-                            f"{worker.hostport}: {e}", client=_client(req))
-            if balancer is not None and balancer.failontimeout:
-                TABLE.set_error(worker.slot, time.time())
-            return _proxy_error("Error reading from remote server")
-        except wire.BadResponse as e:
-            conn.close()
-            error_log.error(MOD, "HP13005", f"bad response from {worker.hostport}: {e}",
-                            client=_client(req))
-            return 502
-        except _BodyFailed as e:
-            conn.close()
-            return e.status
+            return _failed(req, conn, e, worker, balancer, sending)
         break
     else:
         return _proxy_error("Error reading from remote server")
@@ -593,6 +572,44 @@ def _proxy_once(req, url: str, worker, conf, balancer=None):
         conn.close()
         return rh.status
     return _response(req, conn, rh, plan, keep)
+
+
+def _failed(req, conn, e: Exception, worker, balancer, sending: bool):
+    """The answer when a try failed before the response head was whole (``conn`` is closed):
+    502 "Error reading from remote server" when the backend closed or did not answer within
+    the timeout, apache2's 504 when it stopped taking the request body, 502 Bad Gateway for a
+    head that cannot be used, the body's own status when the client's body failed."""
+    conn.close()
+    if isinstance(e, _BodyFailed):
+        return e.status
+    if isinstance(e, wire.BadResponse):
+        error_log.error(MOD, "HP13005", f"bad response from {worker.hostport}: {e}",
+                        client=_client(req))
+        return 502
+    if isinstance(e, be.ReadTimeout) and sending:
+        # the backend took no more of the body within the timeout: apache2's 504
+        error_log.error(MOD, "HP13013", f"pass request body failed to "
+                        f"{worker.hostport}: {e}", client=_client(req))
+        return 504
+    error_log.error(MOD, "HP13003", f"error reading status line from remote server "
+                    f"{worker.hostport}: {e}", client=_client(req))
+    if isinstance(e, be.ReadTimeout) and balancer is not None and balancer.failontimeout:
+        TABLE.set_error(worker.slot, time.time())
+    return _proxy_error("Error reading from remote server")
+
+
+def _go_on(req, conn, plan: _Plan, pending: bytes):
+    """The rest of a GET's exchange (express.py's lane, once the first bytes of the answer
+    are read and are not what it parses itself): as ``_proxy_once`` goes on after sending.
+    None when the kept connection turns out closed (the phases try again on a new one)."""
+    try:
+        rh = _read_head(conn, req.method, pending=pending)
+    except be.Closed:
+        conn.close()
+        return None
+    except (be.ReadTimeout, wire.BadResponse) as e:
+        return _failed(req, conn, e, plan.worker, None, False)
+    return _response(req, conn, rh, plan, True)
 
 
 class _BodyFailed(Exception):

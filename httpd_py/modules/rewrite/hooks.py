@@ -342,6 +342,22 @@ def forced_type(req):
     return None
 
 
+def _no_server_rules(vhost, conf) -> bool:
+    d = vhost.dir.mod(DIR) if vhost.dir is not None and vhost.dir.mods else None
+    return d is None or not d.state
+
+
+def _no_dir_rules(vhost, conf) -> bool:
+    d = conf.mod(DIR) if conf.mods else None
+    return d is None or not d.state or d.directory is None
+
+
+# forced_type acts on what a rule of the other two left in the request's notes
+hooks.INERT.update({translate: _no_server_rules, fixup: _no_dir_rules,
+                    forced_type: lambda vhost, conf: (_no_server_rules(vhost, conf)
+                                                      and _no_dir_rules(vhost, conf))})
+
+
 def register() -> None:
     if translate not in hooks.TRANSLATE:
         hooks.TRANSLATE.insert(0, translate)        # APR_HOOK_FIRST: before mod_proxy's
