@@ -688,12 +688,12 @@ PROXY_CONNECT_ERROR = LogId("HP13001", "proxy", "the backend connection failed: 
 PROXY_CONNECT_FAILED = LogId("HP13002", "proxy", "failed to make connection to backend: 503",
                              ah="AH01114", sites=("modules/proxy/handler.py:_connect",))
 PROXY_STATUS_LINE = LogId("HP13003", "proxy", "error reading the status line from the backend: 502",
-                          ah="AH01102", sites=("modules/proxy/handler.py:_proxy_once",))
+                          ah="AH01102", sites=("modules/proxy/handler.py:_failed",))
 PROXY_READ_FAILED = LogId("HP13004", "proxy", "error reading the response body from the backend",
                           sites=("modules/proxy/handler.py:_response",
                                  "modules/proxy/handler.py:_stream"))
 PROXY_BAD_RESPONSE = LogId("HP13005", "proxy", "a malformed response head from the backend: 502",
-                           sites=("modules/proxy/handler.py:_proxy_once",
+                           sites=("modules/proxy/handler.py:_failed",
                                   "modules/proxy/handler.py:_response"))
 PROXY_NO_BALANCER = LogId("HP13006", "proxy", "the request names a balancer that is not defined: 503",
                           sites=("modules/proxy/handler.py:_balanced",))
@@ -709,7 +709,7 @@ PROXY_BLOCKED = LogId("HP13012", "proxy", "ProxyBlock refuses the backend host: 
                       ah="AH00916", sites=("modules/proxy/handler.py:_proxy_once",))
 PROXY_BODY_TIMEOUT = LogId("HP13013", "proxy",
                            "the backend took no more of the request body within the timeout: 504",
-                           sites=("modules/proxy/handler.py:_proxy_once",))
+                           sites=("modules/proxy/handler.py:_failed",))
 PROXY_UNSUPPORTED_URL = LogId("HP13020", "proxy",
                               "the proxy target is not a URL httpd-py proxies to: 500",
                               ah="AH01144", sites=("modules/proxy/handler.py:handle",))
