@@ -184,6 +184,7 @@ _INTERNAL = ("<p>The server encountered an internal error or\nmisconfiguration a
 
 
 _REASONS = {int(st): st.phrase for st in http.HTTPStatus}
+_STATUS_LINES = {st: b"HTTP/1.1 %d %s\r\n" % (st, p.encode("latin-1")) for st, p in _REASONS.items()}
 
 
 def reason(status: int) -> str:
@@ -279,6 +280,7 @@ class ConnectionHandler(WaitingMixin):
         self._tls_conn = None               # the current connection's SSL.Connection, if TLS
         self._limits: dict[int, Limits] = {}
         self._keepalive_hdr: dict[tuple[int, int], bytes] = {}
+        self._wire_tails: dict[tuple, bytes] = {}     # _wire_head's Keep-Alive/Connection lines
         self._url_memo: dict[bytes, tuple] = {}
         self._open_files = OpenFiles()      # filled per worker (after fork), see http.paths
         self._typed_runtimes: dict = {}      # per-directory AddType -> runtime with its MimeTypes
@@ -1516,16 +1518,22 @@ class ConnectionHandler(WaitingMixin):
         """The head ``response_head(status, ..., _response_headers(...) + Content-Length)``
         makes, from a lane's serialised lines (``Response.wire``)."""
         has, lines = wire
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Unknown").encode("latin-1"))]
-        if not has & 1:
-            parts.append(b"Date: %s\r\n" % self._date())
-        if not has & 2:
-            parts.append(b"Server: %s\r\n" % self._server_header)
-        parts.append(lines)
-        for n, v in self._connection_fields(rt, rec, keep_alive, served):
-            parts.append(b"%s: %s\r\n" % (n, v))
-        parts.append(b"Content-Length: %d\r\n\r\n" % length)
-        return b"".join(parts)
+        first = _STATUS_LINES.get(status)
+        if first is None:
+            first = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Unknown").encode("latin-1"))
+        if has != 3:                    # ours where the backend sent none (_response_headers)
+            first += (b"" if has & 1 else b"Date: %s\r\n" % self._date()) + \
+                (b"" if has & 2 else b"Server: %s\r\n" % self._server_header)
+        v = rt.vhost
+        key = (id(v), keep_alive, rec.http10,
+               v.max_keep_alive_requests - served if v.max_keep_alive_requests > 0 else 100)
+        tail = self._wire_tails.get(key)
+        if tail is None:
+            tail = b"".join(b"%s: %s\r\n" % nv
+                            for nv in self._connection_fields(rt, rec, keep_alive, served))
+            if len(self._wire_tails) < 4096:
+                self._wire_tails[key] = tail
+        return b"%s%s%sContent-Length: %d\r\n\r\n" % (first, lines, tail, length)
 
     def _send(self, stream, rt: VHostRuntime, rec, status: int, hdrs, body: bytes,
               keep_alive: bool, served: int, no_length: bool = False,

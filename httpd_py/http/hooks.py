@@ -117,10 +117,11 @@ class Response:
         self.headers = [(n, v) for n, v in self.headers if n.lower() != lname]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Request:
     """One request as the phases see it (Apache's request_rec).  Strings are str (latin-1 for
-    bytes that came off the wire)."""
+    bytes that came off the wire).  Slotted: made for every request (a third cheaper), and a
+    module cannot hang an undeclared attribute on it."""
     method: str
     uri: str                              # decoded, normalised path (r->uri)
     query: str                            # the raw query string without "?" (r->args)
@@ -163,6 +164,9 @@ class Request:
     # ``lookup_uri(uri) -> SubRequest(status, filename, is_file, content_type, content_encoding)``
     # (Apache's ap_sub_req_lookup_uri: mapped, walked and access-checked; nothing sent)
     lookup_uri: Callable | None = None
+    # ``lookup_dirent(filename, uri, is_dir) -> sub-request`` for mod_autoindex's listing (not
+    # set by the pipeline: autoindex walks each entry itself when it is None)
+    lookup_dirent: Callable | None = None
 
     @property
     def server_name(self) -> str:

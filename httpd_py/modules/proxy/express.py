@@ -8,23 +8,29 @@ and mod_proxy's general exchange parses what it will pass on unchanged.  The lan
 same exchange in one pass over bytes:
 
     route(req)  the first ProxyPass rule that matches (apache's order, as ``translate``): a
-                prefix rule to an http(s) worker that ``plan`` allows, else None (the phases)
+                prefix rule to an http(s) worker that ``plan`` allows, else None (the phases);
+                the outcome, the backend path and the head's constant parts are kept per URL
+                path (``_Way``, at most 1,024 paths)
     serve(req)  a kept backend connection from the pool (None when there is none: the
                 phases connect), the request head built as ``_request_headers`` and
                 ``wire.request_head`` build it, the answer read; a head the lane parses whole
                 (HTTP/1.1, a status from 200, Content-Length and the whole body in the first
                 read, no Transfer-Encoding, no obs-fold, no Connection tokens but close and
-                keep-alive) becomes the Response the handler would return; anything else is
+                keep-alive) becomes the Response the handler would return (a head seen
+                before, byte for byte, is not parsed again: a backend repeats its heads
+                until its Date changes; at most 256 heads); anything else is
                 handed to the handler's own ``_response`` with the bytes read so far, and a
                 failure to the handler's own ``_failed``.  The pipeline sends either as it
                 sends the handler's.
 
-What keeps the lane exact: ``lane_for`` refuses a vhost whose rules or settings it does not
-copy (Via, ProxyErrorOverride, ProxyPassReverse and cookie rewriting, ProxyBlock, balancers,
-nocanon, regex rules before a prefix one), the pipeline refuses a vhost where another hook may
-act (``hooks.INERT``) or a section applies to the URL, and the request shapes the lane does not
-copy go to the phases before anything is sent: another method, a body, an absolute-form target,
-a header name sent twice, Upgrade/Expect, Connection naming a header.
+What keeps the lane exact: ``route`` leaves to the phases the URLs of a rule whose settings it
+does not copy (Via, ProxyErrorOverride, ProxyPassReverse and cookie rewriting, ProxyBlock,
+balancers, disablereuse, nocanon, "!", a matching ProxyPassMatch), the pipeline refuses a vhost
+where another hook may act (``hooks.INERT``) and a URL a <Location> applies to, the request
+shapes the lane does not copy go to the phases before anything is sent (another method, a body,
+an absolute-form target, a header name sent twice, Upgrade/Expect, Connection naming a header),
+and the answers it does not copy (Vary, which the pipeline merges; chunked, 1xx, 204, 304,
+HTTP/1.0, a body not read whole, a line the handler would refuse) go on in the handler.
 tests/unit/modules/proxy/test_express.py sends the same requests both ways to a recording
 backend and compares what the backend received, what the client received and the log lines.
 """
@@ -42,27 +48,62 @@ _DROP = frozenset(n.encode() for n in wire.HOP_BY_HOP_REQUEST | {"host", "close"
 _REFUSE = frozenset((b"upgrade", b"expect", b"content-length", b"transfer-encoding", b"close"))
 _PLAIN_CONNECTION = frozenset(("close", "keep-alive"))
 _XF = (b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-server")
+_XF_NAMES = {b"x-forwarded-for": b"X-Forwarded-For", b"x-forwarded-host": b"X-Forwarded-Host",
+             b"x-forwarded-server": b"X-Forwarded-Server"}
 _HOP_RESPONSE = frozenset(n.encode() for n in wire.HOP_BY_HOP_RESPONSE)
 _WS = wire._WS.encode()       # what the handler's parser strips around names and values
 _MAX_LINE = 8190                # the handler's ResponseHead limits (field_size, fields)
 _MAX_LINES = 100
 
 
+class _Way:
+    """What a lane request to one URL path needs that depends on nothing else: worked out at
+    the path's first request (``Lane.route``) and kept."""
+    __slots__ = ("plan", "filename", "path", "host", "server", "server_line")
+
+    def __init__(self, plan, filename: str):
+        self.plan, self.filename = plan, filename
+        self.path = H.canonical_path(filename[6:])[1].encode("latin-1", "replace")
+        self.host = plan.host_value.encode("latin-1", "replace")
+        self.server = plan.server_name.encode("latin-1", "replace")
+        self.server_line = b"X-Forwarded-Server: " + self.server
+
+
 class Lane:
-    __slots__ = ("vhost", "conf", "rules", "plans", "served")
+    __slots__ = ("vhost", "conf", "rules", "plans", "ways", "served")
 
     replaces = (H.translate,)
 
     def __init__(self, vhost, conf, rules: tuple):
         self.vhost, self.conf, self.rules = vhost, conf, rules
         self.plans: dict = {}           # rule -> its plan, or None: not the lane's
+        self.ways: dict = {}            # URL path -> its _Way, or None: not the lane's
         self.served = 0                 # requests it answered itself (tests, debugging)
 
     def route(self, req):
-        """The plan of the ProxyPass prefix rule that decides ``req`` (``req.filename`` and
+        """The way of the ProxyPass prefix rule that decides ``req`` (``req.filename`` and
         ``req.handler`` set as ``translate`` sets them), or None: the phases decide."""
+        if not req.unparsed_uri.startswith("/"):
+            return None
         uri = req.uri
-        if not uri.startswith("/") or not req.unparsed_uri.startswith("/"):
+        ways = self.ways
+        way = ways.get(uri)
+        if way is None:
+            if uri in ways:
+                return None
+            way = self._route(req)
+            if len(ways) >= 1024:
+                ways.clear()
+            ways[uri] = way
+            if way is None:
+                return None
+        req.filename = way.filename
+        req.handler = "proxy-server"
+        return way
+
+    def _route(self, req):
+        uri = req.uri
+        if not uri.startswith("/"):
             return None
         for rule in self.rules:
             if rule.regex is not None:
@@ -74,16 +115,14 @@ class Lane:
                 continue
             if rule.url == "!" or rule.nocanon:
                 return None
-            got = self.plans.get(rule)
-            if got is None:
+            plan = self.plans.get(rule)
+            if plan is None:
                 if rule in self.plans:
                     return None
-                got = self.plans[rule] = self._plan(req, rule)
-                if got is None:
+                plan = self.plans[rule] = self._plan(req, rule)
+                if plan is None:
                     return None
-            req.filename = "proxy:" + rule.url + uri[n:]
-            req.handler = "proxy-server"
-            return got
+            return _Way(plan, "proxy:" + rule.url + uri[n:])
         return None
 
     def _plan(self, req, rule):
@@ -97,9 +136,10 @@ class Lane:
             return None
         return plan
 
-    def serve(self, req, plan):
+    def serve(self, req, way):
         """The handler's answer to ``req`` (a Response or a status), or None: nothing was sent
         to a backend, or a kept connection was found closed (the phases try again)."""
+        plan = way.plan
         raw = req.raw_headers
         if not raw:
             return None
@@ -124,25 +164,29 @@ class Lane:
                 xf[ln] = len(lines)
             lines.append(b"%s: %s" % (n, v))
         host = req.headers.get("host")
-        if host:
-            host_b = host.encode("latin-1", "replace")
-        host_value = host_b if plan.preserve_host and host else plan.host_value.encode("latin-1", "replace")
+        host_b = host.encode("latin-1", "replace") if host else b""
         if plan.add_headers:
-            adds = [(b"x-forwarded-for", b"X-Forwarded-For",
-                     req.client_ip.encode("latin-1", "replace"))]
-            if host:
-                adds.append((b"x-forwarded-host", b"X-Forwarded-Host", host_b))
-            adds.append((b"x-forwarded-server", b"X-Forwarded-Server",
-                         plan.server_name.encode("latin-1", "replace")))
-            for low, name, value in adds:
-                at = xf.get(low) if xf else None
-                if at is None:
-                    lines.append(b"%s: %s" % (name, value))
-                else:
-                    lines[at] += b", " + value
-        _, target = H.canonical_target(req.filename[6:], req)
-        head = b"GET %s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: Keep-Alive\r\n\r\n" % (
-            target.encode("latin-1", "replace"), host_value, b"\r\n".join(lines),
+            ip = req.client_ip.encode("latin-1", "replace")
+            if xf is None:                      # none came from the client: appended
+                lines.append(b"X-Forwarded-For: " + ip)
+                if host:
+                    lines.append(b"X-Forwarded-Host: " + host_b)
+                lines.append(way.server_line)
+            else:                               # merged into the client's, as _merge
+                for low, value in ((b"x-forwarded-for", ip),
+                                   (b"x-forwarded-host", host_b if host else None),
+                                   (b"x-forwarded-server", way.server)):
+                    if value is None:
+                        continue
+                    at = xf.get(low)
+                    if at is None:
+                        lines.append(b"%s: %s" % (_XF_NAMES[low], value))
+                    else:
+                        lines[at] += b", " + value
+        query = req.query
+        head = b"GET %s%s HTTP/1.1\r\nHost: %s\r\n%s%sConnection: Keep-Alive\r\n\r\n" % (
+            way.path, b"?" + query.encode("latin-1", "replace") if query else b"",
+            host_b if plan.preserve_host and host else way.host, b"\r\n".join(lines),
             b"\r\n" if lines else b"")
         worker = plan.worker
         conn = be.POOL.get(worker, plan.pool_key)
@@ -176,9 +220,34 @@ def _answer(data: bytes):
     a response whose head and Content-Length body are all in ``data``, as the handler's
     ResponseHead and _response make them; None when the handler must read it."""
     end = data.find(b"\r\n\r\n")
-    if end < 0 or data[:9] != b"HTTP/1.1 ":
+    if end < 0:
         return None
     head = data[:end]
+    got = _HEADS.get(head)
+    if got is None:
+        got = _head(head)
+        if got is None:
+            return None
+        if len(head) <= _HEAD_MEMO_SIZE:
+            if len(_HEADS) >= _HEAD_MEMO:
+                _HEADS.clear()
+            _HEADS[head] = got
+    status, headers, serialised, length, reusable = got
+    if len(data) - end - 4 != length:
+        return None
+    return status, list(headers), serialised, data[end + 4:], reusable
+
+
+# whole heads already parsed (a backend serving the same thing repeats its head byte for byte
+# until its Date changes): at most _HEAD_MEMO of at most _HEAD_MEMO_SIZE bytes
+_HEADS: dict[bytes, tuple] = {}
+_HEAD_MEMO, _HEAD_MEMO_SIZE = 256, 2048
+
+
+def _head(head: bytes):
+    """_answer's (status, headers, wire, Content-Length, reusable) for a response head."""
+    if head[:9] != b"HTTP/1.1 ":
+        return None
     lines = head.split(b"\r\n")
     if len(lines) > _MAX_LINES + 1 or head.count(b"\n") != len(lines) - 1:
         return None                             # bare LF ends lines for the handler
@@ -221,12 +290,12 @@ def _answer(data: bytes):
             has |= kind
             origin.append(item)
             wire_origin.append(wire)
-    if length is None or len(data) - end - 4 != length:
+    if length is None:
         return None
     if origin:
-        return (int(code), origin + rest, (has, b"".join(wire_origin + wire_rest)),
-                data[end + 4:], reusable)
-    return int(code), rest, (0, b"".join(wire_rest)), data[end + 4:], reusable
+        return (int(code), tuple(origin + rest), (has, b"".join(wire_origin + wire_rest)),
+                length, reusable)
+    return int(code), tuple(rest), (0, b"".join(wire_rest)), length, reusable
 
 
 # what one response header line does (``_line``), memoised by its bytes as the handler's

@@ -256,9 +256,17 @@ def canonical_target(url: str, req) -> tuple[str, str]:
     """(scheme://host[:port], path?query to send) as proxy_http_canon builds them: the decoded
     path re-encoded (canonenc) unless ``proxy-nocanon``, then the request's query unless
     ``proxy-noquery``."""
+    origin, path = canonical_path(url, bool(req.notes.get("proxy-nocanon")))
+    # ``noquery`` only shapes mod_proxy_fcgi's SCRIPT_FILENAME: apache2 sends the query on
+    query = req.query
+    return origin, path + ("?" + query if query else "")
+
+
+def canonical_path(url: str, nocanon: bool = False) -> tuple[str, str]:
+    """(scheme://host[:port], the path to send) of ``canonical_target``, without the query."""
     m = _ORIGIN.match(url)
     origin, rest = (m.group(1), m.group(2)) if m else (url, "")
-    if req.notes.get("proxy-nocanon"):
+    if nocanon:
         path = rest.split("?", 1)[0]
     elif _NOT_PATH_OK.search(rest) is None:
         path = rest                     # nothing canon_path would encode
@@ -266,9 +274,7 @@ def canonical_target(url: str, req) -> tuple[str, str]:
         path = wire.canon_path(rest)
     if not path.startswith("/"):
         path = "/" + path
-    # ``noquery`` only shapes mod_proxy_fcgi's SCRIPT_FILENAME: apache2 sends the query on
-    query = req.query
-    return origin, path + ("?" + query if query else "")
+    return origin, path
 
 
 def _timeouts(worker, req) -> tuple[float, float]:
