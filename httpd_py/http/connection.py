@@ -238,6 +238,8 @@ class VHostRuntime:
     lane: object = None                 # its lane (hooks.LANES), None: none; _LANE_UNKNOWN until
                                         # its first GET in this process
     lane_wire: bool = False             # its output hooks leave a lane's responses as they are
+    post_read: list | None = None       # the post_read hooks that may act in it (hooks.INERT),
+                                        # worked out at its first request in the process
 
 
 class ConnectionHandler(WaitingMixin):
@@ -787,8 +789,11 @@ class ConnectionHandler(WaitingMixin):
     def _pipeline(self, c: "_Ctx", r: Request) -> bool:
         """post_read -> (translate -> map -> walk -> access -> fixups -> handler), again for
         each internal redirect a hook asks for (bounded by LimitInternalRecursion)."""
-        if hooks.POST_READ:
-            d = hooks.run(hooks.POST_READ, r)
+        post_read = c.rt.post_read
+        if post_read is None:
+            post_read = self._post_read(c.rt)
+        if post_read:
+            d = hooks.run(post_read, r)
             if r.client_ip != c.rec.remote_ip:          # mod_remoteip: logs see it too (%a)
                 c.rec.remote_ip = r.client_ip
             if d is not None:
@@ -817,10 +822,17 @@ class ConnectionHandler(WaitingMixin):
             if not isinstance(nr, Request):
                 return nr
             r = nr
-            if hooks.POST_READ:             # as Apache runs post_read_request again
-                d = hooks.run(hooks.POST_READ, r)
+            if post_read:                   # as Apache runs post_read_request again
+                d = hooks.run(post_read, r)
                 if d is not None:
                     return self._decision(c, r, d)
+
+    def _post_read(self, rt: VHostRuntime) -> list:
+        """The vhost's post_read hooks less those that say (hooks.INERT) they do nothing in it."""
+        vhost, base = rt.vhost, rt.walker.base
+        rt.post_read = [h for h in hooks.POST_READ
+                        if hooks.INERT.get(h) is None or not hooks.INERT[h](vhost, base)]
+        return rt.post_read
 
     def _lane(self, rt: VHostRuntime):
         """The vhost's lane (hooks.LANES), or None: only when a request no section applies to
@@ -1978,10 +1990,20 @@ def _num(x: float) -> str:
 
 
 def _hostname(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]"
-    return host.split(":", 1)[0].rstrip(".")
+    """The Host header's name: lower-case, no port, no trailing dot (memoised: a server sees
+    the same few Host values)."""
+    got = _HOSTNAMES.get(host)
+    if got is None:
+        name = host.strip().lower()
+        got = name.split("]", 1)[0] + "]" if name.startswith("[") else \
+            name.split(":", 1)[0].rstrip(".")
+        if len(_HOSTNAMES) >= 1024:
+            _HOSTNAMES.clear()
+        _HOSTNAMES[host] = got
+    return got
+
+
+_HOSTNAMES: dict[str, str] = {}
 
 
 

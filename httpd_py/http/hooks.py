@@ -55,7 +55,8 @@ a request, no section applies to the URL, and access is granted without looking 
 request.  post_read and output hooks run as usual; an output hook's ``INERT`` test says it
 leaves such a request's response as it is (it may count it), and only then does the pipeline
 send a lane's pre-serialised head (``Response.wire``).  A hook without an ``INERT`` entry
-keeps every vhost off the lane (the safe default).
+keeps every vhost off the lane (the safe default).  A post_read hook's ``INERT`` test says it
+does nothing to any request of the vhost: the pipeline then does not call it for that vhost.
 
 Nothing here does I/O; the connection loop does.  The request body, when a handler needs it,
 is read through ``req.body`` (an object with ``read(n) -> bytes`` returning b"" at the end, and
@@ -81,7 +82,7 @@ class FileBody:
     path: str = ""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Response:
     """What a handler or hook answers.  ``headers``: (name, value) as str, in order, without
     Date/Server/Connection/Keep-Alive/Content-Length (the pipeline adds those).  ``body``: bytes,

@@ -48,6 +48,8 @@ _GOOD_HOSTS: set[str] = set()          # Host values already found valid (they r
 # Accept*, Cookie), and the verdict on a line depends on its bytes alone (the limits are
 # checked before the look-up).  Lines up to 1 KiB, at most 512 of them; cleared when full.
 _LINES: dict[bytes, tuple[bytes, bytes, str, str]] = {}
+# request lines already matched: (line, strict) -> (method, target, major, minor)
+_REQUEST_LINES: dict[tuple, tuple] = {}
 _LINES_MAX = 512
 
 # Apache's registered methods (ap_method_registry: the RFC 2616/2518/3253 ones)
@@ -129,8 +131,16 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
     if strict and line_end == nl:
         raise ProtocolError(400, "request line not ended by CRLF")
     line = bytes(buf[pos:line_end])
-    m = (_REQUEST_LINE if strict else _LOOSE_REQUEST_LINE).fullmatch(line)
-    if m is None:
+    parts = _REQUEST_LINES.get((line, strict))
+    if parts is None:
+        m = (_REQUEST_LINE if strict else _LOOSE_REQUEST_LINE).fullmatch(line)
+        if m is not None:
+            parts = m.groups()
+            if len(line) <= 512:                # (a server sees the same request lines again)
+                if len(_REQUEST_LINES) >= 1024:
+                    _REQUEST_LINES.clear()
+                _REQUEST_LINES[(line, strict)] = parts
+    if parts is None:
         # decided on the request line alone, whatever follows it (so the verdict does not
         # depend on how the bytes arrive): HTTP/0.9 (no version: no header fields) or 400
         m09 = _REQUEST_09.fullmatch(line)
@@ -161,7 +171,7 @@ def parse_head(buf: bytes | bytearray, limits: Limits = Limits()) -> tuple[Reque
         # incomplete: enforce the field limits on what has arrived
         _check_partial_fields(buf, nl + 1, limits)
         return None
-    method, target, major, minor = m.group(1), m.group(2), m.group(3), m.group(4)
+    method, target, major, minor = parts
     protocol = ""
     if major == b"1" and minor in (b"0", b"1"):
         version = "1.1" if minor == b"1" else "1.0"

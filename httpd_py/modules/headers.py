@@ -690,6 +690,9 @@ def output(req: hooks.Request, resp: hooks.Response) -> hooks.Response:
 
 
 hooks.POST_READ.append(post_read)
+hooks.INERT[post_read] = lambda vhost, conf: not (
+    vhost.dir is not None and vhost.dir.mods
+    and any(_has_early(vhost.dir.mod(k) or ()) for k in (IN, ERR, OUT)))
 hooks.FIXUPS.append(fixup)
 hooks.INERT[fixup] = lambda vhost, conf: not conf.mod(IN)
 hooks.add_output(output, hooks.ORDER_HEADERS)

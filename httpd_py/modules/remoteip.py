@@ -251,3 +251,5 @@ def _rewrite_raw(req, lname: str, value: str | None, name: str | None = None) ->
 
 
 hooks.POST_READ.append(post_read)
+hooks.INERT[post_read] = lambda vhost, conf: not (
+    vhost.mods and (vhost.mod(K_CONFIG) or RemoteIPConfig()).header)

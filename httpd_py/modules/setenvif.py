@@ -276,6 +276,7 @@ def header_parser(req: hooks.Request):
 
 
 hooks.POST_READ.append(post_read)
+hooks.INERT[post_read] = lambda vhost, conf: not (vhost.mods and vhost.mod(SERVER_RULES))
 hooks.HEADER_PARSER.append(header_parser)
 hooks.INERT[header_parser] = lambda vhost, conf: not conf.mod(DIR_RULES)
 

@@ -464,10 +464,10 @@ class Pool:
 
     def get(self, worker: Worker, key: str | None = None) -> BackendConn | None:
         conns = self.idle.get(key or worker.name)
-        now = time.monotonic()
+        ttl = worker.params.ttl
+        now = time.monotonic() if ttl is not None else 0.0
         while conns:
             c = conns.pop()
-            ttl = worker.params.ttl
             if (ttl is not None and now - c.last_used > ttl) or c.stale():
                 c.close()
                 continue
@@ -492,7 +492,8 @@ class Pool:
         if len(conns) >= limit:
             c.close()
             return
-        c.last_used = time.monotonic()
+        if worker.params.ttl is not None:
+            c.last_used = time.monotonic()      # (only ttl= looks at it)
         conns.append(c)
 
     def close_all(self) -> None:
