@@ -81,11 +81,14 @@ class _Lazy:
         """``send`` (one write, returns the count) until ``data`` is out; a write that would
         block turns the socket blocking and is retried with the same bytes (once blocking,
         ``would_block`` is the timeout and goes to the caller)."""
-        view = memoryview(data)
-        off, n = 0, len(view)
+        n = len(data)
+        off = 0
+        view = None                     # made only when a write took part of the bytes
         while off < n:
             try:
-                off += send(view[off:])
+                off += send(data if view is None else view[off:])
+                if off < n and view is None:
+                    view = memoryview(data)
             except would_block as e:
                 if not self.lazy:
                     raise

@@ -41,6 +41,7 @@ PRESSURE_OFFSET = 24
 HEADER_SIZE = 64
 REQUEST_MAX = 128
 _SLOT_HEAD = struct.Struct("<IIB7xQQdH")
+_U64, _TIME_LEN = struct.Struct("<Q"), struct.Struct("<dH")    # parts of it, at 16 and 32
 PARKED_OFFSET = _SLOT_HEAD.size + REQUEST_MAX
 SLOT_SIZE = (PARKED_OFFSET + 2 + 7) // 8 * 8
 
@@ -112,9 +113,8 @@ class Slot:
         raw = line.encode("utf-8", "backslashreplace") if isinstance(line, str) else bytes(line)
         raw = raw[:REQUEST_MAX]
         mm, off = self.board.mm, self.offset
-        requests = struct.unpack_from("<Q", mm, off + 16)[0]
-        struct.pack_into("<QQdH", mm, off + 16, requests + 1,
-                         struct.unpack_from("<Q", mm, off + 24)[0], time.time(), len(raw))
+        _U64.pack_into(mm, off + 16, _U64.unpack_from(mm, off + 16)[0] + 1)    # requests
+        _TIME_LEN.pack_into(mm, off + 32, time.time(), len(raw))    # (connections between)
         mm[off + _SLOT_HEAD.size: off + _SLOT_HEAD.size + len(raw)] = raw
 
     def count_connection(self) -> None:
