@@ -69,6 +69,18 @@ class RequestRecord:
     env: dict = field(default_factory=dict)       # the request's environment (hooks.Request.env)
 
 
+def new_record(remote_ip: str, remote_port: int, local_ip: str, local_port: int,
+               request_line: str, method: str, protocol: str, start: float,
+               request_headers: dict, host_header: str, ssl_protocol, ssl_cipher,
+               requests_on_connection: int, http10: bool, request_bytes: int) -> RequestRecord:
+    """A request's record as the connection starts it: every field by position, in the
+    class's order (half the cost of keywords, once per request)."""
+    return RequestRecord(remote_ip, remote_port, local_ip, local_port, request_line, method,
+                         "-", "", protocol, 0, 0, start, 0.0, request_headers, {}, "-",
+                         host_header, ssl_protocol, ssl_cipher, False, requests_on_connection,
+                         http10, 0, request_bytes, {})
+
+
 def escape(s: str) -> str:
     out = []
     for ch in s:

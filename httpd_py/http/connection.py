@@ -75,7 +75,7 @@ from httpd_py.http.streams import (_CLOSE, _EOF, _IPPROTO_TCP, _LINGER, _NEXT, _
                                    _linger, _plain_http_on_tls_port, _ssl_err, _state,
                                    _where_raised, set_kernel_timeout)
 from httpd_py.errors import StartupError
-from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord
+from httpd_py.http.accesslog import LOG_FORMATS, AccessLogs, RequestRecord, new_record
 from httpd_py.http.body import BodyReader, Framing, request_framing
 from httpd_py.http.protocol import (HeadFault, Limits, ProtocolError, RequestHead, parse_head,
                                     response_head)
@@ -696,16 +696,13 @@ class ConnectionHandler(WaitingMixin):
                 slot.record_request(line)
             except Exception:
                 pass
-        rec = RequestRecord(remote_ip=client_addr[0] if client_addr else "-",
-                            remote_port=client_addr[1] if client_addr else 0,
-                            local_ip=str(local[0]), local_port=int(local[1]), request_line=line,
-                            method=method, protocol=req.protocol or "HTTP/" + req.version, start=start,
-                            request_headers=headers, host_header=headers.get("host", ""),
-                            ssl_protocol=ssl_info[0] if ssl_info else None,
-                            ssl_cipher=ssl_info[1] if ssl_info else None,
-                            requests_on_connection=served, http10=req.version == "1.0",
-                            request_bytes=req.size)
         host = headers.get("host", "")
+        rec = new_record(client_addr[0] if client_addr else "-",
+                         client_addr[1] if client_addr else 0, str(local[0]), int(local[1]),
+                         line, method, req.protocol or "HTTP/" + req.version, start, headers,
+                         host, ssl_info[0] if ssl_info else None,
+                         ssl_info[1] if ssl_info else None, served, req.version == "1.0",
+                         req.size)
         hostname = _hostname(host)
         vhost = site.select(hostname) if hostname else None
         # Vhost selection, with mod_ssl's SNI rules.

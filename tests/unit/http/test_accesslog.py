@@ -109,3 +109,19 @@ def test_custom_log_nicknames_and_errors(tmp_path):
         handler("nosuch")
     with pytest.raises(StartupError, match="unrecognized format code"):
         handler("%h %Z")
+
+
+def test_new_record_sets_each_field_by_name_as_keywords_would():
+    """new_record passes every field by position: a field added or moved in RequestRecord
+    must be added or moved there too."""
+    from httpd_py.http.accesslog import RequestRecord, new_record
+    headers = {"host": "h"}
+    got = new_record("192.0.2.1", 4000, "127.0.0.1", 443, "GET / HTTP/1.1", "GET", "HTTP/1.1",
+                     5.0, headers, "h", "TLSv1.3", "AES", 7, False, 42)
+    want = RequestRecord(remote_ip="192.0.2.1", remote_port=4000, local_ip="127.0.0.1",
+                         local_port=443, request_line="GET / HTTP/1.1", method="GET",
+                         protocol="HTTP/1.1", start=5.0, request_headers=headers,
+                         host_header="h", ssl_protocol="TLSv1.3", ssl_cipher="AES",
+                         requests_on_connection=7, http10=False, request_bytes=42)
+    assert got == want
+    assert got.response_headers is not want.response_headers and got.env == {}
