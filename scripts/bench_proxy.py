@@ -12,7 +12,11 @@ with the same number of worker processes (``--workers``, default 2).
 For each proxy and each body (small, 1 MiB): ``wrk`` with keep-alive clients for ``--seconds``;
 reported: requests/s, the proxy's CPU per request (utime+stime of its whole process group,
 from /proc, divided by the requests wrk counted), and its resident memory after the run (the
-1 MiB bodies are streamed: memory should not grow with the body size).
+1 MiB bodies are streamed: memory should not grow with the body size).  Every proxy first
+gets a second of the same load, not measured (start-up work, first connections, each
+process's caches).  ``--rounds N`` (default 1): N rounds, the proxies in turn within each,
+every round's rows printed, then the medians and each proxy's CPU per request as a ratio to
+apache2's (below 2: more than half of apache2's requests per core).
 
 httpd-py runs as ``python -P -m httpd_py`` with PYTHONPATH set to the tree the script is in: a
 worktree's copy of the script measures that worktree, whatever the current directory.
@@ -37,6 +41,7 @@ import argparse
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -200,6 +205,8 @@ def main() -> int:
                     help="also: a backend answering after this many ms (0: not run)")
     ap.add_argument("--slow-connections", type=int, default=64)
     ap.add_argument("--slow-only", action="store_true", help="the slow backend's rows only")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds (the proxies in turn within "
+                    "each); with more than one, the medians and ratios to apache2 too")
     ap.add_argument("--floor", action="store_true",
                     help="also: a minimal Python proxy (scripts/proxy_floor.py), 13-byte row")
     args = ap.parse_args()
@@ -281,19 +288,32 @@ def main() -> int:
             if sport:
                 slow = (f"/slow/x", f"13 B after {args.slow_ms:g} ms, -c{args.slow_connections}")
                 rows = [slow] if args.slow_only else [*rows, slow]
+            got: dict = {}
             for path, label in rows:
                 conns = args.slow_connections if path.startswith("/slow/") else args.connections
                 row = proxies + [floor] if floor and path == "/small.txt" else proxies
                 for s in row:
-                    pgid = os.getpgid(s.proc.pid)
-                    cpu0 = group_cpu_seconds(pgid)
-                    n = wrk(s.port, path, args.seconds, conns)
-                    cpu = group_cpu_seconds(pgid) - cpu0
-                    rps = n / args.seconds
-                    per = cpu / n * 1e6 if n else float("nan")
-                    print(f"{s.name:10} {label:6} {rps:9.0f} {per:11.0f} "
-                          f"{rss_kb(pgid) / 1024:8.1f}", flush=True)
+                    wrk(s.port, path, 1, conns)             # warm-up, not measured
+                for _ in range(max(1, args.rounds)):
+                    for s in row:
+                        pgid = os.getpgid(s.proc.pid)
+                        cpu0 = group_cpu_seconds(pgid)
+                        n = wrk(s.port, path, args.seconds, conns)
+                        cpu = group_cpu_seconds(pgid) - cpu0
+                        rps = n / args.seconds
+                        per = cpu / n * 1e6 if n else float("nan")
+                        got.setdefault((label, s.name), []).append((rps, per))
+                        print(f"{s.name:10} {label:6} {rps:9.0f} {per:11.0f} "
+                              f"{rss_kb(pgid) / 1024:8.1f}", flush=True)
             print(f"load average after: {os.getloadavg()}")
+            if args.rounds > 1:
+                print(f"medians of {args.rounds} rounds; CPU per request / apache2's:")
+                for (label, name), runs in got.items():
+                    rps = statistics.median(r for r, _ in runs)
+                    per = statistics.median(p for _, p in runs)
+                    base = got.get((label, "apache2"))
+                    ratio = per / statistics.median(p for _, p in base) if base else float("nan")
+                    print(f"{name:10} {label:6} {rps:9.0f} {per:11.0f} {ratio:8.2f}", flush=True)
         finally:
             for s in reversed(servers):
                 s.stop()
