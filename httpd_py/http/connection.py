@@ -238,6 +238,7 @@ class VHostRuntime:
     lane: object = None                 # its lane (hooks.LANES), None: none; _LANE_UNKNOWN until
                                         # its first GET in this process
     lane_wire: bool = False             # its output hooks leave a lane's responses as they are
+    observers: tuple = ()               # then the ones of them that must still see each one
     post_read: list | None = None       # the post_read hooks that may act in it (hooks.INERT),
                                         # worked out at its first request in the process
 
@@ -853,8 +854,9 @@ class ConnectionHandler(WaitingMixin):
                         break
         rt.lane = lane
         rt.lane_wire = lane is not None and all(
-            hooks.INERT.get(h) is not None and hooks.INERT[h](vhost, base)
+            h in hooks.OBSERVERS or (hooks.INERT.get(h) is not None and hooks.INERT[h](vhost, base))
             for _, h in hooks.OUTPUT)
+        rt.observers = tuple(h for _, h in hooks.OUTPUT if h in hooks.OBSERVERS)
         return lane
 
     def _express(self, c: "_Ctx", r: Request, lane):
@@ -869,6 +871,8 @@ class ConnectionHandler(WaitingMixin):
             r.conf = walker.base
             d = lane.serve(r, plan)
             if d is not None:
+                if type(d) is Response and d.wire is not None:
+                    return self._finish(c, r, d)
                 return self._decision(c, r, d)
         r.filename, r.handler, r.conf = "", None, None
         return None
@@ -1373,9 +1377,13 @@ class ConnectionHandler(WaitingMixin):
                 resp.headers = [*resp.headers, *r.headers_out]
                 resp.wire = None
             if hooks.OUTPUT:
-                if resp.wire is not None and not c.rt.lane_wire:
+                if resp.wire is not None and c.rt.lane_wire:
+                    # a lane's answer: the other output hooks leave it as it is (hooks.INERT)
+                    for h in c.rt.observers:
+                        resp = h(r, resp)
+                else:
                     resp.wire = None            # an output hook may change it
-                resp = hooks.filter_output(r, resp)
+                    resp = hooks.filter_output(r, resp)
                 status = resp.status
         body = resp.body
         if resp.wire is not None and type(body) is bytes and c.rec.method != "HEAD" and \

@@ -52,9 +52,10 @@ GETs without a body that its module maps to no file (no type_checker or negotiat
 The pipeline uses a lane for a vhost only when every other translate, header_parser and
 fixups hook is in ``INERT`` and its test ``(vhost, conf) -> bool`` says it does nothing to such
 a request, no section applies to the URL, and access is granted without looking at the
-request.  post_read and output hooks run as usual; an output hook's ``INERT`` test says it
-leaves such a request's response as it is (it may count it), and only then does the pipeline
-send a lane's pre-serialised head (``Response.wire``).  A hook without an ``INERT`` entry
+request.  post_read hooks run as usual.  An output hook's ``INERT`` test says it leaves such a
+request's response as it is; when every output hook says so (or is in ``OBSERVERS``: it only
+counts responses), the pipeline sends a lane's pre-serialised head (``Response.wire``) and
+runs only the observers on its responses, else all of them as for any response.  A hook without an ``INERT`` entry
 keeps every vhost off the lane (the safe default).  A post_read hook's ``INERT`` test says it
 does nothing to any request of the vhost: the pipeline then does not call it for that vhost.
 
@@ -190,6 +191,9 @@ OUTPUT: list[tuple[int, OutputHook]] = []       # (order, hook): lower runs firs
 #: hook -> (vhost, conf) -> True when the hook does nothing for a request of that vhost whose
 #: merged per-directory config is ``conf`` (see "Lanes" above)
 INERT: dict[Callable, Callable[[Any, Any], bool]] = {}
+#: output hooks that never change a response (they count it): they see a lane's responses
+#: even where the others are skipped (see "Lanes" above)
+OBSERVERS: set = set()
 #: lane_for(vhost, conf) -> a lane or None (see "Lanes" above)
 LANES: list[Callable[[Any, Any], Any]] = []
 

@@ -192,7 +192,8 @@ class Lane:
         conn = be.POOL.get(worker, plan.pool_key)
         if conn is None:
             return None                         # the phases connect (and report a failure)
-        conn.settimeout(plan.timeout)
+        if conn.timeout != plan.timeout:
+            conn.settimeout(plan.timeout)
         try:
             conn.sendall(head)
             data = conn.recv(H.READ)

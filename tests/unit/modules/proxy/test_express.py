@@ -119,7 +119,7 @@ def backend():
 
 def front(tmp: Path, backend_port: int, extra: str = "", vhost_extra: str = ""):
     """A handler for a config with ProxyPass /p/ to the backend, and an access log."""
-    (tmp / "htdocs").mkdir(exist_ok=True)
+    (tmp / "htdocs").mkdir(parents=True, exist_ok=True)
     conf = tmp / "httpd.conf"
     fmt = LOG.replace('"', '\\"')
     conf.write_text(f"""ServerRoot {tmp}
@@ -328,3 +328,40 @@ def test_a_location_that_applies_to_the_url_sends_it_through_the_phases(backend,
     _, sent, _, _ = once(h, site, log, REQUESTS["plain"], True, backend, ANSWERS["ok"])
     assert sent.startswith(b"HTTP/1.1 200 ")
     assert _served(h.runtime(site.default)) == 1
+
+
+class _Slot:
+    index = 0
+    board = None
+
+
+def test_mod_status_counts_the_lane_s_answers_as_the_phases(backend, tmp_path):
+    """mod_status's accounting (an output hook in hooks.OBSERVERS) sees a lane's response even
+    where the other output hooks are skipped: the same counts both ways."""
+    from httpd_py import metrics
+    from httpd_py.http import hooks
+    from httpd_py.modules import status
+    metrics.reset_for_tests()
+    metrics.create(4)
+    metrics.enter(_Slot())
+    added = not any(h is status._account for _, h in hooks.OUTPUT)
+    if added:
+        hooks.add_output(status._account, hooks.ORDER_LAST)
+    try:
+        counts = []
+        for lane in (False, True):
+            be.POOL.close_all()
+            h, site, log = front(tmp_path / str(lane), backend.port)
+            before = metrics.totals()
+            before = (before[metrics.ACCESSES], before[metrics.BYTES])
+            once(h, site, log, REQUESTS["plain"], lane, backend, ANSWERS["ok"])
+            after = metrics.totals()
+            counts.append((after[metrics.ACCESSES] - before[0], after[metrics.BYTES] - before[1]))
+            if lane:
+                rt = h.runtime(site.default)
+                assert rt.lane_wire and _served(rt) == 1
+        assert counts[0] == counts[1] == (2, 6)       # the priming request's 1 byte, then 5
+    finally:
+        if added:
+            hooks.OUTPUT[:] = [(o, f) for o, f in hooks.OUTPUT if f is not status._account]
+        metrics.reset_for_tests()
