@@ -828,8 +828,7 @@ class ConnectionHandler(WaitingMixin):
     def _post_read(self, rt: VHostRuntime) -> list:
         """The vhost's post_read hooks less those that say (hooks.INERT) they do nothing in it."""
         vhost, base = rt.vhost, rt.walker.base
-        rt.post_read = [h for h in hooks.POST_READ
-                        if hooks.INERT.get(h) is None or not hooks.INERT[h](vhost, base)]
+        rt.post_read = [h for h in hooks.POST_READ if not _inert(h, vhost, base)]
         return rt.post_read
 
     def _lane(self, rt: VHostRuntime):
@@ -847,15 +846,12 @@ class ConnectionHandler(WaitingMixin):
                 for make in hooks.LANES:
                     got = make(vhost, base)
                     if got is not None and all(
-                            h in got.replaces or (hooks.INERT.get(h) is not None
-                                                  and hooks.INERT[h](vhost, base))
-                            for h in phases):
+                            h in got.replaces or _inert(h, vhost, base) for h in phases):
                         lane = got
                         break
         rt.lane = lane
         rt.lane_wire = lane is not None and all(
-            h in hooks.OBSERVERS or (hooks.INERT.get(h) is not None and hooks.INERT[h](vhost, base))
-            for _, h in hooks.OUTPUT)
+            h in hooks.OBSERVERS or _inert(h, vhost, base) for _, h in hooks.OUTPUT)
         rt.observers = tuple(h for _, h in hooks.OUTPUT if h in hooks.OBSERVERS)
         return lane
 
@@ -1992,6 +1988,13 @@ def _locate(path: str) -> tuple[str, bool, os.stat_result | None]:
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _inert(hook, vhost, base) -> bool:
+    """The hook says (hooks.INERT) it does nothing in ``vhost`` with config ``base``; a hook
+    without a test may act."""
+    test = hooks.INERT.get(hook)
+    return test is not None and test(vhost, base)
 
 
 def _hostname(host: str) -> str:

@@ -126,8 +126,7 @@ class Lane:
         return None
 
     def _plan(self, req, rule):
-        _, _, locs, _, workers = H._tables(self.vhost)
-        worker = H._match_worker(C.worker_name(rule.url), workers)
+        worker = H._match_worker(C.worker_name(rule.url), H._tables(self.vhost)[4])
         if worker is None or worker.scheme not in ("http", "https"):
             return None
         plan = H._plan(req, self.conf, worker)
