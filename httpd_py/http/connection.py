@@ -867,8 +867,6 @@ class ConnectionHandler(WaitingMixin):
             r.conf = walker.base
             d = lane.serve(r, plan)
             if d is not None:
-                if type(d) is Response and d.wire is not None:
-                    return self._finish(c, r, d)
                 return self._decision(c, r, d)
         r.filename, r.handler, r.conf = "", None, None
         return None

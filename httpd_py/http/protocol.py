@@ -48,9 +48,9 @@ _GOOD_HOSTS: set[str] = set()          # Host values already found valid (they r
 # Accept*, Cookie), and the verdict on a line depends on its bytes alone (the limits are
 # checked before the look-up).  Lines up to 1 KiB, at most 512 of them; cleared when full.
 _LINES: dict[bytes, tuple[bytes, bytes, str, str]] = {}
+_LINES_MAX = 512
 # request lines already matched: (line, strict) -> (method, target, major, minor)
 _REQUEST_LINES: dict[tuple, tuple] = {}
-_LINES_MAX = 512
 
 # Apache's registered methods (ap_method_registry: the RFC 2616/2518/3253 ones)
 REGISTERED_METHODS = frozenset((
